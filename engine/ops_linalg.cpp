@@ -1,0 +1,78 @@
+// engine/ops_linalg.cpp — matmul, linear, transpose. Forward and backward side by side;
+// all the arithmetic is sgemm (engine/kernels/gemm.h).
+#include <stdexcept>
+
+#include "engine/kernels/gemm.h"
+#include "engine/ops.h"
+
+namespace mgf {
+
+// ---- matmul: Y = op(A)·op(B) ----------------------------------------------------------
+// Backward (for Y = A·B):  dA += dY·Bᵀ,  dB += Aᵀ·dY. With the transposes folded in:
+//   ta=0,tb=0: dA += dY·Bᵀ      dB += Aᵀ·dY
+//   ta=0,tb=1: dA += dY·B       dB += dYᵀ·A
+//   ta=1,tb=0: dA += B·dYᵀ      dB += A·dY
+//   ta=1,tb=1: dA += Bᵀ·dYᵀ     dB += dYᵀ·Aᵀ
+Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
+  const Tensor &A = a.value(), &B = b.value();
+  if (A.ndim() != 2 || B.ndim() != 2)
+    throw std::invalid_argument("matmul: expected two 2-D tensors, found " + A.str() + " and " + B.str());
+  const int64_t M = trans_a ? A.dim(1) : A.dim(0), K = trans_a ? A.dim(0) : A.dim(1);
+  const int64_t Kb = trans_b ? B.dim(1) : B.dim(0), N = trans_b ? B.dim(0) : B.dim(1);
+  if (K != Kb)
+    throw std::invalid_argument(std::string("matmul: inner dims differ: ") + A.str() + (trans_a ? "ᵀ" : "") +
+                                " · " + B.str() + (trans_b ? "ᵀ" : ""));
+  const Trans ta = trans_a ? Trans::T : Trans::N, tb = trans_b ? Trans::T : Trans::N;
+  Tensor Y({M, N});
+  sgemm(ta, tb, M, N, K, 1.0f, A.data(), A.dim(1), B.data(), B.dim(1), 0.0f, Y.data(), N);
+  return make_result("matmul", std::move(Y), {a, b}, [an = a.node(), bn = b.node(), trans_a, trans_b, M, N, K](Node& self) {
+    const float* dY = self.grad.data();  // [M, N]
+    const float* pA = an->value.data();
+    const float* pB = bn->value.data();
+    const int64_t lda = an->value.dim(1), ldb = bn->value.dim(1);
+    if (an->requires_grad) {
+      float* dA = grad_buffer(*an).data();
+      if (!trans_a)  // dA[M×K] += dY · op(B)ᵀ
+        sgemm(Trans::N, trans_b ? Trans::N : Trans::T, M, K, N, 1.0f, dY, N, pB, ldb, 1.0f, dA, lda);
+      else           // dA[K×M] += op(B) · dYᵀ
+        sgemm(trans_b ? Trans::T : Trans::N, Trans::T, K, M, N, 1.0f, pB, ldb, dY, N, 1.0f, dA, lda);
+    }
+    if (bn->requires_grad) {
+      float* dB = grad_buffer(*bn).data();
+      if (!trans_b)  // dB[K×N] += op(A)ᵀ · dY
+        sgemm(trans_a ? Trans::N : Trans::T, Trans::N, K, N, M, 1.0f, pA, lda, dY, N, 1.0f, dB, ldb);
+      else           // dB[N×K] += dYᵀ · op(A)
+        sgemm(Trans::T, trans_a ? Trans::T : Trans::N, N, K, M, 1.0f, dY, N, pA, lda, 1.0f, dB, ldb);
+    }
+  });
+}
+
+// ---- linear: Y = X·Wᵀ + b ---------------------------------------------------------------
+Var linear(const Var& x, const Var& w, const Var& bias) {
+  const Tensor &X = x.value(), &W = w.value();
+  if (X.ndim() != 2 || W.ndim() != 2 || X.dim(1) != W.dim(1))
+    throw std::invalid_argument("linear: expected x [N, in] and w [out, in], found x " + X.str() + " and w " +
+                                W.str());
+  if (bias.defined() && bias.shape() != Shape{W.dim(0)})
+    throw std::invalid_argument("linear: expected bias " + shape_str({W.dim(0)}) + ", found " + bias.value().str());
+  Var y = matmul(x, w, false, true);
+  return bias.defined() ? add(y, bias) : y;
+}
+
+// ---- transpose: Y = Aᵀ (a copy);  dA += dYᵀ ---------------------------------------------
+Var transpose(const Var& a) {
+  const Tensor& A = a.value();
+  check_ndim("transpose", A, 2);
+  const int64_t R = A.dim(0), C = A.dim(1);
+  Tensor Y({C, R});
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < C; ++j) Y[j * R + i] = A[i * C + j];
+  return make_result("transpose", std::move(Y), {a}, [an = a.node(), R, C](Node& self) {
+    float* dA = grad_buffer(*an).data();
+    const float* dY = self.grad.data();
+    for (int64_t i = 0; i < R; ++i)
+      for (int64_t j = 0; j < C; ++j) dA[i * C + j] += dY[j * R + i];
+  });
+}
+
+}  // namespace mgf

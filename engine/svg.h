@@ -1,0 +1,65 @@
+// engine/svg.h — figures for the book, written by the examples themselves as SVG.
+//
+// A deliberately small plotter: line and scatter series on linear or log axes with ticks,
+// labels and a legend, plus filled cells (a decision-boundary heat map) and free text.
+//   SvgPlot p("Sparse vs dense", "density (%)", "time (µs)");
+//   p.log_x = true;
+//   p.line("CSR AVX2", xs, ys);
+//   p.write("build/breakeven.svg");   // atomic: temporary file + rename
+#pragma once
+#include <string>
+#include <vector>
+
+namespace mgf {
+
+class SvgPlot {
+ public:
+  SvgPlot(std::string title, std::string xlabel, std::string ylabel)
+      : title_(std::move(title)), xlabel_(std::move(xlabel)), ylabel_(std::move(ylabel)) {}
+
+  bool log_x = false, log_y = false;
+  int width = 640, height = 420;
+
+  // colour "" = next from the palette
+  void line(const std::string& name, const std::vector<double>& x, const std::vector<double>& y,
+            const std::string& colour = "", bool dashed = false);
+  void points(const std::string& name, const std::vector<double>& x, const std::vector<double>& y,
+              const std::string& colour = "", double radius = 2.5);
+  // An axis-aligned filled rectangle in data coordinates (for heat maps), no legend entry.
+  void cell(double x0, double y0, double x1, double y1, const std::string& colour, double opacity = 1.0);
+  void hline(double y, const std::string& label, const std::string& colour = "#888");
+  void set_x_range(double lo, double hi) { xr_ = {lo, hi, true}; }
+  void set_y_range(double lo, double hi) { yr_ = {lo, hi, true}; }
+
+  std::string render() const;
+  void write(const std::string& path) const;   // throws std::runtime_error naming the path
+
+  static const char* palette(size_t i);        // 8 distinguishable colours
+
+ private:
+  struct Series {
+    std::string name, colour;
+    std::vector<double> x, y;
+    bool is_line, dashed;
+    double radius;
+  };
+  struct Cell {
+    double x0, y0, x1, y1, opacity;
+    std::string colour;
+  };
+  struct HLine {
+    double y;
+    std::string label, colour;
+  };
+  struct Range {
+    double lo = 0, hi = 1;
+    bool fixed = false;
+  };
+  std::string title_, xlabel_, ylabel_;
+  std::vector<Series> series_;
+  std::vector<Cell> cells_;
+  std::vector<HLine> hlines_;
+  Range xr_, yr_;
+};
+
+}  // namespace mgf

@@ -1,0 +1,104 @@
+// engine/tensor.cpp — see tensor.h.
+#include "engine/tensor.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace mgf {
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+static void validate(const Shape& s) {
+  if (s.size() > 4)
+    throw std::invalid_argument("Tensor: expected at most 4 dimensions, found " + shape_str(s));
+  for (int64_t d : s)
+    if (d < 0) throw std::invalid_argument("Tensor: negative dimension in shape " + shape_str(s));
+}
+
+Tensor::Tensor(Shape shape, float fill) : shape_(std::move(shape)) {
+  validate(shape_);
+  numel_ = shape_numel(shape_);
+  data_ = std::make_shared<std::vector<float>>(static_cast<size_t>(numel_), fill);
+}
+
+Tensor::Tensor(Shape shape, std::vector<float> values) : shape_(std::move(shape)) {
+  validate(shape_);
+  numel_ = shape_numel(shape_);
+  if (static_cast<int64_t>(values.size()) != numel_)
+    throw std::invalid_argument("Tensor: shape " + shape_str(shape_) + " needs " + std::to_string(numel_) +
+                                " values, found " + std::to_string(values.size()));
+  data_ = std::make_shared<std::vector<float>>(std::move(values));
+}
+
+int64_t Tensor::dim(int i) const {
+  int n = ndim();
+  int j = i < 0 ? i + n : i;
+  if (j < 0 || j >= n)
+    throw std::invalid_argument("Tensor::dim: index " + std::to_string(i) + " out of range for shape " + str());
+  return shape_[static_cast<size_t>(j)];
+}
+
+float Tensor::item() const {
+  if (numel_ != 1) throw std::invalid_argument("Tensor::item: expected one element, found shape " + str());
+  return (*data_)[0];
+}
+
+Tensor Tensor::clone() const {
+  Tensor t;
+  t.shape_ = shape_;
+  t.numel_ = numel_;
+  if (data_) t.data_ = std::make_shared<std::vector<float>>(*data_);
+  return t;
+}
+
+Tensor Tensor::reshape(Shape s) const {
+  int64_t known = 1;
+  int infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      if (infer >= 0) throw std::invalid_argument("reshape: more than one -1 in " + shape_str(s));
+      infer = static_cast<int>(i);
+    } else {
+      known *= s[i];
+    }
+  }
+  if (infer >= 0 && known > 0 && numel_ % known == 0) s[static_cast<size_t>(infer)] = numel_ / known;
+  validate(s);
+  if (shape_numel(s) != numel_)
+    throw std::invalid_argument("reshape: cannot view " + str() + " (" + std::to_string(numel_) +
+                                " elements) as " + shape_str(s));
+  Tensor t = *this;
+  t.shape_ = std::move(s);
+  return t;
+}
+
+void Tensor::fill(float v) {
+  if (data_) std::fill(data_->begin(), data_->end(), v);
+}
+
+void shape_error(const char* op, const std::string& expected, const Shape& found) {
+  throw std::invalid_argument(std::string(op) + ": expected " + expected + ", found " + shape_str(found));
+}
+
+void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    throw std::invalid_argument(std::string(op) + ": shapes must match, found " + a.str() + " and " + b.str());
+}
+
+void check_ndim(const char* op, const Tensor& t, int ndim, const char* what) {
+  if (t.ndim() != ndim)
+    throw std::invalid_argument(std::string(op) + ": expected " + what + " with " + std::to_string(ndim) +
+                                " dims, found " + t.str());
+}
+
+}  // namespace mgf
