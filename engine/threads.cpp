@@ -35,7 +35,8 @@ class Pool {
     stop();
     size_ = n;
     quit_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { work(i); });  // slot 0 = caller
+    // A new worker has seen every generation so far: it waits for the next job.
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, g = generation_] { work(i, g); });  // slot 0 = caller
   }
 
   // Runs job(slot) for slot in [0, n) — slot 0 in the calling thread — and waits for all.
@@ -61,8 +62,7 @@ class Pool {
   }
 
  private:
-  void work(int slot) {
-    uint64_t seen = 0;
+  void work(int slot, uint64_t seen) {
     for (;;) {
       std::unique_lock<std::mutex> lk(m_);
       cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
