@@ -1,0 +1,198 @@
+// compression/quantization/binary_gemm.cpp — see binary_gemm.h. Book: book/23-xnor.md.
+#include "compression/quantization/binary_gemm.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "compression/quantization/bitpack.h"
+#include "engine/kernels/cpu.h"
+#include "engine/threads.h"
+
+#if MGF_HAVE_X86
+#include <immintrin.h>
+#endif
+
+namespace mgf {
+
+// ---- scalar: the specification ----------------------------------------------------------
+// One binary dot product of `words` words. Four independent sums, so the popcounts of
+// consecutive words can issue in parallel (a single sum chains every add: ~1.5x slower).
+static inline int64_t popcount_xor(const uint64_t* a, const uint64_t* b, int64_t words) {
+  int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, w = 0;
+  for (; w + 4 <= words; w += 4) {
+    s0 += __builtin_popcountll(a[w] ^ b[w]);
+    s1 += __builtin_popcountll(a[w + 1] ^ b[w + 1]);
+    s2 += __builtin_popcountll(a[w + 2] ^ b[w + 2]);
+    s3 += __builtin_popcountll(a[w + 3] ^ b[w + 3]);
+  }
+  for (; w < words; ++w) s0 += __builtin_popcountll(a[w] ^ b[w]);
+  return s0 + s1 + s2 + s3;
+}
+
+static inline void bgemm_rows(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C,
+                              int64_t ldc) {
+  const int64_t words = bit_words(K);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j)  // C = K − 2·popcount(a ⊕ b)
+      C[i * ldc + j] = static_cast<int32_t>(K - 2 * popcount_xor(A + i * words, B + j * words, words));
+}
+
+#if MGF_HAVE_X86
+// The same loops compiled for the POPCNT instruction (every x86-64 CPU since 2008; without
+// it __builtin_popcountll becomes a ~15-instruction bit trick). Chosen at run time below.
+__attribute__((target("popcnt"))) static void bgemm_scalar_popcnt(int64_t M, int64_t N, int64_t K,
+                                                                  const uint64_t* A, const uint64_t* B,
+                                                                  int32_t* C, int64_t ldc) {
+  bgemm_rows(M, N, K, A, B, C, ldc);
+}
+static bool cpu_has_popcnt() {
+  static const bool has = __builtin_cpu_supports("popcnt");
+  return has;
+}
+#endif
+
+void bgemm_scalar(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C,
+                  int64_t ldc) {
+#if MGF_HAVE_X86
+  if (cpu_has_popcnt()) return bgemm_scalar_popcnt(M, N, K, A, B, C, ldc);
+#endif
+  bgemm_rows(M, N, K, A, B, C, ldc);
+}
+
+#if MGF_HAVE_X86
+// ---- AVX2: xor + nibble-table popcount + vpsadbw, 4 columns per pass --------------------
+// popcount of each byte of v: table[v & 15] + table[v >> 4], with vpshufb as the table.
+MGF_AVX2 static inline __m256i popcount_bytes_avx2(__m256i v, __m256i table, __m256i low4) {
+  const __m256i lo = _mm256_and_si256(v, low4);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+  return _mm256_add_epi8(_mm256_shuffle_epi8(table, lo), _mm256_shuffle_epi8(table, hi));
+}
+
+// popcount(a ⊕ b_q) for NB rows b_q at once: each 256-bit slice of a is loaded once and
+// reused NB times (register blocking). Byte counts (≤ 8 per byte per slice) are summed for up
+// to 16 slices (≤ 128, no overflow) before vpsadbw widens them to four 64-bit lanes.
+template <int NB>
+MGF_AVX2 static inline void popcount_xor_avx2(const uint64_t* a, const uint64_t* const* b, int64_t words,
+                                              int64_t* out) {
+  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  __m256i acc[NB];
+  for (int q = 0; q < NB; ++q) acc[q] = zero;
+  const int64_t vec_words = words / 4 * 4;
+  for (int64_t w0 = 0; w0 < vec_words; w0 += 64) {  // 16 slices of 4 words
+    const int64_t w1 = w0 + 64 < vec_words ? w0 + 64 : vec_words;
+    __m256i bytes[NB];
+    for (int q = 0; q < NB; ++q) bytes[q] = zero;
+    for (int64_t w = w0; w < w1; w += 4) {
+      const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + w));
+      for (int q = 0; q < NB; ++q) {  // bytes_q += popcount8(a ⊕ b_q)
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[q] + w));
+        bytes[q] = _mm256_add_epi8(bytes[q], popcount_bytes_avx2(_mm256_xor_si256(va, vb), table, low4));
+      }
+    }
+    for (int q = 0; q < NB; ++q) acc[q] = _mm256_add_epi64(acc[q], _mm256_sad_epu8(bytes[q], zero));
+  }
+  for (int q = 0; q < NB; ++q) {
+    alignas(32) int64_t lane[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lane), acc[q]);
+    int64_t s = lane[0] + lane[1] + lane[2] + lane[3];
+    for (int64_t w = vec_words; w < words; ++w) s += _mm_popcnt_u64(a[w] ^ b[q][w]);  // ragged words
+    out[q] = s;
+  }
+}
+
+MGF_AVX2 __attribute__((target("popcnt"))) void bgemm_avx2(int64_t M, int64_t N, int64_t K, const uint64_t* A,
+                                                            const uint64_t* B, int32_t* C, int64_t ldc) {
+  const int64_t words = bit_words(K);
+  for (int64_t i = 0; i < M; ++i) {
+    const uint64_t* a = A + i * words;
+    int64_t j = 0, pc[4];
+    for (; j + 4 <= N; j += 4) {
+      const uint64_t* b[4] = {B + j * words, B + (j + 1) * words, B + (j + 2) * words, B + (j + 3) * words};
+      popcount_xor_avx2<4>(a, b, words, pc);
+      for (int q = 0; q < 4; ++q) C[i * ldc + j + q] = static_cast<int32_t>(K - 2 * pc[q]);
+    }
+    for (; j < N; ++j) {  // ragged columns, one at a time
+      const uint64_t* b[1] = {B + j * words};
+      popcount_xor_avx2<1>(a, b, words, pc);
+      C[i * ldc + j] = static_cast<int32_t>(K - 2 * pc[0]);
+    }
+  }
+}
+
+// ---- AVX-512 VPOPCNTQ: the third variant --------------------------------------------------
+#define MGF_AVX512_POPCNT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq")))
+
+// popcount(a ⊕ b_q) for NB rows: 8 words per instruction, the last partial slice loaded with a
+// mask (masked-off words read as 0 in both operands, so they add nothing).
+template <int NB>
+MGF_AVX512_POPCNT static inline void popcount_xor_avx512(const uint64_t* a, const uint64_t* const* b,
+                                                         int64_t words, int64_t* out) {
+  __m512i acc[NB];
+  for (int q = 0; q < NB; ++q) acc[q] = _mm512_setzero_si512();
+  for (int64_t w = 0; w < words; w += 8) {
+    const int64_t left = words - w;
+    const __mmask8 m = left >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << left) - 1u);
+    const __m512i va = _mm512_maskz_loadu_epi64(m, a + w);
+    for (int q = 0; q < NB; ++q) {  // acc_q += popcount64(a ⊕ b_q)
+      const __m512i vb = _mm512_maskz_loadu_epi64(m, b[q] + w);
+      acc[q] = _mm512_add_epi64(acc[q], _mm512_popcnt_epi64(_mm512_xor_si512(va, vb)));
+    }
+  }
+  for (int q = 0; q < NB; ++q) {  // (a store, not _mm512_reduce_add_epi64: GCC 12 warns inside it)
+    alignas(64) int64_t lane[8];
+    _mm512_store_si512(lane, acc[q]);
+    out[q] = lane[0] + lane[1] + lane[2] + lane[3] + lane[4] + lane[5] + lane[6] + lane[7];
+  }
+}
+
+MGF_AVX512_POPCNT static void bgemm_avx512_body(int64_t M, int64_t N, int64_t K, const uint64_t* A,
+                                                const uint64_t* B, int32_t* C, int64_t ldc) {
+  const int64_t words = bit_words(K);
+  for (int64_t i = 0; i < M; ++i) {
+    const uint64_t* a = A + i * words;
+    int64_t j = 0, pc[4];
+    for (; j + 4 <= N; j += 4) {
+      const uint64_t* b[4] = {B + j * words, B + (j + 1) * words, B + (j + 2) * words, B + (j + 3) * words};
+      popcount_xor_avx512<4>(a, b, words, pc);
+      for (int q = 0; q < 4; ++q) C[i * ldc + j + q] = static_cast<int32_t>(K - 2 * pc[q]);
+    }
+    for (; j < N; ++j) {
+      const uint64_t* b[1] = {B + j * words};
+      popcount_xor_avx512<1>(a, b, words, pc);
+      C[i * ldc + j] = static_cast<int32_t>(K - 2 * pc[0]);
+    }
+  }
+}
+
+void bgemm_avx512(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C,
+                  int64_t ldc) {
+  if (!cpu_has_avx512()) throw std::runtime_error("bgemm_avx512: expected a CPU with AVX-512 VPOPCNTDQ, found none");
+  bgemm_avx512_body(M, N, K, A, B, C, ldc);
+}
+#else
+void bgemm_avx2(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C, int64_t ldc) {
+  bgemm_scalar(M, N, K, A, B, C, ldc);
+}
+void bgemm_avx512(int64_t, int64_t, int64_t, const uint64_t*, const uint64_t*, int32_t*, int64_t) {
+  throw std::runtime_error("bgemm_avx512: expected an x86-64 build with AVX-512 VPOPCNTDQ, found none");
+}
+#endif
+
+const char* bgemm_variant() { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "scalar"; }
+
+void bgemm(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C, int64_t ldc) {
+  if (M < 0 || N < 0 || K < 1 || ldc < N)
+    throw std::invalid_argument("bgemm: expected M, N >= 0, K >= 1, ldc >= N, found M " + std::to_string(M) +
+                                ", N " + std::to_string(N) + ", K " + std::to_string(K) + ", ldc " +
+                                std::to_string(ldc));
+  auto* fn = use_avx512() ? &bgemm_avx512 : use_avx2() ? &bgemm_avx2 : &bgemm_scalar;
+  const int64_t words = bit_words(K);
+  // rows of C are independent: split them, at least ~32k words of work per chunk
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, N * words));
+  parallel_for(0, M, grain, [&](int64_t lo, int64_t hi) { fn(hi - lo, N, K, A + lo * words, B, C + lo * ldc, ldc); });
+}
+
+}  // namespace mgf

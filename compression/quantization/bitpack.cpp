@@ -1,0 +1,89 @@
+// compression/quantization/bitpack.cpp — see bitpack.h. Book: book/23-xnor.md.
+// Packing is O(K) per row and runs once per layer per image; the popcount GEMM that follows
+// is O(K·M) per row, so these loops are plain scalar code on purpose.
+#include "compression/quantization/bitpack.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace mgf {
+
+void pack_signs_rows(const float* x, int64_t rows, int64_t K, int64_t ld, uint64_t* out) {
+  const int64_t words = bit_words(K);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ld;
+    uint64_t* o = out + r * words;
+    for (int64_t w = 0; w < words; ++w) {
+      const int64_t k0 = w * 64, k1 = std::min(K, k0 + 64);
+      uint64_t word = 0;  // bits k1..k0+63 stay 0: the padding that never changes a result
+      for (int64_t k = k0; k < k1; ++k) word |= static_cast<uint64_t>(xr[k] >= 0.0f) << (k - k0);
+      o[w] = word;
+    }
+  }
+}
+
+void im2col_pack_signs(const ConvGeom& g, const float* x, uint64_t* out) {
+  const int64_t OH = g.OH(), OW = g.OW(), K = g.C * g.KH * g.KW, words = bit_words(K);
+  std::fill(out, out + OH * OW * words, uint64_t{0});
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      uint64_t* o = out + (oh * OW + ow) * words;
+      int64_t k = 0;  // bit index along the receptive field, im2col's row order
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = oh * g.SH - g.PH + kh;
+          for (int64_t kw = 0; kw < g.KW; ++kw, ++k) {
+            const int64_t iw = ow * g.SW - g.PW + kw;
+            const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            // a padded position holds 0, and sign(0) = +1: bit 1
+            const bool bit = !inside || x[(c * g.H + ih) * g.W + iw] >= 0.0f;
+            o[k >> 6] |= static_cast<uint64_t>(bit) << (k & 63);
+          }
+        }
+    }
+}
+
+void xnor_beta_map(const ConvGeom& g, const float* x, float* out) {
+  // A = Σ_c |I_c| / c  (the paper's A, one value per input pixel)
+  std::vector<float> A(static_cast<size_t>(g.H * g.W), 0.0f);
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.H * g.W; ++i) A[static_cast<size_t>(i)] += std::fabs(x[c * g.H * g.W + i]);
+  for (float& a : A) a /= static_cast<float>(g.C);
+  // K = A ∗ k, k the KH×KW box of value 1/(KH·KW), zero padding, the conv's stride
+  const int64_t OH = g.OH(), OW = g.OW();
+  const float inv = 1.0f / static_cast<float>(g.KH * g.KW);
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      float s = 0.0f;
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t ih = oh * g.SH - g.PH + kh;
+        if (ih < 0 || ih >= g.H) continue;
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const int64_t iw = ow * g.SW - g.PW + kw;
+          if (iw >= 0 && iw < g.W) s += A[static_cast<size_t>(ih * g.W + iw)];
+        }
+      }
+      out[oh * OW + ow] = s * inv;
+    }
+}
+
+void unpack_signs_row(const uint64_t* row, int64_t K, float* out) {
+  for (int64_t k = 0; k < K; ++k) out[k] = ((row[k >> 6] >> (k & 63)) & 1u) ? 1.0f : -1.0f;
+}
+
+PackedSigns PackedSigns::from_rows(const float* x, int64_t rows, int64_t K) {
+  if (rows < 0 || K <= 0)
+    throw std::invalid_argument("PackedSigns::from_rows: expected rows >= 0 and K >= 1, found rows " +
+                                std::to_string(rows) + ", K " + std::to_string(K));
+  PackedSigns p;
+  p.rows = rows;
+  p.K = K;
+  p.words = bit_words(K);
+  p.bits.assign(static_cast<size_t>(rows * p.words), 0);
+  pack_signs_rows(x, rows, K, K, p.bits.data());
+  return p;
+}
+
+}  // namespace mgf
