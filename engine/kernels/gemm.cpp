@@ -1,33 +1,444 @@
-// engine/kernels/gemm.cpp — see gemm.h.
-// PLACEHOLDER (being replaced by the kernels issue): scalar reference only; the AVX2 side
-// forwards to it until the packed, register-blocked micro-kernel lands.
+// engine/kernels/gemm.cpp — sgemm, scalar and AVX2 side by side. See gemm.h for the contract.
+//
+// Implements the Goto/BLIS structure ("Anatomy of high-performance matrix multiplication",
+// Goto & van de Geijn 2008; "BLIS: a framework for rapidly instantiating BLAS functionality",
+// Van Zee & van de Geijn 2015): five loops around a register-blocked micro-kernel, with the
+// operands copied ("packed") into the order the micro-kernel reads them.
+// Book: book/02-kernels.md (the ladder naive → loop order → blocking → packing → micro-kernel
+// → threads; every step is a function in engine/kernels/gemm_ladder.cpp).
+// Deliberately not done: AVX-512 (this engine's vector ISA is AVX2), complex/double types,
+// strided (non-unit column stride) matrices, run-time auto-tuning of the block sizes.
 #include "engine/kernels/gemm.h"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <new>
+
 #include "engine/kernels/cpu.h"
+#include "engine/threads.h"
+
+#if MGF_HAVE_X86
+#include <immintrin.h>
+#endif
 
 namespace mgf {
 
+// ============================================================================================
+// Scalar: the specification. C = beta·C first, then C += alpha·op(A)·op(B) in cache blocks.
+// Two inner loops, chosen so the innermost one walks memory contiguously:
+//   op(B) = B  (tb = N):  c[i][j..] += a_ip · B[p][j..]    (an "axpy" over a row of B)
+//   op(B) = Bᵀ (tb = T):  c[i][j]   += Σ_p a_ip · B[j][p]   (a dot product along a row of B)
+// ============================================================================================
 void sgemm_scalar(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  for (int64_t i = 0; i < M; ++i) {
+  for (int64_t i = 0; i < M; ++i) {  // beta = 0: C is written, never read (BLAS convention)
     float* c = C + i * ldc;
     for (int64_t j = 0; j < N; ++j) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
-    for (int64_t p = 0; p < K; ++p) {
-      float a = alpha * (ta == Trans::N ? A[i * lda + p] : A[p * lda + i]);
-      if (tb == Trans::N) {
-        const float* b = B + p * ldb;
-        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+  }
+  if (K <= 0 || alpha == 0.0f) return;
+  // op(A)[i][p]: row-major A (ta = N) or its transpose (ta = T).
+  auto a_at = [&](int64_t i, int64_t p) { return ta == Trans::N ? A[i * lda + p] : A[p * lda + i]; };
+  // Blocks small enough that a block of B (KB×NB floats = 128 KiB) stays in L2 while the rows
+  // of A and C stream past it: the loop order is the math, the blocking is the only trick.
+  const int64_t MB = 64, KB = 128, NB = 256;
+  for (int64_t i0 = 0; i0 < M; i0 += MB)
+    for (int64_t p0 = 0; p0 < K; p0 += KB)
+      for (int64_t j0 = 0; j0 < N; j0 += NB) {
+        const int64_t i1 = std::min(M, i0 + MB), p1 = std::min(K, p0 + KB), j1 = std::min(N, j0 + NB);
+        for (int64_t i = i0; i < i1; ++i) {
+          float* c = C + i * ldc;
+          if (tb == Trans::N) {
+            for (int64_t p = p0; p < p1; ++p) {
+              const float a = alpha * a_at(i, p);
+              const float* b = B + p * ldb;
+              for (int64_t j = j0; j < j1; ++j) c[j] += a * b[j];
+            }
+          } else {
+            for (int64_t j = j0; j < j1; ++j) {
+              const float* b = B + j * ldb;
+              float s = 0.0f;
+              for (int64_t p = p0; p < p1; ++p) s += a_at(i, p) * b[p];
+              c[j] += alpha * s;
+            }
+          }
+        }
+      }
+}
+
+// ============================================================================================
+// AVX2 + FMA.
+//
+// Register blocking. The micro-kernel keeps a 6×16 tile of C in 12 ymm registers (6 rows × 2
+// vectors of 8) and, per step p of the K loop, loads 16 floats of B (2 vectors), broadcasts 6
+// floats of A and issues 12 FMAs:  c[i][0..15] += a[i][p] · b[p][0..15].
+// Why 6×16: Zen 5 retires 2 FMAs per cycle with a 4-cycle latency, so at least 8 independent
+// accumulators are needed to keep both pipes busy; 12 accumulators + 2 B vectors + 1 broadcast
+// = 15 of the 16 ymm registers. Per step: 8 loads for 12 FMAs (6 cycles), well inside the
+// load ports.
+//
+// Cache blocking (Zen 5: L1d 48 KiB, L2 1 MiB per core, L3 32 MiB shared):
+//   KC × NR  packed sliver of B  (256·16·4 = 16 KiB)  stays in L1 across the ir loop;
+//   MC × KC  packed block of A   (144·256·4 = 144 KiB) stays in L2 across the jr loop;
+//   KC × NC  packed panel of B   (256·4080·4 = 4 MiB)  stays in L3 across the ic loop.
+// Packing copies each block once into exactly the order the micro-kernel reads it
+// (A: MR rows interleaved per p; B: NR columns contiguous per p), zero-padded to full tiles,
+// so the kernel's loads are unit-stride, aligned to nothing in particular, and TLB-friendly,
+// whatever the transposes and leading dimensions. alpha is folded into packed A.
+// ============================================================================================
+#if MGF_HAVE_X86
+namespace {
+
+constexpr int64_t MR = 6, NR = 16;
+constexpr int64_t KC = 256, MC = 144, NC = 4080;  // MC multiple of MR, NC multiple of NR
+
+// A 64-byte-aligned scratch buffer, one per thread per role, grown on demand.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t want) {
+    if (want > n) {
+      ::operator delete[](p, std::align_val_t(64));
+      p = static_cast<float*>(::operator new[](want * sizeof(float), std::align_val_t(64)));
+      n = want;
+    }
+    return p;
+  }
+  ~Scratch() { ::operator delete[](p, std::align_val_t(64)); }
+};
+
+
+// Packs rows [0, mc) × columns [0, kc) of alpha·op(A) into MR-row slivers:
+//   dst[s·MR·kc + p·MR + r] = alpha · op(A)[s·MR + r][p]   (0 for rows past mc).
+// A points at op(A)[0][0] of the block.
+MGF_AVX2 void pack_a(Trans ta, const float* A, int64_t lda, int64_t mc, int64_t kc, float alpha, float* dst) {
+  for (int64_t s = 0; s < mc; s += MR, dst += MR * kc) {
+    const int64_t m = std::min(MR, mc - s);
+    if (ta == Trans::T) {  // op(A)[i][p] = A[p][i]: each p gives MR contiguous floats
+      const float* a = A + s;
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t r = 0; r < m; ++r) dst[p * MR + r] = alpha * a[p * lda + r];
+        for (int64_t r = m; r < MR; ++r) dst[p * MR + r] = 0.0f;
+      }
+    } else {  // op(A) = A: MR row streams, interleaved
+      const float* a = A + s * lda;
+      if (m == MR) {
+        const float* a0 = a;
+        const float* a1 = a0 + lda;
+        const float* a2 = a1 + lda;
+        const float* a3 = a2 + lda;
+        const float* a4 = a3 + lda;
+        const float* a5 = a4 + lda;
+        for (int64_t p = 0; p < kc; ++p) {
+          float* d = dst + p * MR;
+          d[0] = alpha * a0[p];
+          d[1] = alpha * a1[p];
+          d[2] = alpha * a2[p];
+          d[3] = alpha * a3[p];
+          d[4] = alpha * a4[p];
+          d[5] = alpha * a5[p];
+        }
       } else {
-        for (int64_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + p];
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int64_t r = 0; r < m; ++r) dst[p * MR + r] = alpha * a[r * lda + p];
+          for (int64_t r = m; r < MR; ++r) dst[p * MR + r] = 0.0f;
+        }
       }
     }
   }
 }
 
-void sgemm_avx2(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+// 8×8 transpose of rows src[r·lds + 0..7] into dst[c·ldd + 0..7] (dst[c][r] = src[r][c]).
+MGF_AVX2 inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src + 0 * lds), r1 = _mm256_loadu_ps(src + 1 * lds);
+  __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+  __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+  __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// Packs rows [0, kc) × columns [0, nc) of op(B) into NR-column slivers:
+//   dst[s·NR·kc + p·NR + c] = op(B)[p][s·NR + c]   (0 for columns past nc).
+// B points at op(B)[0][0] of the block.
+MGF_AVX2 void pack_b(Trans tb, const float* B, int64_t ldb, int64_t kc, int64_t nc, float* dst) {
+  for (int64_t s = 0; s < nc; s += NR, dst += NR * kc) {
+    const int64_t n = std::min(NR, nc - s);
+    if (tb == Trans::N) {  // op(B) = B: each p gives NR contiguous floats — two vector copies
+      const float* b = B + s;
+      if (n == NR) {
+        for (int64_t p = 0; p < kc; ++p) {
+          _mm256_store_ps(dst + p * NR, _mm256_loadu_ps(b + p * ldb));
+          _mm256_store_ps(dst + p * NR + 8, _mm256_loadu_ps(b + p * ldb + 8));
+        }
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int64_t c = 0; c < n; ++c) dst[p * NR + c] = b[p * ldb + c];
+          for (int64_t c = n; c < NR; ++c) dst[p * NR + c] = 0.0f;
+        }
+      }
+    } else {  // op(B)[p][c] = B[c][p]: a transpose, done 8×8 at a time in registers
+      const float* b = B + s * ldb;
+      int64_t p = 0;
+      if (n == NR)
+        for (; p + 8 <= kc; p += 8) {
+          transpose8x8(b + p, ldb, dst + p * NR, NR);                // columns 0..7
+          transpose8x8(b + 8 * ldb + p, ldb, dst + p * NR + 8, NR);  // columns 8..15
+        }
+      for (; p < kc; ++p) {
+        for (int64_t c = 0; c < n; ++c) dst[p * NR + c] = b[c * ldb + p];
+        for (int64_t c = n; c < NR; ++c) dst[p * NR + c] = 0.0f;
+      }
+    }
+  }
+}
+
+// The micro-kernel: C[0..m)[0..n) = A·B (+ beta·C), A = packed MR×kc sliver, B = packed kc×NR.
+// m < MR or n < NR (edge tiles) go through a 6×16 buffer on the stack: the padded rows and
+// columns of the packed operands are zero, so the full tile is computed and only the valid
+// part is written.
+MGF_AVX2 void micro_6x16(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, float beta, int64_t m,
+                         int64_t n) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+    // c[i][0..15] += a[i][p] · b[p][0..15]  for i = 0..5
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 ai = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(ai, b0, c00);
+    c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10);
+    c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20);
+    c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30);
+    c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40);
+    c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50);
+    c51 = _mm256_fmadd_ps(ai, b1, c51);
+  }
+  const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (m == MR && n == NR) {
+    const __m256 vb = _mm256_set1_ps(beta);
+    for (int64_t i = 0; i < MR; ++i) {
+      float* c = C + i * ldc;
+      if (beta == 0.0f) {  // C written, never read
+        _mm256_storeu_ps(c, acc[i][0]);
+        _mm256_storeu_ps(c + 8, acc[i][1]);
+      } else {  // c = acc + beta·c
+        _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), acc[i][0]));
+        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), acc[i][1]));
+      }
+    }
+    return;
+  }
+  alignas(32) float t[MR * NR];
+  for (int64_t i = 0; i < MR; ++i) {
+    _mm256_store_ps(t + i * NR, acc[i][0]);
+    _mm256_store_ps(t + i * NR + 8, acc[i][1]);
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      C[i * ldc + j] = beta == 0.0f ? t[i * NR + j] : t[i * NR + j] + beta * C[i * ldc + j];
+}
+
+// One thread's share: the five Goto loops over an M×N block of C.
+MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  static thread_local Scratch sa, sb;
+  const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
+  float* bp = sb.get(static_cast<size_t>(kc_max * nc_max));
+  float* ap = sa.get(static_cast<size_t>(kc_max * (std::min(MC, (M + MR - 1) / MR * MR))));
+  for (int64_t jc = 0; jc < N; jc += NC) {  // loop 5: NC-wide panels of B and C
+    const int64_t nc = std::min(NC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {  // loop 4: KC-deep slices of the K dimension
+      const int64_t kc = std::min(KC, K - pc);
+      // After the first K slice, C already holds beta·C + the partial sums: add to it.
+      const float beta_here = pc == 0 ? beta : 1.0f;
+      pack_b(tb, tb == Trans::N ? B + pc * ldb + jc : B + jc * ldb + pc, ldb, kc, nc, bp);
+      for (int64_t ic = 0; ic < M; ic += MC) {  // loop 3: MC-tall blocks of A and C
+        const int64_t mc = std::min(MC, M - ic);
+        pack_a(ta, ta == Trans::N ? A + ic * lda + pc : A + pc * lda + ic, lda, mc, kc, alpha, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR)    // loop 2: one B sliver, kept in L1 ...
+          for (int64_t ir = 0; ir < mc; ir += MR)  // loop 1: ... against every A sliver
+            micro_6x16(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, beta_here,
+                       std::min(MR, mc - ir), std::min(NR, nc - jr));
+      }
+    }
+  }
+}
+
+// Tiny M (batch-1 inference, M < 4): packing B would copy as many bytes as the product
+// reads, so the rows of C are computed straight from the unpacked operands.
+//   tb = N:  c[j..j+31] += a_p · B[p][j..j+31]  (4 accumulators over a row strip of B)
+//   tb = T:  c[j] = Σ_p a_p · B[j][p]            (dot products along rows of B, 4 at a time)
+MGF_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+MGF_AVX2 void gemv_row(Trans ta, Trans tb, int64_t i, int64_t N, int64_t K, float alpha, const float* A,
+                       int64_t lda, const float* B, int64_t ldb, float beta, float* c) {
+  auto a_at = [&](int64_t p) { return ta == Trans::N ? A[i * lda + p] : A[p * lda + i]; };
+  auto store = [&](int64_t j, float v) { c[j] = beta == 0.0f ? alpha * v : alpha * v + beta * c[j]; };
+  if (tb == Trans::N) {
+    int64_t j = 0;
+    for (; j + 32 <= N; j += 32) {
+      __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+      for (int64_t p = 0; p < K; ++p) {
+        const __m256 a = _mm256_set1_ps(a_at(p));
+        const float* b = B + p * ldb + j;
+        s0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(b), s0);
+        s1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(b + 8), s1);
+        s2 = _mm256_fmadd_ps(a, _mm256_loadu_ps(b + 16), s2);
+        s3 = _mm256_fmadd_ps(a, _mm256_loadu_ps(b + 24), s3);
+      }
+      alignas(32) float t[32];
+      _mm256_store_ps(t, s0);
+      _mm256_store_ps(t + 8, s1);
+      _mm256_store_ps(t + 16, s2);
+      _mm256_store_ps(t + 24, s3);
+      for (int64_t q = 0; q < 32; ++q) store(j + q, t[q]);
+    }
+    for (; j + 8 <= N; j += 8) {
+      __m256 s0 = _mm256_setzero_ps();
+      for (int64_t p = 0; p < K; ++p) s0 = _mm256_fmadd_ps(_mm256_set1_ps(a_at(p)), _mm256_loadu_ps(B + p * ldb + j), s0);
+      alignas(32) float t[8];
+      _mm256_store_ps(t, s0);
+      for (int64_t q = 0; q < 8; ++q) store(j + q, t[q]);
+    }
+    for (; j < N; ++j) {
+      float s = 0.0f;
+      for (int64_t p = 0; p < K; ++p) s += a_at(p) * B[p * ldb + j];
+      store(j, s);
+    }
+    return;
+  }
+  // tb = T. Gather op(A)'s row i once when it is strided (ta = T), so both streams are contiguous.
+  static thread_local Scratch row;
+  const float* a = A + i * lda;
+  if (ta == Trans::T) {
+    float* r = row.get(static_cast<size_t>(K));
+    for (int64_t p = 0; p < K; ++p) r[p] = A[p * lda + i];
+    a = r;
+  }
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4) {
+    const float* b0 = B + j * ldb;
+    const float* b1 = b0 + ldb;
+    const float* b2 = b1 + ldb;
+    const float* b3 = b2 + ldb;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t p = 0;
+    for (; p + 8 <= K; p += 8) {
+      const __m256 av = _mm256_loadu_ps(a + p);
+      s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + p), s0);
+      s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + p), s1);
+      s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + p), s2);
+      s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + p), s3);
+    }
+    float t0 = hsum(s0), t1 = hsum(s1), t2 = hsum(s2), t3 = hsum(s3);
+    for (; p < K; ++p) {
+      t0 += a[p] * b0[p];
+      t1 += a[p] * b1[p];
+      t2 += a[p] * b2[p];
+      t3 += a[p] * b3[p];
+    }
+    store(j, t0);
+    store(j + 1, t1);
+    store(j + 2, t2);
+    store(j + 3, t3);
+  }
+  for (; j < N; ++j) {
+    const float* b = B + j * ldb;
+    __m256 s = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= K; p += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s);
+    float t = hsum(s);
+    for (; p < K; ++p) t += a[p] * b[p];
+    store(j, t);
+  }
+}
+
+}  // namespace
+
+// Threads: C is cut into one block per thread, along N (in multiples of NR) when N >= M, else
+// along M (multiples of MR); each thread runs the serial algorithm on its block with its own
+// packing buffers. The operand that is not cut is packed once per thread: M·K (or K·N) extra
+// copies against M·N·K/threads FMAs — negligible except for tiny shapes, which stay serial.
+MGF_AVX2 void sgemm_avx2(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) return sgemm_scalar(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (M < 4) {
+    const int64_t tiles = flops >= 4e6 ? std::min<int64_t>(num_threads(), (N + 63) / 64) : 1;
+    if (tiles <= 1) {
+      for (int64_t i = 0; i < M; ++i) gemv_row(ta, tb, i, N, K, alpha, A, lda, B, ldb, beta, C + i * ldc);
+      return;
+    }
+    parallel_for(0, tiles, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t j0 = N * t / tiles, j1 = N * (t + 1) / tiles;
+        const float* Bt = tb == Trans::N ? B + j0 : B + j0 * ldb;
+        for (int64_t i = 0; i < M; ++i)
+          gemv_row(ta, tb, i, j1 - j0, K, alpha, A, lda, Bt, ldb, beta, C + i * ldc + j0);
+      }
+    });
+    return;
+  }
+  const int64_t threads = flops >= 2e6 ? num_threads() : 1;
+  const bool along_n = N >= M;
+  const int64_t unit = along_n ? NR : MR, units = ((along_n ? N : M) + unit - 1) / unit;
+  const int64_t tiles = std::min<int64_t>(threads, units);
+  if (tiles <= 1) return sgemm_avx2_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  parallel_for(0, tiles, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t u0 = units * t / tiles, u1 = units * (t + 1) / tiles;
+      if (along_n) {
+        const int64_t j0 = u0 * NR, j1 = std::min(N, u1 * NR);
+        sgemm_avx2_serial(ta, tb, M, j1 - j0, K, alpha, A, lda, tb == Trans::N ? B + j0 : B + j0 * ldb, ldb, beta,
+                          C + j0, ldc);
+      } else {
+        const int64_t i0 = u0 * MR, i1 = std::min(M, u1 * MR);
+        sgemm_avx2_serial(ta, tb, i1 - i0, N, K, alpha, ta == Trans::N ? A + i0 * lda : A + i0, lda, B, ldb, beta,
+                          C + i0 * ldc, ldc);
+      }
+    }
+  });
+}
+#else
+void sgemm_avx2(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   sgemm_scalar(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+#endif
 
 void sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
