@@ -58,7 +58,7 @@ void csr_spmm_avx2(const CsrMatrix& W, const float* B, int64_t P, float* C);
 
 // ---- batched FC:  Y[N×R] = X[N×K] · Wᵀ -----------------------------------------------------
 // N < 4 runs csr_matvec per row; else Xᵀ is formed (contiguous batch columns for each input
-// feature), Yᵀ = W · Xᵀ by csr_spmm, and transposed back. `work` needs (K + R)·N floats.
+// feature), Yᵀ = W · Xᵀ by csr_spmm, and transposed back. bias may be nullptr.
 void csr_linear_forward(const CsrMatrix& W, const float* bias, const float* X, int64_t N, float* Y);
 
 // A pruned Linear for inference: built from the (masked) weight [out, in] and bias [out];

@@ -54,6 +54,12 @@ std::vector<NamedParameter> prunable_parameters(Module& m);
 // and its test are here for models that do.
 double adjusted_dropout_rate(double D_o, double C_io, double C_ir);
 
+// Han §3.1: L1 regularisation (λ·Σ|w|) pushes weights to zero and gives better accuracy right
+// after pruning, L2 (λ/2·Σw², the optimizers' weight_decay) gives better accuracy after
+// retraining; we retrain with L2. This adds the L1 gradient λ·sign(w) to each parameter's
+// gradient (call it after backward; pruned weights are zero and get nothing).
+void add_l1_grad(const std::vector<Parameter*>& params, float lambda);
+
 // One step of an iterative prune → retrain schedule in target-sparsity mode: the keep fraction
 // of a layer after step s of S, going geometrically from 1 to `final_keep` (each step removes
 // the same fraction of what is left: Han's iterative pruning, Fig. 5 right).
