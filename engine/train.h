@@ -1,0 +1,63 @@
+// engine/train.h — the training loop every chapter uses: one epoch of mini-batch SGD on the
+// cross-entropy, and an evaluation pass that counts test errors the way the papers do.
+//
+// train_epoch: for each batch (x, y): zero the gradients, L = cross_entropy(model(x), y),
+// L.backward(), hooks.after_backward(), optimizer.step(), hooks.after_step(). The hooks are
+// where chapters plug in (DNS updates masks after the step, a distillation chapter replaces
+// nothing here and writes its own loop). If L becomes NaN or ±Inf the loop stops with a
+// std::runtime_error naming the batch and the learning rate — continuing would only
+// overwrite the weights with NaN.
+// Output: on a terminal (isatty(2)) a progress line rewritten in place — epoch label, batch,
+// loss, running accuracy, images/s, time left; otherwise (a log file, CI) one line per epoch.
+// evaluate: model.eval() (dropout off, batch-norm running statistics), NoGradGuard (no
+// graph), errors counted out of every example — "0.80 %" on MNIST is 80 of 10 000.
+// Book: book/03-training.md. Deliberately not here: schedules (the caller sets opt.lr
+// per epoch, see engine/schedule.h), early stopping, mixed precision.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/data.h"
+#include "engine/loader.h"
+#include "engine/optim.h"
+#include "layers/module.h"
+
+namespace mgf {
+
+struct TrainHooks {
+  std::function<void()> after_backward;  // gradients are in the parameters; step not taken yet
+  std::function<void()> after_step;      // the weights have just been updated
+};
+
+struct EpochStats {
+  double loss = 0.0;         // mean cross-entropy over the epoch's examples
+  int64_t errors = 0;        // training examples misclassified (with the weights of their batch)
+  int64_t count = 0;         // examples seen
+  int64_t batches = 0;
+  double seconds = 0.0;      // wall time of the epoch
+  double error_rate() const { return count ? static_cast<double>(errors) / static_cast<double>(count) : 0.0; }
+  double images_per_s() const { return seconds > 0 ? static_cast<double>(count) / seconds : 0.0; }
+};
+
+struct EvalResult {
+  double loss = 0.0;         // mean cross-entropy
+  int64_t errors = 0;        // top-1 mistakes
+  int64_t count = 0;         // examples evaluated
+  double seconds = 0.0;
+  double error_rate() const { return count ? static_cast<double>(errors) / static_cast<double>(count) : 0.0; }
+};
+
+EpochStats train_epoch(Module& model, Optimizer& opt, DataLoader& loader, const TrainHooks& hooks = {},
+                       const std::string& label = "");
+
+EvalResult evaluate(Module& model, const Dataset& data, int64_t batch = 1000);
+
+// Top-1 mistakes of logits [N, C] against N labels (ties go to the lowest class index).
+int64_t count_errors(const Tensor& logits, const std::vector<int32_t>& labels);
+
+// Progress output of train_epoch (on by default); tests turn it off.
+void set_training_output(bool on);
+
+}  // namespace mgf

@@ -1,0 +1,420 @@
+// tests/test_training.cpp — TEST_SUITE("training"): the gzip/DEFLATE decoder on streams built
+// by hand, the IDX reader on every malformed case, the data loader, the training loop on a
+// tiny synthetic problem, checkpoints and .npy files. Book: book/03-training.md.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "engine/data.h"
+#include "engine/idx.h"
+#include "engine/inflate.h"
+#include "engine/loader.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "engine/train.h"
+#include "layers/module.h"
+#include "tests/gradcheck.h"
+
+using namespace mgf;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+Bytes str_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+// Writes bits LSB-first, as DEFLATE packs them.
+struct BitWriter {
+  Bytes out;
+  int used = 8;  // bits used in the last byte
+  void bits(uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) {
+      if (used == 8) {
+        out.push_back(0);
+        used = 0;
+      }
+      out.back() |= static_cast<uint8_t>(((v >> i) & 1) << used);
+      ++used;
+    }
+  }
+  void code(uint32_t c, int n) {  // Huffman codes go most-significant bit first
+    for (int i = n - 1; i >= 0; --i) bits((c >> i) & 1, 1);
+  }
+  // The fixed literal/length code of RFC 1951 §3.2.6.
+  void fixed_symbol(int s) {
+    if (s < 144) code(0x30 + s, 8);
+    else if (s < 256) code(0x190 + s - 144, 9);
+    else if (s < 280) code(s - 256, 7);
+    else code(0xC0 + s - 280, 8);
+  }
+};
+
+Bytes stored_block(const Bytes& data, bool final = true) {
+  Bytes b{static_cast<uint8_t>(final ? 1 : 0)};  // BFINAL, BTYPE = 00, then pad to the byte
+  uint16_t len = static_cast<uint16_t>(data.size()), nlen = static_cast<uint16_t>(~len);
+  for (uint16_t v : {len, nlen}) {
+    b.push_back(static_cast<uint8_t>(v & 0xFF));
+    b.push_back(static_cast<uint8_t>(v >> 8));
+  }
+  b.insert(b.end(), data.begin(), data.end());
+  return b;
+}
+
+// "abc" as literals, then (length 9, distance 3) → "abcabcabcabc", with the fixed code.
+Bytes fixed_block_abc(int distance = 3) {
+  BitWriter w;
+  w.bits(1, 1);  // BFINAL
+  w.bits(1, 2);  // BTYPE = 01 (fixed)
+  for (char c : std::string("abc")) w.fixed_symbol(static_cast<uint8_t>(c));
+  w.fixed_symbol(263);               // length 9: base 9, no extra bits
+  int dcode = distance == 3 ? 2 : 3; // distance 3 is code 2; distance 4 is code 3
+  w.code(static_cast<uint32_t>(dcode), 5);
+  w.fixed_symbol(256);               // end of block
+  return w.out;
+}
+
+void le32(Bytes& b, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+Bytes gzip_wrap(const Bytes& deflate, const Bytes& plain) {
+  Bytes g{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
+  g.insert(g.end(), deflate.begin(), deflate.end());
+  le32(g, crc32(plain.data(), plain.size()));
+  le32(g, static_cast<uint32_t>(plain.size()));
+  return g;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+void be32(Bytes& b, uint32_t v) {
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+Bytes idx_images(uint32_t n, uint32_t h, uint32_t w, uint8_t fill = 0) {
+  Bytes b{0, 0, 8, 3};
+  be32(b, n);
+  be32(b, h);
+  be32(b, w);
+  for (uint32_t i = 0; i < n * h * w; ++i) b.push_back(static_cast<uint8_t>(fill + i));
+  return b;
+}
+Bytes idx_labels(std::vector<uint8_t> labels) {
+  Bytes b{0, 0, 8, 1};
+  be32(b, static_cast<uint32_t>(labels.size()));
+  b.insert(b.end(), labels.begin(), labels.end());
+  return b;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("mgf_test_training_" + std::to_string(getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name, const Bytes& content) const {
+    std::string p = (path / name).string();
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(content.data()),
+                                             static_cast<std::streamsize>(content.size()));
+    return p;
+  }
+};
+
+// A two-layer perceptron written with ops only (the tests do not depend on layers/).
+struct TinyMlp : Module {
+  Parameter &w1, &b1, &w2, &b2;
+  TinyMlp(int64_t in, int64_t hidden, int64_t out, uint64_t seed)
+      : w1(register_parameter("w1", testing::random_tensor({hidden, in}, seed, -0.3f, 0.3f))),
+        b1(register_parameter("b1", Tensor({hidden}))),
+        w2(register_parameter("w2", testing::random_tensor({out, hidden}, seed + 1, -0.3f, 0.3f))),
+        b2(register_parameter("b2", Tensor({out}))) {}
+  Var forward(const Var& x) override {
+    return linear(relu(linear(flatten(x), w1.effective(), b1.var)), w2.effective(), b2.var);
+  }
+  std::string type_name() const override { return "TinyMlp"; }
+};
+
+}  // namespace
+
+TEST_SUITE("training") {
+  // ---- DEFLATE / gzip ----------------------------------------------------------------------
+  TEST_CASE("CRC-32 of \"123456789\" is the standard check value cbf43926") {
+    Bytes b = str_bytes("123456789");
+    CHECK(crc32(b.data(), b.size()) == 0xCBF43926u);
+    CHECK(crc32(b.data() + 4, 5, crc32(b.data(), 4)) == 0xCBF43926u);  // chainable
+  }
+
+  TEST_CASE("inflate: stored blocks and a fixed-Huffman block with an overlapping copy") {
+    Bytes hello = str_bytes("hello, deflate");
+    CHECK(inflate(stored_block(hello).data(), stored_block(hello).size()) == hello);
+    Bytes two = stored_block(str_bytes("ab"), false);
+    Bytes tail = stored_block(str_bytes("cd"));
+    two.insert(two.end(), tail.begin(), tail.end());
+    CHECK(inflate(two.data(), two.size()) == str_bytes("abcd"));
+    Bytes f = fixed_block_abc();
+    size_t used = 0;
+    CHECK(inflate(f.data(), f.size(), "fixed", &used) == str_bytes("abcabcabcabc"));
+    CHECK(used == f.size());
+  }
+
+  TEST_CASE("gunzip checks CRC-32 and ISIZE and reads concatenated members") {
+    Bytes plain = str_bytes("abcabcabcabc");
+    Bytes gz = gzip_wrap(fixed_block_abc(), plain);
+    CHECK(gunzip(gz.data(), gz.size()) == plain);
+    Bytes two = gz;
+    two.insert(two.end(), gz.begin(), gz.end());
+    CHECK(gunzip(two.data(), two.size()).size() == 2 * plain.size());
+
+    Bytes bad_crc = gz;
+    bad_crc[bad_crc.size() - 8] ^= 1;
+    CHECK(has(error_of([&] { gunzip(bad_crc.data(), bad_crc.size(), "x.gz"); }), "CRC-32 mismatch"));
+    Bytes bad_size = gz;
+    bad_size[bad_size.size() - 1] ^= 1;
+    CHECK(has(error_of([&] { gunzip(bad_size.data(), bad_size.size(), "x.gz"); }), "ISIZE"));
+    Bytes bad_magic = gz;
+    bad_magic[1] = 0x8c;
+    CHECK(has(error_of([&] { gunzip(bad_magic.data(), bad_magic.size(), "x.gz"); }), "magic"));
+  }
+
+  TEST_CASE("inflate rejects bad streams with the offset: block type 3, LEN/NLEN, far distance, truncation") {
+    Bytes type3{0x07};  // BFINAL=1, BTYPE=11
+    CHECK(has(error_of([&] { inflate(type3.data(), type3.size()); }), "invalid block type"));
+    Bytes s = stored_block(str_bytes("abc"));
+    s[3] ^= 0xFF;  // NLEN no longer the complement of LEN
+    CHECK(has(error_of([&] { inflate(s.data(), s.size()); }), "complement"));
+    Bytes far = fixed_block_abc(4);  // distance 4 with only 3 bytes of output
+    std::string e = error_of([&] { inflate(far.data(), far.size(), "far"); });
+    CHECK(has(e, "before the start"));
+    CHECK(has(e, "byte offset"));
+    Bytes full = stored_block(str_bytes("abcdef"));
+    for (size_t cut : {size_t{0}, size_t{3}, full.size() - 1}) {
+      CAPTURE(cut);
+      CHECK(has(error_of([&] { inflate(full.data(), cut); }), "truncated"));
+    }
+    Bytes gz = gzip_wrap(fixed_block_abc(), str_bytes("abcabcabcabc"));
+    for (size_t cut = 1; cut < gz.size(); cut += 3) {
+      CAPTURE(cut);
+      CHECK_THROWS_AS(gunzip(gz.data(), cut), std::runtime_error);
+    }
+  }
+
+  TEST_CASE("gunzip reads dynamic-Huffman output of the system gzip (skipped without gzip)") {
+    if (std::system("command -v gzip >/dev/null 2>&1") != 0) {
+      MESSAGE("gzip not on PATH: dynamic-block round trip skipped");
+      return;
+    }
+    TempDir dir;
+    Bytes plain;
+    Rng rng(3);
+    for (int i = 0; i < 200000; ++i)  // skewed bytes with repeats: gzip picks dynamic blocks
+      plain.push_back(static_cast<uint8_t>(rng.uniform() < 0.5f ? 'a' + rng.randint(4) : rng.randint(256)));
+    std::string p = dir.file("blob", plain);
+    REQUIRE(std::system(("gzip -9 -f '" + p + "'").c_str()) == 0);
+    Bytes gz = read_file_bytes(p + ".gz");  // gunzips on the magic
+    CHECK(gz == plain);
+  }
+
+  // ---- IDX ---------------------------------------------------------------------------------
+  TEST_CASE("a well-formed IDX pair is read, normalised with (x/255 - 0.1307)/0.3081") {
+    Dataset d = make_idx_dataset(idx_images(3, 2, 2), "img", idx_labels({0, 9, 4}), "lab");
+    CHECK(d.size() == 3);
+    CHECK(d.images.shape() == Shape{3, 1, 2, 2});
+    CHECK(d.labels == std::vector<int32_t>{0, 9, 4});
+    CHECK(d.images[0] == doctest::Approx((0.0f / 255 - 0.1307f) / 0.3081f));
+    CHECK(d.images[5] == doctest::Approx((5.0f / 255 - 0.1307f) / 0.3081f));
+    Dataset two = make_idx_dataset(idx_images(3, 2, 2), "img", idx_labels({0, 9, 4}), "lab", 2);
+    CHECK(two.size() == 2);
+    Dataset s = d.slice(1, 2);
+    CHECK(s.labels == std::vector<int32_t>{9, 4});
+    CHECK(s.images[0] == d.images[4]);
+    CHECK_THROWS_AS(d.slice(2, 2), std::out_of_range);
+  }
+
+  TEST_CASE("malformed IDX files are rejected naming the file and the offset") {
+    Bytes good = idx_images(2, 3, 3);
+    auto err = [](const Bytes& b, int ndim) { return error_of([&] { parse_idx(b, ndim, "f.idx"); }); };
+    Bytes magic = good;
+    magic[3] = 1;  // a label file's magic where images are expected
+    std::string e = err(magic, 3);
+    CHECK(has(e, "f.idx"));
+    CHECK(has(e, "magic"));
+    CHECK(has(e, "offset 3"));
+    Bytes nonzero = good;
+    nonzero[0] = 1;
+    CHECK(has(err(nonzero, 3), "offset 0"));
+    Bytes type = good;
+    type[2] = 0x0D;  // float IDX
+    CHECK(has(err(type, 3), "0x0d"));
+    Bytes truncated(good.begin(), good.end() - 1);
+    e = err(truncated, 3);
+    CHECK(has(e, "truncated"));
+    CHECK(has(e, std::to_string(good.size())));  // the expected length
+    Bytes header_cut(good.begin(), good.begin() + 9);
+    CHECK(has(err(header_cut, 3), "header"));
+    Bytes trailing = good;
+    trailing.push_back(0);
+    CHECK(has(err(trailing, 3), "trailing"));
+    Bytes zero = idx_images(2, 3, 3);
+    zero[11] = 0;  // rows = 0
+    zero.resize(16);
+    CHECK(has(err(zero, 3), "is 0"));
+    CHECK(has(err(Bytes{0, 0}, 3), "too short"));
+  }
+
+  TEST_CASE("label count must equal image count and labels must lie in 0..9") {
+    std::string e = error_of([] { make_idx_dataset(idx_images(3, 2, 2), "img", idx_labels({1, 2}), "lab"); });
+    CHECK(has(e, "3 images"));
+    CHECK(has(e, "2 labels"));
+    e = error_of([] { make_idx_dataset(idx_images(3, 2, 2), "img", idx_labels({1, 12, 2}), "lab"); });
+    CHECK(has(e, "lab"));
+    CHECK(has(e, "label 12"));
+    CHECK(has(e, "offset 9"));
+  }
+
+  TEST_CASE("load_mnist_like finds raw or .gz files under --data and DIR/<set>, else says what to do") {
+    TempDir dir;
+    fs::create_directories(dir.path / "mnist");
+    auto put = [&](const std::string& name, const Bytes& b, bool gz) {
+      dir.file("mnist/" + name + (gz ? ".gz" : ""), gz ? gzip_wrap(stored_block(b), b) : b);
+    };
+    put("train-images-idx3-ubyte", idx_images(5, 4, 4), true);
+    put("train-labels-idx1-ubyte", idx_labels({1, 2, 3, 4, 5}), false);
+    put("t10k-images-idx3-ubyte", idx_images(2, 4, 4), false);
+    put("t10k-labels-idx1-ubyte", idx_labels({7, 8}), true);
+    DataSplits s = load_mnist_like(dir.path.string(), "mnist", 3);
+    CHECK(s.train.size() == 3);
+    CHECK(s.test.size() == 2);
+    CHECK(s.test.labels[1] == 8);
+    CHECK(s.dir == (dir.path / "mnist").string());
+    try {
+      load_mnist_like(dir.path.string(), "fashion-mnist");
+      FAIL("expected DataNotFound");
+    } catch (const DataNotFound& e) {
+      CHECK(has(e.what(), (dir.path / "fashion-mnist").string()));
+      CHECK(has(e.what(), "make data"));
+      CHECK(has(e.what(), "--data"));
+    }
+    CHECK_THROWS_AS(load_mnist_like(dir.path.string(), "cifar"), std::invalid_argument);
+  }
+
+  // ---- loader ------------------------------------------------------------------------------
+  TEST_CASE("the loader's shuffle is a permutation, reproducible by seed, new each epoch") {
+    Dataset d = synthetic_dataset(103, 4, 4, 1);
+    Rng r1(42), r2(42), r3(43);
+    DataLoader a(d, 10, true, r1), b(d, 10, true, r2), c(d, 10, true, r3);
+    CHECK(a.order() == b.order());
+    CHECK(a.order() != c.order());
+    std::set<int64_t> seen(a.order().begin(), a.order().end());
+    CHECK(seen.size() == 103);
+    CHECK(*seen.begin() == 0);
+    CHECK(*seen.rbegin() == 102);
+    Tensor x;
+    std::vector<int32_t> y;
+    std::vector<int64_t> first = a.order();
+    std::vector<int32_t> labels;
+    while (a.next(x, y)) labels.insert(labels.end(), y.begin(), y.end());
+    CHECK(labels.size() == 103);
+    CHECK(labels[0] == d.labels[static_cast<size_t>(first[0])]);
+    CHECK(a.order() != first);  // the next epoch has its own permutation
+    Rng r4(1);
+    DataLoader plain(d, 10, false, r4);
+    CHECK(plain.order()[57] == 57);
+  }
+
+  TEST_CASE("the last batch is ragged: N mod B examples, none dropped") {
+    Dataset d = synthetic_dataset(23, 3, 4, 2);
+    Rng rng(1);
+    DataLoader l(d, 10, false, rng);
+    CHECK(l.num_batches() == 3);
+    Tensor x;
+    std::vector<int32_t> y;
+    std::vector<int64_t> sizes;
+    while (l.next(x, y)) {
+      sizes.push_back(x.dim(0));
+      CHECK(static_cast<int64_t>(y.size()) == x.dim(0));
+    }
+    CHECK(sizes == std::vector<int64_t>{10, 10, 3});
+    CHECK(x.shape() == Shape{3, 1, 4, 4});
+    CHECK(x[0] == d.images[20 * 16]);
+    CHECK_THROWS_AS(DataLoader(d, 0, false, rng), std::invalid_argument);
+  }
+
+  TEST_CASE("jitter translates the image and fills the border with the blank value") {
+    // 3x3 image 1..9, shift right 1 and up 1.
+    float src[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, dst[9];
+    translate_image(src, dst, 1, 3, 3, 1, -1, -5.0f);
+    float want[9] = {-5, 4, 5, -5, 7, 8, -5, -5, -5};
+    for (int i = 0; i < 9; ++i) CHECK(dst[i] == want[i]);
+    // Through the loader: every jittered pixel is either an original pixel or the blank value.
+    Dataset d = synthetic_dataset(8, 4, 6, 3);
+    Rng rng(5);
+    DataLoader l(d, 8, false, rng, 2);
+    Tensor x;
+    std::vector<int32_t> y;
+    REQUIRE(l.next(x, y));
+    int moved = 0;
+    for (int64_t i = 0; i < 8 * 36; ++i) moved += x[i] != d.images[i];
+    CHECK(moved > 0);
+  }
+
+  // ---- training loop -----------------------------------------------------------------------
+  TEST_CASE("train_epoch learns a tiny synthetic problem; evaluate counts errors out of all") {
+    set_training_output(false);
+    Dataset train = synthetic_dataset(400, 4, 8, 11), test = synthetic_dataset(200, 4, 8, 12);
+    TinyMlp m(64, 16, 4, 5);
+    EvalResult before = evaluate(m, test, 64);
+    CHECK(before.count == 200);
+    SGD opt(m.parameters(), {.lr = 0.1f, .momentum = 0.9f});
+    Rng rng(7);
+    DataLoader loader(train, 32, true, rng);
+    EpochStats last;
+    for (int e = 0; e < 4; ++e) last = train_epoch(m, opt, loader);
+    EvalResult after = evaluate(m, test, 64);
+    CHECK(last.count == 400);
+    CHECK(last.batches == 13);
+    CHECK(after.error_rate() < 0.05);
+    CHECK(after.loss < before.loss);
+    CHECK(m.training());  // evaluate restores the mode
+    set_training_output(true);
+  }
+
+  TEST_CASE("train_epoch stops with a clear message when the loss becomes NaN") {
+    set_training_output(false);
+    Dataset train = synthetic_dataset(40, 4, 8, 1);
+    TinyMlp m(64, 8, 4, 2);
+    m.w2.var.value()[0] = std::nanf("");
+    SGD opt(m.parameters(), {.lr = 0.1f});
+    Rng rng(1);
+    DataLoader loader(train, 16, true, rng);
+    std::string e = error_of([&] { train_epoch(m, opt, loader, {}, "nan-test"); });
+    CHECK(has(e, "NaN"));
+    CHECK(has(e, "batch 1"));
+    set_training_output(true);
+  }
+
+  TEST_CASE("count_errors takes the arg-max of each row") {
+    Tensor logits({3, 3}, {0, 1, 0, 5, 1, 1, 0, 0, 2});
+    CHECK(count_errors(logits, {1, 0, 2}) == 0);
+    CHECK(count_errors(logits, {0, 0, 0}) == 2);
+    CHECK_THROWS_AS(count_errors(logits, {1}), std::invalid_argument);
+  }
+}
