@@ -244,8 +244,8 @@ TEST_SUITE("magnitude_pruning") {
   }
 
   // ---- kernels: scalar = AVX2 ----------------------------------------------------------------
-  TEST_CASE("csr_matvec: scalar = AVX2 gather = AVX2 unrolled (within float reassociation)") {
-    // Not bit-exact: AVX2 sums 8 (gather) or 4 (unrolled) partial sums with FMA, scalar sums in
+  TEST_CASE("csr_matvec: scalar = AVX2 gather = AVX2 loads = AVX2 unrolled (within float reassociation)") {
+    // Not bit-exact: AVX2 sums 8 / 16 (gather, loads) or 4 (unrolled) partial sums with FMA, scalar sums in
     // order with a separate multiply and add. Budget: atol 1e-5 + rtol 1e-5.
     for (int64_t cols : kSizes)
       for (int64_t rows : {1, 9, 33}) {
@@ -253,13 +253,15 @@ TEST_SUITE("magnitude_pruning") {
         CAPTURE(cols);
         CsrMatrix W = csr_from_tensor(random_sparse(rows, cols, 0.6, static_cast<uint64_t>(cols + 7 * rows)));
         Tensor x = random_tensor({cols}, 3);
-        std::vector<float> ys(rows), yg(rows), yu(rows), yd(rows);
+        std::vector<float> ys(rows), yg(rows), yu(rows), yl(rows), yd(rows);
         csr_matvec_scalar(W, x.data(), ys.data());
         csr_matvec_avx2(W, x.data(), yg.data());
         csr_matvec_avx2_unrolled(W, x.data(), yu.data());
+        csr_matvec_avx2_loads(W, x.data(), yl.data());
         csr_matvec(W, x.data(), yd.data());
         CHECK(all_close(yg.data(), ys.data(), rows, 1e-5f, 1e-5f, "gather vs scalar"));
         CHECK(all_close(yu.data(), ys.data(), rows, 1e-5f, 1e-5f, "unrolled vs scalar"));
+        CHECK(all_close(yl.data(), ys.data(), rows, 1e-5f, 1e-5f, "loads vs scalar"));
         CHECK(all_close(yd.data(), ys.data(), rows, 1e-5f, 1e-5f, "dispatcher vs scalar"));
       }
   }

@@ -40,11 +40,15 @@ void csr_validate(const CsrMatrix& a);
 // Scalar: one accumulator per row, nonzeros in order (the specification).
 // AVX2 (gather): 8 nonzeros at a time — load 8 values, _mm256_i32gather_ps the 8 x's they
 //   multiply, FMA into 8 partial sums; the row's 0..7 leftover nonzeros go scalar.
-// AVX2 (unrolled): the scalar loop with 4 independent accumulators (no gather), compiled with
-//   FMA. The dispatcher csr_matvec uses whichever measured faster (see the book's table).
+// AVX2 (loads): the gather done by hand — 8 scalar loads of x assembled into a register,
+//   then one vector FMA; two accumulators.
+// AVX2 (unrolled): the scalar loop with 4 independent accumulators (no vector at all),
+//   compiled with FMA. The dispatcher csr_matvec uses the one that measured fastest
+//   (the loads variant on our Zen 5; the book has the table).
 void csr_matvec(const CsrMatrix& W, const float* x, float* y);
 void csr_matvec_scalar(const CsrMatrix& W, const float* x, float* y);
 void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y);           // gather
+void csr_matvec_avx2_loads(const CsrMatrix& W, const float* x, float* y);     // gather by hand
 void csr_matvec_avx2_unrolled(const CsrMatrix& W, const float* x, float* y);  // 4 accumulators
 
 // ---- sparse × dense:  C[R×P] = W[R×K] · B[K×P]  (B, C row-major) --------------------------
