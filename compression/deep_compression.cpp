@@ -1,0 +1,464 @@
+// compression/deep_compression.cpp — see deep_compression.h (Deep Compression, the whole
+// pipeline's file format and the model that runs from it).
+#include "compression/deep_compression.h"
+
+#include <array>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "compression/coding/huffman.h"
+#include "engine/cli.h"
+#include "engine/threads.h"
+
+namespace mgf {
+
+static const char kMagic[8] = {'M', 'G', 'F', 'D', 'C', '\r', '\n', '\x1a'};
+static constexpr uint32_t kVersion = 1;
+static constexpr size_t kHeaderBytes = 8 + 4 + 8 + 4;
+
+uint32_t crc32(const void* data, size_t n) {
+  // Reflected polynomial 0xEDB88320, the table built once (256 entries, one per byte value).
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+Tensor CompressedTensor::decode() const {
+  if (!coded) return Tensor(shape, values);
+  std::vector<uint8_t> dense = relative_index_decode(stream);
+  Tensor w(shape);
+  for (int64_t i = 0; i < w.numel(); ++i) w[i] = codebook[dense[i]];
+  return w;
+}
+
+const CompressedTensor* CompressedModel::find(const std::string& name) const {
+  for (auto& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+CompressedModel make_compressed_model(Module& m, const TrainedQuantization& q, const std::string& arch,
+                                      const CodingOptions& o) {
+  CompressedModel cm;
+  cm.arch = arch;
+  for (auto& np : m.named_parameters()) {
+    CompressedTensor t;
+    t.name = np.name;
+    t.shape = np.param->var.value().shape();
+    const TrainedQuantization::Layer* layer = nullptr;
+    for (auto& l : q.layers())
+      if (l.param == np.param) layer = &l;
+    if (layer) {
+      t.coded = true;
+      t.weight_bits = layer->shared.bits;
+      t.codebook = layer->shared.codebook;
+      const int gap_bits = t.shape.size() == 4 ? o.conv_gap_bits : o.fc_gap_bits;
+      t.stream = relative_index_encode(layer->shared.codes.data(), layer->shared.numel(), gap_bits);
+    } else {
+      t.values = np.param->var.value().to_vector();
+    }
+    cm.tensors.push_back(std::move(t));
+  }
+  return cm;
+}
+
+// ---- byte writer / reader ------------------------------------------------------------------
+namespace {
+
+struct Writer {
+  std::string out;
+  void u8(uint32_t v) { out.push_back(static_cast<char>(v & 0xFF)); }
+  void u16(uint32_t v) { u8(v), u8(v >> 8); }
+  void u32(uint32_t v) { u16(v & 0xFFFF), u16(v >> 16); }
+  void u64(uint64_t v) { u32(static_cast<uint32_t>(v)), u32(static_cast<uint32_t>(v >> 32)); }
+  void f32(float f) {
+    uint32_t v;
+    std::memcpy(&v, &f, 4);
+    u32(v);
+  }
+  void str(const std::string& s) {
+    if (s.size() > 255) throw std::invalid_argument("compressed file: name longer than 255 bytes: " + s);
+    u8(static_cast<uint32_t>(s.size()));
+    out += s;
+  }
+  int64_t size() const { return static_cast<int64_t>(out.size()); }
+};
+
+struct Reader {
+  const std::string& buf;
+  size_t pos;
+  const std::string& what;
+  [[noreturn]] void fail(const std::string& field, const std::string& msg) const {
+    throw std::runtime_error(what + ": " + field + " at byte " + std::to_string(pos) + ": " + msg);
+  }
+  void need(size_t n, const std::string& field) const {
+    if (buf.size() - pos < n)
+      fail(field, "truncated: expected " + std::to_string(n) + " more bytes, found " + std::to_string(buf.size() - pos));
+  }
+  uint32_t u8(const std::string& f) {
+    need(1, f);
+    return static_cast<uint8_t>(buf[pos++]);
+  }
+  uint32_t u16(const std::string& f) {
+    need(2, f);
+    uint32_t v = static_cast<uint8_t>(buf[pos]) | static_cast<uint32_t>(static_cast<uint8_t>(buf[pos + 1])) << 8;
+    pos += 2;
+    return v;
+  }
+  uint32_t u32(const std::string& f) {
+    need(4, f);
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(buf[pos + i]);
+    pos += 4;
+    return v;
+  }
+  uint64_t u64(const std::string& f) {
+    uint64_t lo = u32(f);
+    return lo | static_cast<uint64_t>(u32(f)) << 32;
+  }
+  float f32(const std::string& f) {
+    uint32_t v = u32(f);
+    float x;
+    std::memcpy(&x, &v, 4);
+    return x;
+  }
+  std::string str(const std::string& f) {
+    size_t n = u8(f);
+    need(n, f);
+    std::string s = buf.substr(pos, n);
+    pos += n;
+    return s;
+  }
+};
+
+// A symbol stream: canonical Huffman lengths (4 bits each, for symbols 0..n−1), then the bits.
+void write_stream(Writer& w, const std::vector<uint8_t>& symbols, int alphabet, bool huffman, int64_t& table_bytes,
+                  int64_t& data_bytes, uint64_t& nbits) {
+  std::vector<uint8_t> lengths;
+  if (huffman) {
+    lengths = huffman_lengths(symbol_histogram(symbols, alphabet));
+  } else {
+    int bits = 0;
+    while ((1 << bits) < alphabet) ++bits;
+    lengths = fixed_lengths(bits);
+  }
+  size_t n = lengths.size();
+  while (n > 0 && lengths[n - 1] == 0) --n;   // trailing unused symbols need no entry
+  const int64_t t0 = w.size();
+  w.u16(static_cast<uint32_t>(n));
+  for (size_t s = 0; s < n; s += 2) w.u8(lengths[s] | (s + 1 < n ? lengths[s + 1] << 4 : 0));
+  BitStream bs = huffman_encode(symbols, huffman_canonical(lengths));
+  if (bs.nbits > 0xFFFFFFFFull) throw std::invalid_argument("compressed file: stream longer than 2^32 bits");
+  w.u32(static_cast<uint32_t>(bs.nbits));
+  table_bytes = w.size() - t0;
+  w.out.append(reinterpret_cast<const char*>(bs.bytes.data()), bs.bytes.size());
+  data_bytes = static_cast<int64_t>(bs.bytes.size());
+  nbits = bs.nbits;
+}
+
+std::vector<uint8_t> read_stream(Reader& r, int alphabet, int64_t count, const std::string& field,
+                                 int64_t& table_bytes, int64_t& data_bytes, uint64_t& nbits) {
+  const size_t t0 = r.pos;
+  uint32_t n = r.u16(field + " code-length count");
+  if (n > static_cast<uint32_t>(alphabet))
+    r.fail(field, "expected at most " + std::to_string(alphabet) + " code lengths, found " + std::to_string(n));
+  std::vector<uint8_t> lengths(static_cast<size_t>(alphabet), 0);
+  for (uint32_t s = 0; s < n; s += 2) {
+    uint32_t b = r.u8(field + " code lengths");
+    lengths[s] = b & 0xF;
+    if (s + 1 < n) lengths[s + 1] = static_cast<uint8_t>(b >> 4);
+    else if (b >> 4) r.fail(field, "expected a zero pad nibble, found " + std::to_string(b >> 4));
+  }
+  nbits = r.u32(field + " bit count");
+  table_bytes = static_cast<int64_t>(r.pos - t0);
+  const size_t nbytes = static_cast<size_t>((nbits + 7) / 8);
+  r.need(nbytes, field + " bits");
+  BitStream bs;
+  bs.bytes.assign(r.buf.begin() + static_cast<std::ptrdiff_t>(r.pos),
+                  r.buf.begin() + static_cast<std::ptrdiff_t>(r.pos + nbytes));
+  bs.nbits = nbits;
+  const size_t at = r.pos;
+  r.pos += nbytes;
+  data_bytes = static_cast<int64_t>(nbytes);
+  try {
+    return huffman_decode(bs, lengths, count);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(r.what + ": " + field + " starting at byte " + std::to_string(at) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLayout* layout) {
+  Writer w;
+  FileLayout fl;
+  w.str(cm.arch);
+  w.u32(static_cast<uint32_t>(cm.tensors.size()));
+  fl.header_bytes = static_cast<int64_t>(kHeaderBytes) + w.size();
+  for (const auto& t : cm.tensors) {
+    TensorLayout tl;
+    tl.name = t.name;
+    tl.shape = t.shape;
+    tl.coded = t.coded;
+    tl.numel = shape_numel(t.shape);
+    const int64_t h0 = w.size();
+    w.str(t.name);
+    w.u8(static_cast<uint32_t>(t.shape.size()));
+    for (int64_t d : t.shape) w.u32(static_cast<uint32_t>(d));
+    w.u8(t.coded ? 1 : 0);
+    if (!t.coded) {
+      tl.header_bytes = w.size() - h0;
+      if (static_cast<int64_t>(t.values.size()) != tl.numel)
+        throw std::invalid_argument("serialize_compressed: " + t.name + " has " + std::to_string(t.values.size()) +
+                                    " values, expected " + std::to_string(tl.numel));
+      for (float v : t.values) w.f32(v);
+      tl.raw_bytes = 4 * tl.numel;
+      tl.nonzeros = tl.numel;
+    } else {
+      const int k_codes = 1 << t.weight_bits;
+      if (static_cast<int>(t.codebook.size()) != k_codes || t.codebook[0] != 0.0f || t.stream.numel != tl.numel)
+        throw std::invalid_argument("serialize_compressed: " + t.name + ": inconsistent codebook or stream");
+      w.u8(static_cast<uint32_t>(t.weight_bits));
+      w.u8(static_cast<uint32_t>(t.stream.gap_bits));
+      tl.header_bytes = w.size() - h0 + 4;   // + the entry count below
+      const int64_t c0 = w.size();
+      for (int k = 1; k < k_codes; ++k) w.f32(t.codebook[k]);
+      tl.codebook_bytes = w.size() - c0;
+      w.u32(static_cast<uint32_t>(t.stream.entries()));
+      write_stream(w, t.stream.codes, k_codes, huffman, tl.code_table_bytes, tl.code_bytes, tl.code_bits);
+      write_stream(w, t.stream.gaps, 1 << t.stream.gap_bits, huffman, tl.gap_table_bytes, tl.gap_bytes,
+                   tl.gap_stream_bits);
+      tl.weight_bits = t.weight_bits;
+      tl.gap_bits = t.stream.gap_bits;
+      tl.entries = t.stream.entries();
+      tl.fillers = t.stream.fillers();
+      tl.nonzeros = tl.entries - tl.fillers;
+    }
+    fl.tensors.push_back(tl);
+  }
+  // Header: magic, version, payload length, checksum of the payload.
+  Writer h;
+  h.out.assign(kMagic, kMagic + 8);
+  h.u32(kVersion);
+  h.u64(static_cast<uint64_t>(w.out.size()));
+  h.u32(crc32(w.out.data(), w.out.size()));
+  fl.file_bytes = h.size() + w.size();
+  if (layout) *layout = fl;
+  return h.out + w.out;
+}
+
+CompressedModel parse_compressed(const std::string& bytes, const std::string& what, FileLayout* layout) {
+  Reader r{bytes, 0, what};
+  r.need(8, "magic");
+  if (std::memcmp(bytes.data(), kMagic, 8) != 0) {
+    std::ostringstream found;
+    for (int i = 0; i < 8; ++i) found << (i ? " " : "") << std::hex << (static_cast<unsigned>(bytes[i]) & 0xFF);
+    r.fail("magic", "expected \"MGFDC\\r\\n\\x1a\" (a Deep Compression file), found bytes " + found.str());
+  }
+  r.pos = 8;
+  uint32_t version = r.u32("version");
+  if (version != kVersion) {
+    r.pos -= 4;
+    r.fail("version", "expected " + std::to_string(kVersion) + ", found " + std::to_string(version));
+  }
+  uint64_t payload = r.u64("payload length");
+  uint32_t crc = r.u32("checksum");
+  if (bytes.size() - kHeaderBytes != payload)
+    r.fail("payload", "expected " + std::to_string(payload) + " payload bytes (file of " +
+                          std::to_string(payload + kHeaderBytes) + " bytes), found " +
+                          std::to_string(bytes.size() - kHeaderBytes) + (bytes.size() - kHeaderBytes < payload ? " (truncated)" : " (trailing bytes)"));
+  uint32_t actual = crc32(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
+  if (actual != crc) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "expected CRC-32 %08x (stored in the header), found %08x", crc, actual);
+    r.fail("payload checksum", std::string(buf) + ": the file is corrupt");
+  }
+  FileLayout fl;
+  fl.file_bytes = static_cast<int64_t>(bytes.size());
+  CompressedModel cm;
+  cm.arch = r.str("architecture name");
+  uint32_t n = r.u32("tensor count");
+  fl.header_bytes = static_cast<int64_t>(r.pos);
+  for (uint32_t ti = 0; ti < n; ++ti) {
+    CompressedTensor t;
+    TensorLayout tl;
+    const size_t h0 = r.pos;
+    t.name = r.str("tensor " + std::to_string(ti) + " name");
+    const std::string f = "tensor '" + t.name + "'";
+    uint32_t nd = r.u8(f + " ndim");
+    if (nd < 1 || nd > 4) r.fail(f + " ndim", "expected 1 to 4 dims, found " + std::to_string(nd));
+    int64_t numel = 1;
+    for (uint32_t d = 0; d < nd; ++d) {
+      uint32_t v = r.u32(f + " shape");
+      if (v == 0 || v > (1u << 28)) r.fail(f + " shape", "expected a dimension in 1..2^28, found " + std::to_string(v));
+      t.shape.push_back(v);
+      numel *= v;
+      if (numel > (int64_t{1} << 32)) r.fail(f + " shape", "expected at most 2^32 elements, found more");
+    }
+    uint32_t kind = r.u8(f + " kind");
+    tl.name = t.name;
+    tl.shape = t.shape;
+    tl.numel = numel;
+    if (kind == 0) {
+      tl.header_bytes = static_cast<int64_t>(r.pos - h0);
+      r.need(static_cast<size_t>(4 * numel), f + " values");
+      t.values.resize(static_cast<size_t>(numel));
+      for (int64_t i = 0; i < numel; ++i) t.values[i] = r.f32(f + " values");
+      tl.raw_bytes = 4 * numel;
+      tl.nonzeros = numel;
+    } else if (kind == 1) {
+      t.coded = true;
+      t.weight_bits = static_cast<int>(r.u8(f + " weight bits"));
+      if (t.weight_bits < 1 || t.weight_bits > 8)
+        r.fail(f + " weight bits", "expected 1..8, found " + std::to_string(t.weight_bits));
+      int gap_bits = static_cast<int>(r.u8(f + " gap bits"));
+      if (gap_bits < 1 || gap_bits > 8) r.fail(f + " gap bits", "expected 1..8, found " + std::to_string(gap_bits));
+      const int k_codes = 1 << t.weight_bits;
+      const size_t c0 = r.pos;
+      t.codebook.assign(static_cast<size_t>(k_codes), 0.0f);
+      for (int k = 1; k < k_codes; ++k) t.codebook[k] = r.f32(f + " codebook");
+      tl.codebook_bytes = static_cast<int64_t>(r.pos - c0);
+      uint32_t entries = r.u32(f + " entry count");
+      tl.header_bytes = static_cast<int64_t>(r.pos - h0) - tl.codebook_bytes;
+      if (entries > numel) r.fail(f + " entry count", "expected at most numel = " + std::to_string(numel) + ", found " + std::to_string(entries));
+      t.stream.numel = numel;
+      t.stream.gap_bits = gap_bits;
+      t.stream.codes = read_stream(r, k_codes, entries, f + " weight-index stream", tl.code_table_bytes, tl.code_bytes, tl.code_bits);
+      t.stream.gaps = read_stream(r, 1 << gap_bits, entries, f + " gap stream", tl.gap_table_bytes, tl.gap_bytes, tl.gap_stream_bits);
+      try {
+        relative_index_validate(t.stream);
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(what + ": " + f + ": " + e.what());
+      }
+      tl.coded = true;
+      tl.weight_bits = t.weight_bits;
+      tl.gap_bits = gap_bits;
+      tl.entries = entries;
+      tl.fillers = t.stream.fillers();
+      tl.nonzeros = tl.entries - tl.fillers;
+    } else {
+      r.pos -= 1;
+      r.fail(f + " kind", "expected 0 (raw) or 1 (coded), found " + std::to_string(kind));
+    }
+    cm.tensors.push_back(std::move(t));
+    fl.tensors.push_back(tl);
+  }
+  if (r.pos != bytes.size())
+    r.fail("end of payload", "expected the end of the file, found " + std::to_string(bytes.size() - r.pos) + " more bytes");
+  if (layout) *layout = fl;
+  return cm;
+}
+
+int64_t save_compressed(const std::string& path, const CompressedModel& cm, bool huffman, FileLayout* layout) {
+  std::string bytes = serialize_compressed(cm, huffman, layout);
+  write_file_atomic(path, bytes);
+  return static_cast<int64_t>(bytes.size());
+}
+
+static std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path + " (does it exist?)");
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+CompressedModel load_compressed(const std::string& path, FileLayout* layout) {
+  return parse_compressed(read_all(path), path, layout);
+}
+
+int64_t file_size_bytes(const std::string& path) { return static_cast<int64_t>(read_all(path).size()); }
+
+// ---- running from the file -----------------------------------------------------------------
+CompressedLinear::CompressedLinear(const CompressedTensor& w, std::vector<float> bias)
+    : gaps_(w.stream.gaps), codes_(w.stream.codes), codebook_(w.codebook), bias_(std::move(bias)) {
+  if (!w.coded || w.shape.size() != 2)
+    throw std::invalid_argument("CompressedLinear: expected a coded 2-D weight, found " + w.name + " " + shape_str(w.shape));
+  rows_ = w.shape[0];
+  cols_ = w.shape[1];
+  relative_index_validate(w.stream);
+  if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != rows_)
+    throw std::invalid_argument("CompressedLinear: expected a bias of " + std::to_string(rows_) + ", found " +
+                                std::to_string(bias_.size()));
+}
+
+Var CompressedLinear::forward(const Var& xv) {
+  const Tensor& X = xv.value();
+  if (X.ndim() != 2 || X.dim(1) != cols_)
+    throw std::invalid_argument("CompressedLinear: expected x [N, " + std::to_string(cols_) + "], found " + X.str());
+  const int64_t N = X.dim(0);
+  Tensor Y({N, rows_});
+  // One sample per task: y_n = b + W x_n, W walked from the gap stream every time (at batch 1
+  // this is the whole cost; the stream is ~1 byte + 1 byte per nonzero, it stays in cache).
+  parallel_for(0, N, 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      float* y = Y.data() + n * rows_;
+      for (int64_t o = 0; o < rows_; ++o) y[o] = bias_.empty() ? 0.0f : bias_[o];
+      relative_index_matvec(gaps_.data(), codes_.data(), static_cast<int64_t>(gaps_.size()), codebook_.data(),
+                            X.data() + n * cols_, y, rows_, cols_);
+    }
+  });
+  return Var(std::move(Y));
+}
+
+CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Module> skeleton) {
+  size_t used = 0;
+  for (auto& [cname, child] : skeleton->children()) {
+    if (!child->children().empty())
+      throw std::invalid_argument("CompressedRunner: expected a flat model, but child '" + cname + "' has children");
+    const CompressedTensor* w = cm.find(cname + ".weight");
+    if (w && w->coded && w->shape.size() == 2) {
+      const CompressedTensor* b = cm.find(cname + ".bias");
+      auto params = child->named_parameters();
+      for (auto& np : params)
+        if (np.name != "weight" && np.name != "bias")
+          throw std::invalid_argument("CompressedRunner: child '" + cname + "' has parameter '" + np.name +
+                                      "' that a compressed linear layer cannot carry");
+      if (params.size() != (b ? 2u : 1u))
+        throw std::invalid_argument("CompressedRunner: child '" + cname + "' has " + std::to_string(params.size()) +
+                                    " parameters, the file has " + std::to_string(b ? 2 : 1));
+      used += b ? 2 : 1;
+      stages_.push_back(register_module(cname, std::make_shared<CompressedLinear>(*w, b ? b->values : std::vector<float>{})));
+      ++n_compressed_;
+      continue;
+    }
+    for (auto& np : child->named_parameters()) {
+      const std::string full = cname + "." + np.name;
+      const CompressedTensor* t = cm.find(full);
+      if (!t) throw std::invalid_argument("CompressedRunner: the model's parameter '" + full + "' is not in the file");
+      if (t->shape != np.param->var.value().shape())
+        throw std::invalid_argument("CompressedRunner: '" + full + "': expected " + np.param->var.value().str() +
+                                    ", the file has " + shape_str(t->shape));
+      Tensor v = t->decode();   // conv weights: re-inflated from codebook + indices
+      std::memcpy(np.param->var.value().data(), v.data(), sizeof(float) * static_cast<size_t>(v.numel()));
+      np.param->clear_mask();
+      if (t->coded) ++n_reinflated_;
+      ++used;
+    }
+    stages_.push_back(register_module(cname, child));
+  }
+  if (used != cm.tensors.size())
+    throw std::invalid_argument("CompressedRunner: the file has " + std::to_string(cm.tensors.size()) +
+                                " tensors, the model uses " + std::to_string(used));
+  eval();
+}
+
+Var CompressedRunner::forward(const Var& x) {
+  Var h = x;
+  for (auto& s : stages_) h = s->forward(h);
+  return h;
+}
+
+}  // namespace mgf

@@ -1,0 +1,144 @@
+// compression/deep_compression.h — Deep Compression (Han, Mao, Dally, ICLR 2016): the three
+// stages joined, a real compressed model file, and a model that runs from it.
+//
+//   1. prune (Han 2015, compression/pruning/magnitude.h) and retrain with the masks;
+//   2. trained quantization (§3, compression/quantization/weight_sharing.h): per-layer codebook,
+//      one uint8 index per weight, centroids fine-tuned by grouped gradients;
+//   3. Huffman coding (§4, compression/coding/huffman.h) of the weight indices and of the
+//      relative-index gaps (§2, compression/coding/relative_index.h).
+//
+// The file ("MGFDC", version 1) stores every layer in exactly that representation; the
+// compression ratio we report is its size on disk against the float checkpoint's. Layout
+// (little-endian; every field is length-checked by the reader):
+//
+//   header   magic "MGFDC\r\n\x1a" (8) | u32 version | u64 payload bytes | u32 CRC-32 of payload
+//   payload  str arch | u32 tensor count | tensors...
+//   tensor   str name | u8 ndim | u32 dims[ndim] | u8 kind
+//     kind 0 (raw)   f32 × numel                                     (biases)
+//     kind 1 (coded) u8 weight bits b_w | u8 gap bits b_i | f32 × (2^b_w − 1) codebook (C_0 = 0
+//                    implied) | u32 entries | code stream | gap stream
+//   stream   u16 symbols n | n code lengths, 4 bits each | u32 bits | ⌈bits/8⌉ bytes
+//   str      u8 length | bytes
+//
+// With `huffman = false` the same streams are written with fixed-width codes (every length =
+// b), i.e. the paper's P+Q column, also measured as bytes on disk.
+// The loaded model (CompressedRunner) runs every 2-D (fully connected) layer straight from the
+// gap stream + codebook indices with relative_index_matvec() — no float weight matrix exists.
+// Conv layers are re-inflated to float weights at load time (they are 1-6 % of LeNet-5's
+// weights; a codebook im2col-GEMM is left as an exercise), and we say so wherever we report.
+// Book: book/15-deep_compression.md. Deliberately not here: the paper's CSC row pointers (one
+// stream per layer), AlexNet/VGG, hardware (EIE) cost models.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compression/coding/relative_index.h"
+#include "compression/quantization/weight_sharing.h"
+#include "layers/module.h"
+
+namespace mgf {
+
+// One named tensor of the file, in its stored representation.
+struct CompressedTensor {
+  std::string name;             // dotted parameter name, e.g. "fc1.weight"
+  Shape shape;
+  bool coded = false;           // false: raw floats in `values`
+  std::vector<float> values;    // raw tensors (biases)
+  int weight_bits = 0;          // b_w: codes 0 .. 2^b_w − 1
+  std::vector<float> codebook;  // 2^b_w entries, codebook[0] = 0
+  RelativeIndex stream;         // gaps (b_i bits) + codes, over the row-major flattened weight
+
+  Tensor decode() const;        // the float tensor this entry stands for
+};
+
+struct CompressedModel {
+  std::string arch;             // free text, e.g. "lenet300"; stored, not interpreted
+  std::vector<CompressedTensor> tensors;
+  const CompressedTensor* find(const std::string& name) const;
+};
+
+// Where the bytes go (inspect mode, and the per-layer bits table).
+struct TensorLayout {
+  std::string name;
+  Shape shape;
+  bool coded = false;
+  int weight_bits = 0, gap_bits = 0;
+  int64_t numel = 0, nonzeros = 0, entries = 0, fillers = 0;
+  int64_t header_bytes = 0;     // name, shape, kind, bit widths, entry count
+  int64_t raw_bytes = 0;        // f32 payload of a raw tensor
+  int64_t codebook_bytes = 0;
+  int64_t code_table_bytes = 0, code_bytes = 0;   // Huffman lengths table; the weight-index bits
+  int64_t gap_table_bytes = 0, gap_bytes = 0;     // same for the relative-index gaps
+  uint64_t code_bits = 0, gap_stream_bits = 0;
+  int64_t total_bytes() const {
+    return header_bytes + raw_bytes + codebook_bytes + code_table_bytes + code_bytes + gap_table_bytes + gap_bytes;
+  }
+};
+struct FileLayout {
+  int64_t file_bytes = 0;
+  int64_t header_bytes = 0;     // magic, version, length, checksum, arch, count
+  std::vector<TensorLayout> tensors;
+};
+
+// ---- building the compressed model ------------------------------------------------------
+struct CodingOptions {
+  int conv_gap_bits = 8;        // b_i for 4-D weights (paper: 8 for conv)
+  int fc_gap_bits = 5;          // b_i for 2-D weights (paper: 5 for FC)
+  bool huffman = true;          // false: fixed-width codes (the P+Q column)
+};
+// Every parameter of `m` in file form: the layers held by `q` are coded (their indices must
+// match the parameter, i.e. q.write_weights() state), the rest stored raw.
+CompressedModel make_compressed_model(Module& m, const TrainedQuantization& q, const std::string& arch,
+                                      const CodingOptions& o = {});
+
+// ---- the file ----------------------------------------------------------------------------
+std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLayout* layout = nullptr);
+// Throws std::runtime_error naming `what` (the file), the field, the byte offset and expected
+// vs found, on any truncation, bad magic/version/checksum, or inconsistent content.
+CompressedModel parse_compressed(const std::string& bytes, const std::string& what, FileLayout* layout = nullptr);
+// Atomic write (temporary file + rename); returns the bytes written.
+int64_t save_compressed(const std::string& path, const CompressedModel& cm, bool huffman = true,
+                        FileLayout* layout = nullptr);
+CompressedModel load_compressed(const std::string& path, FileLayout* layout = nullptr);
+int64_t file_size_bytes(const std::string& path);   // throws when it cannot be read
+
+// ---- running from the file -----------------------------------------------------------------
+// A fully connected layer whose weights exist only as (gaps, codes, codebook).
+class CompressedLinear : public Module {
+ public:
+  CompressedLinear(const CompressedTensor& weight, std::vector<float> bias);
+  Var forward(const Var& x) override;    // x [N, in] → [N, out]; inference only (no gradient)
+  std::string type_name() const override { return "CompressedLinear"; }
+  int64_t in_features() const { return cols_; }
+  int64_t out_features() const { return rows_; }
+
+ private:
+  int64_t rows_, cols_;
+  std::vector<uint8_t> gaps_, codes_;
+  std::vector<float> codebook_, bias_;
+};
+
+// The deployed model: `skeleton` gives the architecture — a flat container whose children are
+// run in order (LeNet-300-100, LeNet-5). A child whose "weight" is a coded 2-D tensor is
+// replaced by a CompressedLinear; every other child keeps its module, with its parameters
+// overwritten from the file (conv weights re-inflated from codebook + indices). Every parameter
+// of the skeleton must be in the file with the same shape, or construction throws.
+class CompressedRunner : public Module {
+ public:
+  CompressedRunner(const CompressedModel& cm, std::shared_ptr<Module> skeleton);
+  Var forward(const Var& x) override;
+  std::string type_name() const override { return "CompressedRunner"; }
+  int64_t compressed_linear_layers() const { return n_compressed_; }
+  int64_t reinflated_layers() const { return n_reinflated_; }
+
+ private:
+  std::vector<std::shared_ptr<Module>> stages_;
+  int64_t n_compressed_ = 0, n_reinflated_ = 0;
+};
+
+uint32_t crc32(const void* data, size_t n);   // IEEE 802.3 (zlib's crc32)
+
+}  // namespace mgf

@@ -1,0 +1,566 @@
+// tests/test_deep_compression.cpp — TEST_SUITE("deep_compression"): Han, Mao, Dally 2016.
+// k-means and its three initialisations, the grouped centroid gradient (eq. 3), the codebook
+// kernels (scalar = AVX2 = dense float), the relative-index format with filler zeros, canonical
+// Huffman coding, the compressed file (round trip, every corruption rejected) and
+// simulation = deployment: the model run from the file equals the masked, quantized model.
+// Book: book/15-deep_compression.md.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "compression/coding/huffman.h"
+#include "compression/coding/relative_index.h"
+#include "compression/deep_compression.h"
+#include "compression/quantization/kmeans.h"
+#include "compression/quantization/weight_sharing.h"
+#include "engine/kernels/cpu.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "tests/gradcheck.h"
+
+using namespace mgf;
+using mgf::testing::random_tensor;
+
+namespace {
+
+// A tiny flat model built only from engine ops, so these tests do not depend on layers/.
+struct TLinear : Module {
+  Parameter& weight;
+  Parameter& bias;
+  TLinear(int64_t in, int64_t out, uint64_t seed)
+      : weight(register_parameter("weight", random_tensor({out, in}, seed, -0.5f, 0.5f))),
+        bias(register_parameter("bias", random_tensor({out}, seed + 1, -0.1f, 0.1f))) {}
+  Var forward(const Var& x) override { return linear(x, weight.effective(), bias.var); }
+  std::string type_name() const override { return "TLinear"; }
+};
+struct TConv : Module {
+  Parameter& weight;
+  Parameter& bias;
+  TConv(int64_t in, int64_t out, int64_t k, uint64_t seed)
+      : weight(register_parameter("weight", random_tensor({out, in, k, k}, seed, -0.5f, 0.5f))),
+        bias(register_parameter("bias", random_tensor({out}, seed + 1, -0.1f, 0.1f))) {}
+  Var forward(const Var& x) override { return conv2d(x, weight.effective(), bias.var); }
+  std::string type_name() const override { return "TConv"; }
+};
+struct TRelu : Module {
+  Var forward(const Var& x) override { return relu(x); }
+  std::string type_name() const override { return "TRelu"; }
+};
+struct TFlatten : Module {
+  Var forward(const Var& x) override { return flatten(x); }
+  std::string type_name() const override { return "TFlatten"; }
+};
+struct TSeq : Module {
+  std::vector<std::shared_ptr<Module>> order;
+  void add(const std::string& name, std::shared_ptr<Module> m) { order.push_back(register_module(name, m)); }
+  Var forward(const Var& x) override {
+    Var h = x;
+    for (auto& m : order) h = m->forward(h);
+    return h;
+  }
+  std::string type_name() const override { return "TSeq"; }
+};
+
+// conv(1→3, 3×3) on 6×6 → relu → flatten (3·4·4 = 48) → fc 48→20 → relu → fc 20→5
+std::shared_ptr<TSeq> tiny_net(uint64_t seed) {
+  auto s = std::make_shared<TSeq>();
+  s->add("conv", std::make_shared<TConv>(1, 3, 3, seed));
+  s->add("relu0", std::make_shared<TRelu>());
+  s->add("flat", std::make_shared<TFlatten>());
+  s->add("fc1", std::make_shared<TLinear>(48, 20, seed + 10));
+  s->add("relu1", std::make_shared<TRelu>());
+  s->add("fc2", std::make_shared<TLinear>(20, 5, seed + 20));
+  return s;
+}
+
+Tensor random_mask(const Shape& s, float keep, uint64_t seed) {
+  Rng r(seed);
+  Tensor m(s);
+  for (int64_t i = 0; i < m.numel(); ++i) m[i] = r.uniform() < keep ? 1.0f : 0.0f;
+  return m;
+}
+
+std::vector<uint8_t> random_codes(int64_t n, float density, int bits, uint64_t seed) {
+  Rng r(seed);
+  std::vector<uint8_t> c(static_cast<size_t>(n), 0);
+  for (auto& x : c)
+    if (r.uniform() < density) x = static_cast<uint8_t>(1 + r.randint((1 << bits) - 1));
+  return c;
+}
+
+bool close(float a, float b, float atol = 1e-5f, float rtol = 1e-4f) { return std::fabs(a - b) <= atol + rtol * std::fabs(b); }
+
+void check_close(const float* a, const float* b, int64_t n, float atol, float rtol) {
+  int64_t bad = -1;
+  float worst = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    worst = std::max(worst, std::fabs(a[i] - b[i]));
+    if (bad < 0 && !close(a[i], b[i], atol, rtol)) bad = i;
+  }
+  CAPTURE(worst);
+  if (bad >= 0) FAIL_CHECK("first mismatch at " << bad << ": " << a[bad] << " vs " << b[bad]);
+}
+
+}  // namespace
+
+TEST_SUITE("deep_compression") {
+  // ---- k-means ------------------------------------------------------------------------------
+  TEST_CASE("k-means finds the two obvious clusters from every initialisation (eq. 1)") {
+    const std::vector<float> w = {-1.1f, -1.0f, -0.9f, 1.9f, 2.0f, 2.1f, -1.0f, 2.0f};
+    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
+      CAPTURE(kmeans_init_name(init));
+      Rng rng(3);
+      Kmeans1d r = kmeans_1d(w.data(), static_cast<int64_t>(w.size()), 2, init, rng);
+      REQUIRE(r.centroids.size() == 2);
+      CHECK(r.centroids[0] == doctest::Approx(-1.0).epsilon(1e-5));
+      CHECK(r.centroids[1] == doctest::Approx(2.0).epsilon(1e-5));
+      CHECK(r.sse == doctest::Approx(4 * 0.01).epsilon(1e-3));   // four points 0.1 away
+      for (size_t i = 0; i < w.size(); ++i) CHECK(r.assignment[i] == (w[i] < 0 ? 0 : 1));
+    }
+  }
+
+  TEST_CASE("the three initialisations: linear spans [min, max], Forgy picks data points, density picks quantiles") {
+    std::vector<float> w(100);
+    for (int i = 0; i < 100; ++i) w[i] = static_cast<float>(i);   // uniform 0..99
+    Rng rng(5);
+    auto lin = kmeans_init(w.data(), 100, 4, KmeansInit::linear, rng);
+    CHECK(lin == std::vector<float>{0.0f, 33.0f, 66.0f, 99.0f});
+    auto den = kmeans_init(w.data(), 100, 4, KmeansInit::density, rng);
+    CHECK(den == std::vector<float>{12.0f, 37.0f, 62.0f, 87.0f});   // CDF heights 1/8, 3/8, 5/8, 7/8
+    auto fg = kmeans_init(w.data(), 100, 4, KmeansInit::forgy, rng);
+    std::set<float> distinct(fg.begin(), fg.end());
+    CHECK(distinct.size() == 4);   // drawn without replacement
+    for (float c : fg) CHECK(c == std::floor(c));   // each one is a data point
+    CHECK(std::is_sorted(fg.begin(), fg.end()));
+  }
+
+  TEST_CASE("linear init keeps a centroid on the rare large weights; density-following inits lose them (Fig. 4)") {
+    // A pruned-layer-like distribution: two dense lobes near ±0.1 and a few large weights at ±1.
+    Rng data(7);
+    std::vector<float> w;
+    for (int i = 0; i < 2000; ++i) w.push_back((data.uniform() < 0.5f ? -0.1f : 0.1f) + data.normal(0.0f, 0.02f));
+    for (int i = 0; i < 4; ++i) w.push_back(i % 2 ? 1.0f : -1.0f);
+    auto err_on_large = [&](KmeansInit init) {
+      Rng rng(11);
+      Kmeans1d r = kmeans_1d(w.data(), static_cast<int64_t>(w.size()), 4, init, rng);
+      double e = 0;
+      for (size_t i = 2000; i < w.size(); ++i) e += std::fabs(w[i] - r.centroids[r.assignment[i]]);
+      return e / 4;
+    };
+    const double lin = err_on_large(KmeansInit::linear);
+    CHECK(lin < 0.05);
+    CHECK(err_on_large(KmeansInit::density) > 0.3);
+    CHECK(err_on_large(KmeansInit::forgy) > 0.3);
+  }
+
+  TEST_CASE("k-means rejects empty input and k < 1") {
+    float w = 1.0f;
+    Rng rng(1);
+    CHECK_THROWS_AS(kmeans_1d(&w, 0, 2, KmeansInit::linear, rng), std::invalid_argument);
+    CHECK_THROWS_AS(kmeans_1d(&w, 1, 0, KmeansInit::linear, rng), std::invalid_argument);
+    CHECK_THROWS_AS(parse_kmeans_init("kmeans++"), std::invalid_argument);
+  }
+
+  // ---- weight sharing -------------------------------------------------------------------------
+  TEST_CASE("share_weights: pruned weights get code 0 = exact zero, survivors use at most 2^b - 1 centroids") {
+    Tensor w = random_tensor({30, 40}, 21);
+    Tensor m = random_mask(w.shape(), 0.2f, 22);
+    Rng rng(1);
+    SharedWeight s = share_weights(w, &m, 3, KmeansInit::linear, rng);
+    CHECK(s.codebook.size() == 8);
+    CHECK(s.codebook[0] == 0.0f);
+    int64_t kept = 0;
+    double err = 0;
+    Tensor d = s.decode();
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      if (m[i] == 0.0f) CHECK(s.codes[i] == 0);
+      else {
+        ++kept;
+        CHECK(s.codes[i] != 0);
+        err = std::max(err, static_cast<double>(std::fabs(d[i] - w[i])));
+      }
+    }
+    CHECK(s.nonzeros() == kept);
+    CHECK(err < 2.0 / 7);   // within a cell of a 7-level quantizer on [-1, 1]
+    CHECK_THROWS_AS(share_weights(w, &m, 9, KmeansInit::linear, rng), std::invalid_argument);
+  }
+
+  TEST_CASE("trained quantization: dL/dC_k equals the gradients grouped by index and summed (eq. 3), by finite differences") {
+    auto net = tiny_net(31);
+    auto& fc1 = *std::static_pointer_cast<TLinear>(net->order[3]);
+    fc1.weight.set_mask(random_mask(fc1.weight.var.shape(), 0.5f, 32));
+    Rng rng(2);
+    TrainedQuantization q;
+    q.add("fc1.weight", fc1.weight, 3, KmeansInit::linear, rng);
+    Var x(random_tensor({4, 1, 6, 6}, 33));
+    Tensor r = random_tensor({4, 5}, 34);
+    auto loss = [&]() {
+      NoGradGuard ng;
+      return mgf::testing::project(net->forward(x).value(), r);
+    };
+    net->zero_grad();
+    net->forward(x).backward(r);
+    auto& layer = q.layers()[0];
+    std::vector<float> dC(8);
+    centroid_gradients(fc1.weight.var.grad().data(), layer.shared.codes.data(), layer.shared.numel(), 8, dC.data());
+    // brute force: the same sum with an explicit indicator
+    for (int k = 0; k < 8; ++k) {
+      double s = 0;
+      for (int64_t i = 0; i < layer.shared.numel(); ++i)
+        s += (layer.shared.codes[i] == k ? 1.0 : 0.0) * fc1.weight.var.grad()[i];
+      CHECK(dC[k] == doctest::Approx(s).epsilon(1e-5));
+    }
+    // finite differences on C_k (k >= 1; moving C_k moves every weight with index k)
+    for (int k = 1; k < 8; ++k) {
+      const float h = 2e-3f, saved = layer.shared.codebook[k];
+      layer.shared.codebook[k] = saved + h;
+      q.write_weights();
+      double lp = loss();
+      layer.shared.codebook[k] = saved - h;
+      q.write_weights();
+      double lm = loss();
+      layer.shared.codebook[k] = saved;
+      q.write_weights();
+      CAPTURE(k);
+      const double numeric = (lp - lm) / (2 * h);
+      CHECK(std::fabs(dC[k] - numeric) <= 1e-2 + 2e-2 * std::fabs(numeric));
+    }
+  }
+
+  TEST_CASE("trained quantization lowers the loss, keeps the indices and keeps pruned weights at zero") {
+    auto net = tiny_net(41);
+    auto& fc1 = *std::static_pointer_cast<TLinear>(net->order[3]);
+    Tensor m = random_mask(fc1.weight.var.shape(), 0.3f, 42);
+    fc1.weight.set_mask(m);
+    Rng rng(3);
+    TrainedQuantization q;
+    q.add("fc1.weight", fc1.weight, 2, KmeansInit::linear, rng);
+    const auto codes0 = q.layers()[0].shared.codes;
+    Var x(random_tensor({16, 1, 6, 6}, 43));
+    Var target(random_tensor({16, 5}, 44));
+    auto step = [&]() {
+      net->zero_grad();
+      Var l = mse_loss(net->forward(x), target);
+      l.backward();
+      q.step(0.05f, 0.5f);
+      return l.value().item();
+    };
+    float first = step(), last = first;
+    for (int i = 0; i < 30; ++i) last = step();
+    CHECK(last < first);
+    CHECK(q.layers()[0].shared.codes == codes0);
+    std::set<float> distinct;
+    for (int64_t i = 0; i < m.numel(); ++i) {
+      distinct.insert(fc1.weight.var.value()[i]);
+      if (m[i] == 0.0f) CHECK(fc1.weight.var.value()[i] == 0.0f);
+    }
+    CHECK(distinct.size() <= 4);   // 2 bits: zero + 3 centroids
+  }
+
+  // ---- codebook kernels ------------------------------------------------------------------------
+  TEST_CASE("codebook_matvec equals the dense layer with decoded weights; scalar = AVX2 = bin-sum") {
+    for (int64_t in : {1, 7, 8, 9, 31, 33, 1027}) {
+      CAPTURE(in);
+      const int64_t out = 5;
+      auto codes = random_codes(out * in, 0.7f, 5, static_cast<uint64_t>(in));
+      Tensor cb = random_tensor({32}, 50);
+      cb[0] = 0.0f;
+      Tensor x = random_tensor({in}, 51), b = random_tensor({out}, 52);
+      std::vector<float> ref(out), ys(out), ya(out), yb(out);
+      for (int64_t o = 0; o < out; ++o) {   // dense reference: W = C[I] in double
+        double s = b[o];
+        for (int64_t i = 0; i < in; ++i) s += static_cast<double>(cb[codes[o * in + i]]) * x[i];
+        ref[o] = static_cast<float>(s);
+      }
+      codebook_matvec_scalar(codes.data(), cb.data(), x.data(), b.data(), ys.data(), out, in);
+      codebook_matvec_avx2(codes.data(), cb.data(), x.data(), b.data(), ya.data(), out, in);
+      codebook_matvec_binsum(codes.data(), cb.data(), 32, x.data(), b.data(), yb.data(), out, in);
+      check_close(ys.data(), ref.data(), out, 1e-4f, 1e-4f);
+      check_close(ya.data(), ys.data(), out, 1e-4f, 1e-4f);
+      check_close(yb.data(), ys.data(), out, 1e-4f, 1e-4f);
+    }
+  }
+
+  // ---- relative index ------------------------------------------------------------------------------
+  TEST_CASE("relative index: gaps in b bits with a filler zero when a gap overflows (Fig. 2)") {
+    // codes at positions 1, 4 and 15 with 2-bit gaps (max gap 3): 15 − 4 − 1 = 10 zeros → two fillers.
+    std::vector<uint8_t> dense(18, 0);
+    dense[1] = 5, dense[4] = 2, dense[15] = 7;
+    RelativeIndex s = relative_index_encode(dense.data(), 18, 2);
+    CHECK(s.gaps == std::vector<uint8_t>{1, 2, 3, 3, 2});
+    CHECK(s.codes == std::vector<uint8_t>{5, 2, 0, 0, 7});
+    CHECK(s.fillers() == 2);
+    CHECK(relative_index_decode(s) == dense);
+  }
+
+  TEST_CASE("relative index round trips for every gap width, including long runs") {
+    for (int bits = 1; bits <= 8; ++bits)
+      for (float density : {0.0f, 0.01f, 0.1f, 0.9f}) {
+        CAPTURE(bits);
+        CAPTURE(density);
+        auto dense = random_codes(3000, density, 6, static_cast<uint64_t>(bits * 100 + density * 1000));
+        RelativeIndex s = relative_index_encode(dense.data(), 3000, bits);
+        for (uint8_t g : s.gaps) CHECK(g < (1 << bits));
+        CHECK(relative_index_decode(s) == dense);
+      }
+  }
+
+  TEST_CASE("relative index decode rejects a stream that runs past the end or has a too-wide gap") {
+    std::vector<uint8_t> dense(10, 0);
+    dense[9] = 1;
+    RelativeIndex s = relative_index_encode(dense.data(), 10, 4);
+    s.numel = 9;
+    CHECK_THROWS_WITH_AS(relative_index_decode(s), doctest::Contains("expected < numel = 9"), std::runtime_error);
+    s.numel = 10;
+    s.gap_bits = 3;   // gap 9 no longer fits
+    CHECK_THROWS_WITH_AS(relative_index_decode(s), doctest::Contains("expected at most 7"), std::runtime_error);
+    s.gap_bits = 4;
+    s.codes.push_back(1);
+    CHECK_THROWS_AS(relative_index_decode(s), std::runtime_error);
+  }
+
+  TEST_CASE("the sparse kernel runs from the gap stream and equals the dense codebook kernel; scalar = AVX2") {
+    for (int64_t cols : {1, 7, 8, 9, 31, 33, 1027})
+      for (float density : {0.03f, 0.3f, 1.0f}) {
+        CAPTURE(cols);
+        CAPTURE(density);
+        const int64_t rows = 13;
+        auto dense = random_codes(rows * cols, density, 5, static_cast<uint64_t>(cols * 7 + density * 100));
+        RelativeIndex s = relative_index_encode(dense.data(), rows * cols, 3);   // 3-bit gaps: many fillers
+        Tensor cb = random_tensor({32}, 60);
+        cb[0] = 0.0f;
+        Tensor x = random_tensor({cols}, 61);
+        std::vector<float> ref(rows), ys(rows, 0.5f), ya(rows, 0.5f);
+        codebook_matvec_scalar(dense.data(), cb.data(), x.data(), nullptr, ref.data(), rows, cols);
+        for (auto& v : ref) v += 0.5f;
+        relative_index_matvec_scalar(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), x.data(), ys.data(), rows, cols);
+        relative_index_matvec_avx2(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), x.data(), ya.data(), rows, cols);
+        check_close(ys.data(), ref.data(), rows, 1e-4f, 1e-4f);
+        check_close(ya.data(), ys.data(), rows, 1e-4f, 1e-4f);
+      }
+  }
+
+  // ---- Huffman ---------------------------------------------------------------------------------
+  TEST_CASE("Huffman code lengths are -log2 p on a dyadic distribution") {
+    std::vector<uint64_t> f = {8, 4, 2, 1, 1};   // p = 1/2, 1/4, 1/8, 1/16, 1/16
+    auto len = huffman_lengths(f);
+    CHECK(len == std::vector<uint8_t>{1, 2, 3, 4, 4});
+    CHECK(huffman_mean_length(f, len) == doctest::Approx(entropy_bits(f)));
+  }
+
+  TEST_CASE("Huffman expected length is within 1 bit of the entropy, and never below it") {
+    for (uint64_t seed : {1, 2, 3, 4}) {
+      Rng r(seed);
+      std::vector<uint64_t> f(40);
+      for (auto& x : f) x = static_cast<uint64_t>(r.randint(1000)) * (r.uniform() < 0.8f);
+      f[0] += 1;
+      auto len = huffman_lengths(f);
+      const double H = entropy_bits(f), L = huffman_mean_length(f, len);
+      CHECK(L >= H - 1e-9);
+      CHECK(L < H + 1.0);
+    }
+  }
+
+  TEST_CASE("Huffman round trip; a canonical code is rebuilt from its lengths alone") {
+    Rng r(9);
+    std::vector<uint8_t> sym(5000);
+    for (auto& s : sym) s = static_cast<uint8_t>(std::min<int64_t>(r.randint(8) * r.randint(8), 63));
+    auto len = huffman_lengths(symbol_histogram(sym, 64));
+    BitStream bs = huffman_encode(sym, huffman_canonical(len));
+    CHECK(huffman_decode(bs, len, 5000) == sym);
+    // Codes of one length are consecutive and in symbol order.
+    HuffmanCode h = huffman_canonical(len);
+    for (size_t a = 0; a < len.size(); ++a)
+      for (size_t b = a + 1; b < len.size(); ++b)
+        if (len[a] && len[a] == len[b]) CHECK(h.codes[a] < h.codes[b]);
+  }
+
+  TEST_CASE("Huffman: a one-symbol alphabet costs one bit per symbol; an empty message costs nothing") {
+    std::vector<uint8_t> sym(37, 4);
+    auto len = huffman_lengths(symbol_histogram(sym, 8));
+    CHECK(len[4] == 1);
+    BitStream bs = huffman_encode(sym, huffman_canonical(len));
+    CHECK(bs.nbits == 37);
+    CHECK(huffman_decode(bs, len, 37) == sym);
+    CHECK(huffman_decode(BitStream{}, len, 0).empty());
+  }
+
+  TEST_CASE("Huffman lengths are capped at 15 bits and stay a decodable prefix code") {
+    std::vector<uint64_t> f(30);
+    uint64_t a = 1, b = 1;   // Fibonacci counts: the unlimited code would be 29 bits deep
+    for (auto& x : f) {
+      x = a;
+      uint64_t c = a + b;
+      a = b;
+      b = c;
+    }
+    auto len = huffman_lengths(f);
+    CHECK(*std::max_element(len.begin(), len.end()) <= kHuffmanMaxLength);
+    std::vector<uint8_t> sym;
+    for (int s = 0; s < 30; ++s) sym.push_back(static_cast<uint8_t>(s));
+    CHECK(huffman_decode(huffman_encode(sym, huffman_canonical(len)), len, 30) == sym);
+  }
+
+  TEST_CASE("Huffman decode rejects truncated streams, invalid codewords, leftover bits and bad lengths") {
+    std::vector<uint8_t> sym = {0, 1, 2, 0, 0, 3, 1};
+    auto len = huffman_lengths(symbol_histogram(sym, 4));
+    BitStream bs = huffman_encode(sym, huffman_canonical(len));
+    BitStream cut = bs;
+    cut.nbits -= 1;
+    CHECK_THROWS_WITH_AS(huffman_decode(cut, len, 7), doctest::Contains("truncated"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(huffman_decode(bs, len, 6), doctest::Contains("expected all"), std::runtime_error);
+    BitStream lie = bs;
+    lie.nbits = 8 * bs.bytes.size() + 1;
+    CHECK_THROWS_AS(huffman_decode(lie, len, 7), std::runtime_error);
+    // An incomplete code {0 → "0", 1 → "10"}: "11" is no codeword.
+    BitStream ones{{0xC0}, 2};
+    CHECK_THROWS_WITH_AS(huffman_decode(ones, {1, 2}, 1), doctest::Contains("invalid codeword"), std::runtime_error);
+    // Over-subscribed lengths are not a prefix code.
+    CHECK_THROWS_WITH_AS(huffman_decode(bs, {1, 1, 1}, 1), doctest::Contains("Kraft"), std::runtime_error);
+  }
+
+  // ---- the file ------------------------------------------------------------------------------
+  TEST_CASE("compressed file round trip: every tensor comes back in its stored form; fixed-width costs b_w + b_i bits per entry") {
+    auto net = tiny_net(71);
+    TrainedQuantization q;
+    Rng rng(4);
+    int bits = 4;
+    for (auto& np : net->named_parameters())
+      if (np.name.find("weight") != std::string::npos) {
+        np.param->set_mask(random_mask(np.param->var.shape(), 0.25f, 72 + bits));
+        q.add(np.name, *np.param, bits--, KmeansInit::linear, rng);
+      }
+    for (bool huffman : {true, false}) {
+      CAPTURE(huffman);
+      CompressedModel cm = make_compressed_model(*net, q, "tiny", {});
+      FileLayout wrote, read;
+      std::string bytes = serialize_compressed(cm, huffman, &wrote);
+      CompressedModel back = parse_compressed(bytes, "memory", &read);
+      CHECK(wrote.file_bytes == static_cast<int64_t>(bytes.size()));
+      CHECK(back.arch == "tiny");
+      REQUIRE(back.tensors.size() == cm.tensors.size());
+      int64_t sum = wrote.header_bytes;
+      for (size_t i = 0; i < cm.tensors.size(); ++i) {
+        CAPTURE(cm.tensors[i].name);
+        CHECK(back.tensors[i].name == cm.tensors[i].name);
+        CHECK(back.tensors[i].coded == cm.tensors[i].coded);
+        CHECK(back.tensors[i].codebook == cm.tensors[i].codebook);
+        CHECK(back.tensors[i].stream.gaps == cm.tensors[i].stream.gaps);
+        CHECK(back.tensors[i].stream.codes == cm.tensors[i].stream.codes);
+        CHECK(back.tensors[i].values == cm.tensors[i].values);
+        CHECK(read.tensors[i].total_bytes() == wrote.tensors[i].total_bytes());
+        sum += wrote.tensors[i].total_bytes();
+        const TensorLayout& t = wrote.tensors[i];
+        if (t.coded && !huffman) {
+          CHECK(t.code_bits == static_cast<uint64_t>(t.entries * t.weight_bits));
+          CHECK(t.gap_stream_bits == static_cast<uint64_t>(t.entries * t.gap_bits));
+        }
+      }
+      CHECK(sum == wrote.file_bytes);   // the layout accounts for every byte
+    }
+    // the decoded weights are exactly what the quantized model uses
+    CompressedModel cm = make_compressed_model(*net, q, "tiny", {});
+    for (auto& np : net->named_parameters()) {
+      Tensor d = cm.find(np.name)->decode();
+      for (int64_t i = 0; i < d.numel(); ++i) CHECK(d[i] == np.param->var.value()[i]);
+    }
+  }
+
+  TEST_CASE("a corrupt or truncated compressed file fails with a message, never a crash") {
+    auto net = tiny_net(81);
+    TrainedQuantization q;
+    Rng rng(5);
+    for (auto& np : net->named_parameters())
+      if (np.name.find("weight") != std::string::npos) {
+        np.param->set_mask(random_mask(np.param->var.shape(), 0.3f, 82));
+        q.add(np.name, *np.param, 3, KmeansInit::linear, rng);
+      }
+    const std::string good = serialize_compressed(make_compressed_model(*net, q, "tiny"), true);
+    // every truncation
+    for (size_t n = 0; n < good.size(); ++n) {
+      CAPTURE(n);
+      CHECK_THROWS_AS(parse_compressed(good.substr(0, n), "t.mgfdc"), std::runtime_error);
+    }
+    std::string bad = good;
+    bad[0] = 'X';
+    CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("magic"), std::runtime_error);
+    bad = good;
+    bad[8] = 2;
+    CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("expected 1, found 2"), std::runtime_error);
+    bad = good;
+    bad[good.size() / 2] ^= 0x10;
+    CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("CRC-32"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(parse_compressed(good + "x", "t.mgfdc"), doctest::Contains("trailing"), std::runtime_error);
+    // Corruptions the checksum cannot see (a bit flipped and the CRC recomputed): the parser
+    // must still either accept a well-formed file or throw — exercised on every byte.
+    int rejected = 0;
+    for (size_t i = 24; i < good.size(); ++i) {
+      bad = good;
+      bad[i] ^= 0x41;
+      uint32_t c = crc32(bad.data() + 24, bad.size() - 24);
+      for (int k = 0; k < 4; ++k) bad[20 + k] = static_cast<char>((c >> (8 * k)) & 0xFF);
+      try {
+        parse_compressed(bad, "t.mgfdc");
+      } catch (const std::runtime_error&) {
+        ++rejected;
+      }
+    }
+    CHECK(rejected > 0);
+  }
+
+  TEST_CASE("save_compressed writes atomically and load_compressed names the file in its errors") {
+    auto net = tiny_net(91);
+    TrainedQuantization q;
+    Rng rng(6);
+    auto& fc2 = *std::static_pointer_cast<TLinear>(net->order[5]);
+    q.add("fc2.weight", fc2.weight, 2, KmeansInit::linear, rng);
+    const std::string path = "build/test_deep_compression.mgfdc";
+    int64_t n = save_compressed(path, make_compressed_model(*net, q, "tiny"));
+    CHECK(file_size_bytes(path) == n);
+    std::FILE* f = std::fopen((path + ".tmp").c_str(), "rb");
+    CHECK(f == nullptr);
+    if (f) std::fclose(f);
+    CHECK(load_compressed(path).tensors.size() == 6);
+    CHECK_THROWS_WITH_AS(load_compressed("build/does-not-exist.mgfdc"), doctest::Contains("does-not-exist"), std::runtime_error);
+    std::remove(path.c_str());
+  }
+
+  TEST_CASE("simulation = deployment: the model run from the file gives the masked, quantized model's logits") {
+    auto net = tiny_net(101);
+    TrainedQuantization q;
+    Rng rng(7);
+    for (auto& np : net->named_parameters())
+      if (np.name.find("weight") != std::string::npos) {
+        np.param->set_mask(random_mask(np.param->var.shape(), 0.4f, 102));
+        q.add(np.name, *np.param, np.param->var.value().ndim() == 4 ? 8 : 5, KmeansInit::linear, rng);
+      }
+    // a few steps of trained quantization so the codebooks are not just the k-means ones
+    Var x(random_tensor({9, 1, 6, 6}, 103));
+    for (int i = 0; i < 3; ++i) {
+      net->zero_grad();
+      mse_loss(net->forward(x), Var(random_tensor({9, 5}, 104))).backward();
+      q.step(0.01f);
+    }
+    const std::string path = "build/test_deep_compression_sim.mgfdc";
+    save_compressed(path, make_compressed_model(*net, q, "tiny"));
+    CompressedRunner runner(load_compressed(path), tiny_net(999));   // a fresh skeleton: other weights
+    std::remove(path.c_str());
+    CHECK(runner.compressed_linear_layers() == 2);
+    CHECK(runner.reinflated_layers() == 1);
+    NoGradGuard ng;
+    Tensor want = net->forward(x).value(), got = runner.forward(x).value();
+    REQUIRE(got.shape() == want.shape());
+    check_close(got.data(), want.data(), got.numel(), 1e-5f, 1e-4f);
+    for (int64_t n = 0; n < 9; ++n) {
+      auto arg = [&](const Tensor& t) { return std::max_element(t.data() + n * 5, t.data() + n * 5 + 5) - (t.data() + n * 5); };
+      CHECK(arg(got) == arg(want));
+    }
+    // a skeleton that does not match the file is refused
+    auto other = std::make_shared<TSeq>();
+    other->add("fc9", std::make_shared<TLinear>(3, 3, 1));
+    CHECK_THROWS_AS(CompressedRunner(make_compressed_model(*net, q, "tiny"), other), std::invalid_argument);
+  }
+}
