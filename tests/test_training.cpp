@@ -7,14 +7,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "engine/checkpoint.h"
 #include "engine/data.h"
 #include "engine/idx.h"
 #include "engine/inflate.h"
 #include "engine/loader.h"
+#include "engine/npy.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/train.h"
@@ -152,6 +155,24 @@ struct TinyMlp : Module {
   }
   std::string type_name() const override { return "TinyMlp"; }
 };
+
+// The MLP plus a buffer (like batch-norm's running mean) and a mask, for checkpoints.
+struct TinyWithState : TinyMlp {
+  Tensor running{Shape{3}, std::vector<float>{0.5f, -1.0f, 2.0f}};
+  TinyWithState(int64_t hidden, uint64_t seed) : TinyMlp(64, hidden, 4, seed) {
+    register_buffer("running", &running);
+    Tensor m({4, hidden}, 1.0f);
+    m[1] = 0.0f;
+    w2.set_mask(m);
+  }
+};
+
+std::vector<float> all_values(Module& m) {
+  std::vector<float> v;
+  for (const auto& e : checkpoint_entries(m))
+    for (int64_t i = 0; i < e.value.numel(); ++i) v.push_back(e.value[i]);
+  return v;
+}
 
 }  // namespace
 
@@ -416,5 +437,123 @@ TEST_SUITE("training") {
     CHECK(count_errors(logits, {1, 0, 2}) == 0);
     CHECK(count_errors(logits, {0, 0, 0}) == 2);
     CHECK_THROWS_AS(count_errors(logits, {1}), std::invalid_argument);
+  }
+
+  // ---- checkpoints -------------------------------------------------------------------------
+  TEST_CASE("checkpoint round trip restores parameters, masks and buffers") {
+    TempDir dir;
+    const std::string path = (dir.path / "sub" / "m.mgf").string();  // parent dirs are created
+    TinyWithState a(16, 1), b(16, 2);
+    save_checkpoint(path, a);
+    b.w2.clear_mask();
+    b.running.fill(0.0f);
+    load_checkpoint(path, b);
+    CHECK(all_values(a) == all_values(b));
+    REQUIRE(b.w2.has_mask());
+    CHECK(b.w2.mask[1] == 0.0f);
+    CHECK(b.running[2] == 2.0f);
+    std::vector<CheckpointEntry> e = read_checkpoint(path);
+    CHECK(e.size() == 6);  // 4 parameters, 1 mask, 1 buffer
+    CHECK(e[0].name == "w1");
+  }
+
+  TEST_CASE("a corrupted, truncated or mismatched checkpoint throws and leaves the model unchanged") {
+    TempDir dir;
+    TinyWithState a(16, 1), target(16, 2);
+    Bytes good = encode_checkpoint(checkpoint_entries(a));
+    const std::vector<float> before = all_values(target);
+
+    Bytes flipped = good;
+    flipped[flipped.size() / 2] ^= 0x10;
+    std::string e = error_of([&] { load_checkpoint(dir.file("flip.mgf", flipped), target); });
+    CHECK(has(e, "checksum"));
+    CHECK(all_values(target) == before);
+
+    for (size_t cut : {size_t{10}, size_t{100}, good.size() - 1}) {
+      CAPTURE(cut);
+      Bytes t(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut));
+      CHECK_THROWS_AS(load_checkpoint(dir.file("cut.mgf", t), target), std::runtime_error);
+      CHECK(all_values(target) == before);
+    }
+    Bytes magic = good;
+    magic[0] = 'X';
+    CHECK(has(error_of([&] { load_checkpoint(dir.file("magic.mgf", magic), target); }), "magic"));
+
+    TinyWithState wider(20, 3);  // w1 is [20, 64] in the model, [16, 64] in the file
+    const std::vector<float> wider_before = all_values(wider);
+    e = error_of([&] { load_checkpoint(dir.file("good.mgf", good), wider); });
+    CHECK(has(e, "w1"));
+    CHECK(has(e, "[20, 64]"));
+    CHECK(has(e, "[16, 64]"));
+    CHECK(all_values(wider) == wider_before);
+
+    TinyMlp no_buffer(64, 16, 4, 4);  // the file has a buffer this model does not
+    e = error_of([&] { load_checkpoint(dir.path.string() + "/good.mgf", no_buffer); });
+    CHECK(has(e, "running"));
+    CHECK(has(e, "not in the model"));
+  }
+
+  TEST_CASE("an interrupted checkpoint write leaves the old file intact") {
+    TempDir dir;
+    const std::string path = (dir.path / "m.mgf").string();
+    TinyWithState a(40, 1), b(40, 2);
+    save_checkpoint(path, a);
+    Bytes newer = encode_checkpoint(checkpoint_entries(b));
+    REQUIRE(newer.size() > 8192);
+    std::string e = error_of([&] { write_bytes_atomic(path, newer, 4096); });  // "crash" mid-data
+    CHECK(has(e, "simulated crash"));
+    CHECK_FALSE(fs::exists(path + ".tmp"));
+    TinyWithState c(40, 3);
+    load_checkpoint(path, c);
+    CHECK(all_values(c) == all_values(a));
+  }
+
+  // ---- .npy --------------------------------------------------------------------------------
+  TEST_CASE(".npy round trip for 0- to 4-D float32 tensors, 64-byte aligned header") {
+    TempDir dir;
+    for (const Shape& s : {Shape{}, Shape{5}, Shape{2, 3}, Shape{1, 2, 3, 4}}) {
+      CAPTURE(shape_str(s));
+      Tensor t = testing::random_tensor(s, 9);
+      Bytes b = npy_encode(t);
+      size_t hlen = b[8] | size_t{b[9]} << 8;
+      CHECK((10 + hlen) % 64 == 0);
+      CHECK(b[10 + hlen - 1] == '\n');
+      const std::string p = (dir.path / "t.npy").string();
+      write_npy(p, t);
+      Tensor r = read_npy(p);
+      CHECK(r.shape() == s);
+      CHECK(r.to_vector() == t.to_vector());
+    }
+    std::string h(reinterpret_cast<const char*>(npy_encode(Tensor({5})).data()) + 10, 55);
+    CHECK(has(h, "'shape': (5,)"));
+  }
+
+  TEST_CASE(".npy reads a hand-written NumPy header and rejects other dtypes, Fortran order, bad lengths") {
+    auto make = [](const std::string& dict, size_t nfloats) {
+      std::string hdr = dict;
+      while ((10 + hdr.size() + 1) % 64) hdr += ' ';
+      hdr += '\n';
+      std::string file = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(hdr.size()) + '\0' + hdr;
+      for (size_t i = 0; i < nfloats; ++i) {
+        float v = static_cast<float>(i) + 0.5f;
+        char raw[4];
+        std::memcpy(raw, &v, 4);
+        file.append(raw, 4);
+      }
+      return Bytes(file.begin(), file.end());
+    };
+    Tensor t = npy_decode(make("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 6), "hand");
+    CHECK(t.shape() == Shape{2, 3});
+    CHECK(t[4] == 4.5f);
+    // numpy writes the keys in this order, but any order is a valid dict
+    Tensor u = npy_decode(make("{'shape': (3,), 'fortran_order': False, 'descr': '<f4'}", 3), "hand");
+    CHECK(u.shape() == Shape{3});
+    CHECK(has(error_of([&] { npy_decode(make("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 6), "d"); }),
+              "'<f8'"));
+    CHECK(has(error_of([&] { npy_decode(make("{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }", 3), "f"); }),
+              "Fortran"));
+    CHECK(has(error_of([&] { npy_decode(make("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 3), "n"); }),
+              "needs 16 data bytes, found 12"));
+    CHECK(has(error_of([&] { npy_decode(Bytes{1, 2, 3}, "m"); }), "magic"));
   }
 }
