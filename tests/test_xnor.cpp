@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -163,5 +165,267 @@ TEST_SUITE("xnor") {
       CHECK(same);
       CHECK(beta_ok);
     }
+  }
+}
+
+// ---- the autograd ops ------------------------------------------------------------------------
+#include "compression/quantization/xnor.h"
+#include "engine/ops.h"
+
+namespace {
+// Values uniform in ±[lo, hi]: away from the kink at 0 (and, with lo > 1, outside the STE window).
+Tensor away_from_zero(Shape s, uint64_t seed, float lo, float hi) {
+  Tensor t = random_tensor(std::move(s), seed, lo, hi);
+  Rng r(seed + 99);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (r.bernoulli(0.5f)) t[i] = -t[i];
+  return t;
+}
+}  // namespace
+
+TEST_SUITE("xnor") {
+  TEST_CASE("straight-through estimator: sign forward, gradient 1 where |r| <= 1 and 0 beyond") {
+    Var x(Tensor({6}, {-2.0f, -1.0f, -0.3f, 0.0f, 0.5f, 1.5f}), true);
+    Var y = sign_ste(x);
+    const float want[] = {-1, -1, -1, 1, 1, 1};
+    for (int i = 0; i < 6; ++i) CHECK(y.value()[i] == want[i]);
+    y.backward(Tensor({6}, {1, 2, 3, 4, 5, 6}));
+    const float dwant[] = {0, 2, 3, 4, 5, 0};  // |x| ≤ 1 passes, |x| > 1 cancels (Eq. 10)
+    for (int i = 0; i < 6; ++i) CHECK(x.grad()[i] == dwant[i]);
+  }
+
+  TEST_CASE("BWN: alpha is the mean absolute weight per filter, and alpha sign(W) minimises ||W - aB||^2") {
+    Tensor w({2, 3}, {0.5f, -1.0f, 1.5f, -0.2f, -0.2f, 0.8f});
+    auto a = bwn_alpha(w);
+    CHECK(a[0] == doctest::Approx(1.0));
+    CHECK(a[1] == doctest::Approx(0.4));
+    Var wt = bwn_weights(Var(w));
+    CHECK(wt.value()[1] == doctest::Approx(-1.0));
+    CHECK(wt.value()[5] == doctest::Approx(0.4));
+    // Eq. 6: the error of α·sign(W) is no larger than that of any other scale
+    auto err = [&](float s) {
+      double e = 0;
+      for (int i = 0; i < 3; ++i) e += std::pow(w[i] - s * (w[i] >= 0 ? 1 : -1), 2);
+      return e;
+    };
+    for (float s : {0.5f, 0.9f, 1.1f, 2.0f}) CHECK(err(a[0]) <= err(s));
+  }
+
+  TEST_CASE("BWN weight gradient as printed in Algorithm 1: dW = dW~ (1/n + alpha 1_{|W|<=1})") {
+    Var w(Tensor({1, 4}, {0.5f, -2.0f, 0.25f, -0.25f}), true);  // n = 4, α = 0.75
+    bwn_weights(w, true, BwnGrad::paper).backward(Tensor({1, 4}, {1.0f, 1.0f, 2.0f, -1.0f}));
+    CHECK(w.grad()[0] == doctest::Approx(1.0 * (0.25 + 0.75)));
+    CHECK(w.grad()[1] == doctest::Approx(1.0 * 0.25));  // |W| > 1: only the 1/n term
+    CHECK(w.grad()[2] == doctest::Approx(2.0 * (0.25 + 0.75)));
+    CHECK(w.grad()[3] == doctest::Approx(-1.0 * (0.25 + 0.75)));
+    Var v(Tensor({1, 2}, {0.5f, -2.0f}), true);  // no α: the STE alone
+    bwn_weights(v, false).backward(Tensor({1, 2}, {3.0f, 3.0f}));
+    CHECK(v.grad()[0] == 3.0f);
+    CHECK(v.grad()[1] == 0.0f);
+  }
+
+  TEST_CASE("BWN exact gradient through alpha matches central differences outside the STE window") {
+    // With every |W| > 1 the STE term is 0 and the exact gradient is the true derivative of α(W)·sign(W)
+    Var w(away_from_zero({3, 2, 2, 2}, 5, 1.1f, 2.0f), true);
+    CHECK(check_gradients([](const std::vector<Var>& v) { return bwn_weights(v[0], true, BwnGrad::exact); }, {w}));
+  }
+
+  TEST_CASE("binary_conv2d: gradients check for w and for a real input (BWN), conv and fully connected") {
+    Var x(random_tensor({2, 3, 5, 4}, 11), true);
+    Var w(random_tensor({4, 3, 3, 3}, 12), true);
+    BinaryConvOptions o;
+    o.stride = 2;
+    o.pad = 1;
+    CHECK(check_gradients([o](const std::vector<Var>& v) { return binary_conv2d(v[0], v[1], o); }, {x, w}));
+    Var xd(random_tensor({3, 7}, 13), true), wd(random_tensor({5, 7}, 14), true);
+    CHECK(check_gradients([](const std::vector<Var>& v) { return binary_conv2d(v[0], v[1], {}); }, {xd, wd}));
+    // without binarization the op is a plain convolution: compare with the engine's conv2d
+    Conv2dOptions co;
+    co.stride_h = co.stride_w = 2;
+    co.pad_h = co.pad_w = 1;
+    Tensor a = binary_conv2d(x, w, o).value(), b = conv2d(x, w, Var(), co).value();
+    for (int64_t i = 0; i < a.numel(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-4));
+  }
+
+  TEST_CASE("XNOR binary_conv2d: the K (beta) path checks by central differences away from the kinks") {
+    // |x| > 1: sign is flat and the STE is 0, so the whole input gradient is the one through K = A*k
+    BinaryConvOptions o;
+    o.binarize_input = true;
+    o.use_beta = true;
+    o.pad = 1;
+    Var x(away_from_zero({2, 2, 4, 4}, 21, 1.1f, 2.0f), true);
+    Var w(random_tensor({3, 2, 3, 3}, 22), true);
+    CHECK(check_gradients([o](const std::vector<Var>& v) { return binary_conv2d(v[0], v[1], o); }, {x, w}));
+    Var xd(away_from_zero({3, 9}, 23, 1.1f, 2.0f), true), wd(random_tensor({4, 9}, 24), true);
+    CHECK(check_gradients([o](const std::vector<Var>& v) { return binary_conv2d(v[0], v[1], o); }, {xd, wd}));
+  }
+
+  TEST_CASE("XNOR binary_conv2d: inside |x| <= 1 the input gradient is the STE through sign") {
+    BinaryConvOptions o;
+    o.binarize_input = true;  // no β: dx = col2im(Wᵀ dY ⊙ 1_{|x|≤1})
+    Var x(Tensor({1, 1, 1, 3}, {0.5f, -3.0f, -0.25f}), true);
+    Var w(Tensor({1, 1, 1, 2}, {2.0f, -1.0f}), true);
+    Var y = binary_conv2d(x, w, o);  // s = (+1, −1, −1): y = (2·1 − 1·−1, 2·−1 − 1·−1) = (3, −1)
+    CHECK(y.value()[0] == 3.0f);
+    CHECK(y.value()[1] == -1.0f);
+    y.backward(Tensor({1, 1, 1, 2}, {1.0f, 1.0f}));
+    CHECK(x.grad()[0] == 2.0f);   // w0·dy0
+    CHECK(x.grad()[1] == 0.0f);   // |x| > 1: cancelled
+    CHECK(x.grad()[2] == -1.0f);  // w1·dy1
+    CHECK(w.grad()[0] == 0.0f);   // s0·dy0 + s1·dy1 = 1 − 1
+    CHECK(w.grad()[1] == -2.0f);  // s1·dy0 + s2·dy1
+  }
+
+  TEST_CASE("binary_conv2d rejects mismatched shapes, naming both") {
+    Var x(Tensor({1, 3, 5, 5})), w(Tensor({2, 4, 3, 3}));
+    try {
+      binary_conv2d(x, w, {});
+      FAIL("expected an exception");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("[2, 4, 3, 3]") != std::string::npos);
+      CHECK(std::string(e.what()).find("[1, 3, 5, 5]") != std::string::npos);
+    }
+    CHECK_THROWS_AS(binary_conv2d(Var(Tensor({1, 3, 2, 2})), Var(Tensor({2, 3, 3, 3})), {}), std::invalid_argument);
+  }
+}
+
+// ---- the network, the packed file, simulation = deployment ---------------------------------------
+namespace {
+BinaryNetConfig tiny(BinaryMode m, BlockOrder order = BlockOrder::bacp) {
+  BinaryNetConfig c;
+  c.mode = m;
+  c.order = order;
+  c.c1 = 4;
+  c.c2 = 6;
+  c.fc = 16;
+  return c;
+}
+// Random batch-norm statistics and affine parameters, so eval mode is not the identity.
+void scramble_bn(BinaryLeNet5& m, uint64_t seed) {
+  Rng r(seed);
+  for (auto& [name, t] : m.named_buffers())
+    for (int64_t i = 0; i < t->numel(); ++i)
+      (*t)[i] = name.find("var") != std::string::npos ? r.uniform(0.5f, 2.0f) : r.uniform(-0.3f, 0.3f);
+  for (auto& np : m.named_parameters())
+    if (np.name.find(".beta") != std::string::npos && np.name.find("bn") == 0)
+      for (int64_t i = 0; i < np.param->var.value().numel(); ++i) np.param->var.value()[i] = r.uniform(-0.3f, 0.3f);
+}
+int64_t argmax_row(const Tensor& t, int64_t n) {
+  int64_t best = 0;
+  for (int64_t j = 1; j < t.dim(1); ++j)
+    if (t[n * t.dim(1) + j] > t[n * t.dim(1) + best]) best = j;
+  return best;
+}
+}  // namespace
+
+TEST_SUITE("xnor") {
+  TEST_CASE("every layout of the binary LeNet-5 trains: one Adam-free SGD step lowers the loss") {
+    const BinaryNetConfig cfgs[] = {tiny(BinaryMode::real), tiny(BinaryMode::bwn), tiny(BinaryMode::xnor),
+                                    tiny(BinaryMode::xnor, BlockOrder::cbap)};
+    Tensor x = random_tensor({8, 1, 28, 28}, 31);
+    std::vector<int32_t> y = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (const auto& c : cfgs) {
+      CAPTURE(c.name());
+      manual_seed(3);
+      BinaryLeNet5 m(c);
+      double first = 0, last = 0;
+      for (int step = 0; step < 8; ++step) {
+        m.zero_grad();
+        Var loss = cross_entropy(m(Var(x)), y);
+        loss.backward();
+        if (step == 0) first = loss.value().item();
+        last = loss.value().item();
+        for (Parameter* p : m.parameters())
+          if (!p->var.grad().empty())
+            for (int64_t i = 0; i < p->var.value().numel(); ++i) p->var.value()[i] -= 0.05f * p->var.grad()[i];
+      }
+      CHECK(last < first);
+    }
+  }
+
+  TEST_CASE("binary layers take 1 bit per weight: 32x fewer bytes than fp32, exactly") {
+    BinaryLeNet5 f(tiny(BinaryMode::real)), b(tiny(BinaryMode::xnor));
+    // conv2 6×(4·25 = 100 → 2 words), fc1 16×(96 → 2 words), + α per filter
+    const int64_t binary_fp32 = 4 * (6 * 100 + 16 * 96), binary_packed = 8 * (6 * 2 + 16 * 2) + 4 * (6 + 16);
+    CHECK(b.float_weight_bytes() - b.deployed_weight_bytes() == binary_fp32 - binary_packed);
+    CHECK(f.deployed_weight_bytes() == f.float_weight_bytes());
+    // at K a multiple of 64 the sign bits alone are exactly 1/32 of the floats
+    Tensor w = random_tensor({10, 128}, 3);
+    CHECK(PackedSigns::from_rows(w.data(), 10, 128).bytes() * 32 == 4 * w.numel());
+  }
+
+  TEST_CASE("simulation = deployment: the packed model on the popcount GEMM predicts what the float simulation predicts") {
+    for (BinaryMode mode : {BinaryMode::xnor, BinaryMode::xnorpp}) {
+      for (int gcase : {1, 4}) {
+        if (mode == BinaryMode::xnor && gcase == 4) continue;
+        manual_seed(7);
+        BinaryNetConfig c = tiny(mode);
+        c.gamma_case = gcase;
+        BinaryLeNet5 m(c);
+        scramble_bn(m, 8);
+        m.eval();
+        Tensor x = random_tensor({12, 1, 28, 28}, 9);
+        Tensor sim;
+        {
+          NoGradGuard ng;
+          sim = m(Var(x)).value();
+        }
+        const std::string path = "build/test_xnor_tiny.xnor";
+        const int64_t bytes = export_packed(m, path);
+        PackedBinaryNet packed(path);
+        CHECK(packed.file_bytes() == bytes);
+        CHECK(packed.xnorpp() == (mode == BinaryMode::xnorpp));
+        std::vector<KernelMode> modes = {KernelMode::scalar};
+        if (cpu_has_avx2()) modes.push_back(KernelMode::avx2);
+        if (cpu_has_avx512()) modes.push_back(KernelMode::avx512);
+        for (KernelMode km : modes) {
+          KernelModeGuard g(km);
+          Tensor dep = packed.forward(x);
+          REQUIRE(dep.shape() == sim.shape());
+          double worst = 0;
+          for (int64_t i = 0; i < dep.numel(); ++i) worst = std::max(worst, (double)std::fabs(dep[i] - sim[i]) / (1.0 + std::fabs(sim[i])));
+          CHECK_MESSAGE(worst < 1e-4, kernel_mode_name(km), " worst relative difference ", worst);
+          for (int64_t n = 0; n < 12; ++n) CHECK(argmax_row(dep, n) == argmax_row(sim, n));
+        }
+        std::remove(path.c_str());
+      }
+    }
+  }
+
+  TEST_CASE("a corrupt, truncated or foreign packed file is a clear error") {
+    manual_seed(1);
+    BinaryLeNet5 m(tiny(BinaryMode::xnor));
+    const std::string path = "build/test_xnor_bad.xnor";
+    export_packed(m, path);
+    std::string good;
+    {
+      std::ifstream f(path, std::ios::binary);
+      good.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
+    auto expect_error = [&](const std::string& bytes, const char* needle) {
+      {
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        f << bytes;
+      }
+      try {
+        PackedBinaryNet p(path);
+        FAIL("expected an error containing: " << needle);
+      } catch (const std::runtime_error& e) {
+        CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+      }
+    };
+    std::string flipped = good;
+    flipped[flipped.size() / 2] ^= 0x10;
+    expect_error(flipped, "checksum");
+    expect_error(good.substr(0, good.size() - 5), "truncated or padded");
+    expect_error(good.substr(0, 10), "header");
+    expect_error("NOTXNOR!" + good.substr(8), "magic");
+    std::string v2 = good;
+    v2[8] = 2;
+    expect_error(v2, "version");
+    std::remove(path.c_str());
+    CHECK_THROWS_AS(PackedBinaryNet("build/no_such_file.xnor"), std::runtime_error);
+    BinaryLeNet5 bwn(tiny(BinaryMode::bwn));
+    CHECK_THROWS_AS(export_packed(bwn, path), std::invalid_argument);
   }
 }
