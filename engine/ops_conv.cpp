@@ -198,27 +198,25 @@ Var max_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad) {
   parallel_for(0, pg.planes, 16, [&](int64_t lo, int64_t hi) {
     for (int64_t pl = lo; pl < hi; ++pl) {
       const float* xp = px + pl * pg.H * pg.W;
-      for (int64_t oh = 0; oh < pg.OH; ++oh)
+      for (int64_t oh = 0; oh < pg.OH; ++oh) {
+        // The window's rows and columns clipped to the image once, not tested per element.
+        const int64_t h0 = std::max<int64_t>(0, oh * pg.s - pg.pad), h1 = std::min(pg.H, oh * pg.s - pg.pad + pg.k);
         for (int64_t ow = 0; ow < pg.OW; ++ow) {
-          float best = -std::numeric_limits<float>::infinity();
-          int32_t arg = -1;
-          for (int64_t kh = 0; kh < pg.k; ++kh) {
-            const int64_t ih = oh * pg.s - pg.pad + kh;
-            if (ih < 0 || ih >= pg.H) continue;
-            for (int64_t kw = 0; kw < pg.k; ++kw) {
-              const int64_t iw = ow * pg.s - pg.pad + kw;
-              if (iw < 0 || iw >= pg.W) continue;
+          const int64_t w0 = std::max<int64_t>(0, ow * pg.s - pg.pad), w1 = std::min(pg.W, ow * pg.s - pg.pad + pg.k);
+          int32_t arg = static_cast<int32_t>(h0 * pg.W + w0);
+          float best = xp[arg];
+          for (int64_t ih = h0; ih < h1; ++ih)
+            for (int64_t iw = w0; iw < w1; ++iw) {
               const float v = xp[ih * pg.W + iw];
-              if (arg < 0 || v > best) {
-                best = v;
-                arg = static_cast<int32_t>(ih * pg.W + iw);
-              }
+              const bool gt = v > best;  // written as selects: random data makes branches mispredict
+              best = gt ? v : best;
+              arg = gt ? static_cast<int32_t>(ih * pg.W + iw) : arg;
             }
-          }
           const int64_t o = (pl * pg.OH + oh) * pg.OW + ow;
           py[o] = best;
           argmax[static_cast<size_t>(o)] = arg;
         }
+      }
     }
   });
   return make_result("max_pool2d", std::move(Y), {x}, [xn = x.node(), pg, argmax = std::move(argmax)](Node& self) {
