@@ -21,6 +21,9 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/train.h"
+#include "layers/linear.h"
+#include "layers/models/baseline.h"
+#include "layers/models/lenet.h"
 #include "layers/module.h"
 #include "tests/gradcheck.h"
 
@@ -555,5 +558,40 @@ TEST_SUITE("training") {
     CHECK(has(error_of([&] { npy_decode(make("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 3), "n"); }),
               "needs 16 data bytes, found 12"));
     CHECK(has(error_of([&] { npy_decode(Bytes{1, 2, 3}, "m"); }), "magic"));
+  }
+
+  // ---- models ------------------------------------------------------------------------------
+  TEST_CASE("LeNet-5 (Caffe) has 431 080 parameters and LeNet-300-100 has 266 610") {
+    auto l5 = make_lenet5();
+    CHECK(l5->num_parameters() == 431080);
+    CHECK(l5->at<Linear>("fc1").weight.var.value().shape() == Shape{500, 800});
+    auto l3 = make_lenet_300_100();
+    CHECK(l3->num_parameters() == 266610);  // 266 200 weights + 410 biases (Han 2015 "267K")
+    std::vector<std::string> names;
+    for (const auto& c : *l3) names.push_back(c.first);
+    CHECK(names == std::vector<std::string>{"fc1", "relu1", "fc2", "relu2", "fc3"});
+    Tensor x = testing::random_tensor({2, 1, 28, 28}, 1);
+    CHECK(l5->forward(Var(x)).shape() == Shape{2, 10});
+    CHECK(l3->forward(Var(x)).shape() == Shape{2, 10});
+    CHECK(l3->forward(Var(x.reshape({2, 784}))).shape() == Shape{2, 10});
+    CHECK_THROWS_AS(make_model("alexnet"), std::invalid_argument);
+  }
+
+  TEST_CASE("trained_baseline trains once, saves <model>-<set>-quick.mgf, then loads it") {
+    set_training_output(false);
+    TempDir dir;
+    setenv("MGF_CHECKPOINTS", dir.path.string().c_str(), 1);
+    DataSplits d;
+    d.train = synthetic_dataset(640, 10, 28, 1);
+    d.test = synthetic_dataset(100, 10, 28, 2);
+    d.name = "synthetic";
+    auto a = trained_baseline("lenet300", d, true);
+    CHECK(fs::exists(dir.path / "lenet300-synthetic-quick.mgf"));
+    CHECK_FALSE(fs::exists(dir.path / "lenet300-synthetic.mgf"));  // never under the full name
+    auto b = trained_baseline("lenet300", d, true);
+    CHECK(all_values(*a) == all_values(*b));
+    CHECK(evaluate(*b, d.test).error_rate() < 0.5);  // it learned something (chance is 0.9)
+    unsetenv("MGF_CHECKPOINTS");
+    set_training_output(true);
   }
 }

@@ -1,0 +1,105 @@
+// layers/models/baseline.cpp — see baseline.h.
+#include "layers/models/baseline.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+
+#include "engine/checkpoint.h"
+#include "engine/loader.h"
+#include "engine/optim.h"
+#include "engine/rng.h"
+#include "engine/schedule.h"
+#include "layers/models/lenet.h"
+
+namespace mgf {
+
+BaselineRecipe baseline_recipe(const std::string& model, bool quick) {
+  BaselineRecipe r;
+  if (model == "lenet300") {
+    r.epochs = 20;
+    r.lr = 0.05f;
+  } else if (model == "lenet5") {
+    r.epochs = 20;
+    r.lr = 0.05f;
+    r.jitter = 2;
+  } else {
+    throw std::invalid_argument("unknown model \"" + model + "\", expected lenet300 or lenet5");
+  }
+  if (quick) {  // a few seconds: a slice of the data, two epochs, no warm-up
+    r.epochs = 2;
+    r.warmup = 0.0;
+    r.max_train = model == "lenet300" ? 6000 : 2000;
+    r.max_test = 2000;
+  }
+  return r;
+}
+
+std::shared_ptr<Sequential> make_model(const std::string& model) {
+  if (model == "lenet300") return make_lenet_300_100();
+  if (model == "lenet5") return make_lenet5();
+  throw std::invalid_argument("unknown model \"" + model + "\", expected lenet300 or lenet5");
+}
+
+std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, const BaselineRecipe& r,
+                                        uint64_t seed, const std::function<void(const EpochLog&)>& on_epoch) {
+  const Dataset train = r.max_train >= 0 && r.max_train < data.train.size() ? data.train.slice(0, r.max_train) : data.train;
+  const Dataset test = r.max_test >= 0 && r.max_test < data.test.size() ? data.test.slice(0, r.max_test) : data.test;
+  Rng rng(seed);
+  DataLoader loader(train, r.batch, true, rng, r.jitter);
+  SGD opt(model.parameters(), {.lr = r.lr, .momentum = r.momentum, .weight_decay = r.weight_decay});
+  LrSchedule sched = cosine_schedule(r.lr, r.epochs);
+  sched.warmup = r.warmup;
+  sched.warmup_start = 0.1f;
+  std::vector<EpochLog> logs;
+  // The learning rate follows the schedule per batch (fractional epochs), so the warm-up
+  // ramps within the first epoch instead of jumping once per epoch.
+  const double per_epoch = static_cast<double>(loader.num_batches());
+  int64_t step = 0;
+  TrainHooks hooks;
+  hooks.after_step = [&] { sched.apply(opt, static_cast<double>(++step) / per_epoch); };
+  sched.apply(opt, 0.0);
+  for (int e = 0; e < r.epochs; ++e) {
+    EpochLog log;
+    log.epoch = e + 1;
+    log.lr = opt.lr;  // the rate at the start of the epoch
+    log.train = train_epoch(model, opt, loader, hooks,
+                            "epoch " + std::to_string(e + 1) + "/" + std::to_string(r.epochs));
+    log.test = evaluate(model, test);
+    logs.push_back(log);
+    if (on_epoch) on_epoch(log);
+  }
+  return logs;
+}
+
+std::string checkpoint_dir() {
+  const char* env = std::getenv("MGF_CHECKPOINTS");
+  return env && *env ? env : "checkpoints";
+}
+
+std::string baseline_path(const std::string& model, const std::string& set, bool quick) {
+  return (std::filesystem::path(checkpoint_dir()) / (model + "-" + set + (quick ? "-quick" : "") + ".mgf")).string();
+}
+
+std::shared_ptr<Sequential> trained_baseline(const std::string& model, const DataSplits& data, bool quick) {
+  auto m = make_model(model);
+  const std::string set = data.name.empty() ? "mnist" : data.name;
+  std::vector<std::string> candidates = {baseline_path(model, set, false)};
+  if (quick) candidates.push_back(baseline_path(model, set, true));
+  for (const auto& path : candidates)
+    if (std::filesystem::exists(path)) {
+      load_checkpoint(path, *m);
+      std::fprintf(stderr, "trained_baseline: loaded %s\n", path.c_str());
+      return m;
+    }
+  const std::string path = candidates.back();
+  std::fprintf(stderr, "trained_baseline: %s not found; training %s (%s recipe)\n", path.c_str(), model.c_str(),
+               quick ? "quick" : "full");
+  train_with_recipe(*m, data, baseline_recipe(model, quick), 1);
+  save_checkpoint(path, *m);
+  std::fprintf(stderr, "trained_baseline: saved %s\n", path.c_str());
+  return m;
+}
+
+}  // namespace mgf

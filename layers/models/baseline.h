@@ -1,0 +1,62 @@
+// layers/models/baseline.h — trained LeNet baselines, cached as checkpoints, so every
+// compression chapter starts from the same trained network instead of retraining it.
+//
+// trained_baseline("lenet300" | "lenet5", data, quick):
+//   1. loads checkpoints/<model>-<set>.mgf when it exists (written by a full run of
+//      examples/training.cpp, or by an earlier call here);
+//   2. else, when quick, loads checkpoints/<model>-<set>-quick.mgf, or trains the short
+//      recipe on a slice (seconds) and saves it there — a quick model never takes the
+//      full model's name, so it cannot be mistaken for the baseline;
+//   3. else trains the full recipe (minutes) and saves checkpoints/<model>-<set>.mgf.
+// The directory is `checkpoints/` under the working directory (the repository root when you
+// run from there; git-ignored), or $MGF_CHECKPOINTS when set.
+// The recipes (baseline_recipe) are the ones book/03-training.md reports: SGD with momentum
+// 0.9, weight decay 5e-4, cosine decay after one warm-up epoch, batch 64; LeNet-5 also
+// trains on images jittered by up to 2 pixels.
+// Book: book/03-training.md.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/data.h"
+#include "engine/train.h"
+#include "layers/sequential.h"
+
+namespace mgf {
+
+struct BaselineRecipe {
+  int epochs = 20;
+  int64_t batch = 64;
+  float lr = 0.05f, momentum = 0.9f, weight_decay = 5e-4f;
+  double warmup = 1.0;      // epochs of linear warm-up before the cosine decay
+  int jitter = 0;           // pixels of random translation (0 = none)
+  int64_t max_train = -1;   // train on the first N images only (quick runs); -1 = all
+  int64_t max_test = -1;
+};
+
+BaselineRecipe baseline_recipe(const std::string& model, bool quick);
+
+// "lenet300" → make_lenet_300_100(), "lenet5" → make_lenet5(); throws std::invalid_argument.
+std::shared_ptr<Sequential> make_model(const std::string& model);
+
+struct EpochLog {
+  int epoch;          // 1-based
+  float lr;
+  EpochStats train;
+  EvalResult test;
+};
+
+// Trains `model` with the recipe (seeded by `seed`); calls on_epoch after each epoch's test
+// evaluation. Returns one log per epoch.
+std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, const BaselineRecipe& r,
+                                        uint64_t seed, const std::function<void(const EpochLog&)>& on_epoch = {});
+
+std::string checkpoint_dir();   // $MGF_CHECKPOINTS or "checkpoints"
+std::string baseline_path(const std::string& model, const std::string& set, bool quick);
+
+std::shared_ptr<Sequential> trained_baseline(const std::string& model, const DataSplits& data, bool quick);
+
+}  // namespace mgf
