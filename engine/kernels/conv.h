@@ -21,6 +21,10 @@ struct ConvGeom {
   int64_t OW() const { return (W + 2 * PW - KW) / SW + 1; }
 };
 
+// Throws std::invalid_argument naming every field unless sizes >= 1, strides >= 1, padding >= 0
+// and the kernel fits in the padded input. The kernels below assume a checked geometry.
+void check_conv_geom(const ConvGeom& g);
+
 // col[(c·KH + kh)·KW + kw][oh·OW + ow] = x[c][oh·SH − PH + kh][ow·SW − PW + kw] (0 outside)
 void im2col(const ConvGeom& g, const float* x, float* col);
 void im2col_scalar(const ConvGeom& g, const float* x, float* col);
@@ -37,6 +41,8 @@ void depthwise_forward(const ConvGeom& g, const float* x, const float* w, const 
 void depthwise_forward_scalar(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y);
 void depthwise_forward_avx2(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y);
 
+// The per-image loop of a batch is the caller's (engine/ops_conv.cpp); the AVX2 sides vectorise
+// stride-1 rows and hand strided rows to the scalar code.
 // Gradients of depthwise_forward, ACCUMULATED: dx += ∂L/∂x (if dx), dw += ∂L/∂w (if dw).
 void depthwise_backward(const ConvGeom& g, const float* x, const float* w, const float* dy, float* dx, float* dw);
 void depthwise_backward_scalar(const ConvGeom& g, const float* x, const float* w, const float* dy, float* dx,
