@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -164,5 +165,146 @@ TEST_SUITE("kernels") {
     set_num_threads(saved);
     CHECK(close(two, one, 0.0f, 0.0f, "2 threads vs 1, split along N"));
     CHECK(close(tall2, tall, 0.0f, 0.0f, "2 threads vs 1, split along M"));
+  }
+}
+
+// ---- convolution: im2col / col2im / depthwise -------------------------------------------
+namespace {
+
+std::vector<ConvGeom> conv_geoms() {
+  std::vector<ConvGeom> gs;
+  for (int64_t hw : {1, 7, 8, 9, 31, 33})
+    for (int64_t k : {1, 3, 5})
+      for (int64_t s : {1, 2})
+        for (int64_t p : {0, 1, 2}) {
+          ConvGeom g{2, hw, hw + 2, k, k, s, s, p, p};
+          if (g.H + 2 * p < k || g.W + 2 * p < k) continue;
+          gs.push_back(g);
+        }
+  gs.push_back(ConvGeom{3, 4, 1027, 3, 3, 1, 1, 1, 1});  // a long row: vector body + tail
+  gs.push_back(ConvGeom{1, 5, 1027, 3, 5, 1, 2, 0, 2});  // rectangular kernel, stride 2 in W
+  return gs;
+}
+
+std::string geom_str(const ConvGeom& g) {
+  return "C" + std::to_string(g.C) + " " + std::to_string(g.H) + "x" + std::to_string(g.W) + " k" +
+         std::to_string(g.KH) + "x" + std::to_string(g.KW) + " s" + std::to_string(g.SW) + " p" + std::to_string(g.PW);
+}
+
+}  // namespace
+
+TEST_SUITE("kernels") {
+  TEST_CASE("im2col and col2im: AVX2 equals scalar exactly (pure data movement, same add order)") {
+    if (!cpu_has_avx2()) return;
+    for (const ConvGeom& g : conv_geoms()) {
+      CAPTURE(geom_str(g));
+      const int64_t rows = g.C * g.KH * g.KW, cols = g.OH() * g.OW();
+      auto x = random_vec(g.C * g.H * g.W, 5);
+      std::vector<float> a(rows * cols, -7.0f), b(rows * cols, 7.0f);
+      im2col_scalar(g, x.data(), a.data());
+      im2col_avx2(g, x.data(), b.data());
+      CHECK(close(b, a, 0.0f, 0.0f, "im2col"));
+      auto col = random_vec(rows * cols, 6);
+      auto dx1 = random_vec(g.C * g.H * g.W, 8), dx2 = dx1;
+      col2im_scalar(g, col.data(), dx1.data());
+      col2im_avx2(g, col.data(), dx2.data());
+      CHECK(close(dx2, dx1, 0.0f, 0.0f, "col2im"));
+    }
+  }
+
+  TEST_CASE("col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)>") {
+    for (const ConvGeom& g : conv_geoms()) {
+      CAPTURE(geom_str(g));
+      const int64_t rows = g.C * g.KH * g.KW, cols = g.OH() * g.OW();
+      auto x = random_vec(g.C * g.H * g.W, 9);
+      auto y = random_vec(rows * cols, 10);
+      std::vector<float> cx(rows * cols), xy(g.C * g.H * g.W, 0.0f);
+      im2col(g, x.data(), cx.data());
+      col2im(g, y.data(), xy.data());
+      double lhs = 0, rhs = 0, mag = 0;
+      for (size_t i = 0; i < cx.size(); ++i) lhs += double(cx[i]) * y[i], mag += std::fabs(double(cx[i]) * y[i]);
+      for (size_t i = 0; i < x.size(); ++i) rhs += double(x[i]) * xy[i];
+      CHECK(std::fabs(lhs - rhs) <= 1e-5 * (mag + 1));
+    }
+  }
+
+  TEST_CASE("convolution as im2col + sgemm equals the direct sum on a known 3x3 example") {
+    // x = 1..9 in a 3×3 image, one 2×2 filter of ones, stride 1, no padding: each output is
+    // the sum of a 2×2 window: 1+2+4+5 = 12, 16, 24, 28.
+    ConvGeom g{1, 3, 3, 2, 2, 1, 1, 0, 0};
+    std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w = {1, 1, 1, 1}, col(4 * 4), y(4);
+    im2col(g, x.data(), col.data());
+    sgemm(Trans::N, Trans::N, 1, 4, 4, 1.0f, w.data(), 4, col.data(), 4, 0.0f, y.data(), 4);
+    CHECK(y == std::vector<float>({12, 16, 24, 28}));
+    // With padding 1 the corner output sees only x[0][0]: 1.
+    ConvGeom gp{1, 3, 3, 2, 2, 1, 1, 1, 1};
+    std::vector<float> colp(4 * 16), yp(16);
+    im2col(gp, x.data(), colp.data());
+    sgemm(Trans::N, Trans::N, 1, 16, 4, 1.0f, w.data(), 4, colp.data(), 16, 0.0f, yp.data(), 16);
+    CHECK(yp[0] == 1.0f);
+    CHECK(yp[5] == 12.0f);
+  }
+
+  TEST_CASE("depthwise: forward and backward, AVX2 equals scalar on ragged rows and strides") {
+    if (!cpu_has_avx2()) return;
+    for (const ConvGeom& g : conv_geoms()) {
+      CAPTURE(geom_str(g));
+      const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW(), n_w = g.C * g.KH * g.KW;
+      auto x = random_vec(n_in, 11), w = random_vec(n_w, 12), b = random_vec(g.C, 13), dy = random_vec(n_out, 14);
+      std::vector<float> y1(n_out), y2(n_out);
+      depthwise_forward_scalar(g, x.data(), w.data(), b.data(), y1.data());
+      depthwise_forward_avx2(g, x.data(), w.data(), b.data(), y2.data());
+      CHECK(close(y2, y1, 1e-5f, 1e-5f, "depthwise forward"));
+      auto dx1 = random_vec(n_in, 15), dx2 = dx1, dw1 = random_vec(n_w, 16), dw2 = dw1;
+      depthwise_backward_scalar(g, x.data(), w.data(), dy.data(), dx1.data(), dw1.data());
+      depthwise_backward_avx2(g, x.data(), w.data(), dy.data(), dx2.data(), dw2.data());
+      CHECK(close(dx2, dx1, 1e-5f, 1e-5f, "depthwise dx"));
+      CHECK(close(dw2, dw1, 1e-4f, 1e-4f, "depthwise dw"));
+    }
+  }
+
+  TEST_CASE("depthwise backward is the exact derivative: accumulated dx, dw match central differences") {
+    // y is linear in x and in w, so a central difference with h = 1 is exact up to rounding.
+    for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
+      if (mode == KernelMode::avx2 && !cpu_has_avx2()) continue;
+      KernelModeGuard guard(mode);
+      ConvGeom g{2, 5, 9, 3, 3, 1, 1, 1, 1};
+      const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW(), n_w = g.C * g.KH * g.KW;
+      auto x = random_vec(n_in, 21), w = random_vec(n_w, 22), r = random_vec(n_out, 23);
+      auto loss = [&](const std::vector<float>& xv, const std::vector<float>& wv) {
+        std::vector<float> y(n_out);
+        depthwise_forward(g, xv.data(), wv.data(), nullptr, y.data());
+        double s = 0;
+        for (int64_t i = 0; i < n_out; ++i) s += double(y[i]) * r[i];
+        return s;
+      };
+      std::vector<float> dx(n_in, 1.0f), dw(n_w, 1.0f);  // start at 1: the kernel must ADD
+      depthwise_backward(g, x.data(), w.data(), r.data(), dx.data(), dw.data());
+      for (int64_t i = 0; i < n_in; ++i) {
+        auto xp = x, xm = x;
+        xp[i] += 1.0f;
+        xm[i] -= 1.0f;
+        REQUIRE(dx[i] - 1.0f == doctest::Approx((loss(xp, w) - loss(xm, w)) / 2).epsilon(1e-4));
+      }
+      for (int64_t i = 0; i < n_w; ++i) {
+        auto wp = w, wm = w;
+        wp[i] += 1.0f;
+        wm[i] -= 1.0f;
+        REQUIRE(dw[i] - 1.0f == doctest::Approx((loss(x, wp) - loss(x, wm)) / 2).epsilon(1e-4));
+      }
+    }
+  }
+
+  TEST_CASE("bad convolution geometry is rejected with every field named") {
+    CHECK_NOTHROW(check_conv_geom(ConvGeom{1, 5, 5, 3, 3, 1, 1, 0, 0}));
+    try {
+      check_conv_geom(ConvGeom{1, 2, 2, 5, 5, 1, 1, 0, 0});
+      FAIL("expected std::invalid_argument");
+    } catch (const std::invalid_argument& e) {
+      std::string m = e.what();
+      CHECK(m.find("kernel no larger") != std::string::npos);
+      CHECK(m.find("KH=5") != std::string::npos);
+    }
+    CHECK_THROWS_AS(check_conv_geom(ConvGeom{1, 5, 5, 3, 3, 0, 1, 0, 0}), std::invalid_argument);
   }
 }
