@@ -18,10 +18,12 @@
 #include "engine/inflate.h"
 #include "engine/loader.h"
 #include "engine/npy.h"
+#include "engine/summary.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/train.h"
 #include "layers/linear.h"
+#include "layers/shape.h"
 #include "layers/models/baseline.h"
 #include "layers/models/lenet.h"
 #include "layers/module.h"
@@ -176,6 +178,12 @@ std::vector<float> all_values(Module& m) {
     for (int64_t i = 0; i < e.value.numel(); ++i) v.push_back(e.value[i]);
   return v;
 }
+
+// A Linear that claims compressed storage through the summary's hook.
+struct PretendCompressed : Linear, ReportsBytes {
+  PretendCompressed() : Linear(800, 500) {}
+  int64_t parameter_bytes() const override { return 1234; }
+};
 
 }  // namespace
 
@@ -593,5 +601,38 @@ TEST_SUITE("training") {
     CHECK(evaluate(*b, d.test).error_rate() < 0.5);  // it learned something (chance is 0.9)
     unsetenv("MGF_CHECKPOINTS");
     set_training_output(true);
+  }
+
+  // ---- summary -----------------------------------------------------------------------------
+  TEST_CASE("summary counts LeNet-5's MACs per layer (conv1 = 24*24*20*25) and 4 bytes per parameter") {
+    auto m = make_lenet5();
+    ModelSummary s = summarize(*m, {1, 1, 28, 28}, 2);
+    REQUIRE(s.layers.size() == 8);
+    CHECK(s.layers[0].name == "conv1");
+    CHECK(s.layers[0].output == Shape{1, 20, 24, 24});
+    CHECK(s.layers[0].macs == 288000);      // Han's "576K FLOP" = 2 x 288K MAC
+    CHECK(s.layers[2].macs == 1600000);     // 8*8*50 outputs x 20*5*5
+    CHECK(s.layers[5].macs == 400000);
+    CHECK(s.macs == 2293000);
+    CHECK(s.params == 431080);
+    CHECK(s.bytes == 4 * 431080);
+    CHECK(s.layers[3].params == 0);
+    CHECK(s.latency_us > 0.0);
+    CHECK(s.table().rows().size() == 9);
+    auto mlp = make_lenet_300_100();
+    ModelSummary t = summarize(*mlp, {1, 1, 28, 28}, 2);
+    CHECK(t.macs == 266200);
+    mlp->at<Linear>("fc1").weight.set_mask(Tensor({300, 784}, 0.0f));
+    CHECK(summarize(*mlp, {1, 1, 28, 28}, 1).nonzero == 266610 - 235200);
+  }
+
+  TEST_CASE("a compressed layer reports its true bytes through the ReportsBytes hook") {
+    Sequential net;
+    net.add("flatten", std::make_shared<Flatten>());
+    net.add("fc", std::make_shared<PretendCompressed>());
+    ModelSummary s = summarize(net, {1, 800}, 1);
+    CHECK(s.layers[1].bytes == 1234);
+    CHECK(s.bytes == 1234);
+    CHECK(parameter_bytes(net) == 1234);
   }
 }
