@@ -3,6 +3,7 @@
 #include "compression/quantization/xnor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -17,7 +18,10 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
+#include "engine/loader.h"
+#include "engine/optim.h"
 #include "engine/rng.h"
+#include "engine/schedule.h"
 #include "engine/threads.h"
 
 namespace mgf {
@@ -609,6 +613,64 @@ Tensor PackedBinaryNet::forward(const Tensor& x) const {
       Y3[n * fc + o] = K[static_cast<size_t>(n)] * s3.f[static_cast<size_t>(o)] * static_cast<float>(z[static_cast<size_t>(o * N + n)]);
   Var out = linear(relu(bn(Var(Y3), "bn4")), Var(T("fc2.weight")), Var(T("fc2.bias")));
   return out.value();
+}
+
+// ---- training and evaluation helpers -------------------------------------------------------------
+EvalResult train_binary_lenet(BinaryLeNet5& model, const DataSplits& data, const BinaryTrainOptions& o,
+                              const std::string& label) {
+  Adam opt(model.parameters(), AdamOptions{o.lr});
+  const LrSchedule sched = cosine_schedule(o.lr, o.epochs);
+  Rng rng(global_rng().next_u64());
+  DataLoader loader(data.train, o.batch, true, rng);
+  for (int e = 0; e < o.epochs; ++e) {
+    sched.apply(opt, e);
+    model.train();
+    train_epoch(model, opt, loader, {}, label + " epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs));
+  }
+  return evaluate(model, data.test);
+}
+
+PackedEval evaluate_packed(const PackedBinaryNet& net, const Dataset& data, const Tensor* reference, int64_t batch) {
+  PackedEval r;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t b = 0; b < data.size(); b += batch) {
+    const int64_t n = std::min(batch, data.size() - b);
+    Dataset part = data.slice(b, n);
+    Tensor logits = net.forward(part.images);
+    r.errors += count_errors(logits, part.labels);
+    if (reference) {  // predictions of the simulation, as labels
+      std::vector<int32_t> ref(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        int32_t best = 0;
+        for (int32_t j = 1; j < 10; ++j)
+          if ((*reference)[(b + i) * 10 + j] > (*reference)[(b + i) * 10 + best]) best = j;
+        ref[static_cast<size_t>(i)] = best;
+      }
+      r.disagreements += count_errors(logits, ref);
+    }
+  }
+  r.count = data.size();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+BinarizeRow xnor_binarize_row(const DataSplits& data, int epochs, const std::string& packed_path) {
+  BinaryNetConfig cfg;  // XNOR-Net, B-A-C-P, α and β
+  BinaryLeNet5 model(cfg);
+  BinarizeRow row;
+  const auto t0 = std::chrono::steady_clock::now();
+  BinaryTrainOptions o;
+  o.epochs = epochs;
+  row.sim_error = train_binary_lenet(model, data, o, "xnor").error_rate();
+  row.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  row.float_bytes = model.float_weight_bytes();
+  row.deployed_bytes = model.deployed_weight_bytes();
+  row.file_bytes = export_packed(model, packed_path);
+  PackedBinaryNet packed(packed_path);
+  PackedEval pe = evaluate_packed(packed, data.test);
+  row.packed_error = static_cast<double>(pe.errors) / static_cast<double>(std::max<int64_t>(1, pe.count));
+  row.packed_images_per_s = pe.seconds > 0 ? static_cast<double>(pe.count) / pe.seconds : 0;
+  return row;
 }
 
 }  // namespace mgf

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/data.h"
+#include "engine/train.h"
 #include "layers/module.h"
 
 namespace mgf {
@@ -130,5 +132,33 @@ class PackedBinaryNet {
   int64_t file_bytes_ = 0;
   bool xnorpp_ = false, use_beta_ = true;
 };
+
+// ---- training and evaluation helpers (the examples and the demo use these) --------------------
+struct BinaryTrainOptions {
+  int epochs = 5;
+  int64_t batch = 64;
+  float lr = 1e-3f;  // Adam, as the XNOR-Net authors trained; cosine decay to 0 over the epochs
+};
+// Trains on data.train and returns the test result (batch-norm running statistics, no graph).
+EvalResult train_binary_lenet(BinaryLeNet5& model, const DataSplits& data, const BinaryTrainOptions& o,
+                              const std::string& label = "");
+// The packed model on a dataset: top-1 errors, plus how many predictions differ from `reference`
+// logits when given (the simulation = deployment count).
+struct PackedEval {
+  int64_t errors = 0, count = 0, disagreements = 0;
+  double seconds = 0;
+};
+PackedEval evaluate_packed(const PackedBinaryNet& net, const Dataset& data, const Tensor* reference = nullptr,
+                           int64_t batch = 1000);
+
+// The demo's "binarize" row in one call: trains an XNOR-Net (B-A-C-P) LeNet-5 for `epochs`,
+// writes it packed to `packed_path`, reloads it and runs the packed model (popcount kernels)
+// on the test set.
+struct BinarizeRow {
+  double sim_error = 0, packed_error = 0;          // test error of the float simulation / packed model
+  int64_t float_bytes = 0, deployed_bytes = 0, file_bytes = 0;
+  double train_seconds = 0, packed_images_per_s = 0;
+};
+BinarizeRow xnor_binarize_row(const DataSplits& data, int epochs, const std::string& packed_path);
 
 }  // namespace mgf

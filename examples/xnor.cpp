@@ -1,0 +1,358 @@
+// examples/xnor.cpp — reproduces XNOR-Net (Rastegari et al. 2016) on MNIST-like data and measures
+// its speed claim on this CPU. Book: book/23-xnor.md.
+//
+//   build/examples/xnor                     (full: speed sweep + 7 LeNet-5 trainings; see --help)
+//   build/examples/xnor --quick             (seconds: small shapes, 2000 images, 1 epoch)
+//   build/examples/xnor --set fashion-mnist
+//
+// Part 1, speed (§3.2 "58× faster convolutions"): one binary convolution, c = 256 channels, 3×3
+// kernel, 14×14 output, against our float convolution done the paper's way (im2col + sgemm_scalar)
+// and the fast way (im2col + AVX2 sgemm). Each binary variant (scalar popcount, AVX2 nibble
+// table, AVX-512 VPOPCNTQ) is timed as a GEMM alone and as the whole conv (sign packing, K map,
+// popcount GEMM, α·β scaling). One thread, medians, side by side in one run. Then a sweep over
+// the channel count c with the paper's formula S = 64cN_W/(cN_W + 64) beside it (SVG).
+// Part 2, accuracy: Caffe's LeNet-5 with real first and last layers: float, BWN (with and
+// without α), XNOR in the paper's block order B-A-C-P (with, without β / α) and in the
+// conventional C-B-A-P order; same epochs, optimizer and schedule for every row.
+// Part 3, deployment: the XNOR B-A-C-P net exported to a packed .xnor file (1 bit per binary
+// weight), reloaded and run on the popcount kernels over the whole test set; its predictions are
+// compared one by one with the float simulation's, and the bytes are counted.
+// Not here: ImageNet/AlexNet (CPU budget), the paper's multi-bit and binary-gradient variants.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+
+#include "compression/quantization/binary_gemm.h"
+#include "compression/quantization/bitpack.h"
+#include "compression/quantization/xnor.h"
+#include "engine/cli.h"
+#include "engine/data.h"
+#include "engine/kernels/conv.h"
+#include "engine/kernels/cpu.h"
+#include "engine/kernels/gemm.h"
+#include "engine/rng.h"
+#include "engine/svg.h"
+#include "engine/threads.h"
+#include "engine/train.h"
+
+using namespace mgf;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Median times of several functions in microseconds, measured INTERLEAVED: each of `samples`
+// rounds runs every function once (each repeated until it took ~2 ms), so a burst of load from
+// other processes on this shared machine hits every variant alike rather than one of them.
+std::vector<double> median_us(const std::vector<std::function<void()>>& fs, int samples) {
+  std::vector<int> reps;
+  for (const auto& f : fs) {
+    f();  // warm-up
+    auto a = Clock::now();
+    f();
+    const double once = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
+    reps.push_back(std::max(1, static_cast<int>(2000.0 / std::max(once, 1.0))));
+  }
+  std::vector<std::vector<double>> t(fs.size());
+  for (int s = 0; s < samples; ++s)
+    for (size_t i = 0; i < fs.size(); ++i) {
+      auto a = Clock::now();
+      for (int r = 0; r < reps[i]; ++r) fs[i]();
+      t[i].push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count() / reps[i]);
+    }
+  std::vector<double> med;
+  for (auto& v : t) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    med.push_back(v[v.size() / 2]);
+  }
+  return med;
+}
+
+// The paper's estimate (§3.2): a binary conv replaces cN_W multiply-adds per output by cN_W/64
+// xnor-popcounts plus one scaling multiply per output — S = 64·c·N_W / (c·N_W + 64).
+double paper_speedup(int64_t c, int64_t nw) { return 64.0 * c * nw / (static_cast<double>(c * nw) + 64.0); }
+
+struct ConvTimes {
+  double f_scalar_gemm, f_avx2_gemm, f_scalar_conv, f_avx2_conv;  // float
+  double b_gemm[3], b_conv[3];                                    // binary: scalar, avx2, avx512 (−1 = n/a)
+  double macs;                                                    // multiply-adds of the conv
+};
+
+// One conv: c → c channels, 3×3, stride 1, pad 1, on an hw×hw input. Float and binary variants
+// are checked to compute the same sign arithmetic before anything is timed.
+ConvTimes time_conv(int64_t c, int64_t hw, int samples) {
+  const ConvGeom g{c, hw, hw, 3, 3, 1, 1, 1, 1};
+  const int64_t O = c, K = c * 9, P = g.OH() * g.OW(), words = bit_words(K);
+  Rng rng(42);
+  std::vector<float> x(static_cast<size_t>(c * hw * hw)), w(static_cast<size_t>(O * K)), col(static_cast<size_t>(K * P)),
+      y(static_cast<size_t>(O * P)), beta(static_cast<size_t>(P)), alpha(static_cast<size_t>(O), 0.5f);
+  for (auto& v : x) v = rng.normal();
+  for (auto& v : w) v = rng.normal();
+  PackedSigns wb = PackedSigns::from_rows(w.data(), O, K);  // packed once, as a deployed layer is
+  std::vector<uint64_t> xb(static_cast<size_t>(P * words));
+  std::vector<int32_t> z(static_cast<size_t>(O * P));
+  im2col(g, x.data(), col.data());
+  im2col_pack_signs(g, x.data(), xb.data());
+
+  ConvTimes t{};
+  t.macs = static_cast<double>(O) * P * K;
+  using Fn = void (*)(int64_t, int64_t, int64_t, const uint64_t*, const uint64_t*, int32_t*, int64_t);
+  const Fn fns[3] = {&bgemm_scalar, &bgemm_avx2, &bgemm_avx512};
+  const bool have[3] = {true, cpu_has_avx2(), cpu_has_avx512()};
+  std::vector<int32_t> ref(static_cast<size_t>(O * P));
+  bgemm_scalar(O, P, K, wb.bits.data(), xb.data(), ref.data(), P);
+  // Float: the paper's baseline is a plain float conv (im2col + sgemm_scalar); ours is AVX2 sgemm.
+  // sgemm_avx2 is called directly so the float side does not depend on the kernel mode in force.
+  auto fgemm = [&](bool avx2) {
+    auto* fn = avx2 && cpu_has_avx2() ? &sgemm_avx2 : &sgemm_scalar;
+    fn(Trans::N, Trans::N, O, P, K, 1.0f, w.data(), K, col.data(), P, 0.0f, y.data(), P);
+  };
+  std::vector<std::function<void()>> fs = {
+      [&] { fgemm(false); }, [&] { im2col(g, x.data(), col.data()), fgemm(false); },
+      [&] { fgemm(true); },  [&] { im2col(g, x.data(), col.data()), fgemm(true); }};
+  std::vector<int> slot(3, -1);
+  for (int v = 0; v < 3; ++v) {
+    if (!have[v]) continue;
+    fns[v](O, P, K, wb.bits.data(), xb.data(), z.data(), P);
+    if (z != ref) {  // validated against the scalar specification before anything is timed
+      std::fprintf(stderr, "xnor: binary GEMM variant %d disagrees with the scalar one; not timing it\n", v);
+      continue;
+    }
+    slot[static_cast<size_t>(v)] = static_cast<int>(fs.size());
+    fs.push_back([&, v] { fns[v](O, P, K, wb.bits.data(), xb.data(), z.data(), P); });
+    // the whole binary conv: sign + pack the input, K = A∗k, popcount GEMM, y = α_o·K_p·z
+    fs.push_back([&, v] {
+      im2col_pack_signs(g, x.data(), xb.data());
+      xnor_beta_map(g, x.data(), beta.data());
+      fns[v](O, P, K, wb.bits.data(), xb.data(), z.data(), P);
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t p = 0; p < P; ++p)
+          y[static_cast<size_t>(o * P + p)] = alpha[static_cast<size_t>(o)] * beta[static_cast<size_t>(p)] *
+                                              static_cast<float>(z[static_cast<size_t>(o * P + p)]);
+    });
+  }
+  const std::vector<double> m = median_us(fs, samples);
+  t.f_scalar_gemm = m[0], t.f_scalar_conv = m[1], t.f_avx2_gemm = m[2], t.f_avx2_conv = m[3];
+  for (int v = 0; v < 3; ++v) {
+    const int i = slot[static_cast<size_t>(v)];
+    t.b_gemm[v] = i < 0 ? -1 : m[static_cast<size_t>(i)];
+    t.b_conv[v] = i < 0 ? -1 : m[static_cast<size_t>(i) + 1];
+  }
+  return t;
+}
+
+void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
+  const bool quick = args.quick();
+  const int threads = num_threads();
+  set_num_threads(1);  // one core for every variant: the ratios compare kernels, not thread counts
+  const int64_t c = quick ? 64 : args.get_int("--channels"), hw = quick ? 8 : args.get_int("--hw");
+  const int samples = quick ? 5 : 15;
+  ConvTimes t = time_conv(c, hw, samples);
+  const double S = paper_speedup(c, 9);
+  std::printf("\n== Part 1: one binary convolution, c = %lld, 3x3, %lldx%lld output, 1 thread (median of %d) ==\n",
+              static_cast<long long>(c), static_cast<long long>(hw), static_cast<long long>(hw), samples);
+  std::printf("GEMM shape: M = %lld filters, N = %lld pixels, K = %lld (= %lld words of 64 bits)\n",
+              static_cast<long long>(c), static_cast<long long>(hw * hw), static_cast<long long>(c * 9),
+              static_cast<long long>(bit_words(c * 9)));
+  std::printf("paper's formula S = 64cN_W/(cN_W+64) = %.2fx; paper measured 58x (c = 256, 3x3, CPU)\n", S);
+  ResultTable table({"variant", "GEMM us", "G MAC/s", "x sgemm_scalar", "x sgemm AVX2", "conv us", "conv x scalar",
+                     "conv x AVX2"});
+  auto row = [&](const std::string& name, double gemm, double conv) {
+    if (gemm < 0) {
+      table.add_row({name, "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"});
+      return;
+    }
+    table.add_row({name, fmt(gemm, 1), fmt(t.macs / gemm / 1e3, 1), fmt(t.f_scalar_gemm / gemm, 1),
+                   fmt(t.f_avx2_gemm / gemm, 1), fmt(conv, 1), fmt(t.f_scalar_conv / conv, 1),
+                   fmt(t.f_avx2_conv / conv, 1)});
+  };
+  row("float scalar (im2col + sgemm_scalar)", t.f_scalar_gemm, t.f_scalar_conv);
+  row("float AVX2 (im2col + sgemm)", t.f_avx2_gemm, t.f_avx2_conv);
+  row("binary scalar (popcnt)", t.b_gemm[0], t.b_conv[0]);
+  row("binary AVX2 (vpshufb + vpsadbw)", t.b_gemm[1], t.b_conv[1]);
+  row("binary AVX-512 (VPOPCNTQ)", t.b_gemm[2], t.b_conv[2]);
+  table.print("XNOR-Net speed: binary vs float convolution (G MAC/s: binary MACs for binary rows)");
+  notes.push_back("speed c=" + std::to_string(c) + ": AVX2 binary GEMM " + fmt(t.f_avx2_gemm / t.b_gemm[1], 1) +
+                  "x our AVX2 sgemm; formula " + fmt(S, 2) + "x");
+  if (!args.json_path().empty()) table.write_json(args.json_path() + ".speed.json");
+
+  // The sweep over c: measured GEMM speed-ups and the formula, as the figure.
+  std::vector<int64_t> cs = quick ? std::vector<int64_t>{16, 32, 64} : std::vector<int64_t>{16, 32, 64, 128, 256, 512};
+  std::vector<double> xs, formula, vs_scalar[3], vs_avx2[3];
+  ResultTable sweep({"c", "formula S", "AVX2 x scalar", "AVX-512 x scalar", "AVX2 x AVX2 sgemm", "AVX-512 x AVX2 sgemm"});
+  for (int64_t cc : cs) {
+    ConvTimes s = time_conv(cc, hw, quick ? 5 : 9);
+    xs.push_back(static_cast<double>(cc));
+    formula.push_back(paper_speedup(cc, 9));
+    for (int v = 1; v < 3; ++v) {
+      vs_scalar[v].push_back(s.b_gemm[v] > 0 ? s.f_scalar_gemm / s.b_gemm[v] : 0);
+      vs_avx2[v].push_back(s.b_gemm[v] > 0 ? s.f_avx2_gemm / s.b_gemm[v] : 0);
+    }
+    sweep.add_row({std::to_string(cc), fmt(formula.back(), 1), fmt(vs_scalar[1].back(), 1), fmt(vs_scalar[2].back(), 1),
+                   fmt(vs_avx2[1].back(), 1), fmt(vs_avx2[2].back(), 1)});
+  }
+  sweep.print("GEMM speed-up vs channel count (3x3, " + std::to_string(hw) + "x" + std::to_string(hw) + ", 1 thread)");
+  SvgPlot plot("XNOR-Net: binary vs float GEMM speed-up (3x3 conv, " + std::to_string(hw) + "x" + std::to_string(hw) + ")",
+               "input channels c", "speed-up (x)");
+  plot.log_x = true;
+  plot.log_y = true;
+  plot.line("paper's formula 64cN/(cN+64)", xs, formula, "#888", true);
+  plot.line("AVX2 popcount vs scalar sgemm", xs, vs_scalar[1]);
+  plot.line("AVX2 popcount vs AVX2 sgemm", xs, vs_avx2[1]);
+  if (cpu_has_avx512()) {
+    plot.line("AVX-512 VPOPCNTQ vs scalar sgemm", xs, vs_scalar[2]);
+    plot.line("AVX-512 VPOPCNTQ vs AVX2 sgemm", xs, vs_avx2[2]);
+  }
+  const std::string svg = args.svg_path("build/figures/xnor-speedup.svg");
+  std::filesystem::create_directories(std::filesystem::path(svg).parent_path());
+  plot.write(svg);
+  std::printf("figure: %s\n", svg.c_str());
+  set_num_threads(threads);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ExampleArgs args("xnor",
+                   "Reproduces XNOR-Net (Rastegari et al. 2016): BWN / XNOR LeNet-5 accuracy vs float, the block\n"
+                   "order ablation (B-A-C-P vs C-B-A-P), alpha / beta ablations, the packed model on popcount\n"
+                   "kernels (simulation = deployment, 32x memory), and the 58x convolution speed claim measured.",
+                   "full run (all 7 models, 60k images, 6 epochs): about 60-90 min on 2 busy cores; --quick: seconds");
+  args.option("--set", "mnist", "mnist or fashion-mnist");
+  args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
+  args.option("--models", "float,bwn,bwn-noalpha,xnor,xnor-nobeta,xnor-noalpha,xnor-cbap",
+              "comma list of the rows to train");
+  args.option("--lr", "0.001", "Adam learning rate (cosine decay to 0)");
+  args.option("--batch", "64", "mini-batch size");
+  args.option("--channels", "256", "channels of the timed binary conv (the paper's c = 256)");
+  args.option("--hw", "14", "output height = width of the timed conv");
+  args.option("--skip-speed", "false", "skip part 1 (timing)");
+  args.option("--skip-train", "false", "skip parts 2 and 3 (training, deployment)");
+  args.parse(argc, argv);
+  const bool quick = args.quick();
+  std::vector<std::string> notes;
+  std::printf("xnor: kernels %s (bgemm variant %s), AVX-512 VPOPCNTDQ %s, %d threads\n", kernel_mode_name(kernel_mode()),
+              bgemm_variant(), cpu_has_avx512() ? "yes" : "no", num_threads());
+
+  if (!args.get_bool("--skip-speed")) speed_part(args, notes);
+  if (args.get_bool("--skip-train")) return 0;
+
+  DataSplits data;
+  try {
+    const int64_t ntrain = quick ? 2000 : args.get_int("--train");
+    data = load_mnist_like(args.data_dir(), args.get("--set"), ntrain, quick ? 1000 : -1);
+  } catch (const DataNotFound& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  const int epochs = args.epochs(6, 1);
+  std::printf("\n== Part 2: LeNet-5 (real conv1 and fc2) on %s: %lld train / %lld test images, %d epochs, Adam %g, batch %lld ==\n",
+              data.name.c_str(), static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
+              epochs, args.get_float("--lr"), static_cast<long long>(args.get_int("--batch")));
+
+  struct Spec {
+    const char* key;
+    BinaryNetConfig cfg;
+    const char* paper;
+  };
+  auto cfg = [](BinaryMode m, BlockOrder o, bool a, bool b) {
+    BinaryNetConfig c;
+    c.mode = m, c.order = o, c.use_alpha = a, c.use_beta = b;
+    return c;
+  };
+  const Spec specs[] = {
+      {"float", cfg(BinaryMode::real, BlockOrder::bacp, true, true), "56.6 top-1 (AlexNet)"},
+      {"bwn", cfg(BinaryMode::bwn, BlockOrder::bacp, true, true), "56.8 top-1; CIFAR-10 9.88 % err"},
+      {"bwn-noalpha", cfg(BinaryMode::bwn, BlockOrder::bacp, false, true), "46.2 (alpha learned, not Eq. 6)"},
+      {"xnor", cfg(BinaryMode::xnor, BlockOrder::bacp, true, true), "44.2 top-1; CIFAR-10 10.17 % err"},
+      {"xnor-nobeta", cfg(BinaryMode::xnor, BlockOrder::bacp, true, false), "< 1 pp below with beta"},
+      {"xnor-noalpha", cfg(BinaryMode::xnor, BlockOrder::bacp, false, true), "-"},
+      {"xnor-cbap", cfg(BinaryMode::xnor, BlockOrder::cbap, true, true), "30.3 top-1 (C-B-A-P)"},
+  };
+  std::vector<std::string> wanted = split(args.get("--models"));
+  if (quick && !args.given("--models")) wanted = {"float", "bwn", "xnor", "xnor-cbap"};
+  for (const auto& w : wanted)
+    if (std::none_of(std::begin(specs), std::end(specs), [&](const Spec& s) { return w == s.key; }))
+      args.fail("--models: unknown row '" + w + "' (expected some of float,bwn,bwn-noalpha,xnor,xnor-nobeta,xnor-noalpha,xnor-cbap)");
+
+  ResultTable table({"model", "test error", "vs float (pp)", "deployed KB", "fp32 KB", "train s", "paper (ImageNet AlexNet / CIFAR-10)"});
+  double float_err = -1;
+  std::unique_ptr<BinaryLeNet5> xnor_model;
+  for (const Spec& s : specs) {
+    if (std::find(wanted.begin(), wanted.end(), s.key) == wanted.end()) continue;
+    manual_seed(args.seed());
+    auto m = std::make_unique<BinaryLeNet5>(s.cfg);
+    BinaryTrainOptions o;
+    o.epochs = epochs;
+    o.batch = args.get_int("--batch");
+    o.lr = static_cast<float>(args.get_float("--lr"));
+    const auto t0 = Clock::now();
+    EvalResult r = train_binary_lenet(*m, data, o, s.cfg.name());
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (std::string(s.key) == "float") float_err = r.error_rate();
+    std::printf("%-22s test error %s (%lld / %lld)\n", s.cfg.name().c_str(), fmt_pct(r.error_rate()).c_str(),
+                static_cast<long long>(r.errors), static_cast<long long>(r.count));
+    table.add_row({s.cfg.name(), fmt_pct(r.error_rate()), float_err >= 0 ? fmt(100 * (r.error_rate() - float_err), 2) : "-",
+                   fmt(m->deployed_weight_bytes() / 1024.0, 1), fmt(m->float_weight_bytes() / 1024.0, 1), fmt(secs, 0),
+                   s.paper});
+    if (std::string(s.key) == "xnor") xnor_model = std::move(m);
+  }
+  table.print("XNOR-Net on " + data.name + " (LeNet-5, " + std::to_string(epochs) + " epochs, seed " +
+              std::to_string(args.seed()) + ")");
+  if (!args.json_path().empty()) table.write_json(args.json_path());
+
+  if (xnor_model) {
+    std::printf("\n== Part 3: the XNOR B-A-C-P model packed and run on the popcount kernels ==\n");
+    const std::string path = "build/xnor-lenet5-" + data.name + ".xnor";
+    std::filesystem::create_directories("build");
+    const int64_t file_bytes = export_packed(*xnor_model, path);
+    PackedBinaryNet packed(path);
+    xnor_model->eval();
+    Tensor sim_logits({data.test.size(), 10});
+    const auto t0 = Clock::now();
+    {
+      NoGradGuard ng;
+      for (int64_t b = 0; b < data.test.size(); b += 1000) {
+        const int64_t n = std::min<int64_t>(1000, data.test.size() - b);
+        Tensor l = (*xnor_model)(Var(data.test.slice(b, n).images)).value();
+        std::copy(l.data(), l.data() + l.numel(), sim_logits.data() + b * 10);
+      }
+    }
+    const double sim_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const int64_t sim_errors = count_errors(sim_logits, data.test.labels);
+    PackedEval pe = evaluate_packed(packed, data.test, &sim_logits);
+    ResultTable dep({"path", "test errors", "disagreements with simulation", "images/s"});
+    dep.add_row({"float simulation (training graph, eval mode)", std::to_string(sim_errors), "-",
+                 fmt(data.test.size() / sim_s, 0)});
+    dep.add_row({std::string("packed .xnor on bgemm (") + bgemm_variant() + ")", std::to_string(pe.errors),
+                 std::to_string(pe.disagreements), fmt(pe.count / pe.seconds, 0)});
+    dep.print("simulation = deployment on the " + std::to_string(data.test.size()) + " test images");
+
+    ResultTable mem({"what", "fp32 bytes", "deployed bytes", "ratio"});
+    for (Parameter* w : {xnor_model->w2, xnor_model->w3}) {
+      const int64_t O = w->var.value().dim(0), K = w->var.value().numel() / O;
+      const int64_t fb = 4 * O * K, pb = 8 * O * bit_words(K);
+      mem.add_row({w->name + " " + w->var.value().str() + " signs", std::to_string(fb), std::to_string(pb), fmt(double(fb) / pb, 2) + "x"});
+      mem.add_row({w->name + " signs + alpha", std::to_string(fb), std::to_string(pb + 4 * O), fmt(double(fb) / (pb + 4 * O), 2) + "x"});
+    }
+    mem.add_row({"whole model (weights + BN statistics)", std::to_string(xnor_model->float_weight_bytes()),
+                 std::to_string(xnor_model->deployed_weight_bytes()),
+                 fmt(double(xnor_model->float_weight_bytes()) / xnor_model->deployed_weight_bytes(), 2) + "x"});
+    mem.add_row({"the .xnor file (" + path + ")", std::to_string(xnor_model->float_weight_bytes()), std::to_string(file_bytes),
+                 fmt(double(xnor_model->float_weight_bytes()) / file_bytes, 2) + "x"});
+    mem.print("memory: binary layers at 1 bit per weight (conv1, fc2 and batch norm stay fp32)");
+  }
+  for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
+  return 0;
+}
