@@ -308,3 +308,228 @@ TEST_SUITE("kernels") {
     CHECK_THROWS_AS(check_conv_geom(ConvGeom{1, 5, 5, 3, 3, 0, 1, 0, 0}), std::invalid_argument);
   }
 }
+
+// ---- elementwise, softmax, pooling ---------------------------------------------------------
+#include "engine/kernels/pool.h"
+#include "engine/kernels/softmax.h"
+
+namespace {
+// Values spread over [−8, 8] so every activation's branches (x < −3, 0 < x < 6, x > 6 ...) occur.
+std::vector<float> spread_vec(int64_t n, uint64_t seed) { return random_vec(n, seed, -8.0f, 8.0f); }
+}  // namespace
+
+TEST_SUITE("kernels") {
+  TEST_CASE("activations: AVX2 equals scalar exactly for ReLU, ReLU6, hard-swish forward and backward") {
+    if (!cpu_has_avx2()) return;
+    using Fwd = void (*)(const float*, float*, int64_t);
+    using Bwd = void (*)(const float*, const float*, float*, int64_t);
+    struct Act {
+      const char* name;
+      Fwd fs, fv;
+      Bwd bs, bv;
+    };
+    const Act acts[] = {
+        {"relu", relu_forward_scalar, relu_forward_avx2, relu_backward_scalar, relu_backward_avx2},
+        {"relu6", relu6_forward_scalar, relu6_forward_avx2, relu6_backward_scalar, relu6_backward_avx2},
+        {"hard_swish", hard_swish_forward_scalar, hard_swish_forward_avx2, hard_swish_backward_scalar,
+         hard_swish_backward_avx2},
+    };
+    for (const Act& a : acts)
+      for (int64_t n : kSizes) {
+        CAPTURE(a.name);
+        CAPTURE(n);
+        auto x = spread_vec(n, 31 + n), dy = random_vec(n, 32);
+        std::vector<float> y1(n), y2(n);
+        a.fs(x.data(), y1.data(), n);
+        a.fv(x.data(), y2.data(), n);
+        CHECK(close(y2, y1, 0.0f, 0.0f, std::string(a.name) + " forward"));
+        auto dx1 = random_vec(n, 33), dx2 = dx1;
+        a.bs(x.data(), dy.data(), dx1.data(), n);
+        a.bv(x.data(), dy.data(), dx2.data(), n);
+        CHECK(close(dx2, dx1, 1e-6f, 1e-6f, std::string(a.name) + " backward"));
+      }
+  }
+
+  TEST_CASE("activations: the derivatives match central differences away from the kinks") {
+    // x = −5 (flat), −1.5 (hard-swish middle), 2 (linear), 7 (ReLU6 saturated); kinks at −3, 0, 3, 6.
+    const std::vector<float> x = {-5.0f, -1.5f, 2.0f, 7.0f};
+    const std::vector<float> ones(4, 1.0f);
+    using Fwd = void (*)(const float*, float*, int64_t);
+    using Bwd = void (*)(const float*, const float*, float*, int64_t);
+    const std::pair<Fwd, Bwd> fs[] = {{relu_forward, relu_backward},
+                                      {relu6_forward, relu6_backward},
+                                      {hard_swish_forward, hard_swish_backward}};
+    for (auto [f, b] : fs) {
+      std::vector<float> dx(4, 0.0f);
+      b(x.data(), ones.data(), dx.data(), 4);
+      for (int i = 0; i < 4; ++i) {
+        float xp = x[i] + 1e-2f, xm = x[i] - 1e-2f, yp, ym;
+        f(&xp, &yp, 1);
+        f(&xm, &ym, 1);
+        CHECK(dx[i] == doctest::Approx((yp - ym) / 2e-2f).epsilon(1e-3));
+      }
+    }
+    float hs[3] = {-4.0f, 0.0f, 4.0f}, out[3];
+    hard_swish_forward(hs, out, 3);  // x·relu6(x+3)/6: 0, 0, 4
+    CHECK(out[0] == 0.0f);
+    CHECK(out[1] == 0.0f);
+    CHECK(out[2] == 4.0f);
+  }
+
+  TEST_CASE("bias add, scale-shift and sums: AVX2 equals scalar; sums accumulate") {
+    if (!cpu_has_avx2()) return;
+    for (int64_t a : kSizes)
+      for (int64_t b : {int64_t(1), int64_t(7), int64_t(9), int64_t(33)}) {
+        CAPTURE(a);
+        CAPTURE(b);
+        const int64_t N = 3;
+        auto bias = random_vec(a, 40), s = random_vec(a, 41), t = random_vec(a, 42);
+        auto y1 = random_vec(N * a * b, 43), y2 = y1;
+        bias_add_channels_scalar(y1.data(), bias.data(), N, a, b);
+        bias_add_channels_avx2(y2.data(), bias.data(), N, a, b);
+        CHECK(close(y2, y1, 0.0f, 0.0f, "bias_add_channels"));
+        bias_add_rows_scalar(y1.data(), bias.data(), N * b, a);
+        bias_add_rows_avx2(y2.data(), bias.data(), N * b, a);
+        CHECK(close(y2, y1, 0.0f, 0.0f, "bias_add_rows"));
+        auto x = random_vec(N * a * b, 44);
+        std::vector<float> z1(x.size()), z2(x.size());
+        scale_shift_channels_scalar(x.data(), s.data(), t.data(), z1.data(), N, a, b);
+        scale_shift_channels_avx2(x.data(), s.data(), t.data(), z2.data(), N, a, b);
+        CHECK(close(z2, z1, 1e-6f, 1e-6f, "scale_shift_channels"));
+        std::vector<float> r1(N * a, 1.0f), r2 = r1, c1(b, 1.0f), c2 = c1;
+        sum_rows_scalar(x.data(), N * a, b, r1.data());
+        sum_rows_avx2(x.data(), N * a, b, r2.data());
+        CHECK(close(r2, r1, 1e-5f, 1e-5f, "sum_rows"));
+        sum_cols_scalar(x.data(), N * a, b, c1.data());
+        sum_cols_avx2(x.data(), N * a, b, c2.data());
+        CHECK(close(c2, c1, 1e-5f, 1e-5f, "sum_cols"));
+      }
+    // accumulate: out starts at 10, rows {1,2,3} and {4,5,6}
+    const float m[6] = {1, 2, 3, 4, 5, 6};
+    float rows[2] = {10, 10}, cols[3] = {10, 10, 10};
+    sum_rows(m, 2, 3, rows);
+    sum_cols(m, 2, 3, cols);
+    CHECK(rows[0] == 16.0f);
+    CHECK(rows[1] == 25.0f);
+    CHECK(cols[2] == 19.0f);
+  }
+
+  TEST_CASE("softmax and log-softmax rows: AVX2 agrees with scalar, rows sum to 1, backward matches") {
+    for (int64_t C : kSizes) {
+      CAPTURE(C);
+      const int64_t R = 3;
+      auto x = random_vec(R * C, 50 + C, -30.0f, 30.0f), dy = random_vec(R * C, 51);
+      std::vector<float> p1(R * C), l1(R * C);
+      softmax_rows_scalar(x.data(), p1.data(), R, C);
+      log_softmax_rows_scalar(x.data(), l1.data(), R, C);
+      for (int64_t r = 0; r < R; ++r) {
+        double s = 0;
+        for (int64_t c = 0; c < C; ++c) s += p1[r * C + c];
+        CHECK(s == doctest::Approx(1.0).epsilon(1e-5));
+      }
+      auto d1 = random_vec(R * C, 52), e1 = d1;
+      softmax_rows_backward_scalar(p1.data(), dy.data(), d1.data(), R, C);
+      log_softmax_rows_backward_scalar(l1.data(), dy.data(), e1.data(), R, C);
+      if (!cpu_has_avx2()) continue;
+      std::vector<float> p2(R * C), l2(R * C);
+      softmax_rows_avx2(x.data(), p2.data(), R, C);
+      log_softmax_rows_avx2(x.data(), l2.data(), R, C);
+      CHECK(close(p2, p1, 1e-5f, 1e-7f, "softmax"));
+      CHECK(close(l2, l1, 1e-5f, 1e-5f, "log_softmax"));
+      auto d2 = random_vec(R * C, 52), e2 = d2;
+      softmax_rows_backward_avx2(p1.data(), dy.data(), d2.data(), R, C);
+      log_softmax_rows_backward_avx2(l1.data(), dy.data(), e2.data(), R, C);
+      CHECK(close(d2, d1, 1e-5f, 1e-5f, "softmax backward"));
+      CHECK(close(e2, e1, 1e-5f, 1e-5f, "log_softmax backward"));
+    }
+  }
+
+  TEST_CASE("softmax backward is the derivative of softmax (central differences)") {
+    for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
+      if (mode == KernelMode::avx2 && !cpu_has_avx2()) continue;
+      KernelModeGuard guard(mode);
+      const int64_t C = 11;
+      auto x = random_vec(C, 60, -2.0f, 2.0f), r = random_vec(C, 61);
+      auto loss = [&](const std::vector<float>& v, bool log) {
+        std::vector<float> y(C);
+        if (log) log_softmax_rows(v.data(), y.data(), 1, C);
+        else softmax_rows(v.data(), y.data(), 1, C);
+        double s = 0;
+        for (int64_t c = 0; c < C; ++c) s += double(y[c]) * r[c];
+        return s;
+      };
+      for (bool log : {false, true}) {
+        std::vector<float> y(C), dx(C, 0.0f);
+        if (log) {
+          log_softmax_rows(x.data(), y.data(), 1, C);
+          log_softmax_rows_backward(y.data(), r.data(), dx.data(), 1, C);
+        } else {
+          softmax_rows(x.data(), y.data(), 1, C);
+          softmax_rows_backward(y.data(), r.data(), dx.data(), 1, C);
+        }
+        for (int64_t i = 0; i < C; ++i) {
+          auto xp = x, xm = x;
+          xp[i] += 1e-2f;
+          xm[i] -= 1e-2f;
+          CHECK(dx[i] == doctest::Approx((loss(xp, log) - loss(xm, log)) / 2e-2).epsilon(2e-3));
+        }
+      }
+    }
+  }
+
+  TEST_CASE("max-pool records the first maximum; AVX2 values and indices equal scalar exactly") {
+    ConvGeom g{1, 2, 4, 2, 2, 2, 2, 0, 0};  // 2×4 image, 2×2 windows, stride 2
+    const float x[8] = {1, 5, 3, 3, 2, 0, 3, 1};
+    float y[2];
+    int32_t arg[2];
+    max_pool2d_forward(g, x, y, arg);
+    CHECK(y[0] == 5.0f);
+    CHECK(arg[0] == 1);
+    CHECK(y[1] == 3.0f);
+    CHECK(arg[1] == 2);  // three 3s: the first in window order wins
+    if (!cpu_has_avx2()) return;
+    for (const ConvGeom& cg : conv_geoms()) {
+      if (cg.PH >= cg.KH || cg.PW >= cg.KW) continue;
+      CAPTURE(geom_str(cg));
+      const int64_t n_in = cg.C * cg.H * cg.W, n_out = cg.C * cg.OH() * cg.OW();
+      auto xi = random_vec(n_in, 70);
+      for (int64_t i = 0; i < n_in; i += 5) xi[i] = 0.5f;  // ties
+      std::vector<float> y1(n_out), y2(n_out);
+      std::vector<int32_t> a1(n_out), a2(n_out);
+      max_pool2d_forward_scalar(cg, xi.data(), y1.data(), a1.data());
+      max_pool2d_forward_avx2(cg, xi.data(), y2.data(), a2.data());
+      CHECK(close(y2, y1, 0.0f, 0.0f, "max_pool values"));
+      CHECK(a2 == a1);
+      auto dy = random_vec(n_out, 71);
+      auto dx1 = random_vec(n_in, 72), dx2 = dx1;
+      max_pool2d_backward_scalar(cg, dy.data(), a1.data(), dx1.data());
+      max_pool2d_backward_avx2(cg, dy.data(), a1.data(), dx2.data());
+      CHECK(close(dx2, dx1, 0.0f, 0.0f, "max_pool backward"));
+      std::vector<float> v1(n_out), v2(n_out);
+      avg_pool2d_forward_scalar(cg, xi.data(), v1.data());
+      avg_pool2d_forward_avx2(cg, xi.data(), v2.data());
+      CHECK(close(v2, v1, 0.0f, 0.0f, "avg_pool forward"));
+      auto ex1 = random_vec(n_in, 73), ex2 = ex1;
+      avg_pool2d_backward_scalar(cg, dy.data(), ex1.data());
+      avg_pool2d_backward_avx2(cg, dy.data(), ex2.data());
+      CHECK(close(ex2, ex1, 1e-5f, 1e-6f, "avg_pool backward"));
+    }
+  }
+
+  TEST_CASE("avg-pool backward is the adjoint of avg-pool forward; padding as large as the window is rejected") {
+    ConvGeom g{2, 7, 9, 3, 3, 2, 1, 1, 1};
+    const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
+    auto x = random_vec(n_in, 80), r = random_vec(n_out, 81);
+    std::vector<float> y(n_out), dx(n_in, 0.0f);
+    avg_pool2d_forward(g, x.data(), y.data());
+    avg_pool2d_backward(g, r.data(), dx.data());
+    double lhs = 0, rhs = 0;
+    for (int64_t i = 0; i < n_out; ++i) lhs += double(y[i]) * r[i];
+    for (int64_t i = 0; i < n_in; ++i) rhs += double(x[i]) * dx[i];
+    CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+    ConvGeom bad{1, 4, 4, 2, 2, 1, 1, 2, 2};
+    std::vector<float> yb(bad.OH() * bad.OW());
+    std::vector<int32_t> ab(yb.size());
+    CHECK_THROWS_AS(max_pool2d_forward(bad, x.data(), yb.data(), ab.data()), std::invalid_argument);
+  }
+}
