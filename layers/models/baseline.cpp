@@ -28,9 +28,9 @@ BaselineRecipe baseline_recipe(const std::string& model, bool quick) {
     throw std::invalid_argument("unknown model \"" + model + "\", expected lenet300 or lenet5");
   }
   if (quick) {  // a few seconds: a slice of the data, two epochs, no warm-up
-    r.epochs = 2;
+    r.epochs = model == "lenet300" ? 3 : 2;
     r.warmup = 0.0;
-    r.max_train = model == "lenet300" ? 6000 : 2000;
+    r.max_train = model == "lenet300" ? 10000 : 3000;
     r.max_test = 2000;
   }
   return r;
