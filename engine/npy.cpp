@@ -50,7 +50,7 @@ Tensor npy_decode(const std::vector<uint8_t>& b, const std::string& name) {
   static const uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (b.size() < 10 || std::memcmp(b.data(), magic, 6) != 0) fail("not a .npy file (bad magic)");
   const int major = b[6];
-  size_t hlen, start;
+  size_t hlen = 0, start = 0;
   if (major == 1) {
     hlen = b[8] | size_t{b[9]} << 8;
     start = 10;

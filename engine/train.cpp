@@ -20,6 +20,7 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 }  // namespace
 
 void set_training_output(bool on) { g_output = on; }
+bool training_output() { return g_output; }
 
 int64_t count_errors(const Tensor& logits, const std::vector<int32_t>& labels) {
   check_ndim("count_errors", logits, 2, "logits");

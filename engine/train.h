@@ -59,5 +59,6 @@ int64_t count_errors(const Tensor& logits, const std::vector<int32_t>& labels);
 
 // Progress output of train_epoch (on by default); tests turn it off.
 void set_training_output(bool on);
+bool training_output();
 
 }  // namespace mgf

@@ -90,15 +90,16 @@ std::shared_ptr<Sequential> trained_baseline(const std::string& model, const Dat
   for (const auto& path : candidates)
     if (std::filesystem::exists(path)) {
       load_checkpoint(path, *m);
-      std::fprintf(stderr, "trained_baseline: loaded %s\n", path.c_str());
+      if (training_output()) std::fprintf(stderr, "trained_baseline: loaded %s\n", path.c_str());
       return m;
     }
   const std::string path = candidates.back();
-  std::fprintf(stderr, "trained_baseline: %s not found; training %s (%s recipe)\n", path.c_str(), model.c_str(),
+  if (training_output())
+    std::fprintf(stderr, "trained_baseline: %s not found; training %s (%s recipe)\n", path.c_str(), model.c_str(),
                quick ? "quick" : "full");
   train_with_recipe(*m, data, baseline_recipe(model, quick), 1);
   save_checkpoint(path, *m);
-  std::fprintf(stderr, "trained_baseline: saved %s\n", path.c_str());
+  if (training_output()) std::fprintf(stderr, "trained_baseline: saved %s\n", path.c_str());
   return m;
 }
 
