@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/kernels/elementwise.h"
 #include "engine/ops.h"
 
 namespace mgf {
@@ -29,19 +30,13 @@ Var unary_op(const char* op, const Var& x, Fwd fwd, Bwd bwd) {
 }
 
 // ---- the inner loops -------------------------------------------------------------------
-void relu_fwd(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
-void relu_bwd(const float* x, const float*, const float* dy, float* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
-}
+// ReLU, ReLU6 and hard-swish are hot in the CNN chapters, so their loops are the scalar/AVX2
+// kernels of engine/kernels/elementwise.h (same formulas, same one-sided kink convention).
+void relu_fwd(const float* x, float* y, int64_t n) { relu_forward(x, y, n); }
+void relu_bwd(const float* x, const float*, const float* dy, float* dx, int64_t n) { relu_backward(x, dy, dx, n); }
 
-void relu6_fwd(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], 0.0f), 6.0f);
-}
-void relu6_bwd(const float* x, const float*, const float* dy, float* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] += (x[i] > 0.0f && x[i] < 6.0f) ? dy[i] : 0.0f;
-}
+void relu6_fwd(const float* x, float* y, int64_t n) { relu6_forward(x, y, n); }
+void relu6_bwd(const float* x, const float*, const float* dy, float* dx, int64_t n) { relu6_backward(x, dy, dx, n); }
 
 // σ(x) = 1/(1 + e^(−x)), σ' = σ(1 − σ): the backward needs only y.
 void sigmoid_fwd(const float* x, float* y, int64_t n) {
@@ -68,14 +63,9 @@ void hard_sigmoid_bwd(const float* x, const float*, const float* dy, float* dx, 
 }
 
 // h-swish(x) = x · ReLU6(x + 3)/6: 0 below −3, x above 3, (2x + 3)/6 slope in between.
-void hard_swish_fwd(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
-}
+void hard_swish_fwd(const float* x, float* y, int64_t n) { hard_swish_forward(x, y, n); }
 void hard_swish_bwd(const float* x, const float*, const float* dy, float* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? 1.0f : (2.0f * x[i] + 3.0f) / 6.0f;
-    dx[i] += dy[i] * d;
-  }
+  hard_swish_backward(x, dy, dx, n);
 }
 
 }  // namespace

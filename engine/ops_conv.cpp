@@ -20,11 +20,12 @@
 // partials are added in block order at the end.
 // Not here: dilation, Winograd/FFT convolution, NHWC layout.
 #include <algorithm>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "engine/kernels/conv.h"
+#include "engine/kernels/elementwise.h"
+#include "engine/kernels/pool.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
 #include "engine/threads.h"
@@ -32,7 +33,7 @@
 namespace mgf {
 namespace {
 
-constexpr int64_t kWeightBlocks = 8;  // dW partials; fixed so results ignore the thread count
+constexpr int64_t kWeightBlocks = 8;  // dW, db partials; fixed so results ignore the thread count
 
 std::string geom_str(const Conv2dOptions& o) {
   return "stride " + std::to_string(o.stride_h) + "x" + std::to_string(o.stride_w) + ", padding " +
@@ -92,34 +93,35 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dOptions& o) 
       for (int64_t gi = 0; gi < G; ++gi)      // y_g[OCg × P] = W_g[OCg × Kg] · col_g[Kg × P]
         sgemm(Trans::N, Trans::N, OCg, P, Kg, 1.0f, pw + gi * OCg * Kg, Kg, cn + gi * Kg * P, P, 0.0f,
               yn + gi * OCg * P, P);
-      if (pb)
-        for (int64_t oc = 0; oc < OC; ++oc)
-          for (int64_t p = 0; p < P; ++p) yn[oc * P + p] += pb[oc];
+      if (pb) bias_add_channels(yn, pb, 1, OC, P);  // y[oc][p] += b[oc]
     }
   });
 
   // ---- backward ----------------------------------------------------------------------
   auto backward = [xn_ = x.node(), wn = w.node(), bn = bias.defined() ? bias.node() : nullptr, g, N, C, H, Wd,
-                   OC, G, P, Cg, OCg, Kg, depthwise, pointwise](Node& self) {
-    (void)Cg;
+                   OC, G, P, OCg, Kg, depthwise, pointwise](Node& self) {
     const float* dy = self.grad.data();  // [N, OC, P]
     const float* px = xn_->value.data();
     const float* pw = wn->value.data();
     float* dx = xn_->requires_grad ? grad_buffer(*xn_).data() : nullptr;
     float* dw = wn->requires_grad ? grad_buffer(*wn).data() : nullptr;
-    const int64_t wsize = OC * Kg;
+    float* db = bn && bn->requires_grad ? grad_buffer(*bn).data() : nullptr;
+    // Each block's partial holds its dW (OC·Kg floats) followed by its db (OC floats).
+    const int64_t wsize = dw ? OC * Kg : 0, psize = wsize + (db ? OC : 0);
     const int64_t nb = std::min<int64_t>(N, kWeightBlocks);
-    std::vector<float> partial(dw ? static_cast<size_t>(nb * wsize) : 0, 0.0f);
+    std::vector<float> partial(static_cast<size_t>(nb * psize), 0.0f);
 
     parallel_for(0, nb, 1, [&](int64_t blo, int64_t bhi) {
       const size_t col_size = depthwise || pointwise ? 0 : static_cast<size_t>(G * Kg * P);
       std::vector<float> col(dw ? col_size : 0), dcol(dx ? col_size : 0);
       for (int64_t b = blo; b < bhi; ++b) {
-        float* dwb = dw ? partial.data() + b * wsize : nullptr;  // this block's dW partial
+        float* dwb = dw ? partial.data() + b * psize : nullptr;         // this block's dW partial
+        float* dbb = db ? partial.data() + b * psize + wsize : nullptr;  // and its db partial
         for (int64_t n = block_begin(N, nb, b); n < block_begin(N, nb, b + 1); ++n) {
           const float* xn = px + n * C * H * Wd;
           const float* dyn = dy + n * OC * P;
           float* dxn = dx ? dx + n * C * H * Wd : nullptr;
+          if (dbb) sum_rows(dyn, OC, P, dbb);  // db[oc] += Σ_p dy[n][oc][p]
           if (depthwise) {
             depthwise_backward(g, xn, pw, dyn, dxn, dwb);
             continue;
@@ -145,17 +147,11 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dOptions& o) 
         }
       }
     });
-    // Partials are added in block order: the same sum whatever the thread count.
-    for (int64_t b = 0; dw && b < nb; ++b)
-      for (int64_t i = 0; i < wsize; ++i) dw[i] += partial[static_cast<size_t>(b * wsize + i)];
-    if (bn && bn->requires_grad) {  // db[oc] += Σ_n Σ_p dy[n][oc][p]
-      float* db = grad_buffer(*bn).data();
-      for (int64_t oc = 0; oc < OC; ++oc) {
-        double s = 0;
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t p = 0; p < P; ++p) s += dy[(n * OC + oc) * P + p];
-        db[oc] += static_cast<float>(s);
-      }
+    // Partials are added in block order: the same sums whatever the thread count.
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* pb = partial.data() + b * psize;
+      for (int64_t i = 0; i < wsize; ++i) dw[i] += pb[i];
+      for (int64_t oc = 0; db && oc < OC; ++oc) db[oc] += pb[wsize + oc];
     }
   };
   std::vector<Var> parents{x, w};
@@ -164,23 +160,21 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dOptions& o) 
 }
 
 // ---- pooling -----------------------------------------------------------------------------
+// The window loops are the kernels in engine/kernels/pool.h (scalar and AVX2), one image at
+// a time; here are the shape checks, the batch loop and the graph.
 namespace {
 
-struct PoolGeom {
-  int64_t planes, H, W, OH, OW, k, s, pad;
-};
-
-PoolGeom pool_geom(const char* op, const Tensor& X, int64_t k, int64_t stride, int64_t pad) {
+ConvGeom pool_geom(const char* op, const Tensor& X, int64_t k, int64_t stride, int64_t pad) {
   check_ndim(op, X, 4);
   if (k < 1 || stride < 1 || pad < 0 || 2 * pad > k)
     throw std::invalid_argument(std::string(op) + ": expected k >= 1, stride >= 1, 0 <= pad <= k/2, found k = " +
                                 std::to_string(k) + ", stride = " + std::to_string(stride) + ", pad = " +
                                 std::to_string(pad));
   const int64_t H = X.dim(2), W = X.dim(3);
-  if (H + 2 * pad < k || W + 2 * pad < k)
+  if (X.dim(1) < 1 || H + 2 * pad < k || W + 2 * pad < k)
     throw std::invalid_argument(std::string(op) + ": window " + std::to_string(k) + "x" + std::to_string(k) +
-                                " is larger than the padded input " + X.str());
-  return {X.dim(0) * X.dim(1), H, W, (H + 2 * pad - k) / stride + 1, (W + 2 * pad - k) / stride + 1, k, stride, pad};
+                                " (padding " + std::to_string(pad) + ") does not fit the input " + X.str());
+  return {X.dim(1), H, W, k, k, stride, stride, pad, pad};
 }
 
 }  // namespace
@@ -189,83 +183,39 @@ PoolGeom pool_geom(const char* op, const Tensor& X, int64_t k, int64_t stride, i
 // Ties go to the first maximum in row-major window order (a deterministic choice; the
 // derivative is undefined there, so tests keep inputs away from ties).
 Var max_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad) {
-  const PoolGeom pg = pool_geom("max_pool2d", x.value(), k, stride, pad);
-  const int64_t N = x.value().dim(0), C = x.value().dim(1);
-  Tensor Y({N, C, pg.OH, pg.OW});
-  std::vector<int32_t> argmax(static_cast<size_t>(Y.numel()));  // index into the input plane
+  const ConvGeom g = pool_geom("max_pool2d", x.value(), k, stride, pad);
+  const int64_t N = x.value().dim(0), in_size = g.C * g.H * g.W, out_size = g.C * g.OH() * g.OW();
+  Tensor Y({N, g.C, g.OH(), g.OW()});
+  std::vector<int32_t> argmax(static_cast<size_t>(Y.numel()));  // index into each input plane
   const float* px = x.value().data();
   float* py = Y.data();
-  parallel_for(0, pg.planes, 16, [&](int64_t lo, int64_t hi) {
-    for (int64_t pl = lo; pl < hi; ++pl) {
-      const float* xp = px + pl * pg.H * pg.W;
-      for (int64_t oh = 0; oh < pg.OH; ++oh) {
-        // The window's rows and columns clipped to the image once, not tested per element.
-        const int64_t h0 = std::max<int64_t>(0, oh * pg.s - pg.pad), h1 = std::min(pg.H, oh * pg.s - pg.pad + pg.k);
-        for (int64_t ow = 0; ow < pg.OW; ++ow) {
-          const int64_t w0 = std::max<int64_t>(0, ow * pg.s - pg.pad), w1 = std::min(pg.W, ow * pg.s - pg.pad + pg.k);
-          int32_t arg = static_cast<int32_t>(h0 * pg.W + w0);
-          float best = xp[arg];
-          for (int64_t ih = h0; ih < h1; ++ih)
-            for (int64_t iw = w0; iw < w1; ++iw) {
-              const float v = xp[ih * pg.W + iw];
-              const bool gt = v > best;  // written as selects: random data makes branches mispredict
-              best = gt ? v : best;
-              arg = gt ? static_cast<int32_t>(ih * pg.W + iw) : arg;
-            }
-          const int64_t o = (pl * pg.OH + oh) * pg.OW + ow;
-          py[o] = best;
-          argmax[static_cast<size_t>(o)] = arg;
-        }
-      }
-    }
+  parallel_for(0, N, 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n)
+      max_pool2d_forward(g, px + n * in_size, py + n * out_size, argmax.data() + n * out_size);
   });
-  return make_result("max_pool2d", std::move(Y), {x}, [xn = x.node(), pg, argmax = std::move(argmax)](Node& self) {
-    const float* dy = self.grad.data();
-    float* dx = grad_buffer(*xn).data();
-    const int64_t per_plane = pg.OH * pg.OW;
-    for (int64_t pl = 0; pl < pg.planes; ++pl)
-      for (int64_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o)
-        dx[pl * pg.H * pg.W + argmax[static_cast<size_t>(o)]] += dy[o];
-  });
+  return make_result("max_pool2d", std::move(Y), {x},
+                     [xn = x.node(), g, N, in_size, out_size, argmax = std::move(argmax)](Node& self) {
+                       const float* dy = self.grad.data();
+                       float* dx = grad_buffer(*xn).data();
+                       for (int64_t n = 0; n < N; ++n)  // dx[arg] += dy
+                         max_pool2d_backward(g, dy + n * out_size, argmax.data() + n * out_size, dx + n * in_size);
+                     });
 }
 
 // ---- average pool: y = (1/k²) Σ window (padding counts as zeros);  dx += dy/k² each ----
 Var avg_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad) {
-  const PoolGeom pg = pool_geom("avg_pool2d", x.value(), k, stride, pad);
-  const int64_t N = x.value().dim(0), C = x.value().dim(1);
-  Tensor Y({N, C, pg.OH, pg.OW});
-  const float inv = 1.0f / static_cast<float>(k * k);
+  const ConvGeom g = pool_geom("avg_pool2d", x.value(), k, stride, pad);
+  const int64_t N = x.value().dim(0), in_size = g.C * g.H * g.W, out_size = g.C * g.OH() * g.OW();
+  Tensor Y({N, g.C, g.OH(), g.OW()});
   const float* px = x.value().data();
   float* py = Y.data();
-  // Visits every (output, input) pair of one plane: f(o, i).
-  auto windows = [pg](auto&& f) {
-    for (int64_t oh = 0; oh < pg.OH; ++oh)
-      for (int64_t ow = 0; ow < pg.OW; ++ow)
-        for (int64_t kh = 0; kh < pg.k; ++kh) {
-          const int64_t ih = oh * pg.s - pg.pad + kh;
-          if (ih < 0 || ih >= pg.H) continue;
-          for (int64_t kw = 0; kw < pg.k; ++kw) {
-            const int64_t iw = ow * pg.s - pg.pad + kw;
-            if (iw >= 0 && iw < pg.W) f(oh * pg.OW + ow, ih * pg.W + iw);
-          }
-        }
-  };
-  parallel_for(0, pg.planes, 16, [&](int64_t lo, int64_t hi) {
-    for (int64_t pl = lo; pl < hi; ++pl) {
-      const float* xp = px + pl * pg.H * pg.W;
-      float* yp = py + pl * pg.OH * pg.OW;
-      windows([&](int64_t o, int64_t i) { yp[o] += xp[i]; });
-      for (int64_t o = 0; o < pg.OH * pg.OW; ++o) yp[o] *= inv;
-    }
+  parallel_for(0, N, 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) avg_pool2d_forward(g, px + n * in_size, py + n * out_size);
   });
-  return make_result("avg_pool2d", std::move(Y), {x}, [xn = x.node(), pg, inv, windows](Node& self) {
+  return make_result("avg_pool2d", std::move(Y), {x}, [xn = x.node(), g, N, in_size, out_size](Node& self) {
     const float* dy = self.grad.data();
     float* dx = grad_buffer(*xn).data();
-    for (int64_t pl = 0; pl < pg.planes; ++pl) {
-      const float* dyp = dy + pl * pg.OH * pg.OW;
-      float* dxp = dx + pl * pg.H * pg.W;
-      windows([&](int64_t o, int64_t i) { dxp[i] += inv * dyp[o]; });
-    }
+    for (int64_t n = 0; n < N; ++n) avg_pool2d_backward(g, dy + n * out_size, dx + n * in_size);
   });
 }
 

@@ -1,7 +1,9 @@
 // engine/ops_linalg.cpp — matmul, linear, transpose. Forward and backward side by side;
-// all the arithmetic is sgemm (engine/kernels/gemm.h).
+// all the arithmetic is sgemm (engine/kernels/gemm.h). Book: book/01-autograd.md.
+// Not here: batched (3-D) matmul — no chapter needs it.
 #include <stdexcept>
 
+#include "engine/kernels/elementwise.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
 
@@ -47,16 +49,35 @@ Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
   });
 }
 
-// ---- linear: Y = X·Wᵀ + b ---------------------------------------------------------------
+// ---- linear: Y = X·Wᵀ + b, one op (not matmul + add) so the bias costs one pass ---------
+//   dX += dY·W        [N×in]  = [N×out]·[out×in]
+//   dW += dYᵀ·X       [out×in] = [out×N]·[N×in]
+//   db += Σ_n dY[n]   (column sums)
 Var linear(const Var& x, const Var& w, const Var& bias) {
   const Tensor &X = x.value(), &W = w.value();
   if (X.ndim() != 2 || W.ndim() != 2 || X.dim(1) != W.dim(1))
     throw std::invalid_argument("linear: expected x [N, in] and w [out, in], found x " + X.str() + " and w " +
                                 W.str());
-  if (bias.defined() && bias.shape() != Shape{W.dim(0)})
-    throw std::invalid_argument("linear: expected bias " + shape_str({W.dim(0)}) + ", found " + bias.value().str());
-  Var y = matmul(x, w, false, true);
-  return bias.defined() ? add(y, bias) : y;
+  const int64_t N = X.dim(0), in = X.dim(1), out = W.dim(0);
+  if (bias.defined() && bias.shape() != Shape{out})
+    throw std::invalid_argument("linear: expected bias " + shape_str({out}) + ", found " + bias.value().str());
+  Tensor Y({N, out});
+  sgemm(Trans::N, Trans::T, N, out, in, 1.0f, X.data(), in, W.data(), in, 0.0f, Y.data(), out);
+  if (bias.defined()) bias_add_rows(Y.data(), bias.value().data(), N, out);
+  std::vector<Var> parents{x, w};
+  if (bias.defined()) parents.push_back(bias);
+  return make_result("linear", std::move(Y), std::move(parents),
+                     [xn = x.node(), wn = w.node(), bn = bias.defined() ? bias.node() : nullptr, N, in,
+                      out](Node& self) {
+                       const float* dY = self.grad.data();
+                       if (xn->requires_grad)
+                         sgemm(Trans::N, Trans::N, N, in, out, 1.0f, dY, out, wn->value.data(), in, 1.0f,
+                               grad_buffer(*xn).data(), in);
+                       if (wn->requires_grad)
+                         sgemm(Trans::T, Trans::N, out, in, N, 1.0f, dY, out, xn->value.data(), in, 1.0f,
+                               grad_buffer(*wn).data(), in);
+                       if (bn && bn->requires_grad) sum_cols(dY, N, out, grad_buffer(*bn).data());
+                     });
 }
 
 // ---- transpose: Y = Aᵀ (a copy);  dA += dYᵀ ---------------------------------------------
