@@ -2,14 +2,23 @@
 // pipeline's file format and the model that runs from it).
 #include "compression/deep_compression.h"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 #include "compression/coding/huffman.h"
+#include "compression/pruning/magnitude.h"
+#include "engine/checkpoint.h"
 #include "engine/cli.h"
+#include "engine/loader.h"
+#include "engine/optim.h"
+#include "engine/train.h"
 #include "engine/threads.h"
 
 namespace mgf {
@@ -395,9 +404,11 @@ CompressedLinear::CompressedLinear(const CompressedTensor& w, std::vector<float>
 }
 
 Var CompressedLinear::forward(const Var& xv) {
+  // [N, ...] is read as [N, rest], as LeNet300 flattens its images before fc1.
   const Tensor& X = xv.value();
-  if (X.ndim() != 2 || X.dim(1) != cols_)
-    throw std::invalid_argument("CompressedLinear: expected x [N, " + std::to_string(cols_) + "], found " + X.str());
+  if (X.ndim() < 2 || X.numel() != X.dim(0) * cols_)
+    throw std::invalid_argument("CompressedLinear: expected x [N, " + std::to_string(cols_) + "] (or [N, ...] of " +
+                                std::to_string(cols_) + " per sample), found " + X.str());
   const int64_t N = X.dim(0);
   Tensor Y({N, rows_});
   // One sample per task: y_n = b + W x_n, W walked from the gap stream every time (at batch 1
@@ -459,6 +470,104 @@ Var CompressedRunner::forward(const Var& x) {
   Var h = x;
   for (auto& s : stages_) h = s->forward(h);
   return h;
+}
+
+// ---- the pipeline ---------------------------------------------------------------------------
+
+static double test_error(Module& m, const Dataset& test) { return evaluate(m, test).error_rate(); }
+
+double deep_compression_prune(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg) {
+  Rng rng(cfg.seed);
+  DataLoader loader(data.train, cfg.batch, true, rng);
+  SGD opt(model.parameters(), SgdOptions{cfg.prune_lr, 0.9f, cfg.weight_decay, false});
+  for (int step = 1; step <= cfg.prune_steps; ++step) {
+    // Han 2015 §3: prune the smallest |w| of each layer, then retrain what is left (the
+    // optimizer re-applies the masks, so a pruned weight stays exactly zero).
+    for (auto& np : prunable_parameters(model))
+      for (auto& [name, keep] : cfg.keep)
+        if (name == np.name)
+          prune_parameter(*np.param, sparsity_mask(np.param->var.value(), iterative_keep_fraction(keep, step, cfg.prune_steps)));
+    for (int e = 0; e < cfg.prune_epochs; ++e)
+      train_epoch(model, opt, loader, {}, "prune " + std::to_string(step) + "/" + std::to_string(cfg.prune_steps));
+  }
+  return test_error(model, data.test);
+}
+
+TrainedQuantization deep_compression_quantize(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg,
+                                              double* error_kmeans) {
+  Rng rng(cfg.seed + 1);
+  TrainedQuantization q;
+  std::vector<Parameter*> quantized;
+  for (auto& np : prunable_parameters(model)) {
+    const int bits = np.param->var.value().ndim() == 4 ? cfg.conv_bits : cfg.fc_bits;
+    q.add(np.name, *np.param, bits, cfg.init, rng);
+    quantized.push_back(np.param);
+  }
+  if (error_kmeans) *error_kmeans = test_error(model, data.test);
+  // The biases (not shared) keep training with SGD; the shared weights only move through
+  // their centroids, in the after_backward hook (eq. 3), with the same momentum.
+  std::vector<Parameter*> others;
+  for (Parameter* p : model.parameters())
+    if (std::find(quantized.begin(), quantized.end(), p) == quantized.end()) others.push_back(p);
+  SGD opt(others, SgdOptions{cfg.prune_lr, 0.9f, 0.0f, false});
+  DataLoader loader(data.train, cfg.batch, true, rng);
+  TrainHooks hooks;
+  hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
+  for (int e = 0; e < cfg.quant_epochs; ++e) train_epoch(model, opt, loader, hooks, "quantize");
+  return q;
+}
+
+void compare_predictions(Module& a, Module& b, const Dataset& test, int64_t* mismatches, double* max_diff) {
+  NoGradGuard ng;
+  a.eval();
+  b.eval();
+  int64_t bad = 0;
+  double worst = 0;
+  const int64_t B = 500;
+  for (int64_t s = 0; s < test.size(); s += B) {
+    Dataset d = test.slice(s, std::min(B, test.size() - s));
+    Tensor ya = a.forward(Var(d.images)).value(), yb = b.forward(Var(d.images)).value();
+    const int64_t C = ya.dim(1);
+    for (int64_t n = 0; n < ya.dim(0); ++n) {
+      const float* pa = ya.data() + n * C;
+      const float* pb = yb.data() + n * C;
+      if (std::max_element(pa, pa + C) - pa != std::max_element(pb, pb + C) - pb) ++bad;
+      for (int64_t c = 0; c < C; ++c) worst = std::max(worst, static_cast<double>(std::fabs(pa[c] - pb[c])));
+    }
+  }
+  *mismatches = bad;
+  *max_diff = worst;
+}
+
+DeepCompressionResult compress_and_measure(Module& model, const std::function<std::shared_ptr<Module>()>& make_model,
+                                           const DataSplits& data, const DeepCompressionConfig& cfg) {
+  const auto t0 = std::chrono::steady_clock::now();
+  DeepCompressionResult r;
+  r.float_params = model.num_parameters();
+  r.error_baseline = test_error(model, data.test);
+  // The reference size: the float model as our checkpoint stores it, bytes on disk.
+  const std::string ckpt = cfg.file + ".float.mgf";
+  save_checkpoint(ckpt, model);
+  r.float_checkpoint_bytes = file_size_bytes(ckpt);
+  std::remove(ckpt.c_str());
+
+  r.error_pruned = deep_compression_prune(model, data, cfg);
+  if (cfg.after_prune) cfg.after_prune(model);
+  TrainedQuantization q = deep_compression_quantize(model, data, cfg, &r.error_quantized_kmeans);
+  r.error_quantized = test_error(model, data.test);
+
+  CompressedModel cm = make_compressed_model(model, q, cfg.arch, cfg.coding);
+  save_compressed(cfg.file + ".pq", cm, false, &r.pq_layout);
+  r.pq_file_bytes = file_size_bytes(cfg.file + ".pq");
+  save_compressed(cfg.file, cm, cfg.coding.huffman, &r.layout);
+  r.file_bytes = file_size_bytes(cfg.file);
+
+  // Deployment: everything below comes from the file alone.
+  CompressedRunner runner(load_compressed(cfg.file), make_model());
+  r.error_deployed = test_error(runner, data.test);
+  compare_predictions(runner, model, data.test, &r.prediction_mismatches, &r.max_logit_diff);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
 }
 
 }  // namespace mgf

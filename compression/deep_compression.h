@@ -37,6 +37,7 @@
 
 #include "compression/coding/relative_index.h"
 #include "compression/quantization/weight_sharing.h"
+#include "engine/data.h"
 #include "layers/module.h"
 
 namespace mgf {
@@ -110,7 +111,7 @@ int64_t file_size_bytes(const std::string& path);   // throws when it cannot be 
 class CompressedLinear : public Module {
  public:
   CompressedLinear(const CompressedTensor& weight, std::vector<float> bias);
-  Var forward(const Var& x) override;    // x [N, in] → [N, out]; inference only (no gradient)
+  Var forward(const Var& x) override;    // x [N, in] (or [N, ...]) → [N, out]; inference only
   std::string type_name() const override { return "CompressedLinear"; }
   int64_t in_features() const { return cols_; }
   int64_t out_features() const { return rows_; }
@@ -140,5 +141,60 @@ class CompressedRunner : public Module {
 };
 
 uint32_t crc32(const void* data, size_t n);   // IEEE 802.3 (zlib's crc32)
+
+// ---- the pipeline ---------------------------------------------------------------------------
+// Stage by stage, for a trained flat model (LeNet-300-100, LeNet-5). Each stage retrains with
+// plain SGD (momentum 0.9) on the training set, batch `batch`.
+struct DeepCompressionConfig {
+  // Stage 1, pruning (Han 2015): final keep fraction per weight name ("fc1.weight" → 0.08),
+  // reached in `prune_steps` geometric steps (iterative_keep_fraction), each followed by
+  // `prune_epochs` epochs of retraining at `prune_lr`. A weight not listed is not pruned.
+  std::vector<std::pair<std::string, double>> keep;
+  int prune_steps = 3;
+  int prune_epochs = 2;
+  float prune_lr = 0.01f;
+  float weight_decay = 1e-4f;
+  // Stage 2, trained quantization (§3): bits per layer kind, k-means init, centroid fine-tuning.
+  int conv_bits = 8, fc_bits = 5;
+  KmeansInit init = KmeansInit::linear;
+  int quant_epochs = 2;
+  float quant_lr = 1e-3f;         // η for the centroids (their gradient is a sum over many weights)
+  // Stage 3 and the file.
+  CodingOptions coding;
+  int64_t batch = 64;
+  std::string file = "build/deep_compression.mgfdc";
+  std::string arch = "model";
+  uint64_t seed = 1;
+  std::function<void(Module&)> after_prune;   // optional: e.g. save the pruned model
+};
+
+struct DeepCompressionResult {
+  double error_baseline = 0, error_pruned = 0, error_quantized_kmeans = 0, error_quantized = 0, error_deployed = 0;
+  int64_t float_params = 0;          // every parameter, weights and biases
+  int64_t float_checkpoint_bytes = 0;// save_checkpoint() of the model before pruning, on disk
+  int64_t pq_file_bytes = 0;         // the same compressed file with fixed-width codes (P+Q)
+  int64_t file_bytes = 0;            // the compressed file, Huffman-coded (P+Q+H), on disk
+  FileLayout pq_layout, layout;
+  int64_t prediction_mismatches = 0; // test images where file model and simulated model disagree
+  double max_logit_diff = 0;         // largest |logit(file) − logit(simulated)| over the test set
+  double seconds = 0;
+  double ratio() const { return file_bytes ? static_cast<double>(float_checkpoint_bytes) / static_cast<double>(file_bytes) : 0; }
+};
+
+// Stage 1: prune to cfg.keep with iterative retraining. Returns the test error afterwards.
+double deep_compression_prune(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg);
+// Stage 2: k-means on every prunable weight, then cfg.quant_epochs of centroid training.
+// Returns the quantizer; *error_kmeans gets the error before fine-tuning.
+TrainedQuantization deep_compression_quantize(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg,
+                                              double* error_kmeans = nullptr);
+// Runs `a` and `b` on the test set, counts arg-max disagreements and the largest logit gap.
+void compare_predictions(Module& a, Module& b, const Dataset& test, int64_t* mismatches, double* max_diff);
+
+// The whole pipeline on a trained model: prune → retrain → quantize → retrain centroids →
+// Huffman → write cfg.file (and cfg.file + ".pq", fixed-width) → load → evaluate from the file.
+// `make_model` builds an untrained model of the same architecture (the runner's skeleton).
+// The model is left pruned and quantized (the simulated model).
+DeepCompressionResult compress_and_measure(Module& model, const std::function<std::shared_ptr<Module>()>& make_model,
+                                           const DataSplits& data, const DeepCompressionConfig& cfg);
 
 }  // namespace mgf

@@ -147,13 +147,24 @@ void codebook_matvec(const uint8_t* codes, const float* codebook, const float* x
 // ---- codebook_matvec_binsum: y_o = b_o + Σ_k C_k·(Σ_{i: I_oi = k} x_i) ----------------------
 void codebook_matvec_binsum(const uint8_t* codes, const float* codebook, int k, const float* x, const float* bias,
                             float* y, int64_t out, int64_t in) {
-  float bin[256];
+  // Four copies of the bins, used round-robin: consecutive inputs that fall in the same bin
+  // would otherwise wait on each other's load-add-store through memory.
+  float bin[4][256];
   for (int64_t o = 0; o < out; ++o) {
     const uint8_t* row = codes + o * in;
-    for (int j = 0; j < k; ++j) bin[j] = 0.0f;
-    for (int64_t i = 0; i < in; ++i) bin[row[i]] += x[i];   // additions only
+    for (int c = 0; c < 4; ++c)
+      for (int j = 0; j < k; ++j) bin[c][j] = 0.0f;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {   // additions only
+      bin[0][row[i]] += x[i];
+      bin[1][row[i + 1]] += x[i + 1];
+      bin[2][row[i + 2]] += x[i + 2];
+      bin[3][row[i + 3]] += x[i + 3];
+    }
+    for (; i < in; ++i) bin[0][row[i]] += x[i];
     float acc = 0.0f;
-    for (int j = 1; j < k; ++j) acc += codebook[j] * bin[j]; // k − 1 multiplies (C_0 = 0)
+    for (int j = 1; j < k; ++j)     // k − 1 multiplies (C_0 = 0)
+      acc += codebook[j] * (bin[0][j] + bin[1][j] + bin[2][j] + bin[3][j]);
     y[o] = (bias ? bias[o] : 0.0f) + acc;
   }
 }

@@ -1,0 +1,348 @@
+// examples/deep_compression.cpp — reproduces Deep Compression (Han, Mao, Dally, ICLR 2016) on
+// MNIST: Table 1's LeNet-300-100 40x (1.58 %) and LeNet-5 39x (0.74 %), and the per-layer bits
+// of Tables 2-3, measured as bytes of a real compressed file that the model then runs from.
+// Book: book/15-deep_compression.md.
+//
+//   build/examples/deep_compression --model lenet300          (full run: ~10-15 min on 2 cores)
+//   build/examples/deep_compression --model lenet5            (full run: ~1 h)
+//   build/examples/deep_compression --quick                   (seconds, for CI)
+//   build/examples/deep_compression --inspect FILE            (where the bytes of a file go)
+//
+// Steps: (1) the trained baseline (layers/models/baseline.h); (2) iterative magnitude pruning
+// to the paper's per-layer keep ratios, retraining after each step; (3) per-layer k-means
+// weight sharing, then centroid fine-tuning (eq. 3); (4) Huffman coding of the weight indices
+// and relative-index gaps; (5) the file is written, read back and the model run FROM IT on
+// the whole test set, checked against the simulated (masked + quantized float) model;
+// (6) the initialisation ablation on fc1 (linear vs Forgy vs density, 2-4 bits); (7) batch-1
+// timing of fc1: dense float vs codebook-index kernels vs the sparse gap-stream kernel.
+// Not here: AlexNet/VGG (no ImageNet), the paper's CSC layout, EIE.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "compression/coding/relative_index.h"
+#include "compression/deep_compression.h"
+#include "compression/pruning/magnitude.h"
+#include "compression/quantization/weight_sharing.h"
+#include "engine/checkpoint.h"
+#include "engine/cli.h"
+#include "engine/data.h"
+#include "engine/kernels/cpu.h"
+#include "engine/kernels/gemm.h"
+#include "engine/loader.h"
+#include "engine/optim.h"
+#include "engine/svg.h"
+#include "engine/train.h"
+#include "layers/linear.h"
+#include "layers/models/baseline.h"
+
+using namespace mgf;
+
+namespace {
+
+// The paper's Tables 2-3, one row per layer (P = pruning, Q = quantization, H = Huffman).
+struct PaperRow {
+  const char* layer;   // the paper's name
+  const char* ours;    // our parameter
+  const char* weights; // #W
+  double keep;         // fraction kept by pruning
+  const char *wbits, *ibits, *compression;
+};
+const std::vector<PaperRow> kPaper300 = {
+    {"ip1", "fc1.weight", "235K", 0.08, "6 / 4.4", "5 / 3.7", "3.1 % / 2.32 %"},
+    {"ip2", "fc2.weight", "30K", 0.09, "6 / 4.4", "5 / 4.3", "3.8 % / 3.04 %"},
+    {"ip3", "fc3.weight", "1K", 0.26, "6 / 4.3", "5 / 3.2", "15.7 % / 12.70 %"},
+    {"total", "", "266K", 0.08, "6 / 5.1", "5 / 3.7", "3.1 % / 2.49 % (32x / 40x)"},
+};
+const std::vector<PaperRow> kPaper5 = {
+    {"conv1", "conv1.weight", "0.5K", 0.66, "8 / 7.2", "5 / 1.5", "78.5 % / 67.45 %"},
+    {"conv2", "conv2.weight", "25K", 0.12, "8 / 7.2", "5 / 3.9", "6.0 % / 5.28 %"},
+    {"ip1", "fc1.weight", "400K", 0.08, "5 / 4.5", "5 / 4.5", "2.7 % / 2.45 %"},
+    {"ip2", "fc2.weight", "5K", 0.19, "5 / 5.2", "5 / 3.7", "6.9 % / 6.13 %"},
+    {"total", "", "431K", 0.08, "5.3 / 4.1", "5 / 4.4", "3.05 % / 2.55 % (33x / 39x)"},
+};
+
+std::string kb(int64_t bytes) { return fmt(static_cast<double>(bytes) / 1000.0, 1) + " KB"; }
+
+const TensorLayout* find_layout(const FileLayout& l, const std::string& name) {
+  for (auto& t : l.tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+void print_inspect(const std::string& path) {
+  FileLayout l;
+  CompressedModel cm = load_compressed(path, &l);
+  std::printf("%s: Deep Compression file, architecture \"%s\", %lld bytes, %zu tensors (checksum OK)\n", path.c_str(),
+              cm.arch.c_str(), static_cast<long long>(l.file_bytes), cm.tensors.size());
+  ResultTable t({"tensor", "shape", "form", "bits w/i", "nonzeros", "fillers", "header B", "codebook B",
+                 "index table B", "index bits B", "gap table B", "gap bits B", "raw B", "total B", "% of file"});
+  t.add_row({"(file header)", "", "", "", "", "", std::to_string(l.header_bytes), "", "", "", "", "", "", std::to_string(l.header_bytes),
+             fmt(100.0 * static_cast<double>(l.header_bytes) / static_cast<double>(l.file_bytes), 1)});
+  for (auto& x : l.tensors) {
+    const bool c = x.coded;
+    auto n = [&](int64_t v) { return c ? std::to_string(v) : std::string("-"); };
+    t.add_row({x.name, shape_str(x.shape), c ? "sparse+codebook+huffman" : "raw f32",
+               c ? std::to_string(x.weight_bits) + "/" + std::to_string(x.gap_bits) : "-", n(x.nonzeros), n(x.fillers),
+               std::to_string(x.header_bytes), n(x.codebook_bytes), n(x.code_table_bytes), n(x.code_bytes),
+               n(x.gap_table_bytes), n(x.gap_bytes), c ? "-" : std::to_string(x.raw_bytes), std::to_string(x.total_bytes()),
+               fmt(100.0 * static_cast<double>(x.total_bytes()) / static_cast<double>(l.file_bytes), 1)});
+  }
+  t.print("where the bytes go");
+}
+
+// Median time per call in microseconds (reps rounds of `calls` calls each).
+double median_us(const std::function<void()>& fn, int calls, int reps = 15) {
+  std::vector<double> t;
+  fn();   // warm the caches
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int c = 0; c < calls; ++c) fn();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ExampleArgs args("deep_compression",
+                   "Deep Compression (Han, Mao, Dally 2016): pruning -> trained quantization -> Huffman coding, "
+                   "written to a real file and run from it; Tables 1-3 on MNIST.",
+                   "full run: about 10-15 min (lenet300) or 1 h (lenet5) on 2 cores; --quick: seconds");
+  args.option("--model", "lenet300", "lenet300 | lenet5");
+  args.option("--set", "mnist", "mnist | fashion-mnist");
+  args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
+  args.option("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
+  args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
+  args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
+  args.option("--init", "linear", "k-means initialisation: linear | forgy | density");
+  args.option("--prune-steps", "3", "iterative pruning steps");
+  args.option("--prune-epochs", "", "retraining epochs after each pruning step (default 4, lenet5 2; quick 1)");
+  args.option("--prune-lr", "0.005", "retraining learning rate (the baseline's 0.05 / 10, Han 2015 §3)");
+  args.option("--quant-lr", "0.0003", "learning rate of the centroids (eq. 3)");
+  args.option("--no-ablation", "false", "skip the initialisation ablation on fc1");
+  args.option("--ablation-epochs", "", "centroid-training epochs per ablation run (default 1; quick 0)");
+  args.parse(argc, argv);
+
+  if (!args.get("--inspect").empty()) {
+    try {
+      print_inspect(args.get("--inspect"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "deep_compression: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
+
+  const std::string model_name = args.get("--model"), set = args.get("--set");
+  if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found '" + model_name + "'");
+  const bool quick = args.quick(), lenet5 = model_name == "lenet5";
+  DataSplits data;
+  try {
+    data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);
+  } catch (const DataNotFound& e) {
+    std::fprintf(stderr, "deep_compression: %s\n(run `make data` or pass --data DIR)\n", e.what());
+    return 1;
+  }
+  std::printf("Deep Compression on %s, %s: %lld training / %lld test images%s\n", model_name.c_str(), data.name.c_str(),
+              static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
+              quick ? " (--quick: a slice, short schedule)" : "");
+  std::shared_ptr<Sequential> model = trained_baseline(model_name, data, quick);
+
+  // ---- the configuration: the paper's per-layer keep ratios and bits (§5, Tables 2-3) ----
+  const auto& paper = lenet5 ? kPaper5 : kPaper300;
+  DeepCompressionConfig cfg;
+  for (auto& row : paper)
+    if (*row.ours) cfg.keep.push_back({row.ours, row.keep});
+  cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
+  cfg.fc_bits = args.get("--fc-bits").empty() ? (lenet5 ? 5 : 6) : static_cast<int>(args.get_int("--fc-bits"));
+  cfg.init = parse_kmeans_init(args.get("--init"));
+  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps"));
+  cfg.prune_epochs = args.get("--prune-epochs").empty() ? (quick ? 1 : (lenet5 ? 2 : 4)) : static_cast<int>(args.get_int("--prune-epochs"));
+  cfg.prune_lr = static_cast<float>(args.get_float("--prune-lr"));
+  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr"));
+  cfg.quant_epochs = args.epochs(lenet5 ? 2 : 4, 1);
+  cfg.seed = args.seed();
+  cfg.arch = model_name;
+  std::filesystem::create_directories("build");
+  cfg.file = args.get("--out").empty() ? "build/deep_compression-" + model_name + "-" + data.name + ".mgfdc" : args.get("--out");
+  const std::string pruned_ckpt = cfg.file + ".pruned.mgf";
+  cfg.after_prune = [&](Module& m) { save_checkpoint(pruned_ckpt, m); };
+  std::printf("bits: conv %d, fc %d (paper: LeNet-300-100 6 everywhere; LeNet-5 conv 8, fc 5); relative index: "
+              "conv %d, fc %d bits; init %s; code 0 is the pruned zero, so b bits = 2^b - 1 learned centroids\n",
+              cfg.conv_bits, cfg.fc_bits, cfg.coding.conv_gap_bits, cfg.coding.fc_gap_bits, kmeans_init_name(cfg.init));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  DeepCompressionResult r = compress_and_measure(*model, [&] { return make_model(model_name); }, data, cfg);
+
+  // ---- Table 1: the headline, bytes on disk --------------------------------------------------
+  const double paper_ratio = lenet5 ? 39 : 40, paper_err0 = lenet5 ? 0.80 : 1.64, paper_err = lenet5 ? 0.74 : 1.58;
+  ResultTable summary({"stage", "test error", "size", "ratio", "paper error", "paper ratio"});
+  summary.add_row({"baseline (float checkpoint on disk)", fmt_pct(r.error_baseline), kb(r.float_checkpoint_bytes), "1.0x",
+                   fmt(paper_err0) + " %", "1x"});
+  summary.add_row({"pruned (P), masked float", fmt_pct(r.error_pruned), "-", "-", "-", "12x"});
+  summary.add_row({"P + k-means (no fine-tuning)", fmt_pct(r.error_quantized_kmeans), "-", "-", "-", "-"});
+  summary.add_row({"P+Q file (fixed-width codes)", fmt_pct(r.error_quantized), kb(r.pq_file_bytes),
+                   fmt(static_cast<double>(r.float_checkpoint_bytes) / static_cast<double>(r.pq_file_bytes), 1) + "x", "-",
+                   lenet5 ? "33x" : "32x"});
+  summary.add_row({"P+Q+H file, run from the file", fmt_pct(r.error_deployed), kb(r.file_bytes), fmt(r.ratio(), 1) + "x",
+                   fmt(paper_err) + " %", fmt(paper_ratio, 0) + "x"});
+  summary.print("Deep Compression, " + model_name + " on " + data.name + " (Table 1)");
+  if (!args.json_path().empty()) summary.write_json(args.json_path());
+  std::printf("target: >= 35x at <= baseline + 0.1 pp: %s (%.1fx, %+.2f pp)\n",
+              r.ratio() >= 35 && r.error_deployed <= r.error_baseline + 0.001 ? "MET" : "NOT MET", r.ratio(),
+              100 * (r.error_deployed - r.error_baseline));
+  std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
+              "masked+quantized float model; largest logit difference %.2e\n",
+              static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
+  std::printf("file model: fully connected layers run from the gap stream + codebook indices; conv layers %s\n",
+              lenet5 ? "are re-inflated to float weights at load time (1-6 % of the weights)" : "(none)");
+
+  // ---- Tables 2-3: bits per layer, ours beside the paper's -------------------------------------
+  ResultTable bits({"layer", "#W", "kept (P)", "weight bits P+Q / P+Q+H", "index bits P+Q / P+Q+H", "compression P+Q / P+Q+H"});
+  int64_t nz = 0, w_total = 0, ent = 0;
+  double code_bits = 0, gap_bits = 0;
+  for (auto& row : paper) {
+    if (!*row.ours) continue;
+    const TensorLayout *h = find_layout(r.layout, row.ours), *f = find_layout(r.pq_layout, row.ours);
+    if (!h || !f) continue;
+    nz += h->nonzeros;
+    w_total += h->numel;
+    ent += h->entries;
+    code_bits += static_cast<double>(h->code_bits);
+    gap_bits += static_cast<double>(h->gap_stream_bits);
+    const double e = static_cast<double>(std::max<int64_t>(h->entries, 1)), fb = 4.0 * static_cast<double>(h->numel);
+    bits.add_row({std::string(row.ours) + " (ours)", std::to_string(h->numel),
+                  fmt_pct(static_cast<double>(h->nonzeros) / static_cast<double>(h->numel), 1),
+                  std::to_string(h->weight_bits) + " / " + fmt(static_cast<double>(h->code_bits) / e, 1),
+                  std::to_string(h->gap_bits) + " / " + fmt(static_cast<double>(h->gap_stream_bits) / e, 1),
+                  fmt_pct(static_cast<double>(f->total_bytes()) / fb, 2) + " / " + fmt_pct(static_cast<double>(h->total_bytes()) / fb, 2)});
+    bits.add_row({std::string(row.layer) + " (paper)", row.weights, fmt_pct(row.keep, 0), row.wbits, row.ibits, row.compression});
+  }
+  bits.add_row({"total (ours, whole file / float checkpoint)", std::to_string(w_total),
+                fmt_pct(static_cast<double>(nz) / static_cast<double>(w_total), 1),
+                "- / " + fmt(code_bits / static_cast<double>(std::max<int64_t>(ent, 1)), 1),
+                "- / " + fmt(gap_bits / static_cast<double>(std::max<int64_t>(ent, 1)), 1),
+                fmt_pct(static_cast<double>(r.pq_file_bytes) / static_cast<double>(r.float_checkpoint_bytes), 2) + " / " +
+                    fmt_pct(static_cast<double>(r.file_bytes) / static_cast<double>(r.float_checkpoint_bytes), 2)});
+  const PaperRow& tot = paper.back();
+  bits.add_row({"total (paper)", tot.weights, fmt_pct(tot.keep, 0), tot.wbits, tot.ibits, tot.compression});
+  bits.print(std::string("bits per layer (Table ") + (lenet5 ? "3" : "2") +
+             "); bits are per stored entry (fillers included); compression = the layer's bytes in the file / 4 bytes x #W");
+  std::printf("Huffman saves %.1f %% of the P+Q file (paper: 20-30 %%)\n",
+              100.0 * (1.0 - static_cast<double>(r.file_bytes) / static_cast<double>(r.pq_file_bytes)));
+
+  // ---- the initialisation ablation on fc1 (§3.2, Fig. 5) ----------------------------------------
+  std::vector<double> abl_x[3], abl_y[3];
+  if (!args.get_bool("--no-ablation")) {
+    const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs"));
+    ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training"});
+    for (int b : {2, 3, 4})
+      for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
+        auto m = make_model(model_name);
+        load_checkpoint(pruned_ckpt, *m);
+        Rng rng(cfg.seed + 7);
+        TrainedQuantization q;
+        q.add("fc1.weight", m->at<Linear>("fc1").weight, b, init, rng);
+        const double e0 = evaluate(*m, data.test).error_rate();
+        double e1 = e0;
+        if (abl_epochs > 0) {
+          std::vector<Parameter*> others;
+          for (Parameter* p : m->parameters())
+            if (p != q.layers()[0].param) others.push_back(p);
+          SGD opt(others, SgdOptions{cfg.prune_lr, 0.9f, 0.0f, false});
+          Rng lr(cfg.seed + 8);
+          DataLoader loader(data.train, cfg.batch, true, lr);
+          TrainHooks hooks;
+          hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
+          for (int e = 0; e < abl_epochs; ++e) train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
+          e1 = evaluate(*m, data.test).error_rate();
+        }
+        abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), fmt_pct(e0),
+                     abl_epochs > 0 ? fmt_pct(e1) : "(skipped)"});
+        abl_x[static_cast<int>(init)].push_back(b);
+        abl_y[static_cast<int>(init)].push_back(100 * e1);
+      }
+    abl.print("k-means initialisation on fc1 only (other layers pruned, float); paper Fig. 5: linear is best");
+  }
+  std::remove(pruned_ckpt.c_str());
+
+  // ---- batch-1 timing of fc1: dense float vs codebook indices vs the sparse gap stream ----------
+  {
+    CompressedModel cm = load_compressed(cfg.file);
+    const CompressedTensor* w = cm.find("fc1.weight");
+    const int64_t out = w->shape[0], in = w->shape[1];
+    Tensor wf = w->decode();
+    std::vector<uint8_t> codes = relative_index_decode(w->stream);   // dense [out, in] uint8 indices
+    Tensor x(Shape{in});
+    Rng xr(3);
+    for (int64_t i = 0; i < in; ++i) x[i] = xr.normal();
+    std::vector<float> y(static_cast<size_t>(out));
+    const int calls = quick ? 20 : 200;
+    struct Row { std::string name; std::function<void()> fn; };
+    std::vector<Row> rows = {
+        {"dense float, sgemm AVX2 (the engine's Linear)", [&] {
+           KernelModeGuard g(KernelMode::avx2);
+           sgemm(Trans::N, Trans::T, 1, out, in, 1.0f, x.data(), in, wf.data(), in, 0.0f, y.data(), out);
+         }},
+        {"dense float, sgemm scalar", [&] {
+           sgemm_scalar(Trans::N, Trans::T, 1, out, in, 1.0f, x.data(), in, wf.data(), in, 0.0f, y.data(), out);
+         }},
+        {"codebook indices, scalar lookup", [&] { codebook_matvec_scalar(codes.data(), w->codebook.data(), x.data(), nullptr, y.data(), out, in); }},
+        {"codebook indices, AVX2 gather", [&] { codebook_matvec_avx2(codes.data(), w->codebook.data(), x.data(), nullptr, y.data(), out, in); }},
+        {"codebook indices, bin-sum then k multiplies", [&] {
+           codebook_matvec_binsum(codes.data(), w->codebook.data(), 1 << w->weight_bits, x.data(), nullptr, y.data(), out, in);
+         }},
+        {"sparse gap stream + indices, scalar", [&] {
+           std::fill(y.begin(), y.end(), 0.0f);
+           relative_index_matvec_scalar(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
+         }},
+        {"sparse gap stream + indices, AVX2", [&] {
+           std::fill(y.begin(), y.end(), 0.0f);
+           relative_index_matvec_avx2(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
+         }},
+    };
+    if (!cpu_has_avx2()) rows.erase(rows.begin());   // the scalar rows still run
+    std::vector<double> us;
+    for (auto& row : rows) us.push_back(median_us(row.fn, calls));
+    ResultTable t({"fc1 at batch 1 (" + std::to_string(out) + "x" + std::to_string(in) + ", " +
+                       fmt_pct(static_cast<double>(w->stream.entries() - w->stream.fillers()) / static_cast<double>(out * in), 1) + " kept)",
+                   "median us", "vs dense float (first row)", "weight bytes read"});
+    const std::vector<std::string> bytes = {std::to_string(4 * out * in), std::to_string(4 * out * in), std::to_string(out * in),
+                                            std::to_string(out * in), std::to_string(out * in),
+                                            std::to_string(2 * w->stream.entries()), std::to_string(2 * w->stream.entries())};
+    for (size_t i = 0; i < rows.size(); ++i)
+      t.add_row({rows[i].name, fmt(us[i], 2), fmt(us[0] / us[i], 2) + "x", bytes[i + (cpu_has_avx2() ? 0 : 1)]});
+    t.print("batch-1 kernels, one thread, medians of 15 rounds (noisy shared machine)");
+  }
+
+  // ---- the figure: error vs compression ratio --------------------------------------------------
+  SvgPlot p("Deep Compression, " + model_name + " on " + data.name, "compression ratio (float checkpoint bytes / file bytes)",
+            "test error (%)");
+  p.log_x = true;
+  p.line("ours: baseline -> P+Q file -> P+Q+H file",
+         {1.0, static_cast<double>(r.float_checkpoint_bytes) / static_cast<double>(r.pq_file_bytes), r.ratio()},
+         {100 * r.error_baseline, 100 * r.error_quantized, 100 * r.error_deployed});
+  p.line("paper (Table 1): baseline -> P+Q -> P+Q+H", {1.0, lenet5 ? 33.0 : 32.0, paper_ratio},
+         {paper_err0, paper_err, paper_err}, "", true);
+  const std::string svg = args.svg_path("build/figures/deep_compression-" + model_name + "-" + data.name + ".svg");
+  std::filesystem::create_directories(std::filesystem::path(svg).parent_path());
+  p.write(svg);
+  std::string svg2;
+  if (!abl_x[0].empty()) {
+    SvgPlot q("k-means init on fc1, " + model_name + " on " + data.name, "fc1 weight bits", "test error (%)");
+    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density})
+      q.line(kmeans_init_name(init), abl_x[static_cast<int>(init)], abl_y[static_cast<int>(init)]);
+    svg2 = (std::filesystem::path(svg).parent_path() / ("deep_compression-" + model_name + "-" + data.name + "-init.svg")).string();
+    q.write(svg2);
+  }
+  std::printf("figure: %s %s\nfile: %s (inspect it with: build/examples/deep_compression --inspect %s)\n", svg.c_str(),
+              svg2.c_str(), cfg.file.c_str(), cfg.file.c_str());
+  std::printf("wall time: %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
