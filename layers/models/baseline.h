@@ -11,8 +11,9 @@
 // The directory is `checkpoints/` under the working directory (the repository root when you
 // run from there; git-ignored), or $MGF_CHECKPOINTS when set.
 // The recipes (baseline_recipe) are the ones book/03-training.md reports: SGD with momentum
-// 0.9, weight decay 5e-4, cosine decay after one warm-up epoch, batch 64; LeNet-5 also
-// trains on images jittered by up to 2 pixels.
+// 0.9, weight decay 5e-4, cosine decay after one warm-up epoch, batch 64, 20 epochs;
+// η0 = 0.05 for LeNet-300-100, 0.01 for LeNet-5, which also trains on images jittered by up
+// to 2 pixels.
 // Book: book/03-training.md.
 #pragma once
 #include <cstdint>
