@@ -87,6 +87,7 @@ MGF_AVX2 static inline void popcount_xor_avx2(const uint64_t* a, const uint64_t*
     for (int q = 0; q < NB; ++q) bytes[q] = zero;
     for (int64_t w = w0; w < w1; w += 4) {
       const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + w));
+  #pragma GCC unroll 4
       for (int q = 0; q < NB; ++q) {  // bytes_q += popcount8(a ⊕ b_q)
         const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[q] + w));
         bytes[q] = _mm256_add_epi8(bytes[q], popcount_bytes_avx2(_mm256_xor_si256(va, vb), table, low4));
@@ -131,6 +132,49 @@ MGF_AVX2 __attribute__((target("popcnt"))) void bgemm_avx2(int64_t M, int64_t N,
 #endif
 #define MGF_AVX512_POPCNT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq")))
 
+// Four horizontal sums at once, in registers (a store + 8 scalar loads per sum costs more than
+// the popcounts themselves at conv sizes): pair up lanes, then fold the 128-bit blocks.
+MGF_AVX512_POPCNT static inline void reduce4_avx512(__m512i a0, __m512i a1, __m512i a2, __m512i a3, int64_t* out) {
+  const __m512i s01 = _mm512_add_epi64(_mm512_unpacklo_epi64(a0, a1), _mm512_unpackhi_epi64(a0, a1));
+  const __m512i s23 = _mm512_add_epi64(_mm512_unpacklo_epi64(a2, a3), _mm512_unpackhi_epi64(a2, a3));
+  // each 128-bit block now holds (part of Σa0, part of Σa1); add the four blocks together
+  __m512i t01 = _mm512_add_epi64(s01, _mm512_shuffle_i64x2(s01, s01, 0x4E));  // swap 256-bit halves
+  __m512i t23 = _mm512_add_epi64(s23, _mm512_shuffle_i64x2(s23, s23, 0x4E));
+  t01 = _mm512_add_epi64(t01, _mm512_shuffle_i64x2(t01, t01, 0xB1));           // swap neighbouring blocks
+  t23 = _mm512_add_epi64(t23, _mm512_shuffle_i64x2(t23, t23, 0xB1));
+  const __m128i r01 = _mm512_castsi512_si128(t01), r23 = _mm512_castsi512_si128(t23);
+  out[0] = _mm_cvtsi128_si64(r01);
+  out[1] = _mm_extract_epi64(r01, 1);
+  out[2] = _mm_cvtsi128_si64(r23);
+  out[3] = _mm_extract_epi64(r23, 1);
+}
+
+// 2 rows of A × 4 rows of B: 8 accumulators, 6 loads per 8 popcounts (1×4 needs 5 per 4).
+MGF_AVX512_POPCNT static inline void popcount_xor_avx512_2x4(const uint64_t* a0, const uint64_t* a1,
+                                                             const uint64_t* const* b, int64_t words,
+                                                             int64_t* out0, int64_t* out1) {
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+  for (int64_t w = 0; w < words; w += 8) {
+    const int64_t left = words - w;
+    const __mmask8 m = left >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << left) - 1u);
+    const __m512i x0 = _mm512_maskz_loadu_epi64(m, a0 + w), x1 = _mm512_maskz_loadu_epi64(m, a1 + w);
+    __m512i v = _mm512_maskz_loadu_epi64(m, b[0] + w);
+    c00 = _mm512_add_epi64(c00, _mm512_popcnt_epi64(_mm512_xor_si512(x0, v)));
+    c10 = _mm512_add_epi64(c10, _mm512_popcnt_epi64(_mm512_xor_si512(x1, v)));
+    v = _mm512_maskz_loadu_epi64(m, b[1] + w);
+    c01 = _mm512_add_epi64(c01, _mm512_popcnt_epi64(_mm512_xor_si512(x0, v)));
+    c11 = _mm512_add_epi64(c11, _mm512_popcnt_epi64(_mm512_xor_si512(x1, v)));
+    v = _mm512_maskz_loadu_epi64(m, b[2] + w);
+    c02 = _mm512_add_epi64(c02, _mm512_popcnt_epi64(_mm512_xor_si512(x0, v)));
+    c12 = _mm512_add_epi64(c12, _mm512_popcnt_epi64(_mm512_xor_si512(x1, v)));
+    v = _mm512_maskz_loadu_epi64(m, b[3] + w);
+    c03 = _mm512_add_epi64(c03, _mm512_popcnt_epi64(_mm512_xor_si512(x0, v)));
+    c13 = _mm512_add_epi64(c13, _mm512_popcnt_epi64(_mm512_xor_si512(x1, v)));
+  }
+  reduce4_avx512(c00, c01, c02, c03, out0);
+  reduce4_avx512(c10, c11, c12, c13, out1);
+}
+
 // popcount(a ⊕ b_q) for NB rows: 8 words per instruction, the last partial slice loaded with a
 // mask (masked-off words read as 0 in both operands, so they add nothing).
 template <int NB>
@@ -142,26 +186,14 @@ MGF_AVX512_POPCNT static inline void popcount_xor_avx512(const uint64_t* a, cons
     const int64_t left = words - w;
     const __mmask8 m = left >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << left) - 1u);
     const __m512i va = _mm512_maskz_loadu_epi64(m, a + w);
+#pragma GCC unroll 4
     for (int q = 0; q < NB; ++q) {  // acc_q += popcount64(a ⊕ b_q)
       const __m512i vb = _mm512_maskz_loadu_epi64(m, b[q] + w);
       acc[q] = _mm512_add_epi64(acc[q], _mm512_popcnt_epi64(_mm512_xor_si512(va, vb)));
     }
   }
   if constexpr (NB == 4) {
-    // Four horizontal sums at once, in registers (a store + 8 scalar loads per sum costs more
-    // than the popcounts themselves at conv sizes): pair up lanes, then fold the 128-bit blocks.
-    const __m512i s01 = _mm512_add_epi64(_mm512_unpacklo_epi64(acc[0], acc[1]), _mm512_unpackhi_epi64(acc[0], acc[1]));
-    const __m512i s23 = _mm512_add_epi64(_mm512_unpacklo_epi64(acc[2], acc[3]), _mm512_unpackhi_epi64(acc[2], acc[3]));
-    // each 128-bit block now holds (part of Σa_0, part of Σa_1); add the four blocks together
-    __m512i t01 = _mm512_add_epi64(s01, _mm512_shuffle_i64x2(s01, s01, 0x4E));  // swap 256-bit halves
-    __m512i t23 = _mm512_add_epi64(s23, _mm512_shuffle_i64x2(s23, s23, 0x4E));
-    t01 = _mm512_add_epi64(t01, _mm512_shuffle_i64x2(t01, t01, 0xB1));           // swap neighbouring blocks
-    t23 = _mm512_add_epi64(t23, _mm512_shuffle_i64x2(t23, t23, 0xB1));
-    const __m128i r01 = _mm512_castsi512_si128(t01), r23 = _mm512_castsi512_si128(t23);
-    out[0] = _mm_cvtsi128_si64(r01);
-    out[1] = _mm_extract_epi64(r01, 1);
-    out[2] = _mm_cvtsi128_si64(r23);
-    out[3] = _mm_extract_epi64(r23, 1);
+    reduce4_avx512(acc[0], acc[1], acc[2], acc[3], out);
   } else {
     for (int q = 0; q < NB; ++q) {  // (a store, not _mm512_reduce_add_epi64: GCC 12 warns inside it)
       alignas(64) int64_t lane[8];
@@ -174,7 +206,27 @@ MGF_AVX512_POPCNT static inline void popcount_xor_avx512(const uint64_t* a, cons
 MGF_AVX512_POPCNT static void bgemm_avx512_body(int64_t M, int64_t N, int64_t K, const uint64_t* A,
                                                 const uint64_t* B, int32_t* C, int64_t ldc) {
   const int64_t words = bit_words(K);
-  for (int64_t i = 0; i < M; ++i) {
+  int64_t i = 0;
+  for (; i + 2 <= M; i += 2) {  // two rows of C at a time: each B slice is loaded once for both
+    const uint64_t *a0 = A + i * words, *a1 = a0 + words;
+    int64_t j = 0, p0[4], p1[4];
+    for (; j + 4 <= N; j += 4) {
+      const uint64_t* b[4] = {B + j * words, B + (j + 1) * words, B + (j + 2) * words, B + (j + 3) * words};
+      popcount_xor_avx512_2x4(a0, a1, b, words, p0, p1);
+      for (int q = 0; q < 4; ++q) {
+        C[i * ldc + j + q] = static_cast<int32_t>(K - 2 * p0[q]);
+        C[(i + 1) * ldc + j + q] = static_cast<int32_t>(K - 2 * p1[q]);
+      }
+    }
+    for (; j < N; ++j) {  // ragged columns
+      const uint64_t* b[1] = {B + j * words};
+      popcount_xor_avx512<1>(a0, b, words, p0);
+      popcount_xor_avx512<1>(a1, b, words, p1);
+      C[i * ldc + j] = static_cast<int32_t>(K - 2 * p0[0]);
+      C[(i + 1) * ldc + j] = static_cast<int32_t>(K - 2 * p1[0]);
+    }
+  }
+  for (; i < M; ++i) {  // a last odd row: 1 × 4
     const uint64_t* a = A + i * words;
     int64_t j = 0, pc[4];
     for (; j + 4 <= N; j += 4) {
