@@ -63,10 +63,15 @@ std::vector<double> parse_list(const ExampleArgs& args, const std::string& flag)
 // ---- timing: the median of repeated runs ------------------------------------------------------
 using Clock = std::chrono::steady_clock;
 
-// Warm cache: the same call `reps` times in a row, so W stays in L1/L2 — a layer run over
-// and over. Median over `samples` of the per-call time, in microseconds.
-double time_warm(const std::function<void()>& f, int samples, int reps) {
+// Warm cache: the same call repeated, so W stays in L1/L2 — a layer run over and over.
+// Median over `samples` of the per-call time, in microseconds. Each sample repeats the call
+// for about 0.3 ms only, well under a scheduler time slice, so on a shared machine most
+// samples run undisturbed and the median is not the time of a preempted run.
+double time_warm(const std::function<void()>& f, int samples) {
+  auto a0 = Clock::now();
   f();
+  const double once = std::max(0.05, std::chrono::duration<double, std::micro>(Clock::now() - a0).count());
+  const int reps = static_cast<int>(std::clamp(300.0 / once, 1.0, 1000.0));
   std::vector<double> t;
   for (int s = 0; s < samples; ++s) {
     auto a = Clock::now();
@@ -111,7 +116,7 @@ std::vector<TimingRow> csr_timing(int64_t R, int64_t K, const std::vector<double
   Rng rng(7);
   Tensor w({R, K});
   for (int64_t i = 0; i < w.numel(); ++i) w[i] = rng.normal(0.0f, 0.05f);
-  const int samples = quick ? 5 : 31;
+  const int samples = quick ? 7 : 51;
   std::vector<TimingRow> rows;
   for (double d : densities) {
     Tensor m = sparsity_mask(w, d);
@@ -121,18 +126,17 @@ std::vector<TimingRow> csr_timing(int64_t R, int64_t K, const std::vector<double
     for (int64_t N : {int64_t{1}, int64_t{64}}) {
       std::vector<float> X(static_cast<size_t>(N * K)), Y(static_cast<size_t>(N * R));
       for (auto& v : X) v = rng.normal();
-      const int reps = N == 1 ? (quick ? 20 : 200) : (quick ? 2 : 20);
       // Dense: Y[N×R] = X[N×K]·Wᵀ, the same call Linear makes (kernel mode as configured).
       auto dense = [&] {
         sgemm(Trans::N, Trans::T, N, R, K, 1.0f, X.data(), K, wm.data(), K, 0.0f, Y.data(), R);
       };
       auto sparse = [&] { csr_linear_forward(W, nullptr, X.data(), N, Y.data()); };
-      TimingRow row{d, N, time_warm(dense, samples, reps), time_warm(sparse, samples, reps),
+      TimingRow row{d, N, time_warm(dense, samples), time_warm(sparse, samples),
                     time_cold(dense, samples), time_cold(sparse, samples)};
       rows.push_back(row);
       if (N == 1) {
         auto t = [&](void (*k)(const CsrMatrix&, const float*, float*)) {
-          return time_warm([&] { k(W, X.data(), Y.data()); }, samples, reps);
+          return time_warm([&] { k(W, X.data(), Y.data()); }, samples);
         };
         kernels_table.add_row({fmt_pct(d, 0), fmt(row.dense_warm, 2), fmt(t(csr_matvec_scalar), 2),
                                fmt(t(csr_matvec_avx2), 2), fmt(t(csr_matvec_avx2_loads), 2),
