@@ -533,3 +533,28 @@ TEST_SUITE("kernels") {
     CHECK_THROWS_AS(max_pool2d_forward(bad, x.data(), yb.data(), ab.data()), std::invalid_argument);
   }
 }
+
+// ---- the GEMM ladder of the book -------------------------------------------------------------
+#include "engine/kernels/gemm_ladder.h"
+
+TEST_SUITE("kernels") {
+  TEST_CASE("every step of the GEMM ladder computes the same product as the naive loop") {
+    using Step = void (*)(int64_t, int64_t, int64_t, const float*, const float*, float*);
+    const Step steps[] = {gemm_ladder_loop_order, gemm_ladder_blocked, gemm_ladder_packed};
+    for (int64_t M : {1, 7, 33, 100})
+      for (int64_t N : {1, 9, 31, 300})
+        for (int64_t K : {1, 8, 257}) {
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(K);
+          auto A = random_vec(M * K, 90), B = random_vec(K * N, 91);
+          std::vector<float> ref(M * N), C(M * N, -1.0f);
+          gemm_ladder_naive(M, N, K, A.data(), B.data(), ref.data());
+          for (Step s : steps) {
+            std::fill(C.begin(), C.end(), -1.0f);
+            s(M, N, K, A.data(), B.data(), C.data());
+            CHECK(close(C, ref, 1e-4f, 1e-4f, "ladder step"));
+          }
+        }
+  }
+}

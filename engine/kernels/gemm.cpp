@@ -207,21 +207,27 @@ MGF_AVX2 void pack_b(Trans tb, const float* B, int64_t ldb, int64_t kc, int64_t 
   }
 }
 
-// The micro-kernel: C[0..m)[0..n) = A·B (+ beta·C), A = packed MR×kc sliver, B = packed kc×NR.
-// m < MR or n < NR (edge tiles) go through a 6×16 buffer on the stack: the padded rows and
-// columns of the packed operands are zero, so the full tile is computed and only the valid
-// part is written.
-MGF_AVX2 void micro_6x16(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, float beta, int64_t m,
-                         int64_t n) {
+// The micro-kernel: C[0..m)[0..n) = A·B (+ beta·C), A = packed MR×kc sliver, B = kc×NR floats
+// with row stride ldbk (NR when packed; ldb when B is read in place, see sgemm_avx2_serial).
+// Edge tiles (m < MR rows or n < NR columns) compute the full tile — the padded rows of packed A
+// are zero — and store only the valid part, columns through a lane mask.
+MGF_AVX2 void micro_6x16(int64_t kc, const float* a, const float* b, int64_t ldbk, float* C, int64_t ldc, float beta,
+                         int64_t m, int64_t n) {
+  // Ask for the C tile now, so its lines arrive while the K loop runs (C is touched once per
+  // KC slice and is usually not in L1).
+  for (int64_t i = 0; i < m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
+  }
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+  for (int64_t p = 0; p < kc; ++p, a += MR, b += ldbk) {
     // c[i][0..15] += a[i][p] · b[p][0..15]  for i = 0..5
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     __m256 ai = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
@@ -242,9 +248,9 @@ MGF_AVX2 void micro_6x16(int64_t kc, const float* a, const float* b, float* C, i
     c51 = _mm256_fmadd_ps(ai, b1, c51);
   }
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (m == MR && n == NR) {
-    const __m256 vb = _mm256_set1_ps(beta);
-    for (int64_t i = 0; i < MR; ++i) {
+  const __m256 vb = _mm256_set1_ps(beta);
+  if (n == NR) {
+    for (int64_t i = 0; i < m; ++i) {
       float* c = C + i * ldc;
       if (beta == 0.0f) {  // C written, never read
         _mm256_storeu_ps(c, acc[i][0]);
@@ -256,21 +262,35 @@ MGF_AVX2 void micro_6x16(int64_t kc, const float* a, const float* b, float* C, i
     }
     return;
   }
-  alignas(32) float t[MR * NR];
-  for (int64_t i = 0; i < MR; ++i) {
-    _mm256_store_ps(t + i * NR, acc[i][0]);
-    _mm256_store_ps(t + i * NR + 8, acc[i][1]);
+  // Lane j of the mask is on when column j (0..15) exists: lane index < n.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n) - 8), lane);
+  for (int64_t i = 0; i < m; ++i) {
+    float* c = C + i * ldc;
+    __m256 v0 = acc[i][0], v1 = acc[i][1];
+    if (beta != 0.0f) {  // masked loads never touch the missing columns
+      v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), v0);
+      v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), v1);
+    }
+    _mm256_maskstore_ps(c, m0, v0);
+    _mm256_maskstore_ps(c + 8, m1, v1);
   }
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      C[i * ldc + j] = beta == 0.0f ? t[i * NR + j] : t[i * NR + j] + beta * C[i * ldc + j];
 }
 
 // One thread's share: the five Goto loops over an M×N block of C.
+// B is read in place, without packing, when op(B) = B, M is small and B's rows are short:
+// each B sliver is then reused by only a few A slivers (M/6 of them), so copying B would cost
+// as much memory traffic as using it (LeNet-300-100 at batch 64: M = 64). Rows at most 4 KiB
+// apart keep a sliver's rows on few pages; longer rows (LeNet-5's conv1 as im2col at batch 64:
+// N = 36864) make every row of the sliver a TLB miss and a prefetcher-unfriendly stride, and
+// packing wins again. The last, partial NR-column sliver is always packed (zero-padded) so the
+// kernel never reads past the end of a row.
 MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   static thread_local Scratch sa, sb;
-  const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
+  const bool direct_b = tb == Trans::N && M <= 64 && ldb <= 1024;
+  const int64_t nc_max = direct_b ? NR : std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
   float* bp = sb.get(static_cast<size_t>(kc_max * nc_max));
   float* ap = sa.get(static_cast<size_t>(kc_max * (std::min(MC, (M + MR - 1) / MR * MR))));
   for (int64_t jc = 0; jc < N; jc += NC) {  // loop 5: NC-wide panels of B and C
@@ -279,14 +299,26 @@ MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_
       const int64_t kc = std::min(KC, K - pc);
       // After the first K slice, C already holds beta·C + the partial sums: add to it.
       const float beta_here = pc == 0 ? beta : 1.0f;
-      pack_b(tb, tb == Trans::N ? B + pc * ldb + jc : B + jc * ldb + pc, ldb, kc, nc, bp);
+      const float* Bblk = tb == Trans::N ? B + pc * ldb + jc : B + jc * ldb + pc;
+      const int64_t nfull = nc / NR * NR;
+      if (!direct_b)
+        pack_b(tb, Bblk, ldb, kc, nc, bp);
+      else if (nfull < nc)
+        pack_b(tb, Bblk + nfull, ldb, kc, nc - nfull, bp);
       for (int64_t ic = 0; ic < M; ic += MC) {  // loop 3: MC-tall blocks of A and C
         const int64_t mc = std::min(MC, M - ic);
         pack_a(ta, ta == Trans::N ? A + ic * lda + pc : A + pc * lda + ic, lda, mc, kc, alpha, ap);
-        for (int64_t jr = 0; jr < nc; jr += NR)    // loop 2: one B sliver, kept in L1 ...
+        for (int64_t jr = 0; jr < nc; jr += NR) {  // loop 2: one B sliver, kept in L1 ...
+          const float* bs = !direct_b ? bp + jr * kc : jr < nfull ? Bblk + jr : bp;
+          const int64_t ldbk = direct_b && jr < nfull ? ldb : NR;
+          // In place, the rows of the next sliver are ldb apart, a pattern the hardware
+          // prefetcher does not follow: ask for them while this sliver is being used.
+          if (direct_b && jr + NR < nfull)
+            for (int64_t p = 0; p < kc; ++p) _mm_prefetch(reinterpret_cast<const char*>(Bblk + jr + NR + p * ldb), _MM_HINT_T0);
           for (int64_t ir = 0; ir < mc; ir += MR)  // loop 1: ... against every A sliver
-            micro_6x16(kc, ap + ir * kc, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, beta_here,
+            micro_6x16(kc, ap + ir * kc, bs, ldbk, C + (ic + ir) * ldc + jc + jr, ldc, beta_here,
                        std::min(MR, mc - ir), std::min(NR, nc - jr));
+        }
       }
     }
   }

@@ -1,0 +1,176 @@
+// engine/kernels/gemm_ladder.cpp — see gemm_ladder.h. Teaching code: each step differs from
+// the previous one by one idea, and each is checked against step 1 in tests/test_kernels.cpp
+// before examples/kernels.cpp times it. Book: book/02-kernels.md ("the ladder").
+#include "engine/kernels/gemm_ladder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "engine/kernels/cpu.h"
+
+#if MGF_HAVE_X86
+#include <immintrin.h>
+#endif
+
+namespace mgf {
+
+// 1. C[i][j] = Σ_p A[i][p]·B[p][j] as written in a textbook. B[p][j] for consecutive p is N
+// floats apart: every multiply-add touches a new cache line of B once N·4 bytes > 64.
+void gemm_ladder_naive(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float s = 0.0f;
+      for (int64_t p = 0; p < K; ++p) s += A[i * K + p] * B[p * N + j];
+      C[i * N + j] = s;
+    }
+}
+
+// 2. Swap the two inner loops: c[i][·] += A[i][p] · B[p][·]. Same arithmetic, but the inner
+// loop now reads B and writes C contiguously, and it has no loop-carried dependency, so the
+// compiler can vectorise it.
+void gemm_ladder_loop_order(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  std::fill(C, C + M * N, 0.0f);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t p = 0; p < K; ++p) {
+      const float a = A[i * K + p];
+      for (int64_t j = 0; j < N; ++j) C[i * N + j] += a * B[p * N + j];
+    }
+}
+
+// 3. Step 2 streams all of B (K·N floats) from memory once per row of A. Cut K and N into
+// blocks so a KB×NB block of B (128 KiB) stays in L2 while MB rows of A use it.
+void gemm_ladder_blocked(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  const int64_t MB = 64, KB = 128, NB = 256;
+  std::fill(C, C + M * N, 0.0f);
+  for (int64_t p0 = 0; p0 < K; p0 += KB)
+    for (int64_t j0 = 0; j0 < N; j0 += NB)
+      for (int64_t i0 = 0; i0 < M; i0 += MB) {
+        const int64_t p1 = std::min(K, p0 + KB), j1 = std::min(N, j0 + NB), i1 = std::min(M, i0 + MB);
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t p = p0; p < p1; ++p) {
+            const float a = A[i * K + p];
+            for (int64_t j = j0; j < j1; ++j) C[i * N + j] += a * B[p * N + j];
+          }
+      }
+}
+
+// 4. Packing + a register tile. Step 3 still loads and stores C[i][j] for every p. Keep a 6×16
+// tile of C in local variables (registers) over the whole K loop instead, reading A and B from
+// copies laid out in the order the tile consumes them: per p, 6 values of A and 16 of B,
+// contiguous. The same structure as the AVX2 sgemm — only without intrinsics.
+namespace {
+constexpr int64_t LMR = 6, LNR = 16, LKC = 256, LMC = 96;
+void ladder_tile(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int64_t m, int64_t n, bool add) {
+  float acc[LMR][LNR] = {};
+  for (int64_t p = 0; p < kc; ++p, a += LMR, b += LNR)
+    for (int64_t i = 0; i < LMR; ++i)
+      for (int64_t j = 0; j < LNR; ++j) acc[i][j] += a[i] * b[j];
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) C[i * ldc + j] = add ? C[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+}  // namespace
+
+void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  const int64_t npad = (N + LNR - 1) / LNR * LNR, mpad = (LMC + LMR - 1) / LMR * LMR;
+  std::vector<float> bp(static_cast<size_t>(std::min(K, LKC) * npad)), ap(static_cast<size_t>(std::min(K, LKC) * mpad));
+  for (int64_t pc = 0; pc < K; pc += LKC) {
+    const int64_t kc = std::min(LKC, K - pc);
+    for (int64_t s = 0; s < npad; s += LNR)  // pack B: sliver s holds columns s..s+15, per p
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t j = 0; j < LNR; ++j) bp[s * kc + p * LNR + j] = s + j < N ? B[(pc + p) * N + s + j] : 0.0f;
+    for (int64_t ic = 0; ic < M; ic += LMC) {
+      const int64_t mc = std::min(LMC, M - ic);
+      for (int64_t s = 0; s < mc; s += LMR)  // pack A: sliver s holds rows s..s+5, per p
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t i = 0; i < LMR; ++i) ap[s * kc + p * LMR + i] = s + i < mc ? A[(ic + s + i) * K + pc + p] : 0.0f;
+      for (int64_t jr = 0; jr < N; jr += LNR)
+        for (int64_t ir = 0; ir < mc; ir += LMR)
+          ladder_tile(kc, &ap[ir * kc], &bp[jr * kc], C + (ic + ir) * N + jr, N, std::min(LMR, mc - ir),
+                      std::min(LNR, N - jr), pc > 0);
+    }
+  }
+}
+
+// ---- peaks ------------------------------------------------------------------------------------
+static double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+#if MGF_HAVE_X86
+// Each chain is acc = acc·x + y with x just below 1, so values stay finite forever.
+MGF_AVX2 static double fma_chains_avx2(int64_t iters) {
+  const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+  __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+         a9 = a0, a10 = a0, a11 = a0;
+  for (int64_t i = 0; i < iters; ++i) {
+    a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y), a2 = _mm256_fmadd_ps(a2, x, y);
+    a3 = _mm256_fmadd_ps(a3, x, y), a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
+    a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y), a8 = _mm256_fmadd_ps(a8, x, y);
+    a9 = _mm256_fmadd_ps(a9, x, y), a10 = _mm256_fmadd_ps(a10, x, y), a11 = _mm256_fmadd_ps(a11, x, y);
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                           _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+  alignas(32) float t[8];
+  _mm256_store_ps(t, s);
+  return t[0];
+}
+MGF_AVX2 static double fma_chains_scalar(int64_t iters) {
+  const __m128 x = _mm_set_ss(0.999999f), y = _mm_set_ss(1e-7f);
+  __m128 a0 = _mm_set_ss(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+         a10 = a0, a11 = a0;
+  for (int64_t i = 0; i < iters; ++i) {  // vfmadd231ss: one lane, the scalar FMA
+    a0 = _mm_fmadd_ss(a0, x, y), a1 = _mm_fmadd_ss(a1, x, y), a2 = _mm_fmadd_ss(a2, x, y);
+    a3 = _mm_fmadd_ss(a3, x, y), a4 = _mm_fmadd_ss(a4, x, y), a5 = _mm_fmadd_ss(a5, x, y);
+    a6 = _mm_fmadd_ss(a6, x, y), a7 = _mm_fmadd_ss(a7, x, y), a8 = _mm_fmadd_ss(a8, x, y);
+    a9 = _mm_fmadd_ss(a9, x, y), a10 = _mm_fmadd_ss(a10, x, y), a11 = _mm_fmadd_ss(a11, x, y);
+  }
+  __m128 s = _mm_add_ss(_mm_add_ss(_mm_add_ss(a0, a1), _mm_add_ss(a2, a3)), _mm_add_ss(_mm_add_ss(a4, a5), _mm_add_ss(a6, a7)));
+  s = _mm_add_ss(s, _mm_add_ss(_mm_add_ss(a8, a9), _mm_add_ss(a10, a11)));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+// Runs `chains(iters)` for about `seconds`, best of several slices (the peak is a maximum:
+// interference only ever slows it down). flops per iteration = 12 chains · lanes · 2.
+template <class F>
+static double peak_of(F chains, double lanes, double seconds) {
+  volatile double sink = chains(1000);
+  int64_t iters = 1 << 16;
+  double best = 0.0, spent = 0.0;
+  while (spent < seconds) {
+    const double t0 = now_seconds();
+    sink = sink + chains(iters);
+    const double dt = now_seconds() - t0;
+    spent += dt;
+    if (dt < 0.01) {
+      iters *= 2;
+      continue;
+    }
+    best = std::max(best, 12.0 * lanes * 2.0 * static_cast<double>(iters) / dt / 1e9);
+  }
+  return best;
+}
+
+double measure_fma_peak_avx2(double seconds) {
+#if MGF_HAVE_X86
+  if (!cpu_has_avx2()) return 0.0;
+  return peak_of(fma_chains_avx2, 8.0, seconds);
+#else
+  (void)seconds;
+  return 0.0;
+#endif
+}
+
+double measure_fma_peak_scalar(double seconds) {
+#if MGF_HAVE_X86
+  if (!cpu_has_avx2()) return 0.0;
+  return peak_of(fma_chains_scalar, 1.0, seconds);
+#else
+  (void)seconds;
+  return 0.0;
+#endif
+}
+
+}  // namespace mgf

@@ -1,0 +1,31 @@
+// engine/kernels/gemm_ladder.h — the GEMM ladder of book/02-kernels.md: one change per step,
+// each step a function you can run and time (examples/kernels.cpp does), in the spirit of
+// flame/how-to-optimize-gemm. All compute C[M×N] = A[M×K] · B[K×N], row-major, no transposes.
+//
+//   1 gemm_ladder_naive       i-j-p triple loop: the inner dot product walks B down a column
+//   2 gemm_ladder_loop_order  i-p-j: the inner loop walks B and C along rows (unit stride)
+//   3 gemm_ladder_blocked     + cache blocking: a KB×NB block of B stays in L2 across rows of A
+//   4 gemm_ladder_packed      + packing into MR×KC / KC×NR slivers and a 6×16 register tile,
+//                              written in plain C++ (the compiler may vectorise it with SSE)
+//   5 sgemm_avx2 at 1 thread  + the hand-written AVX2/FMA micro-kernel (engine/kernels/gemm.cpp)
+//   6 sgemm_avx2 at 2 threads + parallel_for over the two cores
+// Step 5 and 6 are the engine's real sgemm; steps 1–4 exist only to be measured.
+#pragma once
+#include <cstdint>
+
+namespace mgf {
+
+void gemm_ladder_naive(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+void gemm_ladder_loop_order(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+void gemm_ladder_blocked(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+
+// The machine's FMA throughput in GFLOP/s, measured: 12 independent chains of 8-wide FMAs
+// (AVX2; the latency is 4 cycles and 2 issue per cycle, so 8+ chains are needed) for about
+// `seconds`. Returns 0 when AVX2 is not available. The scalar variant runs 12 chains of
+// scalar fused multiply-adds (std::fma compiles to one instruction only with FMA enabled,
+// so it is measured inside an FMA-enabled function too).
+double measure_fma_peak_avx2(double seconds);
+double measure_fma_peak_scalar(double seconds);
+
+}  // namespace mgf

@@ -1,0 +1,214 @@
+// examples/bench.cpp — `make bench`: every kernel, scalar side against AVX2 side, in one table.
+//
+// Rows: square sgemm 256–2048 (1 and 2 threads), the GEMMs of LeNet-300-100 at batch 64 (the
+// peers' NN shapes and the engine's own forward/backward transposes), LeNet-5's convolutions
+// as im2col GEMMs at batch 1 and 64, im2col/col2im, a MobileNet depthwise 3×3 layer, and the
+// elementwise kernels in GB/s. Each number is the median of >= 3 timed runs of >= 0.2 s (time-
+// boxed for the slow scalar GEMMs); `--quick` keeps the small shapes and shortens the runs.
+// OpenBLAS is measured beside it by examples/peers.sh (a yardstick only, never linked).
+// Book: book/02-kernels.md.
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/cli.h"
+#include "engine/kernels/conv.h"
+#include "engine/kernels/cpu.h"
+#include "engine/kernels/elementwise.h"
+#include "engine/kernels/gemm.h"
+#include "engine/kernels/pool.h"
+#include "engine/kernels/softmax.h"
+#include "engine/kernels/timing.h"
+#include "engine/rng.h"
+#include "engine/threads.h"
+
+using namespace mgf;
+
+namespace {
+
+std::vector<float> rand_vec(int64_t n, uint64_t seed) {
+  Rng r(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = r.uniform(-1.0f, 1.0f);
+  return v;
+}
+
+struct Bench {
+  ResultTable table{{"kernel", "shape", "unit", "threads", "scalar", "avx2", "avx2/scalar"}};
+  double min_s = 0.2;
+  std::string filter;
+  bool skip_scalar = false;
+  bool have_avx2 = cpu_has_avx2();
+
+  // work / seconds / 1e9 for each side; a null side prints "-".
+  void row(const std::string& kernel, const std::string& shape, const std::string& unit, int threads, double work,
+           const std::function<void()>& scalar_fn, const std::function<void()>& avx2, double scalar_max_s = 10.0) {
+    if (!filter.empty() && kernel.find(filter) == std::string::npos) return;
+    const std::function<void()> scalar = skip_scalar ? std::function<void()>() : scalar_fn;
+    set_num_threads(threads);
+    double s = 0, v = 0;
+    if (scalar) s = work / time_kernel(scalar, min_s, 5, scalar_max_s).median / 1e9;
+    if (avx2 && have_avx2) v = work / time_kernel(avx2, min_s, 5).median / 1e9;
+    table.add_row({kernel, shape, unit, std::to_string(threads), scalar ? fmt(s, 2) : "-",
+                   avx2 && have_avx2 ? fmt(v, 2) : "-", scalar && avx2 && have_avx2 ? fmt(v / s, 2) : "-"});
+    std::printf("  %-22s %-26s %8s %8s\n", kernel.c_str(), shape.c_str(), scalar ? fmt(s, 1).c_str() : "-",
+                avx2 && have_avx2 ? fmt(v, 1).c_str() : "-");
+    std::fflush(stdout);
+  }
+
+  // sgemm on op(A)[M×K]·op(B)[K×N], beta = 0; flops = 2·M·N·K.
+  void gemm(const std::string& name, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int threads,
+            bool with_scalar = true) {
+    auto A = rand_vec(M * K, 1), B = rand_vec(K * N, 2);
+    std::vector<float> C(static_cast<size_t>(M * N));
+    const int64_t lda = ta == Trans::N ? K : M, ldb = tb == Trans::N ? N : K;
+    auto run = [&](auto fn) {
+      return [&, fn] { fn(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), N); };
+    };
+    const std::string shape = std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N) + " " +
+                              (ta == Trans::N ? "N" : "T") + (tb == Trans::N ? "N" : "T");
+    row(name, shape, "GFLOP/s", threads, 2.0 * M * N * K, with_scalar ? std::function<void()>(run(sgemm_scalar)) : std::function<void()>(),
+        run(sgemm_avx2));
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ExampleArgs args("bench",
+                   "Kernel benchmark: every kernel's scalar side against its AVX2 side (GFLOP/s or GB/s),\n"
+                   "median of >= 3 runs; 1 thread unless the threads column says 2.",
+                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)");
+  args.option("--filter", "", "only rows whose kernel name contains this text (e.g. sgemm)");
+  args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
+  args.parse(argc, argv);
+  Bench b;
+  b.filter = args.get("--filter");
+  b.skip_scalar = args.get_bool("--skip-scalar");
+  const bool quick = args.quick();
+  if (quick) b.min_s = 0.02;
+  std::printf("bench: kernels scalar vs avx2 (CPU has AVX2: %s), %s\n", b.have_avx2 ? "yes" : "no",
+              quick ? "--quick (small shapes, short runs)" : "full");
+
+  // ---- sgemm, square ----
+  const std::vector<int64_t> squares = quick ? std::vector<int64_t>{256} : std::vector<int64_t>{256, 512, 1024, 2048};
+  for (int64_t n : squares) b.gemm("sgemm square", Trans::N, Trans::N, n, n, n, 1, true);
+  if (!quick)
+    for (int64_t n : {512, 1024, 2048}) b.gemm("sgemm square", Trans::N, Trans::N, n, n, n, 2, false);
+
+  // ---- sgemm, LeNet-300-100 at batch 64: the peers' NN shapes (X · Wᵀ stored in×out) ----
+  b.gemm("sgemm mlp fc1", Trans::N, Trans::N, 64, 300, 784, 1);
+  b.gemm("sgemm mlp fc2", Trans::N, Trans::N, 64, 100, 300, 1);
+  b.gemm("sgemm mlp fc3", Trans::N, Trans::N, 64, 10, 100, 1);
+  b.gemm("sgemm mlp fc1 dW", Trans::N, Trans::N, 784, 300, 64, 1);
+  // ... and as the engine calls it: forward x·Wᵀ (NT), dX = dY·W (NN), dW = dYᵀ·X (TN)
+  b.gemm("sgemm mlp fc1 fwd", Trans::N, Trans::T, 64, 300, 784, 1);
+  b.gemm("sgemm mlp fc1 dX", Trans::N, Trans::N, 64, 784, 300, 1);
+  b.gemm("sgemm mlp fc1 dW", Trans::T, Trans::N, 300, 784, 64, 1);
+  if (!quick) b.gemm("sgemm mlp fc1 fwd", Trans::N, Trans::T, 1, 300, 784, 1);  // batch-1 inference
+
+  // ---- sgemm, LeNet-5 convolutions as im2col GEMMs: W[OC × C·25] · col[C·25 × pixels] ----
+  b.gemm("sgemm lenet5 conv1", Trans::N, Trans::N, 20, 576, 25, 1);
+  b.gemm("sgemm lenet5 conv2", Trans::N, Trans::N, 50, 64, 500, 1);
+  if (!quick) {
+    b.gemm("sgemm lenet5 conv1", Trans::N, Trans::N, 20, 576 * 64, 25, 1);
+    b.gemm("sgemm lenet5 conv2", Trans::N, Trans::N, 50, 64 * 64, 500, 1);
+    b.gemm("sgemm lenet5 fc1", Trans::N, Trans::N, 64, 500, 800, 1);
+  }
+
+  // ---- im2col / col2im: bytes = col written (+ read for col2im) ----
+  {
+    ConvGeom g1{1, 28, 28, 5, 5, 1, 1, 0, 0}, g2{20, 12, 12, 5, 5, 1, 1, 0, 0};
+    for (const ConvGeom& g : {g1, g2}) {
+      const int64_t rows = g.C * g.KH * g.KW, cols = g.OH() * g.OW();
+      auto x = rand_vec(g.C * g.H * g.W, 3);
+      std::vector<float> col(static_cast<size_t>(rows * cols)), dx(static_cast<size_t>(g.C * g.H * g.W));
+      const std::string shape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " k5";
+      b.row("im2col", shape, "GB/s", 1, 4.0 * rows * cols, [&] { im2col_scalar(g, x.data(), col.data()); },
+            [&] { im2col_avx2(g, x.data(), col.data()); });
+      b.row("col2im", shape, "GB/s", 1, 4.0 * rows * cols, [&] { col2im_scalar(g, col.data(), dx.data()); },
+            [&] { col2im_avx2(g, col.data(), dx.data()); });
+    }
+  }
+
+  // ---- depthwise 3×3, stride 1, pad 1 (a MobileNet block): flops = 2·C·OH·OW·9 ----
+  {
+    ConvGeom g = quick ? ConvGeom{32, 28, 28, 3, 3, 1, 1, 1, 1} : ConvGeom{32, 112, 112, 3, 3, 1, 1, 1, 1};
+    const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
+    auto x = rand_vec(n_in, 4), w = rand_vec(g.C * 9, 5), dy = rand_vec(n_out, 6);
+    std::vector<float> y(static_cast<size_t>(n_out)), dx(static_cast<size_t>(n_in)), dw(static_cast<size_t>(g.C * 9));
+    const std::string shape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " 3x3";
+    const double flops = 2.0 * n_out * 9;
+    b.row("depthwise forward", shape, "GFLOP/s", 1, flops,
+          [&] { depthwise_forward_scalar(g, x.data(), w.data(), nullptr, y.data()); },
+          [&] { depthwise_forward_avx2(g, x.data(), w.data(), nullptr, y.data()); });
+    b.row("depthwise backward", shape, "GFLOP/s", 1, 2 * flops,
+          [&] { depthwise_backward_scalar(g, x.data(), w.data(), dy.data(), dx.data(), dw.data()); },
+          [&] { depthwise_backward_avx2(g, x.data(), w.data(), dy.data(), dx.data(), dw.data()); });
+  }
+
+  // ---- elementwise, GB/s: bytes each call must move (reads + writes) ----
+  {
+    const int64_t n = quick ? (1 << 16) : (1 << 20);  // 4 MiB per array at full size: L3, not DRAM
+    const std::string shape = std::to_string(n) + " floats";
+    auto x = rand_vec(n, 7), dy = rand_vec(n, 8);
+    std::vector<float> y(static_cast<size_t>(n)), dx(static_cast<size_t>(n));
+    b.row("relu forward", shape, "GB/s", 1, 8.0 * n, [&] { relu_forward_scalar(x.data(), y.data(), n); },
+          [&] { relu_forward_avx2(x.data(), y.data(), n); });
+    b.row("relu backward", shape, "GB/s", 1, 16.0 * n, [&] { relu_backward_scalar(x.data(), dy.data(), dx.data(), n); },
+          [&] { relu_backward_avx2(x.data(), dy.data(), dx.data(), n); });
+    b.row("relu6 forward", shape, "GB/s", 1, 8.0 * n, [&] { relu6_forward_scalar(x.data(), y.data(), n); },
+          [&] { relu6_forward_avx2(x.data(), y.data(), n); });
+    b.row("hard_swish forward", shape, "GB/s", 1, 8.0 * n, [&] { hard_swish_forward_scalar(x.data(), y.data(), n); },
+          [&] { hard_swish_forward_avx2(x.data(), y.data(), n); });
+    b.row("hard_swish backward", shape, "GB/s", 1, 16.0 * n,
+          [&] { hard_swish_backward_scalar(x.data(), dy.data(), dx.data(), n); },
+          [&] { hard_swish_backward_avx2(x.data(), dy.data(), dx.data(), n); });
+    const int64_t C = 64, HW = n / C;
+    auto s = rand_vec(C, 9), t = rand_vec(C, 10);
+    const std::string cshape = "64x" + std::to_string(HW) + " (C x HW)";
+    b.row("bias_add_channels", cshape, "GB/s", 1, 8.0 * n, [&] { bias_add_channels_scalar(y.data(), s.data(), 1, C, HW); },
+          [&] { bias_add_channels_avx2(y.data(), s.data(), 1, C, HW); });
+    b.row("scale_shift_channels", cshape, "GB/s", 1, 8.0 * n,
+          [&] { scale_shift_channels_scalar(x.data(), s.data(), t.data(), y.data(), 1, C, HW); },
+          [&] { scale_shift_channels_avx2(x.data(), s.data(), t.data(), y.data(), 1, C, HW); });
+    std::vector<float> acc(static_cast<size_t>(std::max(C, HW)));
+    b.row("sum_rows", cshape, "GB/s", 1, 4.0 * n, [&] { sum_rows_scalar(x.data(), C, HW, acc.data()); },
+          [&] { sum_rows_avx2(x.data(), C, HW, acc.data()); });
+    b.row("sum_cols", "64x" + std::to_string(HW) + " (N x C)", "GB/s", 1, 4.0 * n,
+          [&] { sum_cols_scalar(x.data(), C, HW, acc.data()); }, [&] { sum_cols_avx2(x.data(), C, HW, acc.data()); });
+    for (int64_t cls : {10, 1000}) {
+      const int64_t R = n / cls;
+      const std::string sshape = std::to_string(R) + "x" + std::to_string(cls);
+      b.row("softmax rows", sshape, "GB/s", 1, 8.0 * R * cls, [&] { softmax_rows_scalar(x.data(), y.data(), R, cls); },
+            [&] { softmax_rows_avx2(x.data(), y.data(), R, cls); });
+      b.row("log_softmax rows", sshape, "GB/s", 1, 8.0 * R * cls,
+            [&] { log_softmax_rows_scalar(x.data(), y.data(), R, cls); },
+            [&] { log_softmax_rows_avx2(x.data(), y.data(), R, cls); });
+    }
+    // LeNet-5's pool1 at batch 64 as one 1280-channel image: 20·64 planes of 24×24, 2×2/2
+    ConvGeom pg{quick ? 64 : 1280, 24, 24, 2, 2, 2, 2, 0, 0};
+    const int64_t pin = pg.C * 24 * 24, pout = pg.C * 12 * 12;
+    auto px = rand_vec(pin, 11);
+    std::vector<float> py(static_cast<size_t>(pout)), pdx(static_cast<size_t>(pin));
+    std::vector<int32_t> parg(static_cast<size_t>(pout));
+    const std::string pshape = std::to_string(pg.C) + "x24x24 2x2/2";
+    b.row("max_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 8.0 * pout,
+          [&] { max_pool2d_forward_scalar(pg, px.data(), py.data(), parg.data()); },
+          [&] { max_pool2d_forward_avx2(pg, px.data(), py.data(), parg.data()); });
+    b.row("max_pool2d backward", pshape, "GB/s", 1, 8.0 * pin + 8.0 * pout,
+          [&] { max_pool2d_backward_scalar(pg, py.data(), parg.data(), pdx.data()); },
+          [&] { max_pool2d_backward_avx2(pg, py.data(), parg.data(), pdx.data()); });
+    b.row("avg_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 4.0 * pout,
+          [&] { avg_pool2d_forward_scalar(pg, px.data(), py.data()); },
+          [&] { avg_pool2d_forward_avx2(pg, px.data(), py.data()); });
+  }
+
+  b.table.print("kernels: scalar vs AVX2 (median of >= 3 runs; GFLOP/s = 2MNK / time; GB/s = bytes moved / time)");
+  if (!args.json_path().empty()) {
+    b.table.write_json(args.json_path());
+    std::printf("wrote %s\n", args.json_path().c_str());
+  }
+  return 0;
+}
