@@ -35,6 +35,7 @@
 #include "engine/loader.h"
 #include "engine/optim.h"
 #include "engine/svg.h"
+#include "engine/threads.h"
 #include "engine/train.h"
 #include "layers/linear.h"
 #include "layers/models/baseline.h"
@@ -94,17 +95,106 @@ void print_inspect(const std::string& path) {
   t.print("where the bytes go");
 }
 
-// Median time per call in microseconds (reps rounds of `calls` calls each).
-double median_us(const std::function<void()>& fn, int calls, int reps = 15) {
+// Median time of one call in microseconds, each call timed on its own: on a shared machine a
+// call that was preempted lands in the tail, not in the median.
+double median_us(const std::function<void()>& fn, int calls) {
   std::vector<double> t;
   fn();   // warm the caches
-  for (int r = 0; r < reps; ++r) {
+  for (int c = 0; c < calls; ++c) {
     auto t0 = std::chrono::steady_clock::now();
-    for (int c = 0; c < calls; ++c) fn();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls);
+    fn();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// The same, but with the caches flushed before each call (a 64 MB buffer is written, which
+// evicts the weights, the indices and x): the deployment case of a model too big to stay cached.
+double median_cold_us(const std::function<void()>& fn, int reps) {
+  static std::vector<uint8_t> junk(64u << 20);
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < junk.size(); i += 64) junk[i] = static_cast<uint8_t>(junk[i] + r);
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Batch-1 timing of fc1 from a compressed file: dense float vs codebook indices vs the sparse
+// gap stream, all computing the same y = W·x; then the whole model, float vs run from the file.
+void print_kernel_timing(const std::string& path, bool quick) {
+  const int threads = num_threads();
+  set_num_threads(1);   // batch-1 latency of one core
+  CompressedModel cm = load_compressed(path);
+  const CompressedTensor* w = cm.find("fc1.weight");
+  const int64_t out = w->shape[0], in = w->shape[1];
+  Tensor wf = w->decode();
+  std::vector<uint8_t> codes = relative_index_decode(w->stream);   // dense [out, in] uint8 indices
+  Tensor x(Shape{in});
+  Rng xr(3);
+  for (int64_t i = 0; i < in; ++i) x[i] = xr.normal();
+  std::vector<float> y(static_cast<size_t>(out));
+  const int calls = quick ? 31 : 301;
+  struct Row { std::string name; std::function<void()> fn; };
+  std::vector<Row> rows = {
+      {"dense float, sgemm AVX2 (the engine's Linear)", [&] {
+         KernelModeGuard g(KernelMode::avx2);
+         sgemm(Trans::N, Trans::T, 1, out, in, 1.0f, x.data(), in, wf.data(), in, 0.0f, y.data(), out);
+       }},
+      {"dense float, sgemm scalar", [&] {
+         sgemm_scalar(Trans::N, Trans::T, 1, out, in, 1.0f, x.data(), in, wf.data(), in, 0.0f, y.data(), out);
+       }},
+      {"codebook indices, scalar lookup", [&] { codebook_matvec_scalar(codes.data(), w->codebook.data(), x.data(), nullptr, y.data(), out, in); }},
+      {"codebook indices, AVX2 gather", [&] { codebook_matvec_avx2(codes.data(), w->codebook.data(), x.data(), nullptr, y.data(), out, in); }},
+      {"codebook indices, bin-sum then k multiplies", [&] {
+         codebook_matvec_binsum(codes.data(), w->codebook.data(), 1 << w->weight_bits, x.data(), nullptr, y.data(), out, in);
+       }},
+      {"sparse gap stream + indices, scalar", [&] {
+         std::fill(y.begin(), y.end(), 0.0f);
+         relative_index_matvec_scalar(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
+       }},
+      {"sparse gap stream + indices, AVX2", [&] {
+         std::fill(y.begin(), y.end(), 0.0f);
+         relative_index_matvec_avx2(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
+       }},
+  };
+  if (!cpu_has_avx2()) rows.erase(rows.begin());   // the scalar rows still run
+  std::vector<double> us;
+  std::vector<double> cold;
+  for (auto& row : rows) us.push_back(median_us(row.fn, calls));
+  for (auto& row : rows) cold.push_back(median_cold_us(row.fn, quick ? 5 : 21));
+  ResultTable t({"fc1 at batch 1 (" + std::to_string(out) + "x" + std::to_string(in) + ", " +
+                     fmt_pct(static_cast<double>(w->stream.entries() - w->stream.fillers()) / static_cast<double>(out * in), 1) + " kept)",
+                 "median us (warm)", "vs first row", "median us (cold cache)", "vs first row", "weight bytes read"});
+  const std::vector<std::string> bytes = {std::to_string(4 * out * in), std::to_string(4 * out * in), std::to_string(out * in),
+                                          std::to_string(out * in), std::to_string(out * in),
+                                          std::to_string(2 * w->stream.entries()), std::to_string(2 * w->stream.entries())};
+  for (size_t i = 0; i < rows.size(); ++i)
+    t.add_row({rows[i].name, fmt(us[i], 2), fmt(us[0] / us[i], 2) + "x", fmt(cold[i], 2), fmt(cold[0] / cold[i], 2) + "x",
+               bytes[i + (cpu_has_avx2() ? 0 : 1)]});
+  t.print("batch-1 kernels, one thread; warm: the weights stay in cache between calls; cold: 64 MB are streamed "
+          "through the caches before each call (each call timed alone, medians)");
+
+  // The whole network at batch 1: the same weights as dense float layers vs run from the file.
+  auto dense = make_model(cm.arch);
+  for (auto& np : dense->named_parameters()) {
+    Tensor v = cm.find(np.name)->decode();
+    std::copy(v.data(), v.data() + v.numel(), np.param->var.value().data());
+  }
+  CompressedRunner runner(cm, make_model(cm.arch));
+  dense->eval();
+  Var img(Tensor(Shape{1, 1, 28, 28}, 0.1f));
+  NoGradGuard ng;
+  const double td = median_us([&] { dense->forward(img); }, calls), tr = median_us([&] { runner.forward(img); }, calls);
+  ResultTable m({"whole " + cm.arch + " at batch 1", "median us", "vs dense float"});
+  m.add_row({"dense float layers (decoded weights), engine kernels (" + std::string(kernel_mode_name(kernel_mode())) + ")", fmt(td, 1), "1.00x"});
+  m.add_row({"run from the file (FC from the gap stream)", fmt(tr, 1), fmt(td / tr, 2) + "x"});
+  m.print();
+  set_num_threads(threads);
 }
 
 }  // namespace
@@ -117,6 +207,7 @@ int main(int argc, char** argv) {
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
+  args.option("--bench-file", "", "only time the batch-1 kernels on an existing compressed file, then exit");
   args.option("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
   args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
   args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
@@ -132,6 +223,15 @@ int main(int argc, char** argv) {
   if (!args.get("--inspect").empty()) {
     try {
       print_inspect(args.get("--inspect"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "deep_compression: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
+  if (!args.get("--bench-file").empty()) {
+    try {
+      print_kernel_timing(args.get("--bench-file"), args.quick());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "deep_compression: %s\n", e.what());
       return 1;
@@ -272,54 +372,7 @@ int main(int argc, char** argv) {
   }
   std::remove(pruned_ckpt.c_str());
 
-  // ---- batch-1 timing of fc1: dense float vs codebook indices vs the sparse gap stream ----------
-  {
-    CompressedModel cm = load_compressed(cfg.file);
-    const CompressedTensor* w = cm.find("fc1.weight");
-    const int64_t out = w->shape[0], in = w->shape[1];
-    Tensor wf = w->decode();
-    std::vector<uint8_t> codes = relative_index_decode(w->stream);   // dense [out, in] uint8 indices
-    Tensor x(Shape{in});
-    Rng xr(3);
-    for (int64_t i = 0; i < in; ++i) x[i] = xr.normal();
-    std::vector<float> y(static_cast<size_t>(out));
-    const int calls = quick ? 20 : 200;
-    struct Row { std::string name; std::function<void()> fn; };
-    std::vector<Row> rows = {
-        {"dense float, sgemm AVX2 (the engine's Linear)", [&] {
-           KernelModeGuard g(KernelMode::avx2);
-           sgemm(Trans::N, Trans::T, 1, out, in, 1.0f, x.data(), in, wf.data(), in, 0.0f, y.data(), out);
-         }},
-        {"dense float, sgemm scalar", [&] {
-           sgemm_scalar(Trans::N, Trans::T, 1, out, in, 1.0f, x.data(), in, wf.data(), in, 0.0f, y.data(), out);
-         }},
-        {"codebook indices, scalar lookup", [&] { codebook_matvec_scalar(codes.data(), w->codebook.data(), x.data(), nullptr, y.data(), out, in); }},
-        {"codebook indices, AVX2 gather", [&] { codebook_matvec_avx2(codes.data(), w->codebook.data(), x.data(), nullptr, y.data(), out, in); }},
-        {"codebook indices, bin-sum then k multiplies", [&] {
-           codebook_matvec_binsum(codes.data(), w->codebook.data(), 1 << w->weight_bits, x.data(), nullptr, y.data(), out, in);
-         }},
-        {"sparse gap stream + indices, scalar", [&] {
-           std::fill(y.begin(), y.end(), 0.0f);
-           relative_index_matvec_scalar(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
-         }},
-        {"sparse gap stream + indices, AVX2", [&] {
-           std::fill(y.begin(), y.end(), 0.0f);
-           relative_index_matvec_avx2(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
-         }},
-    };
-    if (!cpu_has_avx2()) rows.erase(rows.begin());   // the scalar rows still run
-    std::vector<double> us;
-    for (auto& row : rows) us.push_back(median_us(row.fn, calls));
-    ResultTable t({"fc1 at batch 1 (" + std::to_string(out) + "x" + std::to_string(in) + ", " +
-                       fmt_pct(static_cast<double>(w->stream.entries() - w->stream.fillers()) / static_cast<double>(out * in), 1) + " kept)",
-                   "median us", "vs dense float (first row)", "weight bytes read"});
-    const std::vector<std::string> bytes = {std::to_string(4 * out * in), std::to_string(4 * out * in), std::to_string(out * in),
-                                            std::to_string(out * in), std::to_string(out * in),
-                                            std::to_string(2 * w->stream.entries()), std::to_string(2 * w->stream.entries())};
-    for (size_t i = 0; i < rows.size(); ++i)
-      t.add_row({rows[i].name, fmt(us[i], 2), fmt(us[0] / us[i], 2) + "x", bytes[i + (cpu_has_avx2() ? 0 : 1)]});
-    t.print("batch-1 kernels, one thread, medians of 15 rounds (noisy shared machine)");
-  }
+  print_kernel_timing(cfg.file, quick);
 
   // ---- the figure: error vs compression ratio --------------------------------------------------
   SvgPlot p("Deep Compression, " + model_name + " on " + data.name, "compression ratio (float checkpoint bytes / file bytes)",

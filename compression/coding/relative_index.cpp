@@ -93,10 +93,20 @@ void relative_index_matvec_scalar(const uint8_t* gaps, const uint8_t* codes, int
 }
 
 #if MGF_HAVE_X86
-// Eight entries at a time: the positions are a prefix sum of (gap + 1), done in registers with
-// two shift-and-add steps per 128-bit half; when all eight land in the current row, one gather
-// fetches x[c], one gathers C[code], one FMA accumulates. A block that crosses a row boundary is
-// handed to the scalar loop entry by entry, so the vector path never needs a division.
+// Eight entries at a time. The column of each entry is a prefix sum of (gap + 1): computed in
+// registers (two shift-and-add steps per 128-bit half, then the low half's total carried into
+// the high half). The block's total advance comes separately from a byte sum (psadbw) of the
+// same eight gaps, so the only serial dependence between blocks is one scalar add — the
+// vector prefix sum, the two gathers (x[c_j] and C[code_j]) and the FMA of one block overlap
+// with the next. A block that crosses a row boundary goes through the scalar step entry by
+// entry, so the vector path never divides.
+MGF_AVX2 static float hsum256_ri(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries,
                                          const float* codebook, const float* x, float* y, int64_t rows, int64_t cols) {
   (void)rows;
@@ -104,24 +114,21 @@ MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* cod
   __m256 acc = _mm256_setzero_ps();
   float acc_s = 0.0f;
   const __m256i one = _mm256_set1_epi32(1);
+  const __m256i low_total = _mm256_setr_epi32(0, 0, 0, 0, 3, 3, 3, 3);
   int64_t e = 0;
   while (e < entries) {
     if (e + 8 <= entries) {
-      // d_j = gap_j + 1; p_j = d_0 + ... + d_j (inclusive prefix sum within each 128-bit half)
-      __m256i d = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(gaps + e))), one);
-      __m256i p = _mm256_add_epi32(d, _mm256_slli_si256(d, 4));
-      p = _mm256_add_epi32(p, _mm256_slli_si256(p, 8));
-      // carry the low half's total (lane 3) into the high half
-      __m256i lo_total = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 0, 0, 0, 3, 3, 3, 3));
-      lo_total = _mm256_blend_epi32(_mm256_setzero_si256(), lo_total, 0xF0);
-      p = _mm256_add_epi32(p, lo_total);
-      const int64_t last = c + _mm256_extract_epi32(p, 7);   // column of the 8th entry
+      const __m128i g8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(gaps + e));   // 8 gap bytes
+      const int64_t last = c + 8 + _mm_cvtsi128_si32(_mm_sad_epu8(g8, _mm_setzero_si128()));   // c + Σ(gap + 1)
       if (last < cols) {
-        __m256i col = _mm256_add_epi32(p, _mm256_set1_epi32(static_cast<int>(c)));
-        __m256 xv = _mm256_i32gather_ps(x, col, 4);                                   // x[c_j]
-        __m256i code = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + e)));
-        __m256 wv = _mm256_i32gather_ps(codebook, code, 4);                          // C[code_j]
-        acc = _mm256_fmadd_ps(wv, xv, acc);
+        // p_j = Σ_{t <= j} (gap_t + 1)
+        __m256i d = _mm256_add_epi32(_mm256_cvtepu8_epi32(g8), one);
+        __m256i p = _mm256_add_epi32(d, _mm256_slli_si256(d, 4));
+        p = _mm256_add_epi32(p, _mm256_slli_si256(p, 8));
+        p = _mm256_add_epi32(p, _mm256_blend_epi32(_mm256_setzero_si256(), _mm256_permutevar8x32_epi32(p, low_total), 0xF0));
+        const __m256i col = _mm256_add_epi32(p, _mm256_set1_epi32(static_cast<int>(c)));
+        const __m256i code = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + e)));
+        acc = _mm256_fmadd_ps(_mm256_i32gather_ps(codebook, code, 4), _mm256_i32gather_ps(x, col, 4), acc);  // += C[code]·x[c]
         c = last;
         e += 8;
         continue;
@@ -130,10 +137,7 @@ MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* cod
     // Scalar step (a block that crosses a row, or the tail): exactly the scalar kernel's body.
     c += gaps[e] + 1;
     if (c >= cols) {
-      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-      s = _mm_add_ss(s, _mm_movehdup_ps(s));
-      y[r] += _mm_cvtss_f32(s) + acc_s;
+      y[r] += hsum256_ri(acc) + acc_s;
       acc = _mm256_setzero_ps();
       acc_s = 0.0f;
       r += c / cols;
@@ -142,12 +146,7 @@ MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* cod
     acc_s += codebook[codes[e]] * x[c];
     ++e;
   }
-  if (entries > 0) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    y[r] += _mm_cvtss_f32(s) + acc_s;
-  }
+  if (entries > 0) y[r] += hsum256_ri(acc) + acc_s;
 }
 #else
 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
