@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
   args.option("--quality", "", "per-layer quality parameters q (threshold = q x std); replaces --keep");
   args.option("--steps", "", "prune → retrain iterations (default 5, quick 2)");
   args.option("--final-epochs", "", "extra retraining epochs after the last pruning step (default 4, quick 0)");
-  args.option("--lr", "0.005", "retraining learning rate (Han: 1/10 of the original; our baselines train at 0.05)");
+  args.option("--lr", "", "retraining learning rate (default, as Han: 1/10 of the baseline recipe's)");
   args.option("--weight-decay", "0.0005", "L2 during retraining (Han §3.1: L2 is better after retraining)");
   args.option("--timing", "true", "run the CSR vs dense timing table (--timing=false to skip)");
   args.option("--timing-only", "false", "only the CSR timing table and break-even figure (no data needed)");
@@ -261,7 +261,9 @@ int main(int argc, char** argv) {
     const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps") : (quick ? 2 : 5));
     const int epochs_per_step = args.epochs(2, 1);
     const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs") : (quick ? 0 : 4));
-    SGD opt(model.parameters(), SgdOptions{static_cast<float>(args.get_float("--lr")), 0.9f,
+    const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / 10.0f
+                                              : static_cast<float>(args.get_float("--lr"));
+    SGD opt(model.parameters(), SgdOptions{lr, 0.9f,
                                            static_cast<float>(args.get_float("--weight-decay")), false});
     Rng loader_rng(args.seed());
     // The baseline's own augmentation (LeNet-5 trains on 2-pixel jitter) is kept while retraining.
@@ -309,7 +311,7 @@ int main(int argc, char** argv) {
       curve_x.push_back(static_cast<double>(n) / std::max<int64_t>(k, 1));
       curve_y.push_back(100.0 * err);
     }
-    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + args.get("--lr") + ", L2 " +
+    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(lr, 4) + ", L2 " +
                 args.get("--weight-decay") + ", " + std::to_string(epochs_per_step) + " epoch(s) per step)");
     {
       SvgPlot p("Error vs compression, " + model_name + " (iterative magnitude pruning)", "compression (x)",
