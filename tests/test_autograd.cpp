@@ -395,10 +395,14 @@ TEST_SUITE("autograd") {
     CHECK(y.value().to_vector() == std::vector<float>{5, 7});
     y.backward();
     CHECK(x.grad().to_vector() == std::vector<float>{0, 1, 0, 0, 0, 0, 1, 0});
-    for (auto [k, s, p] : std::vector<std::tuple<int, int, int>>{{2, 2, 0}, {3, 2, 1}, {3, 1, 0}}) {
-      CAPTURE(k);
-      Var r(shuffled_ramp({2, 2, 5, 5}, 120 + k), true);
-      CHECK(check_gradients([=](const std::vector<Var>& v) { return max_pool2d(v[0], k, s, p); }, {r}));
+    struct Window {
+      int64_t k, s, p;
+    };
+    for (Window w : {Window{2, 2, 0}, Window{3, 2, 1}, Window{3, 1, 0}}) {
+      CAPTURE(w.k);
+      CAPTURE(w.s);
+      Var r(shuffled_ramp({2, 2, 5, 5}, static_cast<uint64_t>(120 + w.k + w.s)), true);
+      CHECK(check_gradients([w](const std::vector<Var>& v) { return max_pool2d(v[0], w.k, w.s, w.p); }, {r}));
     }
   }
 
