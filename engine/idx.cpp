@@ -2,7 +2,6 @@
 #include "engine/idx.h"
 
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
 
 #include "engine/inflate.h"
@@ -17,10 +16,14 @@ std::string hex2(uint8_t v) {
 }  // namespace
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw std::runtime_error("cannot open " + path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw std::runtime_error("error while reading " + path);
+  const std::streamoff size = f.tellg();
+  if (size < 0) throw std::runtime_error("cannot determine the size of " + path);
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  f.seekg(0);
+  if (!f.read(reinterpret_cast<char*>(bytes.data()), size))
+    throw std::runtime_error("error while reading " + path + " (" + std::to_string(size) + " bytes expected)");
   if (is_gzip(bytes.data(), bytes.size())) return gunzip(bytes.data(), bytes.size(), path);
   return bytes;
 }
