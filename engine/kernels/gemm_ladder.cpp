@@ -93,11 +93,11 @@ void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const f
 }
 
 // ---- peaks ------------------------------------------------------------------------------------
+#if MGF_HAVE_X86
 static double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-#if MGF_HAVE_X86
 // Each chain is acc = acc·x + y with x just below 1, so values stay finite forever.
 MGF_AVX2 static double fma_chains_avx2(int64_t iters) {
   const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
@@ -130,7 +130,6 @@ MGF_AVX2 static double fma_chains_scalar(int64_t iters) {
   s = _mm_add_ss(s, _mm_add_ss(_mm_add_ss(a8, a9), _mm_add_ss(a10, a11)));
   return _mm_cvtss_f32(s);
 }
-#endif
 
 // Runs `chains(iters)` for about `seconds`, best of several slices (the peak is a maximum:
 // interference only ever slows it down). flops per iteration = 12 chains · lanes · 2.
@@ -152,6 +151,8 @@ static double peak_of(F chains, double lanes, double seconds) {
   }
   return best;
 }
+
+#endif
 
 double measure_fma_peak_avx2(double seconds) {
 #if MGF_HAVE_X86

@@ -64,15 +64,6 @@ inline float avg_one(const ConvGeom& g, const float* xc, int64_t oh, int64_t ow,
   return s * inv;
 }
 
-// Outputs ow in [lo, hi) have every tap column inside [0, W): ow·SW − PW >= 0 and
-// ow·SW − PW + KW − 1 <= W − 1.
-inline void interior_cols(const ConvGeom& g, int64_t OW, int64_t& lo, int64_t& hi) {
-  lo = (g.PW + g.SW - 1) / g.SW;
-  const int64_t b = g.W - g.KW + g.PW;  // largest ow·SW allowed
-  hi = b < 0 ? 0 : std::min<int64_t>(OW, b / g.SW + 1);
-  if (lo > hi) lo = hi;
-}
-
 }  // namespace
 
 // ---- scalar: the specification ----------------------------------------------------------------
@@ -120,6 +111,15 @@ void avg_pool2d_backward_scalar(const ConvGeom& g, const float* dy, float* dx) {
 // ---- AVX2 -------------------------------------------------------------------------------------
 #if MGF_HAVE_X86
 namespace {
+// Outputs ow in [lo, hi) have every tap column inside [0, W): ow·SW − PW >= 0 and
+// ow·SW − PW + KW − 1 <= W − 1.
+inline void interior_cols(const ConvGeom& g, int64_t OW, int64_t& lo, int64_t& hi) {
+  lo = (g.PW + g.SW - 1) / g.SW;
+  const int64_t b = g.W - g.KW + g.PW;  // largest ow·SW allowed
+  hi = b < 0 ? 0 : std::min<int64_t>(OW, b / g.SW + 1);
+  if (lo > hi) lo = hi;
+}
+
 // The 8 values x_row[(ow + l)·SW + off], l = 0..7: one load for stride 1, a gather otherwise.
 MGF_AVX2 inline __m256 taps8(const float* row, int64_t ow, int64_t off, int64_t SW, __m256i lanes_sw) {
   if (SW == 1) return _mm256_loadu_ps(row + ow + off);
