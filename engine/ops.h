@@ -78,10 +78,14 @@ Var mse_loss(const Var& a, const Var& b);   // mean of (a − b)², shapes must 
 struct Conv2dOptions {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, groups = 1;
 };
-// x[N, C, H, W], w[OC, C/groups, KH, KW], bias[OC] or undefined → [N, OC, OH, OW]
+// x[N, C, H, W], w[OC, C/groups, KH, KW], bias[OC] or undefined → [N, OC, OH, OW],
+// OH = (H + 2·pad_h − KH)/stride_h + 1. im2col + one sgemm per image and group; depthwise
+// (groups == C == OC) uses the direct kernels. Results do not depend on the thread count.
 Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dOptions& o = {});
+// Pools take a k×k window moved by `stride`, with 0 <= pad <= k/2. Max-pool ties go to the
+// first maximum in row-major window order; padding never wins a max.
 Var max_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad = 0);
-Var avg_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad = 0);  // padding counts as 0
+Var avg_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad = 0);  // padding counts as 0, divisor k²
 Var global_avg_pool(const Var& x);       // [N, C, H, W] → [N, C]
 
 // ---- normalisation and regularisation (engine/ops_norm.cpp) ---------------------------
