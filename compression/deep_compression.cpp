@@ -474,6 +474,24 @@ Var CompressedRunner::forward(const Var& x) {
 
 // ---- the pipeline ---------------------------------------------------------------------------
 
+DeepCompressionConfig deep_compression_paper_config(const std::string& model) {
+  DeepCompressionConfig c;
+  c.arch = model;
+  if (model == "lenet300") {
+    c.keep = {{"fc1.weight", 0.08}, {"fc2.weight", 0.09}, {"fc3.weight", 0.26}};   // Table 2
+    c.fc_bits = 6;
+  } else if (model == "lenet5") {
+    c.keep = {{"conv1.weight", 0.66}, {"conv2.weight", 0.12}, {"fc1.weight", 0.08}, {"fc2.weight", 0.19}};   // Table 3
+    c.conv_bits = 8;
+    c.fc_bits = 5;
+    c.prune_epochs = 2;
+    c.quant_epochs = 2;
+  } else {
+    throw std::invalid_argument("deep_compression_paper_config: expected lenet300 or lenet5, found '" + model + "'");
+  }
+  return c;
+}
+
 static double test_error(Module& m, const Dataset& test) { return evaluate(m, test).error_rate(); }
 
 double deep_compression_prune(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg) {

@@ -256,19 +256,17 @@ int main(int argc, char** argv) {
 
   // ---- the configuration: the paper's per-layer keep ratios and bits (§5, Tables 2-3) ----
   const auto& paper = lenet5 ? kPaper5 : kPaper300;
-  DeepCompressionConfig cfg;
-  for (auto& row : paper)
-    if (*row.ours) cfg.keep.push_back({row.ours, row.keep});
-  cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
-  cfg.fc_bits = args.get("--fc-bits").empty() ? (lenet5 ? 5 : 6) : static_cast<int>(args.get_int("--fc-bits"));
+  DeepCompressionConfig cfg = deep_compression_paper_config(model_name);   // keep ratios and bits of Tables 2-3
+  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
+  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits"));
   cfg.init = parse_kmeans_init(args.get("--init"));
   cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps"));
-  cfg.prune_epochs = args.get("--prune-epochs").empty() ? (quick ? 1 : (lenet5 ? 2 : 4)) : static_cast<int>(args.get_int("--prune-epochs"));
+  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs"));
+  else if (quick) cfg.prune_epochs = 1;
   cfg.prune_lr = static_cast<float>(args.get_float("--prune-lr"));
   cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr"));
-  cfg.quant_epochs = args.epochs(lenet5 ? 2 : 4, 1);
+  cfg.quant_epochs = args.epochs(cfg.quant_epochs, 1);
   cfg.seed = args.seed();
-  cfg.arch = model_name;
   std::filesystem::create_directories("build");
   cfg.file = args.get("--out").empty() ? "build/deep_compression-" + model_name + "-" + data.name + ".mgfdc" : args.get("--out");
   const std::string pruned_ckpt = cfg.file + ".pruned.mgf";
