@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
   for (auto& r : results) p.line(r.name, r.curve_compression, r.curve_error);
   p.points(lenet5 ? "Guo 2016: 108x" : "Guo 2016: 56x", {lenet5 ? 108.0 : 56.0}, {lenet5 ? 0.91 : 1.99});
   p.hline(100.0 * base.error_rate(), "our dense baseline");
-  const std::string path = args.svg_path("build/figures/dns-" + model_name + ".svg");
+  const std::string path = args.svg_path("build/figures/dns-" + model_name + "-" + args.get("--set") + ".svg");
   p.write(path);
   std::printf("wrote %s\nwall time %.1f s\n", path.c_str(), std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;

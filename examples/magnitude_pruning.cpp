@@ -247,7 +247,8 @@ int main(int argc, char** argv) {
       sens.add_row(row);
     }
     sens.print("Sensitivity: test error with ONE layer pruned by magnitude, no retraining (Han Fig. 6)");
-    const std::string sens_svg = fig_dir + "/magnitude_pruning-" + model_name + "-sensitivity.svg";
+    const std::string tag = model_name + "-" + args.get("--set");  // figure names: one per model and data set
+    const std::string sens_svg = fig_dir + "/magnitude_pruning-" + tag + "-sensitivity.svg";
     write_sensitivity_svg(pts, base.error_rate(), "Pruning sensitivity, " + model_name + " (no retraining)", sens_svg);
     std::printf("wrote %s\n", sens_svg.c_str());
 
@@ -320,7 +321,7 @@ int main(int argc, char** argv) {
       p.line("ours, after retraining", curve_x, curve_y);
       p.points("Han 2015 (12x)", {12.0}, {lenet5 ? 0.77 : 1.59});
       p.hline(100.0 * base.error_rate(), "our dense baseline");
-      const std::string path = fig_dir + "/magnitude_pruning-" + model_name + "-error_vs_compression.svg";
+      const std::string path = fig_dir + "/magnitude_pruning-" + tag + "-error_vs_compression.svg";
       p.write(path);
       std::printf("wrote %s\n", path.c_str());
     }
