@@ -84,6 +84,10 @@ CompressedModel make_compressed_model(Module& m, const TrainedQuantization& q, c
 }
 
 // ---- byte writer / reader ------------------------------------------------------------------
+// Every multi-byte field is written byte by byte, little-endian, so the file is the same on
+// every machine and no struct padding leaks into it. The reader never indexes past the end:
+// each read first asks need(n), which throws naming the field, the offset and how many bytes
+// were missing — a truncated file is an error message, not an out-of-bounds read.
 namespace {
 
 struct Writer {
@@ -153,6 +157,8 @@ struct Reader {
 };
 
 // A symbol stream: canonical Huffman lengths (4 bits each, for symbols 0..n−1), then the bits.
+// The same writer serves the P+Q file: with huffman = false every length is b, and canonical
+// codes of equal length are just the symbols in binary — fixed-width packing.
 void write_stream(Writer& w, const std::vector<uint8_t>& symbols, int alphabet, bool huffman, int64_t& table_bytes,
                   int64_t& data_bytes, uint64_t& nbits) {
   std::vector<uint8_t> lengths;
@@ -180,6 +186,8 @@ void write_stream(Writer& w, const std::vector<uint8_t>& symbols, int alphabet, 
 std::vector<uint8_t> read_stream(Reader& r, int alphabet, int64_t count, const std::string& field,
                                  int64_t& table_bytes, int64_t& data_bytes, uint64_t& nbits) {
   const size_t t0 = r.pos;
+  // The lengths come from the file, so they are untrusted: huffman_decode() re-checks them
+  // (Kraft sum <= 1) before decoding a single symbol.
   uint32_t n = r.u16(field + " code-length count");
   if (n > static_cast<uint32_t>(alphabet))
     r.fail(field, "expected at most " + std::to_string(alphabet) + " code lengths, found " + std::to_string(n));
@@ -211,6 +219,8 @@ std::vector<uint8_t> read_stream(Reader& r, int alphabet, int64_t count, const s
 }  // namespace
 
 std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLayout* layout) {
+  // The payload is built first, so the header can carry its length and checksum. Alongside,
+  // the layout records how many bytes each part took (the --inspect table, Tables 2-3).
   Writer w;
   FileLayout fl;
   w.str(cm.arch);
@@ -236,6 +246,7 @@ std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLa
       tl.raw_bytes = 4 * tl.numel;
       tl.nonzeros = tl.numel;
     } else {
+      // Coded: bit widths, codebook without C_0 (always 0), entry count, then the two streams.
       const int k_codes = 1 << t.weight_bits;
       if (static_cast<int>(t.codebook.size()) != k_codes || t.codebook[0] != 0.0f || t.stream.numel != tl.numel)
         throw std::invalid_argument("serialize_compressed: " + t.name + ": inconsistent codebook or stream");
@@ -269,6 +280,9 @@ std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLa
 }
 
 CompressedModel parse_compressed(const std::string& bytes, const std::string& what, FileLayout* layout) {
+  // Order of checks: magic (is this our file at all?), version, length (truncated or padded?),
+  // checksum (corrupted?), then every field for plausibility — a flipped bit that the CRC
+  // cannot see (we test that) must still end in an exception, never in a bad read.
   Reader r{bytes, 0, what};
   r.need(8, "magic");
   if (std::memcmp(bytes.data(), kMagic, 8) != 0) {
@@ -339,6 +353,7 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
       t.codebook.assign(static_cast<size_t>(k_codes), 0.0f);
       for (int k = 1; k < k_codes; ++k) t.codebook[k] = r.f32(f + " codebook");
       tl.codebook_bytes = static_cast<int64_t>(r.pos - c0);
+      // entries <= numel: each entry (weight or filler) occupies a distinct position.
       uint32_t entries = r.u32(f + " entry count");
       tl.header_bytes = static_cast<int64_t>(r.pos - h0) - tl.codebook_bytes;
       if (entries > numel) r.fail(f + " entry count", "expected at most numel = " + std::to_string(numel) + ", found " + std::to_string(entries));
@@ -346,6 +361,7 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
       t.stream.gap_bits = gap_bits;
       t.stream.codes = read_stream(r, k_codes, entries, f + " weight-index stream", tl.code_table_bytes, tl.code_bytes, tl.code_bits);
       t.stream.gaps = read_stream(r, 1 << gap_bits, entries, f + " gap stream", tl.gap_table_bytes, tl.gap_bytes, tl.gap_stream_bits);
+      // The gaps must land inside the matrix: after this the kernels may trust the stream.
       try {
         relative_index_validate(t.stream);
       } catch (const std::runtime_error& e) {
@@ -425,6 +441,8 @@ Var CompressedLinear::forward(const Var& xv) {
 }
 
 CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Module> skeleton) {
+  // Walk the skeleton's children in order. `used` counts the file's tensors we consumed, so a
+  // file with extra tensors (a different model) is refused instead of silently ignored.
   size_t used = 0;
   for (auto& [cname, child] : skeleton->children()) {
     if (!child->children().empty())
@@ -494,6 +512,8 @@ DeepCompressionConfig deep_compression_paper_config(const std::string& model) {
 
 static double test_error(Module& m, const Dataset& test) { return evaluate(m, test).error_rate(); }
 
+// Stage 1. sparsity_mask() keeps the largest |w| of the current (already masked) weights, so
+// with a shrinking keep fraction a pruned weight is never revived; prune_parameter() checks it.
 double deep_compression_prune(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg) {
   Rng rng(cfg.seed);
   DataLoader loader(data.train, cfg.batch, true, rng);
@@ -569,6 +589,8 @@ DeepCompressionResult compress_and_measure(Module& model, const std::function<st
   r.float_checkpoint_bytes = file_size_bytes(ckpt);
   std::remove(ckpt.c_str());
 
+  // Stages 1-2 train; stage 3 is pure coding (it changes bytes, not a single weight), so
+  // error_quantized is also the error the file must reproduce.
   r.error_pruned = deep_compression_prune(model, data, cfg);
   if (cfg.after_prune) cfg.after_prune(model);
   TrainedQuantization q = deep_compression_quantize(model, data, cfg, &r.error_quantized_kmeans);

@@ -10,6 +10,7 @@
 
 namespace mgf {
 
+// Huffman 1952 on the used symbols; returns each symbol's depth in the tree and the deepest.
 static std::vector<uint8_t> huffman_lengths_unlimited(const std::vector<uint64_t>& freq, int& max_depth) {
   max_depth = 0;
   if (freq.size() > 256) throw std::invalid_argument("huffman_lengths: expected at most 256 symbols, found " + std::to_string(freq.size()));
@@ -94,6 +95,7 @@ HuffmanCode huffman_canonical(const std::vector<uint8_t>& lengths) {
   return h;
 }
 
+// Bits are appended most significant first; bit t of the stream is bit (7 − t mod 8) of byte t/8.
 BitStream huffman_encode(const std::vector<uint8_t>& symbols, const HuffmanCode& code) {
   BitStream out;
   for (size_t i = 0; i < symbols.size(); ++i) {
@@ -154,6 +156,7 @@ std::vector<uint8_t> huffman_decode(const BitStream& in, const std::vector<uint8
       throw std::runtime_error("huffman stream: invalid codeword for symbol " + std::to_string(i) + " at bit " +
                                std::to_string(start));
   }
+  // A stream with bits to spare is as suspicious as a short one: the count or the bits are wrong.
   if (pos != in.nbits)
     throw std::runtime_error("huffman stream: " + std::to_string(count) + " symbols used " + std::to_string(pos) +
                              " bits, expected all " + std::to_string(in.nbits));

@@ -72,6 +72,9 @@ void TrainedQuantization::write_weights() {
   }
 }
 
+// The weights' own gradient is read, grouped into dC (eq. 3) and then dropped: the shared
+// weights are never updated individually, only through their centroid, so every weight with
+// index k moves by the same amount and the layer keeps at most 2^b − 1 distinct nonzero values.
 void TrainedQuantization::step(float lr, float momentum) {
   for (auto& l : layers_) {
     Tensor& g = l.param->var.grad();
@@ -107,6 +110,9 @@ MGF_AVX2 static float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Two accumulators of 8 lanes: the FMA latency (4 cycles) would otherwise serialise the loop.
+// The gather (vpgatherdd) is the cost: about one weight per cycle on fc1 (measured in the
+// example), against 8 MACs per FMA instruction for dense floats.
 MGF_AVX2 void codebook_matvec_avx2(const uint8_t* codes, const float* codebook, const float* x, const float* bias,
                                    float* y, int64_t out, int64_t in) {
   for (int64_t o = 0; o < out; ++o) {
