@@ -37,6 +37,11 @@ void check_conv_geom(const ConvGeom& g) {
   if (g.H + 2 * g.PH < g.KH || g.W + 2 * g.PW < g.KW) bad("kernel no larger than the padded input");
 }
 
+// ---- im2col -----------------------------------------------------------------------------
+// The lowering, read straight off the definition in conv.h: row (c, kh, kw) of col, column
+// (oh, ow), holds the input pixel that tap (kh, kw) of output (oh, ow) sees — or 0 when the
+// tap falls in the padding. Each input pixel is copied up to KH·KW times (that is the memory
+// price of turning a convolution into one big GEMM).
 void im2col_scalar(const ConvGeom& g, const float* x, float* col) {
   const int64_t OH = g.OH(), OW = g.OW();
   for (int64_t c = 0; c < g.C; ++c)
@@ -108,6 +113,10 @@ void im2col(const ConvGeom& g, const float* x, float* col) {
   im2col_scalar(g, x, col);
 }
 
+// ---- col2im -----------------------------------------------------------------------------
+// The adjoint (transpose) of im2col: where im2col copied x[c][ih][iw] into a column entry,
+// col2im adds that entry back to dx[c][ih][iw]. Since one pixel feeds up to KH·KW entries,
+// the gradient of that pixel is the sum of all of them: dL/dx = im2colᵀ · dL/dcol.
 void col2im_scalar(const ConvGeom& g, const float* col, float* dx) {
   const int64_t OH = g.OH(), OW = g.OW();
   for (int64_t c = 0; c < g.C; ++c)
@@ -160,6 +169,10 @@ void col2im(const ConvGeom& g, const float* col, float* dx) {
   col2im_scalar(g, col, dx);
 }
 
+// ---- depthwise ----------------------------------------------------------------------------
+// One KH×KW filter per channel (MobileNet, Howard et al. 2017, Eq. 3: Ĝ_{k,l,m} =
+// Σ_{i,j} K̂_{i,j,m} · F_{k+i−1, l+j−1, m}). No sum across channels, so no GEMM: an im2col per
+// channel would copy each pixel 9 times to do 9 MACs on it.
 void depthwise_forward_scalar(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t OH = g.OH(), OW = g.OW();
   for (int64_t c = 0; c < g.C; ++c)
@@ -223,6 +236,7 @@ void depthwise_forward(const ConvGeom& g, const float* x, const float* w, const 
   depthwise_forward_scalar(g, x, w, bias, y);
 }
 
+// Backward of the same sum, term by term: each product w·x sends dy·w to x and dy·x to w.
 void depthwise_backward_scalar(const ConvGeom& g, const float* x, const float* w, const float* dy, float* dx,
                                float* dw) {
   const int64_t OH = g.OH(), OW = g.OW();

@@ -83,6 +83,8 @@ void bias_add_channels(float* y, const float* b, int64_t N, int64_t C, int64_t H
 }
 
 // ---- sums -----------------------------------------------------------------------------------
+// The bias gradients: dL/db[c] = Σ over every position the bias was added to, of dy there.
+// Both accumulate into `out` so a caller can sum over a batch one image at a time.
 void sum_rows_scalar(const float* x, int64_t R, int64_t Cn, float* out) {
   for (int64_t r = 0; r < R; ++r) {
     float s = 0.0f;
@@ -138,20 +140,26 @@ void sum_cols(const float* x, int64_t R, int64_t Cn, float* out) {
 }
 
 // ---- activations ------------------------------------------------------------------------------
+// Each backward takes the forward INPUT x (not the output) and accumulates f'(x)·dy into dx.
+// At the kinks (x = 0 for ReLU, 0 and 6 for ReLU6, ±3 for hard-swish) we take the derivative
+// of the flat side, as PyTorch does; the tests check the derivative away from the kinks.
+// g++ 12 at -O2 compiles these scalar loops to a compare and a branch per element, which
+// mispredicts about half the time on random signs; the AVX2 side (vmaxps, or compare-and-mask)
+// has no branch at all — part of its speed-up in `make bench` comes from that, not from width.
 void relu_forward_scalar(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) y[i] = std::max(0.0f, x[i]);  // (0 < x) ? x : 0, NaN → 0 like vmaxps
 }
 void relu_backward_scalar(const float* x, const float* dy, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
 void relu6_forward_scalar(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], 0.0f), 6.0f);
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(0.0f, x[i]), 6.0f);
 }
 void relu6_backward_scalar(const float* x, const float* dy, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] += (x[i] > 0.0f && x[i] < 6.0f) ? dy[i] : 0.0f;
 }
 void hard_swish_forward_scalar(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * std::min(std::max(0.0f, x[i] + 3.0f), 6.0f) * (1.0f / 6.0f);
 }
 void hard_swish_backward_scalar(const float* x, const float* dy, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {

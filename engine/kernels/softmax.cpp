@@ -132,6 +132,8 @@ MGF_AVX2 inline float exp_sum(const float* x, float m, float* y, int64_t C) {
 
 }  // namespace
 
+// The three passes of the scalar side, each 8 columns at a time: max (vmaxps, reduced once
+// per row), exp and sum (exp256 + vaddps, the exps kept in y), scale by 1/sum (vmulps).
 MGF_AVX2 void softmax_rows_avx2(const float* x, float* y, int64_t R, int64_t C) {
   for (int64_t r = 0; r < R; ++r) {
     const float* xr = x + r * C;
@@ -156,6 +158,8 @@ MGF_AVX2 void log_softmax_rows_avx2(const float* x, float* y, int64_t R, int64_t
     for (; c < C; ++c) yr[c] = xr[c] - lse;
   }
 }
+// dx += y ⊙ (dy − ⟨dy, y⟩): the Jacobian of softmax, diag(y) − y·yᵀ, applied to dy without
+// forming it (C² numbers) — one dot product per row, then one fused pass.
 MGF_AVX2 void softmax_rows_backward_avx2(const float* y, const float* dy, float* dx, int64_t R, int64_t C) {
   for (int64_t r = 0; r < R; ++r) {
     const float *yr = y + r * C, *g = dy + r * C;
@@ -173,6 +177,7 @@ MGF_AVX2 void softmax_rows_backward_avx2(const float* y, const float* dy, float*
     for (; c < C; ++c) d[c] += yr[c] * (g[c] - dot);
   }
 }
+// dx += dy − softmax(x)·Σdy, with softmax(x) = exp(y) recomputed from the log-probabilities y.
 MGF_AVX2 void log_softmax_rows_backward_avx2(const float* y, const float* dy, float* dx, int64_t R, int64_t C) {
   for (int64_t r = 0; r < R; ++r) {
     const float *yr = y + r * C, *g = dy + r * C;
