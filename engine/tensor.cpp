@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <stdexcept>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace mgf {
 
 std::string shape_str(const Shape& s) {
@@ -18,6 +22,23 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+// Training allocates the same large tensors every batch and frees them all at its end. With
+// glibc's defaults each of them is a fresh mmap (or the freed heap top is trimmed back to the
+// OS), so every batch pays page faults to re-zero memory it just returned: on LeNet-5 that
+// was a third of the CPU time (sys 0.53 s of 1.86 s for 100 batches, 1 thread). Keeping
+// tensors up to 32 MiB on the heap and never trimming it makes the next batch reuse the
+// pages (sys 0.01 s). Done once, on the first tensor; other C libraries keep their defaults.
+static void keep_freed_tensor_memory() {
+#if defined(__GLIBC__)
+  static const bool once = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed value
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)once;
+#endif
+}
+
 static void validate(const Shape& s) {
   if (s.size() > 4)
     throw std::invalid_argument("Tensor: expected at most 4 dimensions, found " + shape_str(s));
@@ -28,6 +49,7 @@ static void validate(const Shape& s) {
 Tensor::Tensor(Shape shape, float fill) : shape_(std::move(shape)) {
   validate(shape_);
   numel_ = shape_numel(shape_);
+  keep_freed_tensor_memory();
   data_ = std::make_shared<std::vector<float>>(static_cast<size_t>(numel_), fill);
 }
 
@@ -37,6 +59,7 @@ Tensor::Tensor(Shape shape, std::vector<float> values) : shape_(std::move(shape)
   if (static_cast<int64_t>(values.size()) != numel_)
     throw std::invalid_argument("Tensor: shape " + shape_str(shape_) + " needs " + std::to_string(numel_) +
                                 " values, found " + std::to_string(values.size()));
+  keep_freed_tensor_memory();
   data_ = std::make_shared<std::vector<float>>(std::move(values));
 }
 
