@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <set>
+
 
 #include "compression/coding/huffman.h"
 #include "compression/coding/relative_index.h"
@@ -89,6 +92,12 @@ std::vector<uint8_t> random_codes(int64_t n, float density, int bits, uint64_t s
   for (auto& x : c)
     if (r.uniform() < density) x = static_cast<uint8_t>(1 + r.randint((1 << bits) - 1));
   return c;
+}
+
+// A scratch file in the system's temporary directory (the tests may run where build/ is absent).
+std::string temp_path(const std::string& name) {
+  static const std::string tag = std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  return (std::filesystem::temp_directory_path() / ("mgf-" + tag + "-" + name)).string();
 }
 
 bool close(float a, float b, float atol = 1e-5f, float rtol = 1e-4f) { return std::fabs(a - b) <= atol + rtol * std::fabs(b); }
@@ -517,14 +526,14 @@ TEST_SUITE("deep_compression") {
     Rng rng(6);
     auto& fc2 = *std::static_pointer_cast<TLinear>(net->order[5]);
     q.add("fc2.weight", fc2.weight, 2, KmeansInit::linear, rng);
-    const std::string path = "build/test_deep_compression.mgfdc";
+    const std::string path = temp_path("test_deep_compression.mgfdc");
     int64_t n = save_compressed(path, make_compressed_model(*net, q, "tiny"));
     CHECK(file_size_bytes(path) == n);
     std::FILE* f = std::fopen((path + ".tmp").c_str(), "rb");
     CHECK(f == nullptr);
     if (f) std::fclose(f);
     CHECK(load_compressed(path).tensors.size() == 6);
-    CHECK_THROWS_WITH_AS(load_compressed("build/does-not-exist.mgfdc"), doctest::Contains("does-not-exist"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(load_compressed(temp_path("does-not-exist.mgfdc")), doctest::Contains("does-not-exist"), std::runtime_error);
     std::remove(path.c_str());
   }
 
@@ -544,7 +553,7 @@ TEST_SUITE("deep_compression") {
       mse_loss(net->forward(x), Var(random_tensor({9, 5}, 104))).backward();
       q.step(0.01f);
     }
-    const std::string path = "build/test_deep_compression_sim.mgfdc";
+    const std::string path = temp_path("test_deep_compression_sim.mgfdc");
     save_compressed(path, make_compressed_model(*net, q, "tiny"));
     CompressedRunner runner(load_compressed(path), tiny_net(999));   // a fresh skeleton: other weights
     std::remove(path.c_str());
