@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
                    "Trains LeNet-300-100 or LeNet-5 (Caffe) on MNIST-format data and compares the test error with\n"
                    "the papers' baselines (1.64 % / 1.6 % and 0.80 %). Saves checkpoints/<model>-<set>.mgf, which\n"
                    "the compression chapters load through trained_baseline().",
-                   "full run: LeNet-300-100 about 1 min, LeNet-5 about 5-10 min on 2 cores; --quick: seconds");
+                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 about 19 min; --quick: seconds");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist (looked up under --data, $MGF_DATA, ./data, ../shared/data)");
   args.option("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick.mgf with --quick)");
