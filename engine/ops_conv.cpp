@@ -19,8 +19,8 @@
 // the thread count); each block sums its images in order into its own partial, and the
 // partials are added in block order at the end.
 // The backward redoes im2col instead of keeping the forward's cols: we tried keeping them
-// (8 MB per LeNet-5 batch) and 150 batches took the same CPU time (1.93 s either way) — the
-// kept cols come back from DRAM, a fresh im2col of a small image comes from cache.
+// (12 MB per LeNet-5 batch of 64) and 150 batches took the same CPU time (1.93 s either
+// way) — kept cols come back from DRAM, a fresh im2col of a small image comes from cache.
 // Not here: dilation, Winograd/FFT convolution, NHWC layout.
 #include <algorithm>
 #include <stdexcept>
