@@ -7,7 +7,7 @@
 // The recipe is baseline_recipe() in layers/models/baseline.cpp (SGD momentum 0.9, weight
 // decay 5e-4, one warm-up epoch then cosine decay, batch 64, 20 epochs; LeNet-5 with
 // ±2-pixel jitter). Book: book/03-training.md.
-//   build/examples/training --model lenet5            # full run, a few minutes on 2 cores
+//   build/examples/training --model lenet5            # full run, about 19 min on 2 busy cores
 //   build/examples/training --set fashion-mnist --quick
 #include <unistd.h>
 
