@@ -175,12 +175,21 @@ int main(int argc, char** argv) {
   plot.height = 566;
   plot.set_x_range(lo, hi);
   plot.set_y_range(lo, hi);
+  // Colour = predicted class; opacity = confidence |p − ½|·2 in five steps. Neighbouring cells
+  // of a row with the same colour and step are drawn as one rectangle (a smaller file).
+  auto shade = [&](int i, int j) {
+    const float p1 = prob[2 * (i * G + j) + 1];
+    const int level = static_cast<int>(std::lround(std::fabs(p1 - 0.5f) * 2.0f * 4.0f));  // 0..4
+    return (p1 > 0.5f ? 8 : 0) + level;
+  };
   for (int i = 0; i < G; ++i)
-    for (int j = 0; j < G; ++j) {
-      const float p1 = prob[2 * (i * G + j) + 1];
-      const double conf = std::fabs(p1 - 0.5) * 2.0;  // 0 on the boundary, 1 when sure
-      plot.cell(lo + j * step, lo + i * step, lo + (j + 1) * step, lo + (i + 1) * step,
-                p1 > 0.5f ? SvgPlot::palette(1) : SvgPlot::palette(0), 0.1 + 0.35 * conf);
+    for (int j0 = 0; j0 < G;) {
+      const int s = shade(i, j0);
+      int j1 = j0 + 1;
+      while (j1 < G && shade(i, j1) == s) ++j1;
+      plot.cell(lo + j0 * step, lo + i * step, lo + j1 * step, lo + (i + 1) * step,
+                SvgPlot::palette(s >= 8 ? 1 : 0), 0.1 + 0.35 * (s % 8) / 4.0);
+      j0 = j1;
     }
   for (int k = 0; k < 2; ++k) {
     std::vector<double> xs, ys;
