@@ -190,7 +190,7 @@ TEST_SUITE("magnitude_pruning") {
     CHECK(z.row_ptr == std::vector<int32_t>{0, 0, 0, 0});
     CHECK(count_nonzero(to_dense(z)) == 0);
 
-    CsrMatrix one = csr_from_tensor(Tensor({1, 1}, {-2.5f}));
+    CsrMatrix one = csr_from_tensor(Tensor({1, 1}, std::vector<float>{-2.5f}));
     CHECK(one.nnz() == 1);
     CHECK(to_dense(one).item() == -2.5f);
 
