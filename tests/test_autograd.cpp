@@ -361,22 +361,28 @@ TEST_SUITE("autograd") {
     }
   }
 
-  TEST_CASE("conv2d gradients do not depend on the thread count") {
-    Var x(random_tensor({11, 3, 6, 6}, 110), true), w(random_tensor({5, 3, 3, 3}, 111), true);
+  TEST_CASE("conv2d gradients do not depend on the thread count (dense and depthwise)") {
     const int before = num_threads();
-    std::vector<std::vector<float>> dw, dx;
-    for (int t : {1, 2, 3}) {
-      set_num_threads(t);
-      x.zero_grad();
-      w.zero_grad();
-      conv2d(x, w, Var(), {1, 1, 1, 1, 1}).backward();
-      dw.push_back(w.grad().to_vector());
-      dx.push_back(x.grad().to_vector());
+    for (int64_t groups : {1, 3}) {
+      CAPTURE(groups);
+      Var x(random_tensor({11, 3, 6, 6}, 110), true);
+      Var w(random_tensor({groups == 1 ? 5 : 3, 3 / groups, 3, 3}, 111), true);
+      Var b(random_tensor({groups == 1 ? 5 : 3}, 112), true);
+      std::vector<std::vector<float>> dw, dx, db;
+      for (int t : {1, 2, 3}) {
+        set_num_threads(t);
+        for (Var* v : {&x, &w, &b}) v->zero_grad();
+        conv2d(x, w, b, {1, 1, 1, 1, groups}).backward();
+        dw.push_back(w.grad().to_vector());
+        dx.push_back(x.grad().to_vector());
+        db.push_back(b.grad().to_vector());
+      }
+      CHECK(dw[0] == dw[1]);
+      CHECK(dw[0] == dw[2]);
+      CHECK(db[0] == db[2]);
+      CHECK(dx[0] == dx[1]);
     }
     set_num_threads(before);
-    CHECK(dw[0] == dw[1]);
-    CHECK(dw[0] == dw[2]);
-    CHECK(dx[0] == dx[1]);
   }
 
   TEST_CASE("conv2d rejects bad shapes, naming both") {
