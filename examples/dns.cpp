@@ -108,9 +108,9 @@ int main(int argc, char** argv) {
   // for a different μ, σ). Chosen so the layers end near the kept fractions the DNS paper
   // reports, cutting the big FC layers hardest.
   std::vector<float> c_rate = args.get("--c-rate").empty()
-                                  ? (lenet5 ? std::vector<float>{0.4f, 1.6f, 2.6f, 1.3f} : std::vector<float>{2.2f, 1.6f, 0.8f})
+                                  ? (lenet5 ? std::vector<float>{1.7f, 3.1f, 4.0f, 2.9f} : std::vector<float>{5.0f, 4.6f, 2.8f})
                                   : parse_floats(args, "--c-rate");
-  const int epochs = args.epochs(lenet5 ? 12 : 30, 2);
+  const int epochs = args.epochs(lenet5 ? 12 : 40, 2);
   const int surgery_epochs = static_cast<int>(args.given("--surgery-epochs") ? args.get_int("--surgery-epochs")
                                                                                : std::max(1, 2 * epochs / 3));
   std::vector<bool> variants;
@@ -141,6 +141,8 @@ int main(int argc, char** argv) {
       dns.after_step();
       sched.apply(opt, static_cast<double>(++step) / per_epoch);
     };
+    std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", splice ? "dns" : "no-splice",
+                static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()));
     auto t0 = Clock::now();
     res.curve_epoch.push_back(0);
     res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
