@@ -4,7 +4,8 @@
 //
 // Every elementwise activation is written as two plain array loops, `name_fwd` (y = f(x))
 // and `name_bwd` (dx += dy · f'(x), given x and y), and one generic `unary_op` that wires
-// them into the graph. Those loops are the one place to swap in a vectorised kernel.
+// them into the graph. Those loops are the one place to swap in a vectorised kernel; ReLU,
+// ReLU6, hard-swish and the softmaxes already call engine/kernels/ (scalar + AVX2).
 // At a kink (ReLU at 0, ReLU6 at 0 and 6, hard-swish at ±3) we use the one-sided
 // derivative of the flat piece (0), as PyTorch does.
 // Not here: GELU, ELU and friends (no chapter uses them).
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "engine/kernels/elementwise.h"
+#include "engine/kernels/softmax.h"
 #include "engine/ops.h"
 
 namespace mgf {
@@ -89,8 +91,9 @@ Var leaky_relu(const Var& x, float slope) {
 }
 
 // ---- softmax and log-softmax over the last dim -------------------------------------------
-// Rows of length C: every dim but the last is a row index. Stable form: subtract the row
-// max m before exponentiating, log Σ e^(x_j) = m + log Σ e^(x_j − m), so nothing overflows.
+// Rows of length C: every dim but the last is a row index. The row loops are the kernels of
+// engine/kernels/softmax.h, in the stable form: the row max m is subtracted before
+// exponentiating, log Σ e^(x_j) = m + log Σ e^(x_j − m), so nothing overflows.
 namespace {
 
 void rows_of(const char* op, const Tensor& x, int64_t& rows, int64_t& C) {
@@ -99,57 +102,27 @@ void rows_of(const char* op, const Tensor& x, int64_t& rows, int64_t& C) {
   rows = x.numel() / C;
 }
 
-// out[r][c] = x[r][c] − logsumexp(x[r])  (log-softmax of each row)
-void log_softmax_rows(const float* x, float* out, int64_t rows, int64_t C) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * C;
-    float* o = out + r * C;
-    float m = xr[0];
-    for (int64_t c = 1; c < C; ++c) m = std::max(m, xr[c]);
-    double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(xr[c] - m));
-    const float lse = m + static_cast<float>(std::log(s));
-    for (int64_t c = 0; c < C; ++c) o[c] = xr[c] - lse;
-  }
-}
-
 }  // namespace
 
-// softmax: p = e^(x − lse);  backward (Jacobian diag(p) − p pᵀ):  dx = p ⊙ (dp − ⟨dp, p⟩)
+// softmax: p = e^(x − lse);  backward (Jacobian diag(p) − p pᵀ):  dx += p ⊙ (dp − ⟨dp, p⟩)
 Var softmax(const Var& x) {
   int64_t rows, C;
   rows_of("softmax", x.value(), rows, C);
   Tensor p(x.shape());
-  log_softmax_rows(x.value().data(), p.data(), rows, C);
-  for (int64_t i = 0; i < p.numel(); ++i) p[i] = std::exp(p[i]);
+  softmax_rows(x.value().data(), p.data(), rows, C);
   return make_result("softmax", std::move(p), {x}, [xn = x.node(), rows, C](Node& self) {
-    const float* pp = self.value.data();
-    const float* dp = self.grad.data();
-    float* dx = grad_buffer(*xn).data();
-    for (int64_t r = 0; r < rows; ++r) {
-      double dot = 0;
-      for (int64_t c = 0; c < C; ++c) dot += static_cast<double>(dp[r * C + c]) * pp[r * C + c];
-      for (int64_t c = 0; c < C; ++c) dx[r * C + c] += pp[r * C + c] * (dp[r * C + c] - static_cast<float>(dot));
-    }
+    softmax_rows_backward(self.value.data(), self.grad.data(), grad_buffer(*xn).data(), rows, C);
   });
 }
 
-// log-softmax: y = x − lse(x);  backward:  dx = dy − softmax(x) · Σ_c dy_c
+// log-softmax: y = x − lse(x);  backward:  dx += dy − softmax(x) · Σ_c dy_c  (softmax = e^y)
 Var log_softmax(const Var& x) {
   int64_t rows, C;
   rows_of("log_softmax", x.value(), rows, C);
   Tensor y(x.shape());
   log_softmax_rows(x.value().data(), y.data(), rows, C);
   return make_result("log_softmax", std::move(y), {x}, [xn = x.node(), rows, C](Node& self) {
-    const float* py = self.value.data();
-    const float* dy = self.grad.data();
-    float* dx = grad_buffer(*xn).data();
-    for (int64_t r = 0; r < rows; ++r) {
-      double s = 0;
-      for (int64_t c = 0; c < C; ++c) s += dy[r * C + c];
-      for (int64_t c = 0; c < C; ++c)
-        dx[r * C + c] += dy[r * C + c] - std::exp(py[r * C + c]) * static_cast<float>(s);
-    }
+    log_softmax_rows_backward(self.value.data(), self.grad.data(), grad_buffer(*xn).data(), rows, C);
   });
 }
 
