@@ -4,9 +4,11 @@
 // channel_shuffle is ShuffleNet's (Zhang et al. 2017, §3.1) "reshape (g, n) → transpose →
 // flatten", done as one index permutation. Not here: general strided views or
 // arbitrary-axis concat (the engine has no strided tensors; channels are all CNNs need).
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
+#include "engine/kernels/elementwise.h"
 #include "engine/ops.h"
 
 namespace mgf {
@@ -15,9 +17,7 @@ namespace mgf {
 Var reshape(const Var& a, Shape s) {
   Tensor y = a.value().reshape(std::move(s));  // throws naming both shapes
   return make_result("reshape", std::move(y), {a}, [an = a.node()](Node& self) {
-    float* da = grad_buffer(*an).data();
-    const float* dy = self.grad.data();
-    for (int64_t i = 0; i < self.grad.numel(); ++i) da[i] += dy[i];
+    add_inplace(grad_buffer(*an).data(), self.grad.data(), self.grad.numel());
   });
 }
 
@@ -68,8 +68,8 @@ Var concat_channels(const std::vector<Var>& xs) {
   for (const Var& x : xs) {
     const int64_t C = x.value().dim(1);
     const float* px = x.value().data();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t i = 0; i < C * S; ++i) y[(n * total_c + c0) * S + i] = px[n * C * S + i];
+    for (int64_t n = 0; n < N; ++n)  // one contiguous run of C·S floats per image
+      std::copy(px + n * C * S, px + (n + 1) * C * S, y.data() + (n * total_c + c0) * S);
     offsets.push_back(c0);
     c0 += C;
   }
@@ -82,7 +82,7 @@ Var concat_channels(const std::vector<Var>& xs) {
       const int64_t C = nodes[k]->value.dim(1);
       float* dx = grad_buffer(*nodes[k]).data();
       for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < C * S; ++i) dx[n * C * S + i] += dy[(n * total_c + offsets[k]) * S + i];
+        add_inplace(dx + n * C * S, dy + (n * total_c + offsets[k]) * S, C * S);
     }
   });
 }
@@ -108,12 +108,11 @@ std::vector<Var> split_channels(const Var& x, const std::vector<int64_t>& sizes)
     Tensor y(s);
     const float* px = x.value().data();
     for (int64_t n = 0; n < v.N; ++n)
-      for (int64_t i = 0; i < C * v.S; ++i) y[n * C * v.S + i] = px[(n * v.C + c0) * v.S + i];
+      std::copy(px + (n * v.C + c0) * v.S, px + (n * v.C + c0 + C) * v.S, y.data() + n * C * v.S);
     out.push_back(make_result("split_channels", std::move(y), {x}, [xn = x.node(), v, c0, C](Node& self) {
       const float* dy = self.grad.data();
       float* dx = grad_buffer(*xn).data();
-      for (int64_t n = 0; n < v.N; ++n)
-        for (int64_t i = 0; i < C * v.S; ++i) dx[(n * v.C + c0) * v.S + i] += dy[n * C * v.S + i];
+      for (int64_t n = 0; n < v.N; ++n) add_inplace(dx + (n * v.C + c0) * v.S, dy + n * C * v.S, C * v.S);
     }));
     c0 += C;
   }
@@ -138,8 +137,7 @@ Var channel_shuffle(const Var& x, int64_t groups) {
     for (int64_t ig = 0; ig < g; ++ig)
       for (int64_t in = 0; in < n_per; ++in) {
         const float* src = px + (n * C + ig * n_per + in) * S;
-        float* dst = y.data() + (n * C + in * g + ig) * S;
-        for (int64_t i = 0; i < S; ++i) dst[i] = src[i];
+        std::copy(src, src + S, y.data() + (n * C + in * g + ig) * S);
       }
   return make_result("channel_shuffle", std::move(y), {x}, [xn = x.node(), N, C, S, g, n_per](Node& self) {
     const float* dy = self.grad.data();
@@ -147,9 +145,7 @@ Var channel_shuffle(const Var& x, int64_t groups) {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t ig = 0; ig < g; ++ig)
         for (int64_t in = 0; in < n_per; ++in) {
-          float* dst = dx + (n * C + ig * n_per + in) * S;
-          const float* src = dy + (n * C + in * g + ig) * S;
-          for (int64_t i = 0; i < S; ++i) dst[i] += src[i];
+          add_inplace(dx + (n * C + ig * n_per + in) * S, dy + (n * C + in * g + ig) * S, S);
         }
   });
 }
