@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
               "masked+quantized float model; largest logit difference %.2e\n",
               static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
   std::printf("file model: fully connected layers run from the gap stream + codebook indices; conv layers %s\n",
-              lenet5 ? "are re-inflated to float weights at load time (1-6 % of the weights)" : "(none)");
+              lenet5 ? "are re-inflated to float weights at load time (about 6 % of the weights)" : "(none)");
 
   // ---- Tables 2-3: bits per layer, ours beside the paper's -------------------------------------
   ResultTable bits({"layer", "#W", "kept (P)", "weight bits P+Q / P+Q+H", "index bits P+Q / P+Q+H", "compression P+Q / P+Q+H"});
