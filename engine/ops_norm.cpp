@@ -17,6 +17,7 @@
 
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "engine/threads.h"
 
 namespace mgf {
 
@@ -38,46 +39,53 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   if (training && M < 2)
     throw std::invalid_argument("batch_norm: training needs more than one value per channel, found x " + X.str());
 
-  // Per channel: the mean and 1/√(σ² + ε) used for this forward.
-  Tensor mu({C}), inv_std({C});
-  if (training) {
-    for (int64_t c = 0; c < C; ++c) {
-      double s = 0, s2 = 0;
+  // Channels are independent, so both passes run parallel_for over c; each channel's sums
+  // are done by one thread in a fixed order, so results do not depend on the thread count.
+  const float* px = X.data();
+  const float* pg = gamma.defined() ? gamma.value().data() : nullptr;
+  const float* pbeta = beta.defined() ? beta.value().data() : nullptr;
+  float* rm = running_mean.data();
+  float* rv = running_var.data();
+  Tensor xhat(X.shape()), Y(X.shape()), inv_std({C});  // x̂ and 1/√(σ² + ε) kept for the backward
+  float* ph = xhat.data();
+  float* py = Y.data();
+  float* pis = inv_std.data();
+  parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      float mu, is;  // this forward's mean and 1/√(σ² + ε) for channel c
+      if (training) {
+        double s = 0, s2 = 0;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) s += px[(n * C + c) * S + i];
+        const double m = s / static_cast<double>(M);
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) {
+            const double d = px[(n * C + c) * S + i] - m;
+            s2 += d * d;
+          }
+        const double var = s2 / static_cast<double>(M);  // biased: what normalises the batch
+        mu = static_cast<float>(m);
+        is = static_cast<float>(1.0 / std::sqrt(var + eps));
+        rm[c] = (1.0f - momentum) * rm[c] + momentum * mu;
+        rv[c] = (1.0f - momentum) * rv[c] +
+                momentum * static_cast<float>(var * static_cast<double>(M) / static_cast<double>(M - 1));
+      } else {
+        mu = rm[c];
+        is = 1.0f / std::sqrt(rv[c] + eps);
+      }
+      pis[c] = is;
+      // y = γ x̂ + β
+      const float gm = pg ? pg[c] : 1.0f, bt = pbeta ? pbeta[c] : 0.0f;
       for (int64_t n = 0; n < N; ++n) {
-        const float* xc = X.data() + (n * C + c) * S;
-        for (int64_t i = 0; i < S; ++i) s += xc[i];
-      }
-      const double m = s / static_cast<double>(M);
-      for (int64_t n = 0; n < N; ++n) {
-        const float* xc = X.data() + (n * C + c) * S;
-        for (int64_t i = 0; i < S; ++i) s2 += (xc[i] - m) * (xc[i] - m);
-      }
-      const double var = s2 / static_cast<double>(M);  // biased: what normalises the batch
-      mu[c] = static_cast<float>(m);
-      inv_std[c] = static_cast<float>(1.0 / std::sqrt(var + eps));
-      running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * static_cast<float>(m);
-      running_var[c] = (1.0f - momentum) * running_var[c] +
-                       momentum * static_cast<float>(var * static_cast<double>(M) / static_cast<double>(M - 1));
-    }
-  } else {
-    for (int64_t c = 0; c < C; ++c) {
-      mu[c] = running_mean[c];
-      inv_std[c] = 1.0f / std::sqrt(running_var[c] + eps);
-    }
-  }
-
-  // y = γ x̂ + β; x̂ is kept for the backward.
-  Tensor xhat(X.shape()), Y(X.shape());
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      const float gm = gamma.defined() ? gamma.value()[c] : 1.0f, bt = beta.defined() ? beta.value()[c] : 0.0f;
-      const int64_t base = (n * C + c) * S;
-      for (int64_t i = 0; i < S; ++i) {
-        const float h = (X[base + i] - mu[c]) * inv_std[c];
-        xhat[base + i] = h;
-        Y[base + i] = gm * h + bt;
+        const int64_t base = (n * C + c) * S;
+        for (int64_t i = 0; i < S; ++i) {
+          const float h = (px[base + i] - mu) * is;
+          ph[base + i] = h;
+          py[base + i] = gm * h + bt;
+        }
       }
     }
+  });
 
   std::vector<Var> parents{x};
   if (gamma.defined()) parents.push_back(gamma);
@@ -85,29 +93,36 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   auto backward = [xn = x.node(), gn = gamma.defined() ? gamma.node() : nullptr,
                    bn = beta.defined() ? beta.node() : nullptr, xhat, inv_std, training, N, C, S, M](Node& self) {
     const float* dy = self.grad.data();
-    for (int64_t c = 0; c < C; ++c) {
-      double sdy = 0, sdyh = 0;  // Σ dy and Σ dy·x̂ over the channel
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < S; ++i) {
-          const int64_t j = (n * C + c) * S + i;
-          sdy += dy[j];
-          sdyh += static_cast<double>(dy[j]) * xhat[j];
-        }
-      if (gn && gn->requires_grad) grad_buffer(*gn)[c] += static_cast<float>(sdyh);
-      if (bn && bn->requires_grad) grad_buffer(*bn)[c] += static_cast<float>(sdy);
-      if (!xn->requires_grad) continue;
-      const float gm = gn ? gn->value[c] : 1.0f;
-      float* dx = grad_buffer(*xn).data();
-      // With g = γ·dy: mean(g) = γ Σdy/M and mean(g·x̂) = γ Σdy·x̂/M.
-      const float k = gm * inv_std[c];
-      const float mg = training ? static_cast<float>(sdy / static_cast<double>(M)) : 0.0f;
-      const float mgh = training ? static_cast<float>(sdyh / static_cast<double>(M)) : 0.0f;
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t i = 0; i < S; ++i) {
-          const int64_t j = (n * C + c) * S + i;
-          dx[j] += k * (dy[j] - mg - xhat[j] * mgh);
-        }
-    }
+    const float* h = xhat.data();
+    // Gradient buffers are allocated here, before the threads start.
+    float* dgamma = gn && gn->requires_grad ? grad_buffer(*gn).data() : nullptr;
+    float* dbeta = bn && bn->requires_grad ? grad_buffer(*bn).data() : nullptr;
+    float* dx = xn->requires_grad ? grad_buffer(*xn).data() : nullptr;
+    const float* g = gn ? gn->value.data() : nullptr;
+    parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c) {
+        double sdy = 0, sdyh = 0;  // Σ dy and Σ dy·x̂ over the channel
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t j = (n * C + c) * S + i;
+            sdy += dy[j];
+            sdyh += static_cast<double>(dy[j]) * h[j];
+          }
+        if (dgamma) dgamma[c] += static_cast<float>(sdyh);
+        if (dbeta) dbeta[c] += static_cast<float>(sdy);
+        if (!dx) continue;
+        // With g = γ·dy: mean(g) = γ Σdy/M and mean(g·x̂) = γ Σdy·x̂/M; in eval μ, σ are
+        // constants and only the first term remains.
+        const float k = (g ? g[c] : 1.0f) * inv_std[c];
+        const float mg = training ? static_cast<float>(sdy / static_cast<double>(M)) : 0.0f;
+        const float mgh = training ? static_cast<float>(sdyh / static_cast<double>(M)) : 0.0f;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t j = (n * C + c) * S + i;
+            dx[j] += k * (dy[j] - mg - h[j] * mgh);
+          }
+      }
+    });
   };
   return make_result("batch_norm", std::move(Y), std::move(parents), std::move(backward));
 }
