@@ -3,8 +3,8 @@
 // of Tables 2-3, measured as bytes of a real compressed file that the model then runs from.
 // Book: book/15-deep_compression.md.
 //
-//   build/examples/deep_compression --model lenet300          (full run: ~10-15 min on 2 cores)
-//   build/examples/deep_compression --model lenet5            (full run: ~1 h)
+//   build/examples/deep_compression --model lenet300          (full run: ~4 min on 2 cores)
+//   build/examples/deep_compression --model lenet5 --no-ablation   (full run: ~7 min)
 //   build/examples/deep_compression --quick                   (seconds, for CI)
 //   build/examples/deep_compression --inspect FILE            (where the bytes of a file go)
 //
@@ -203,7 +203,8 @@ int main(int argc, char** argv) {
   ExampleArgs args("deep_compression",
                    "Deep Compression (Han, Mao, Dally 2016): pruning -> trained quantization -> Huffman coding, "
                    "written to a real file and run from it; Tables 1-3 on MNIST.",
-                   "full run: about 10-15 min (lenet300) or 1 h (lenet5) on 2 cores; --quick: seconds");
+                   "full run on the 2-core VM with the baseline checkpoint cached: ~4 min (lenet300), ~7 min (lenet5 "
+                   "--no-ablation); training a missing baseline adds ~2 / ~17 min; --quick: seconds");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
@@ -246,7 +247,7 @@ int main(int argc, char** argv) {
   try {
     data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);
   } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "deep_compression: %s\n(run `make data` or pass --data DIR)\n", e.what());
+    std::fprintf(stderr, "deep_compression: %s\n", e.what());
     return 1;
   }
   std::printf("Deep Compression on %s, %s: %lld training / %lld test images%s\n", model_name.c_str(), data.name.c_str(),
