@@ -17,11 +17,13 @@
 #include "compression/coding/huffman.h"
 #include "compression/coding/relative_index.h"
 #include "compression/deep_compression.h"
+#include "compression/pruning/magnitude.h"
 #include "compression/quantization/kmeans.h"
 #include "compression/quantization/weight_sharing.h"
 #include "engine/kernels/cpu.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "engine/train.h"
 #include "tests/gradcheck.h"
 
 using namespace mgf;
@@ -571,5 +573,42 @@ TEST_SUITE("deep_compression") {
     auto other = std::make_shared<TSeq>();
     other->add("fc9", std::make_shared<TLinear>(3, 3, 1));
     CHECK_THROWS_AS(CompressedRunner(make_compressed_model(*net, q, "tiny"), other), std::invalid_argument);
+  }
+  TEST_CASE("compress_and_measure: the whole pipeline on a tiny problem; the file is smaller and runs like the simulation") {
+    set_training_output(false);
+    DataSplits data;
+    data.train = synthetic_dataset(256, 4, 8, 1);
+    data.test = synthetic_dataset(64, 4, 8, 2);
+    auto make = [] {
+      auto s = std::make_shared<TSeq>();
+      s->add("flat", std::make_shared<TFlatten>());
+      s->add("fc1", std::make_shared<TLinear>(64, 32, 5));
+      s->add("relu", std::make_shared<TRelu>());
+      s->add("fc2", std::make_shared<TLinear>(32, 4, 6));
+      return s;
+    };
+    auto model = make();
+    DeepCompressionConfig cfg;
+    cfg.keep = {{"fc1.weight", 0.25}, {"fc2.weight", 0.5}};
+    cfg.prune_steps = 2;
+    cfg.prune_epochs = 1;
+    cfg.quant_epochs = 1;
+    cfg.fc_bits = 4;
+    cfg.batch = 32;
+    cfg.file = temp_path("pipeline.mgfdc");
+    DeepCompressionResult r = compress_and_measure(*model, make, data, cfg);
+    set_training_output(true);
+    CHECK(r.file_bytes == file_size_bytes(cfg.file));
+    CHECK(r.file_bytes < r.pq_file_bytes + 64);   // Huffman never costs more than a table's worth
+    CHECK(r.ratio() > 3.0);
+    CHECK(r.prediction_mismatches == 0);
+    CHECK(r.max_logit_diff < 1e-4);
+    CHECK(r.error_deployed == r.error_quantized);   // coding changes bytes, not weights
+    auto& fc1 = *std::static_pointer_cast<TLinear>(model->order[1]);
+    CHECK(density(fc1.weight) == doctest::Approx(0.25).epsilon(0.01));
+    std::remove(cfg.file.c_str());
+    std::remove((cfg.file + ".pq").c_str());
+    CHECK_THROWS_AS(deep_compression_paper_config("alexnet"), std::invalid_argument);
+    CHECK(deep_compression_paper_config("lenet5").keep.size() == 4);
   }
 }
