@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -115,6 +116,20 @@ TEST_SUITE("autograd") {
     }
     CHECK_FALSE(y.requires_grad());
     CHECK_THROWS_AS(y.backward(), std::invalid_argument);
+  }
+
+  TEST_CASE("the graph is freed when the loss goes out of scope (no reference cycles)") {
+    Var w(random_tensor({4, 3}, 5), true);  // [out, in]: 3 channels → 4 classes
+    std::weak_ptr<Node> hidden;
+    {
+      Var x(random_tensor({2, 3, 4, 4}, 6));
+      Var h = relu(conv2d(x, Var(random_tensor({3, 3, 3, 3}, 7), true), Var()));
+      hidden = h.node();
+      Var loss = cross_entropy(linear(flatten(global_avg_pool(h)), w, Var()), {0, 2});
+      loss.backward();
+    }
+    CHECK(hidden.expired());
+    CHECK_FALSE(w.grad().empty());  // the leaf keeps its gradient
   }
 
   // A deliberately wrong backward (sign flipped) must be caught by the checker: this case
