@@ -174,6 +174,10 @@ std::vector<CheckpointEntry> read_checkpoint(const std::string& path) {
   return decode_checkpoint(b, path);
 }
 
+// Two passes on purpose. Pass 1 finds every tensor the model needs and checks its shape;
+// any problem throws before a single float has been copied. Only then does pass 2 copy.
+// A half-loaded model (some layers new, some old) would be the worst outcome: it runs, and
+// gives wrong answers.
 void load_checkpoint(const std::string& path, Module& model) {
   const std::vector<CheckpointEntry> entries = read_checkpoint(path);
   std::map<std::pair<int, std::string>, const CheckpointEntry*> by_key;

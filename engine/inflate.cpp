@@ -92,9 +92,14 @@ struct Huffman {
   // Returns false when the lengths over-subscribe the code space (no prefix code exists).
   bool build(const uint8_t* lengths, int n) {
     count.fill(0);
+    // Length 0 means "symbol not used", so it is counted and then forgotten.
     for (int s = 0; s < n; ++s) ++count[lengths[s]];
     count[0] = 0;
-    int left = 1;  // code space left at the current length
+    // Kraft's inequality: a prefix code with these lengths exists iff Σ 2^−len ≤ 1. We track
+    // the code space still free at each length; each longer length doubles it. A negative
+    // value means more codes than the space holds (over-subscribed: a corrupt header).
+    // Leftover space (an incomplete code) is allowed; decoding an unused code fails later.
+    int left = 1;
     for (int len = 1; len <= kMaxBits; ++len) {
       left = 2 * left - count[len];
       if (left < 0) return false;
@@ -107,6 +112,8 @@ struct Huffman {
       if (lengths[s]) symbol[offs[lengths[s]]++] = static_cast<uint16_t>(s);
     // The fast table: the first kFastBits bits of the stream (LSB first) index it, so the
     // code (sent MSB first) is stored bit-reversed, repeated for every value of the bits after it.
+    // Canonical assignment (RFC 1951 §3.2.2): the first code of each length is the last
+    // code of the previous length plus one, shifted left by one bit.
     fast.fill(0);
     int code = 0, index = 0;
     for (int len = 1; len <= kFastBits; ++len) {
@@ -128,6 +135,9 @@ struct Huffman {
       return e >> 4;
     }
     // Slow path (codes longer than kFastBits, or an unused code): canonical walk.
+    // Invariant at length len: `first` is the first code of that length, `index` the
+    // position in `symbol` of the first symbol of that length, `code` the bits read so far.
+    // If code − first < count[len] the code is the (code − first)-th symbol of this length.
     int code = 0, first = 0, index = 0;
     for (int len = 1; len <= kMaxBits; ++len) {
       code |= static_cast<int>(br.bits(1));
@@ -151,6 +161,8 @@ constexpr uint8_t kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
 
 // The body of a compressed block: literals, end-of-block (256), or length/distance copies.
 void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist, std::vector<uint8_t>& out) {
+  // Symbols 257..285 say "a copy follows": its length is a base plus extra bits read raw
+  // (LSB first), then a distance symbol from the second code, again base plus extra bits.
   for (;;) {
     int sym = lit.decode(br);
     if (sym < 256) {
@@ -174,6 +186,9 @@ void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist, std::
   }
 }
 
+// A stored block: the compressor found nothing to gain. After the 3 header bits the rest of
+// the byte is padding, then LEN and its one's complement NLEN (a cheap integrity check),
+// then LEN raw bytes.
 void inflate_stored(BitReader& br, std::vector<uint8_t>& out) {
   br.align();
   uint32_t len = br.bits(16), nlen = br.bits(16);
@@ -246,6 +261,8 @@ uint32_t read_le32(const uint8_t* p) {
 
 }  // namespace
 
+// Every block starts with 3 bits: BFINAL (is this the last block?) and BTYPE (00 stored,
+// 01 fixed Huffman, 10 dynamic Huffman, 11 reserved = error).
 std::vector<uint8_t> inflate(const uint8_t* data, size_t n, const std::string& name, size_t* consumed) {
   BitReader br(data, n, name);
   std::vector<uint8_t> out;
@@ -266,6 +283,10 @@ std::vector<uint8_t> inflate(const uint8_t* data, size_t n, const std::string& n
 
 bool is_gzip(const uint8_t* data, size_t n) { return n >= 2 && data[0] == 0x1f && data[1] == 0x8b; }
 
+// gzip (RFC 1952) is a thin wrapper: a 10-byte header (magic 1f 8b, method 8 = deflate,
+// flags, time, OS), optional fields the flags announce, the DEFLATE stream, then the CRC-32
+// and the length mod 2^32 of the original data. The wrapper adds the integrity check
+// DEFLATE itself lacks.
 std::vector<uint8_t> gunzip(const uint8_t* data, size_t n, const std::string& name) {
   auto fail = [&](const std::string& what, size_t off) -> void {
     throw std::runtime_error("gunzip(" + name + "): " + what + " at byte offset " + std::to_string(off));

@@ -18,6 +18,8 @@ DataLoader::DataLoader(const Dataset& data, int64_t batch, bool shuffle, Rng& rn
   reset();
 }
 
+// A new epoch: the identity order, shuffled by Fisher-Yates from our Rng, so the same seed
+// gives the same sequence of batches on every platform.
 void DataLoader::reset() {
   order_.resize(static_cast<size_t>(size()));
   std::iota(order_.begin(), order_.end(), int64_t{0});

@@ -26,6 +26,9 @@ const float* Optimizer::grad_of(const Parameter& p) {
   return g.data();
 }
 
+// Pruned weights must stay exactly zero. The gradient of a masked weight is already zero
+// (layers use w ⊙ m), but momentum from earlier steps and the weight-decay term λw are not,
+// so without this a pruned weight would drift back to life.
 void Optimizer::apply_mask(Parameter& p) {
   if (!p.has_mask()) return;
   float* w = p.var.value().data();
@@ -49,6 +52,7 @@ void SGD::step() {
     float* w = p.var.value().data();
     const int64_t n = p.var.value().numel();
     if (mu == 0.0f) {
+      // Plain SGD needs no buffer: w ← w − η(g + λw).
       for (int64_t i = 0; i < n; ++i) w[i] -= eta * (g[i] + lambda * w[i]);
     } else {
       // The first step sets v = g (PyTorch), not v = (1 − 0)·0 + g — the same thing here

@@ -51,8 +51,9 @@ EpochStats train_epoch(Module& model, Optimizer& opt, DataLoader& loader, const 
   auto last_print = t0;
   Tensor x;
   std::vector<int32_t> y;
+  // One iteration is the whole of supervised learning: forward, loss, backward, update.
   while (loader.next(x, y)) {
-    opt.zero_grad();
+    opt.zero_grad();  // gradients accumulate (+=) in backward, so each batch starts from zero
     Var logits = model(Var(x));
     Var loss = cross_entropy(logits, y);
     const float l = loss.value().item();
@@ -61,13 +62,15 @@ EpochStats train_epoch(Module& model, Optimizer& opt, DataLoader& loader, const 
                                " at batch " + std::to_string(st.batches + 1) + " of " +
                                std::to_string(loader.num_batches()) + " (lr = " + std::to_string(opt.lr) +
                                "); training stopped. Try a lower learning rate.");
-    loss.backward();
+    loss.backward();  // ∂L/∂w for every parameter, through the graph model(x) recorded
     if (hooks.after_backward) hooks.after_backward();
     opt.step();
     if (hooks.after_step) hooks.after_step();
 
     const int64_t b = static_cast<int64_t>(y.size());
     loss_sum += static_cast<double>(l) * static_cast<double>(b);  // cross_entropy is a batch mean
+    // The running training error is measured with the weights *before* this batch's update
+    // (the logits were computed before step()) — cheap, and the usual convention.
     st.errors += count_errors(logits.value(), y);
     st.count += b;
     ++st.batches;
@@ -93,6 +96,8 @@ EpochStats train_epoch(Module& model, Optimizer& opt, DataLoader& loader, const 
 
 EvalResult evaluate(Module& model, const Dataset& data, int64_t batch) {
   if (batch < 1) throw std::invalid_argument("evaluate: batch must be >= 1, found " + std::to_string(batch));
+  // eval(): dropout off, batch-norm uses its running statistics. NoGradGuard: no graph is
+  // recorded, so evaluation costs a forward pass and no memory for backward.
   const bool was_training = model.training();
   model.eval();
   NoGradGuard ng;
