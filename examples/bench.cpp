@@ -39,6 +39,7 @@ struct Bench {
   double min_s = 0.2;
   std::string filter;
   bool skip_scalar = false;
+  Clock clock = Clock::wall;
   bool have_avx2 = cpu_has_avx2();
 
   // work / seconds / 1e9 for each side; a null side prints "-".
@@ -48,8 +49,9 @@ struct Bench {
     const std::function<void()> scalar = skip_scalar ? std::function<void()>() : scalar_fn;
     set_num_threads(threads);
     double s = 0, v = 0;
-    if (scalar) s = work / time_kernel(scalar, min_s, 5, scalar_max_s).median / 1e9;
-    if (avx2 && have_avx2) v = work / time_kernel(avx2, min_s, 5).median / 1e9;
+    const Clock c = threads == 1 ? clock : Clock::wall;  // CPU time sums over threads
+    if (scalar) s = work / time_kernel(scalar, min_s, 5, scalar_max_s, c).median / 1e9;
+    if (avx2 && have_avx2) v = work / time_kernel(avx2, min_s, 5, 10.0, c).median / 1e9;
     table.add_row({kernel, shape, unit, std::to_string(threads), scalar ? fmt(s, 2) : "-",
                    avx2 && have_avx2 ? fmt(v, 2) : "-", scalar && avx2 && have_avx2 ? fmt(v / s, 2) : "-"});
     std::printf("  %-22s %-26s %8s %8s\n", kernel.c_str(), shape.c_str(), scalar ? fmt(s, 1).c_str() : "-",
@@ -82,14 +84,18 @@ int main(int argc, char** argv) {
                    "full run: about 2-3 minutes on 2 cores (--quick: seconds)");
   args.option("--filter", "", "only rows whose kernel name contains this text (e.g. sgemm)");
   args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
+  args.option("--clock", "wall", "wall | cpu: cpu times 1-thread rows in process CPU time, which leaves out the\n"
+              "time other jobs on a shared machine held the core (2-thread rows always use wall time)");
   args.parse(argc, argv);
   Bench b;
+  if (args.get("--clock") == "cpu") b.clock = Clock::cpu;
+  else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
   b.filter = args.get("--filter");
   b.skip_scalar = args.get_bool("--skip-scalar");
   const bool quick = args.quick();
   if (quick) b.min_s = 0.02;
-  std::printf("bench: kernels scalar vs avx2 (CPU has AVX2: %s), %s\n", b.have_avx2 ? "yes" : "no",
-              quick ? "--quick (small shapes, short runs)" : "full");
+  std::printf("bench: kernels scalar vs avx2 (CPU has AVX2: %s), %s, clock %s\n", b.have_avx2 ? "yes" : "no",
+              quick ? "--quick (small shapes, short runs)" : "full", args.get("--clock").c_str());
 
   // ---- sgemm, square ----
   const std::vector<int64_t> squares = quick ? std::vector<int64_t>{256} : std::vector<int64_t>{256, 512, 1024, 2048};

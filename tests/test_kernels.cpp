@@ -118,7 +118,7 @@ TEST_SUITE("kernels") {
     struct Dims {
       int64_t M, N, K;
     };
-    const Dims dims[] = {{1027, 9, 17}, {9, 1027, 17}, {17, 9, 1027}, {150, 200, 300}, {2, 1027, 33}, {3, 33, 1027}};
+    const Dims dims[] = {{1027, 9, 17}, {9, 1027, 17}, {17, 9, 1027}, {150, 200, 300}, {2, 1027, 33}, {3, 33, 1027}, {70, 1100, 40}};
     for (Trans ta : tt)
       for (Trans tb : tt)
         for (const Dims& d : dims) {

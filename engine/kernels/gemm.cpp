@@ -175,34 +175,49 @@ MGF_AVX2 inline void transpose8x8(const float* src, int64_t lds, float* dst, int
 // Packs rows [0, kc) × columns [0, nc) of op(B) into NR-column slivers:
 //   dst[s·NR·kc + p·NR + c] = op(B)[p][s·NR + c]   (0 for columns past nc).
 // B points at op(B)[0][0] of the block.
-MGF_AVX2 void pack_b(Trans tb, const float* B, int64_t ldb, int64_t kc, int64_t nc, float* dst) {
+MGF_AVX2 inline void copy16(const float* src, float* dst) {  // dst 32-byte aligned
+  _mm256_store_ps(dst, _mm256_loadu_ps(src));
+  _mm256_store_ps(dst + 8, _mm256_loadu_ps(src + 8));
+}
+
+MGF_AVX2 void pack_b(Trans tb, const float* B, int64_t ldb, int64_t kc, int64_t nc, float* dst, bool by_rows) {
+  const int64_t nfull = nc / NR * NR;
+  if (tb == Trans::N) {
+    // op(B) = B: per row p, each sliver takes 16 contiguous floats (two vector copies). One of
+    // the two sides of the copy has to jump: reading sliver by sliver walks B down its columns
+    // (a new page per row when B's rows are long), writing row by row scatters into every
+    // sliver (a new page per sliver). Row by row for the small-M panels (few slivers, used
+    // straight away from L2; measured faster on LeNet-5's wide im2col GEMMs), sliver by sliver
+    // for the big L3 panels.
+    if (by_rows) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t s = 0; s < nfull; s += NR) copy16(B + p * ldb + s, dst + s * kc + p * NR);
+    } else {
+      for (int64_t s = 0; s < nfull; s += NR)
+        for (int64_t p = 0; p < kc; ++p) copy16(B + p * ldb + s, dst + s * kc + p * NR);
+    }
+    if (nfull < nc)  // the partial sliver, zero-padded to NR columns
+      for (int64_t p = 0; p < kc; ++p) {
+        float* d = dst + nfull * kc + p * NR;
+        for (int64_t c = 0; c < nc - nfull; ++c) d[c] = B[p * ldb + nfull + c];
+        for (int64_t c = nc - nfull; c < NR; ++c) d[c] = 0.0f;
+      }
+    return;
+  }
+  // op(B)[p][c] = B[c][p]: a transpose, done 8×8 at a time in registers; each sliver reads 16
+  // rows of B along p, 16 sequential streams.
   for (int64_t s = 0; s < nc; s += NR, dst += NR * kc) {
     const int64_t n = std::min(NR, nc - s);
-    if (tb == Trans::N) {  // op(B) = B: each p gives NR contiguous floats — two vector copies
-      const float* b = B + s;
-      if (n == NR) {
-        for (int64_t p = 0; p < kc; ++p) {
-          _mm256_store_ps(dst + p * NR, _mm256_loadu_ps(b + p * ldb));
-          _mm256_store_ps(dst + p * NR + 8, _mm256_loadu_ps(b + p * ldb + 8));
-        }
-      } else {
-        for (int64_t p = 0; p < kc; ++p) {
-          for (int64_t c = 0; c < n; ++c) dst[p * NR + c] = b[p * ldb + c];
-          for (int64_t c = n; c < NR; ++c) dst[p * NR + c] = 0.0f;
-        }
+    const float* b = B + s * ldb;
+    int64_t p = 0;
+    if (n == NR)
+      for (; p + 8 <= kc; p += 8) {
+        transpose8x8(b + p, ldb, dst + p * NR, NR);                // columns 0..7
+        transpose8x8(b + 8 * ldb + p, ldb, dst + p * NR + 8, NR);  // columns 8..15
       }
-    } else {  // op(B)[p][c] = B[c][p]: a transpose, done 8×8 at a time in registers
-      const float* b = B + s * ldb;
-      int64_t p = 0;
-      if (n == NR)
-        for (; p + 8 <= kc; p += 8) {
-          transpose8x8(b + p, ldb, dst + p * NR, NR);                // columns 0..7
-          transpose8x8(b + 8 * ldb + p, ldb, dst + p * NR + 8, NR);  // columns 8..15
-        }
-      for (; p < kc; ++p) {
-        for (int64_t c = 0; c < n; ++c) dst[p * NR + c] = b[c * ldb + p];
-        for (int64_t c = n; c < NR; ++c) dst[p * NR + c] = 0.0f;
-      }
+    for (; p < kc; ++p) {
+      for (int64_t c = 0; c < n; ++c) dst[p * NR + c] = b[c * ldb + p];
+      for (int64_t c = n; c < NR; ++c) dst[p * NR + c] = 0.0f;
     }
   }
 }
@@ -290,11 +305,16 @@ MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_
                                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   static thread_local Scratch sa, sb;
   const bool direct_b = tb == Trans::N && M <= 64 && ldb <= 1024;
-  const int64_t nc_max = direct_b ? NR : std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
+  const int64_t kc_max = std::min(KC, K);
+  // The B panel lives in L3 when A has many MC blocks to run past it. When A is a single
+  // block (M <= MC) the panel is used once, right after it is packed: keep it small enough
+  // (512 KiB) to still be in L2 then. A is repacked per panel, but it is only M <= 144 rows.
+  const int64_t nc_blk = M <= MC ? std::clamp<int64_t>((128 * 1024 / kc_max) / NR * NR, NR, NC) : NC;
+  const int64_t nc_max = direct_b ? NR : std::min(nc_blk, (N + NR - 1) / NR * NR);
   float* bp = sb.get(static_cast<size_t>(kc_max * nc_max));
   float* ap = sa.get(static_cast<size_t>(kc_max * (std::min(MC, (M + MR - 1) / MR * MR))));
-  for (int64_t jc = 0; jc < N; jc += NC) {  // loop 5: NC-wide panels of B and C
-    const int64_t nc = std::min(NC, N - jc);
+  for (int64_t jc = 0; jc < N; jc += nc_blk) {  // loop 5: NC-wide panels of B and C
+    const int64_t nc = std::min(nc_blk, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {  // loop 4: KC-deep slices of the K dimension
       const int64_t kc = std::min(KC, K - pc);
       // After the first K slice, C already holds beta·C + the partial sums: add to it.
@@ -302,9 +322,9 @@ MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_
       const float* Bblk = tb == Trans::N ? B + pc * ldb + jc : B + jc * ldb + pc;
       const int64_t nfull = nc / NR * NR;
       if (!direct_b)
-        pack_b(tb, Bblk, ldb, kc, nc, bp);
+        pack_b(tb, Bblk, ldb, kc, nc, bp, M <= MC);
       else if (nfull < nc)
-        pack_b(tb, Bblk + nfull, ldb, kc, nc - nfull, bp);
+        pack_b(tb, Bblk + nfull, ldb, kc, nc - nfull, bp, true);
       for (int64_t ic = 0; ic < M; ic += MC) {  // loop 3: MC-tall blocks of A and C
         const int64_t mc = std::min(MC, M - ic);
         pack_a(ta, ta == Trans::N ? A + ic * lda + pc : A + pc * lda + ic, lda, mc, kc, alpha, ap);
@@ -315,6 +335,14 @@ MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_
           // prefetcher does not follow: ask for them while this sliver is being used.
           if (direct_b && jr + NR < nfull)
             for (int64_t p = 0; p < kc; ++p) _mm_prefetch(reinterpret_cast<const char*>(Bblk + jr + NR + p * ldb), _MM_HINT_T0);
+          // Likewise the next sliver's column of C tiles, into L2 (the kernel itself pulls its
+          // own tile into L1): when K is small a tile's FMAs take less time than a DRAM miss.
+          if (M <= MC && kc < 128 && jr + NR < nc)
+            for (int64_t i = 0; i < mc; ++i) {
+              const float* c = C + (ic + i) * ldc + jc + jr + NR;
+              _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T1);
+              _mm_prefetch(reinterpret_cast<const char*>(c + 15), _MM_HINT_T1);
+            }
           for (int64_t ir = 0; ir < mc; ir += MR)  // loop 1: ... against every A sliver
             micro_6x16(kc, ap + ir * kc, bs, ldbk, C + (ic + ir) * ldc + jc + jr, ldc, beta_here,
                        std::min(MR, mc - ir), std::min(NR, nc - jr));

@@ -3,15 +3,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <vector>
 
 namespace mgf {
 
-static double seconds_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-Timing time_kernel(const std::function<void()>& fn, double min_seconds, int reps, double max_seconds) {
+Timing time_kernel(const std::function<void()>& fn, double min_seconds, int reps, double max_seconds, Clock clock) {
+  auto seconds_now = [clock] {
+    if (clock == Clock::cpu) return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
   double t0 = seconds_now();
   fn();  // warm-up: page faults, caches, thread pool start
   const double first = seconds_now() - t0;
