@@ -25,7 +25,8 @@ void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const f
 // `seconds`. Returns 0 when AVX2 is not available. The scalar variant runs 12 chains of
 // scalar fused multiply-adds (std::fma compiles to one instruction only with FMA enabled,
 // so it is measured inside an FMA-enabled function too).
-double measure_fma_peak_avx2(double seconds);
-double measure_fma_peak_scalar(double seconds);
+// cpu_time = true times the slices in process CPU time (std::clock), for a shared machine.
+double measure_fma_peak_avx2(double seconds, bool cpu_time = false);
+double measure_fma_peak_scalar(double seconds, bool cpu_time = false);
 
 }  // namespace mgf
