@@ -376,7 +376,7 @@ TEST_SUITE("kernels") {
     CHECK(out[2] == 4.0f);
   }
 
-  TEST_CASE("bias add, scale-shift and sums: AVX2 equals scalar; sums accumulate") {
+  TEST_CASE("add, bias add, scale-shift and sums: AVX2 equals scalar; sums accumulate") {
     if (!cpu_has_avx2()) return;
     for (int64_t a : kSizes)
       for (int64_t b : {int64_t(1), int64_t(7), int64_t(9), int64_t(33)}) {
@@ -404,6 +404,13 @@ TEST_SUITE("kernels") {
         sum_cols_avx2(x.data(), N * a, b, c2.data());
         CHECK(close(c2, c1, 1e-5f, 1e-5f, "sum_cols"));
       }
+    for (int64_t n : kSizes) {  // add_inplace, the kernel the bias and column sums are built on
+      CAPTURE(n);
+      auto x = random_vec(n, 45), y1 = random_vec(n, 46), y2 = y1;
+      add_inplace_scalar(y1.data(), x.data(), n);
+      add_inplace_avx2(y2.data(), x.data(), n);
+      CHECK(close(y2, y1, 0.0f, 0.0f, "add_inplace"));
+    }
     // accumulate: out starts at 10, rows {1,2,3} and {4,5,6}
     const float m[6] = {1, 2, 3, 4, 5, 6};
     float rows[2] = {10, 10}, cols[3] = {10, 10, 10};
