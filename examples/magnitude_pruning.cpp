@@ -4,8 +4,8 @@
 // really runs faster from CSR (Deep Compression §6 reports ~3x for pruned FC layers on CPU).
 // Book: book/14-magnitude_pruning.md.
 //
-//   build/examples/magnitude_pruning --model lenet300         (about 2 min on 2 cores)
-//   build/examples/magnitude_pruning --model lenet5           (about 15 min)
+//   build/examples/magnitude_pruning --model lenet300         (about 2 min on 2 busy cores)
+//   build/examples/magnitude_pruning --model lenet5           (about 25 min, + 20 min for its baseline once)
 //   build/examples/magnitude_pruning --quick                  (seconds, for CI)
 //
 // Steps: (1) the trained dense baseline (layers/models/baseline.h), (2) sensitivity of each
@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
   ExampleArgs args("magnitude_pruning",
                    "Han et al. 2015: prune by magnitude, retrain, iterate; LeNet-300-100 and LeNet-5 on MNIST to 12x "
                    "at the baseline's error; sensitivity scan; the pruned layers run from CSR (timing vs dense).",
-                   "LeNet-300-100 about 2 min, LeNet-5 about 15 min on 2 busy cores; --quick a few seconds");
+                   "LeNet-300-100 about 2 min, LeNet-5 about 25 min (plus about 20 min once to train its baseline) on 2 busy cores; "
+                   "--timing-only 45 s; --quick a few seconds");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: Han's Table 1-2)");
