@@ -7,7 +7,7 @@
 // The recipe is baseline_recipe() in layers/models/baseline.cpp (SGD momentum 0.9, weight
 // decay 5e-4, one warm-up epoch then cosine decay, batch 64, 20 epochs; LeNet-5 with
 // ±2-pixel jitter). Book: book/03-training.md.
-//   build/examples/training --model lenet5            # full run, about 19 min on 2 busy cores
+//   build/examples/training --model lenet5            # full run, 7-19 min on 2 busy cores
 //   build/examples/training --set fashion-mnist --quick
 #include <unistd.h>
 
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
                    "Trains LeNet-300-100 or LeNet-5 (Caffe) on MNIST-format data and compares the test error with\n"
                    "the papers' baselines (1.64 % / 1.6 % and 0.80 %). Saves checkpoints/<model>-<set>.mgf, which\n"
                    "the compression chapters load through trained_baseline().",
-                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 about 19 min; --quick: seconds");
+                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 7-19 min; --quick: seconds");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist (looked up under --data, $MGF_DATA, ./data, ../shared/data)");
   args.option("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick.mgf with --quick)");
