@@ -6,13 +6,22 @@
 // elementwise kernels in GB/s. Each number is the median of >= 3 timed runs of >= 0.2 s (time-
 // boxed for the slow scalar GEMMs); `--quick` keeps the small shapes and shortens the runs.
 // OpenBLAS is measured beside it by examples/peers.sh (a yardstick only, never linked).
+// `--epoch` measures the engine end to end instead: one MNIST training epoch (batch 64: forward,
+// cross-entropy, backward, SGD step) of LeNet-5 and LeNet-300-100, scalar vs AVX2, 1 and 2
+// threads, and batch-1 inference latency; wall AND process CPU time, medians of --runs epochs.
 // Book: book/02-kernels.md.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/cli.h"
+#include "engine/data.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/elementwise.h"
@@ -20,8 +29,11 @@
 #include "engine/kernels/pool.h"
 #include "engine/kernels/softmax.h"
 #include "engine/kernels/timing.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
+#include "layers/models/lenet.h"
 
 using namespace mgf;
 
@@ -75,6 +87,142 @@ struct Bench {
   }
 };
 
+
+// ---- --epoch: the engine end to end ------------------------------------------------------
+// The same work PyTorch's torch_bench.py `train` does (../shared/peers/src): a shuffled epoch
+// in batches of 64, SGD lr 0.01 momentum 0.9, after a warm-up of 30 steps — but on the real
+// MNIST images (the pixels do not change the arithmetic). Two clocks: wall time (what a user
+// waits, inflated when other jobs hold the cores) and process CPU time (std::clock: the busy
+// time of all our threads, which leaves out the time we sat descheduled; with 2 threads it is
+// the sum over both, so the 2-thread speed-up is only visible in wall time).
+std::string load_average() {  // the first three fields of /proc/loadavg ("?" elsewhere)
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  return f >> a >> b >> c ? a + " " + b + " " + c : "?";
+}
+
+struct EpochTime {
+  double wall = 0, cpu = 0;
+};
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::shared_ptr<Sequential> make_model(const std::string& name) {
+  return name == "lenet5" ? make_lenet5() : make_lenet_300_100();
+}
+
+// One training step: exactly the loop of engine/train.cpp train_epoch(), without its
+// bookkeeping (progress line, error count), so the time is the engine's alone.
+void train_step(Module& model, SGD& opt, const Dataset& d, const std::vector<int64_t>& order, int64_t begin,
+                int64_t batch) {
+  const int64_t b = std::min(batch, static_cast<int64_t>(order.size()) - begin), img = 28 * 28;
+  Tensor x({b, 1, 28, 28});
+  std::vector<int32_t> y(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {  // gather the batch, as torch's x[perm[s:s+b]] does
+    const int64_t k = order[static_cast<size_t>(begin + i)];
+    std::copy(d.images.data() + k * img, d.images.data() + (k + 1) * img, x.data() + i * img);
+    y[static_cast<size_t>(i)] = d.labels[static_cast<size_t>(k)];
+  }
+  opt.zero_grad();
+  Var loss = cross_entropy(model(Var(x)), y);
+  loss.backward();
+  opt.step();
+}
+
+// Median over `runs` epochs of `images` images; one fresh model per (model, mode, threads).
+EpochTime time_epochs(const std::string& name, const Dataset& d, int64_t images, int runs, uint64_t seed) {
+  manual_seed(seed);
+  auto model = make_model(name);
+  model->train();
+  SGD opt(model->parameters(), SgdOptions{0.01f, 0.9f, 0.0f, false});
+  Rng rng(seed);
+  std::vector<int64_t> order(static_cast<size_t>(d.size()));
+  for (int64_t step = 0; step < 30; ++step)  // warm-up: allocator, caches, branch predictors
+    train_step(*model, opt, d, order, (step * 64) % (d.size() - 64), 64);
+  std::vector<double> walls, cpus;
+  for (int r = 0; r < runs; ++r) {
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    for (size_t i = order.size() - 1; i > 0; --i)  // Fisher–Yates with our Rng
+      std::swap(order[i], order[static_cast<size_t>(rng.next_u64() % (i + 1))]);
+    order.resize(static_cast<size_t>(images));
+    const auto w0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
+    for (int64_t s = 0; s < images; s += 64) train_step(*model, opt, d, order, s, 64);
+    cpus.push_back(static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC);
+    walls.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count());
+    order.resize(static_cast<size_t>(d.size()));
+  }
+  return {median_of(walls), median_of(cpus)};
+}
+
+// Batch-1 inference: eval mode, no graph; median per call over 5 measurements of >= 0.2 s.
+EpochTime time_batch1(const std::string& name, const Dataset& d) {
+  manual_seed(1);
+  auto model = make_model(name);
+  model->eval();
+  NoGradGuard ng;
+  Tensor x({1, 1, 28, 28});
+  std::copy(d.images.data(), d.images.data() + 28 * 28, x.data());
+  auto fn = [&] { (void)(*model)(Var(x)); };
+  return {time_kernel(fn, 0.2, 5, 10.0, Clock::wall).median, time_kernel(fn, 0.2, 5, 10.0, Clock::cpu).median};
+}
+
+int run_epoch_bench(const ExampleArgs& args) {
+  DataSplits data;
+  try {
+    data = load_mnist_like(args.data_dir(), "mnist", args.quick() ? 1280 : -1, 0);
+  } catch (const DataNotFound& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  const Dataset& d = data.train;
+  const int64_t images = args.quick() ? 640 : d.size();
+  const int runs = static_cast<int>(args.get_int("--runs"));
+  const int scalar_runs = args.quick() ? 1 : static_cast<int>(args.get_int("--scalar-runs"));
+  if (runs < 1 || scalar_runs < 0) args.fail("--runs must be >= 1 and --scalar-runs >= 0");
+  const bool have_avx2 = cpu_has_avx2();
+  std::printf("bench --epoch: %lld MNIST training images, batch 64, SGD momentum 0.9; medians of %d (AVX2) / %d "
+              "(scalar) epochs; load average %s\n",
+              static_cast<long long>(images), runs, scalar_runs, load_average().c_str());
+  ResultTable t{{"model", "what", "kernels", "threads", "wall", "cpu", "runs"}};
+  for (const std::string name : {"lenet5", "lenet300"}) {
+    for (KernelMode m : {KernelMode::scalar, KernelMode::avx2}) {
+      if (m == KernelMode::avx2 && !have_avx2) continue;
+      const int r = m == KernelMode::scalar ? scalar_runs : runs;
+      if (r == 0) continue;
+      KernelModeGuard km(m);
+      for (int th : {1, 2}) {
+        if (m == KernelMode::scalar && th == 2) continue;  // the scalar side is the 1-thread reference
+        set_num_threads(th);
+        const EpochTime e = time_epochs(name, d, images, r, args.seed());
+        t.add_row({name, "epoch", kernel_mode_name(m), std::to_string(th), fmt(e.wall, 3) + " s",
+                   fmt(e.cpu, 3) + " s", std::to_string(r)});
+        std::printf("  %-9s epoch  %-6s %d thread(s): wall %8.3f s  cpu %8.3f s\n", name.c_str(), kernel_mode_name(m),
+                    th, e.wall, e.cpu);
+        std::fflush(stdout);
+      }
+      set_num_threads(1);
+      const EpochTime b1 = time_batch1(name, d);
+      t.add_row({name, "batch-1 infer", kernel_mode_name(m), "1", fmt(b1.wall * 1e6, 1) + " us",
+                 fmt(b1.cpu * 1e6, 1) + " us", "5"});
+      std::printf("  %-9s batch1 %-6s 1 thread   : wall %8.1f us cpu %8.1f us\n", name.c_str(), kernel_mode_name(m),
+                  b1.wall * 1e6, b1.cpu * 1e6);
+      std::fflush(stdout);
+    }
+  }
+  t.print("end to end (wall = elapsed; cpu = process CPU time, summed over threads; medians)");
+  std::printf("load average at the end: %s\n", load_average().c_str());
+  if (!args.json_path().empty()) {
+    t.write_json(args.json_path());
+    std::printf("wrote %s\n", args.json_path().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,7 +234,12 @@ int main(int argc, char** argv) {
   args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
   args.option("--clock", "wall", "wall | cpu: cpu times 1-thread rows in process CPU time, which leaves out the\n"
               "time other jobs on a shared machine held the core (2-thread rows always use wall time)");
+  args.option("--epoch", "false", "instead of the kernels: one MNIST training epoch of LeNet-5 and LeNet-300-100\n"
+              "(scalar vs AVX2, 1 and 2 threads) and batch-1 inference latency, wall and CPU time");
+  args.option("--runs", "3", "--epoch: epochs timed per AVX2 configuration (the median is reported)");
+  args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
   args.parse(argc, argv);
+  if (args.get_bool("--epoch")) return run_epoch_bench(args);
   Bench b;
   if (args.get("--clock") == "cpu") b.clock = Clock::cpu;
   else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
