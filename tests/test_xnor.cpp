@@ -138,12 +138,16 @@ TEST_SUITE("xnor") {
     CHECK_THROWS_AS(bgemm(1, 1, 0, pa.bits.data(), pb.bits.data(), &c0, 1), std::invalid_argument);
   }
 
-  TEST_CASE("im2col on bits equals the signs of im2col, padding counting as +1; beta map is A conv k") {
-    for (int64_t C : {1, 3, 13}) {
-      ConvGeom g{C, 7, 6, 3, 3, 2, 1, 1, 1};
+  TEST_CASE("im2col on bits equals the signs of im2col (ragged words, strides, padding as +1); beta map is A conv k") {
+    // 3×3 stride (2, 1) pad 1; 5×5 pad 2 (KW-bit groups straddle words); a row wider than a word
+    const ConvGeom geoms[] = {{1, 7, 6, 3, 3, 2, 1, 1, 1}, {3, 7, 6, 3, 3, 2, 1, 1, 1}, {13, 7, 6, 3, 3, 2, 1, 1, 1},
+                              {7, 9, 11, 5, 5, 1, 1, 2, 2}, {2, 5, 70, 3, 3, 1, 1, 1, 1}, {20, 12, 12, 5, 5, 1, 1, 0, 0}};
+    for (const ConvGeom& g : geoms) {
+      const int64_t C = g.C;
       CAPTURE(C);
-      Tensor x = random_tensor({C, 7, 6}, 40 + static_cast<uint64_t>(C));
-      const int64_t K = C * 9, P = g.OH() * g.OW();
+      CAPTURE(g.W);
+      Tensor x = random_tensor({C, g.H, g.W}, 40 + static_cast<uint64_t>(C));
+      const int64_t K = C * g.KH * g.KW, P = g.OH() * g.OW();
       std::vector<float> col(static_cast<size_t>(K * P));
       im2col_scalar(g, x.data(), col.data());
       std::vector<uint64_t> bits(static_cast<size_t>(P * bit_words(K)));

@@ -24,7 +24,8 @@ void pack_signs_rows(const float* x, int64_t rows, int64_t K, int64_t ld, uint64
   }
 }
 
-void im2col_pack_signs(const ConvGeom& g, const float* x, uint64_t* out) {
+// The specification: one bit at a time, straight from im2col's definition.
+static void im2col_pack_signs_bitwise(const ConvGeom& g, const float* x, uint64_t* out) {
   const int64_t OH = g.OH(), OW = g.OW(), K = g.C * g.KH * g.KW, words = bit_words(K);
   std::fill(out, out + OH * OW * words, uint64_t{0});
   for (int64_t oh = 0; oh < OH; ++oh)
@@ -42,6 +43,44 @@ void im2col_pack_signs(const ConvGeom& g, const float* x, uint64_t* out) {
             o[k >> 6] |= static_cast<uint64_t>(bit) << (k & 63);
           }
         }
+    }
+}
+
+// The same bits, KW at a time. The sign of every (padded) input row is computed ONCE as a bit
+// mask over the padded width (bit j = sign of x[c][ih][j − PW], 1 in the padding); the KW bits a
+// receptive field takes from that row are then one shift and one mask, appended to the output
+// row (possibly straddling two words). That is C·KH small operations per output pixel instead
+// of C·KH·KW compares — the packing no longer dwarfs the popcount GEMM (measured in the book).
+void im2col_pack_signs(const ConvGeom& g, const float* x, uint64_t* out) {
+  const int64_t WP = g.W + 2 * g.PW, HP = g.H + 2 * g.PH;
+  if (WP > 64 || g.KW > 32) return im2col_pack_signs_bitwise(g, x, out);  // rows that do not fit a word
+  const int64_t OH = g.OH(), OW = g.OW(), K = g.C * g.KH * g.KW, words = bit_words(K);
+  const uint64_t all = WP == 64 ? ~uint64_t{0} : ((uint64_t{1} << WP) - 1);
+  std::vector<uint64_t> rowmask(static_cast<size_t>(g.C * HP), all);  // padded rows: all +1
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t ih = 0; ih < g.H; ++ih) {
+      uint64_t m = all;
+      const float* xr = x + (c * g.H + ih) * g.W;
+      for (int64_t iw = 0; iw < g.W; ++iw)
+        if (xr[iw] < 0.0f) m &= ~(uint64_t{1} << (iw + g.PW));  // −1 → bit 0
+      rowmask[static_cast<size_t>(c * HP + ih + g.PH)] = m;
+    }
+  const uint64_t low = (uint64_t{1} << g.KW) - 1;
+  std::fill(out, out + OH * OW * words, uint64_t{0});
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      uint64_t* o = out + (oh * OW + ow) * words;
+      const int64_t shift = ow * g.SW;  // padded column of kw = 0
+      int64_t k = 0;
+      for (int64_t c = 0; c < g.C; ++c) {
+        const uint64_t* rm = rowmask.data() + c * HP + oh * g.SH;  // padded row of kh = 0
+        for (int64_t kh = 0; kh < g.KH; ++kh, k += g.KW) {
+          const uint64_t bits = (rm[kh] >> shift) & low;  // bits k .. k+KW−1, kw ascending
+          const int64_t off = k & 63;
+          o[k >> 6] |= bits << off;
+          if (off + g.KW > 64) o[(k >> 6) + 1] |= bits >> (64 - off);  // straddles two words
+        }
+      }
     }
 }
 
