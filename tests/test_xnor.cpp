@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -374,7 +375,7 @@ TEST_SUITE("xnor") {
           NoGradGuard ng;
           sim = m(Var(x)).value();
         }
-        const std::string path = "build/test_xnor_tiny.xnor";
+        const std::string path = (std::filesystem::temp_directory_path() / "mgf_test_xnor_tiny.xnor").string();
         const int64_t bytes = export_packed(m, path);
         PackedBinaryNet packed(path);
         CHECK(packed.file_bytes() == bytes);
@@ -399,7 +400,7 @@ TEST_SUITE("xnor") {
   TEST_CASE("a corrupt, truncated or foreign packed file is a clear error") {
     manual_seed(1);
     BinaryLeNet5 m(tiny(BinaryMode::xnor));
-    const std::string path = "build/test_xnor_bad.xnor";
+    const std::string path = (std::filesystem::temp_directory_path() / "mgf_test_xnor_bad.xnor").string();
     export_packed(m, path);
     std::string good;
     {
@@ -428,7 +429,7 @@ TEST_SUITE("xnor") {
     v2[8] = 2;
     expect_error(v2, "version");
     std::remove(path.c_str());
-    CHECK_THROWS_AS(PackedBinaryNet("build/no_such_file.xnor"), std::runtime_error);
+    CHECK_THROWS_AS(PackedBinaryNet((std::filesystem::temp_directory_path() / "mgf_no_such_file.xnor").string()), std::runtime_error);
     BinaryLeNet5 bwn(tiny(BinaryMode::bwn));
     CHECK_THROWS_AS(export_packed(bwn, path), std::invalid_argument);
   }
