@@ -24,7 +24,7 @@ namespace {
 // y = fwd(x) elementwise; backward: bwd(x, y, dy, dx, n) accumulates dx += dy · f'(x).
 template <class Fwd, class Bwd>
 Var unary_op(const char* op, const Var& x, Fwd fwd, Bwd bwd) {
-  Tensor y(x.shape());
+  Tensor y = Tensor::uninit(x.shape());  // fwd writes every y[i]
   fwd(x.value().data(), y.data(), y.numel());
   return make_result(op, std::move(y), {x}, [xn = x.node(), bwd](Node& self) {
     bwd(xn->value.data(), self.value.data(), self.grad.data(), grad_buffer(*xn).data(), self.value.numel());

@@ -72,7 +72,7 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, const Conv2dOptions& o) 
   // A 1×1, stride-1, unpadded conv reads x as it is: col == x_n, so skip im2col.
   const bool pointwise = KH == 1 && KW == 1 && o.stride_h == 1 && o.stride_w == 1 && o.pad_h == 0 && o.pad_w == 0;
 
-  Tensor Y({N, OC, OH, OW});
+  Tensor Y = Tensor::uninit({N, OC, OH, OW});  // every y_n is written by sgemm (beta = 0) or depthwise
   const float* px = X.data();
   const float* pw = Wt.data();
   const float* pb = bias.defined() ? bias.value().data() : nullptr;
@@ -188,7 +188,7 @@ ConvGeom pool_geom(const char* op, const Tensor& X, int64_t k, int64_t stride, i
 Var max_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad) {
   const ConvGeom g = pool_geom("max_pool2d", x.value(), k, stride, pad);
   const int64_t N = x.value().dim(0), in_size = g.C * g.H * g.W, out_size = g.C * g.OH() * g.OW();
-  Tensor Y({N, g.C, g.OH(), g.OW()});
+  Tensor Y = Tensor::uninit({N, g.C, g.OH(), g.OW()});  // the kernel writes every output
   std::vector<int32_t> argmax(static_cast<size_t>(Y.numel()));  // index into each input plane
   const float* px = x.value().data();
   float* py = Y.data();
@@ -209,7 +209,7 @@ Var max_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad) {
 Var avg_pool2d(const Var& x, int64_t k, int64_t stride, int64_t pad) {
   const ConvGeom g = pool_geom("avg_pool2d", x.value(), k, stride, pad);
   const int64_t N = x.value().dim(0), in_size = g.C * g.H * g.W, out_size = g.C * g.OH() * g.OW();
-  Tensor Y({N, g.C, g.OH(), g.OW()});
+  Tensor Y = Tensor::uninit({N, g.C, g.OH(), g.OW()});  // the kernel writes every output
   const float* px = x.value().data();
   float* py = Y.data();
   parallel_for(0, N, 4, [&](int64_t lo, int64_t hi) {

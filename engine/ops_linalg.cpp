@@ -25,7 +25,7 @@ Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
     throw std::invalid_argument(std::string("matmul: inner dims differ: ") + A.str() + (trans_a ? "ᵀ" : "") +
                                 " · " + B.str() + (trans_b ? "ᵀ" : ""));
   const Trans ta = trans_a ? Trans::T : Trans::N, tb = trans_b ? Trans::T : Trans::N;
-  Tensor Y({M, N});
+  Tensor Y = Tensor::uninit({M, N});  // sgemm with beta = 0 writes every element
   sgemm(ta, tb, M, N, K, 1.0f, A.data(), A.dim(1), B.data(), B.dim(1), 0.0f, Y.data(), N);
   return make_result("matmul", std::move(Y), {a, b}, [an = a.node(), bn = b.node(), trans_a, trans_b, M, N, K](Node& self) {
     const float* dY = self.grad.data();  // [M, N]
@@ -61,7 +61,7 @@ Var linear(const Var& x, const Var& w, const Var& bias) {
   const int64_t N = X.dim(0), in = X.dim(1), out = W.dim(0);
   if (bias.defined() && bias.shape() != Shape{out})
     throw std::invalid_argument("linear: expected bias " + shape_str({out}) + ", found " + bias.value().str());
-  Tensor Y({N, out});
+  Tensor Y = Tensor::uninit({N, out});  // sgemm with beta = 0 writes every element
   sgemm(Trans::N, Trans::T, N, out, in, 1.0f, X.data(), in, W.data(), in, 0.0f, Y.data(), out);
   if (bias.defined()) bias_add_rows(Y.data(), bias.value().data(), N, out);
   std::vector<Var> parents{x, w};

@@ -50,7 +50,17 @@ Tensor::Tensor(Shape shape, float fill) : shape_(std::move(shape)) {
   validate(shape_);
   numel_ = shape_numel(shape_);
   keep_freed_tensor_memory();
-  data_ = std::make_shared<std::vector<float>>(static_cast<size_t>(numel_), fill);
+  data_ = std::make_shared<Storage>(static_cast<size_t>(numel_), fill);
+}
+
+Tensor Tensor::uninit(Shape shape) {
+  validate(shape);
+  Tensor t;
+  t.numel_ = shape_numel(shape);
+  t.shape_ = std::move(shape);
+  keep_freed_tensor_memory();
+  t.data_ = std::make_shared<Storage>(static_cast<size_t>(t.numel_));  // default-init: no fill
+  return t;
 }
 
 Tensor::Tensor(Shape shape, std::vector<float> values) : shape_(std::move(shape)) {
@@ -60,7 +70,7 @@ Tensor::Tensor(Shape shape, std::vector<float> values) : shape_(std::move(shape)
     throw std::invalid_argument("Tensor: shape " + shape_str(shape_) + " needs " + std::to_string(numel_) +
                                 " values, found " + std::to_string(values.size()));
   keep_freed_tensor_memory();
-  data_ = std::make_shared<std::vector<float>>(std::move(values));
+  data_ = std::make_shared<Storage>(values.begin(), values.end());
 }
 
 int64_t Tensor::dim(int i) const {
@@ -80,7 +90,7 @@ Tensor Tensor::clone() const {
   Tensor t;
   t.shape_ = shape_;
   t.numel_ = numel_;
-  if (data_) t.data_ = std::make_shared<std::vector<float>>(*data_);
+  if (data_) t.data_ = std::make_shared<Storage>(*data_);
   return t;
 }
 

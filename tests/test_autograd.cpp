@@ -134,6 +134,25 @@ TEST_SUITE("autograd") {
 
   // A deliberately wrong backward (sign flipped) must be caught by the checker: this case
   // is expected to FAIL its CHECK — doctest counts it as passed only if it does.
+  TEST_CASE("Tensor::uninit has the shape; ops that write into it never show stale memory") {
+    const Tensor u = Tensor::uninit({2, 3, 4});
+    CHECK(u.shape() == Shape{2, 3, 4});
+    CHECK(u.numel() == 24);
+    CHECK_THROWS_AS(Tensor::uninit({1, 2, 3, 4, 5}), std::invalid_argument);
+    // Leave NaN behind in freed blocks of the sizes the outputs below take, so a skipped
+    // write would surface as NaN (the allocator hands the same blocks back).
+    for (int64_t n : {2 * 4 * 6 * 6, 2 * 4 * 3 * 3, 5 * 6, 2 * 3 * 8 * 8}) Tensor(Shape{n}, NAN);
+    const Var x(mgf::testing::random_tensor({2, 3, 8, 8}, 71));
+    const Var w(mgf::testing::random_tensor({4, 3, 3, 3}, 72)), b(mgf::testing::random_tensor({4}, 73));
+    const Tensor y = max_pool2d(relu(conv2d(x, w, b)), 2, 2).value();
+    const Tensor z = linear(Var(mgf::testing::random_tensor({5, 7}, 74)), Var(mgf::testing::random_tensor({6, 7}, 75)),
+                            Var()).value();
+    bool finite = true;
+    for (const Tensor* t : {&y, &z})
+      for (int64_t i = 0; i < t->numel(); ++i) finite = finite && std::isfinite((*t)[i]);
+    CHECK(finite);
+  }
+
   TEST_CASE("check_gradients rejects a backward with a flipped sign" * doctest::should_fail()) {
     auto broken_square = [](const Var& a) {  // y = a², but "dy/da = −2a"
       Tensor y = a.value().clone();
