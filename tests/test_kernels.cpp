@@ -523,6 +523,24 @@ TEST_SUITE("kernels") {
     }
   }
 
+  TEST_CASE("max-pool 2x2 stride 2 (the LeNet window, its own AVX2 path): values and indices equal scalar exactly") {
+    if (!cpu_has_avx2()) return;
+    for (int64_t h : {2, 3, 8, 24})
+      for (int64_t w : {2, 7, 8, 9, 24, 31, 33, 1027}) {
+        const ConvGeom cg{3, h, w, 2, 2, 2, 2, 0, 0};
+        CAPTURE(geom_str(cg));
+        const int64_t n_in = cg.C * h * w, n_out = cg.C * cg.OH() * cg.OW();
+        auto xi = random_vec(n_in, 74);
+        for (int64_t i = 0; i < n_in; i += 3) xi[i] = 0.25f;  // ties, in every tap position
+        std::vector<float> y1(n_out), y2(n_out);
+        std::vector<int32_t> a1(n_out), a2(n_out);
+        max_pool2d_forward_scalar(cg, xi.data(), y1.data(), a1.data());
+        max_pool2d_forward_avx2(cg, xi.data(), y2.data(), a2.data());
+        CHECK(close(y2, y1, 0.0f, 0.0f, "max_pool 2x2 values"));
+        CHECK(a2 == a1);
+      }
+  }
+
   TEST_CASE("avg-pool backward is the adjoint of avg-pool forward; padding as large as the window is rejected") {
     ConvGeom g{2, 7, 9, 3, 3, 2, 1, 1, 1};
     const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
