@@ -4,7 +4,7 @@
 // Book: book/17-dns.md.
 //
 //   build/examples/dns --model lenet300              (about 8 min on 2 busy cores, both rows)
-//   build/examples/dns --model lenet5                (about 40 min, both rows)
+//   build/examples/dns --model lenet5                (about 10-40 min, both rows, by machine load)
 //   build/examples/dns --model lenet5 --no-splice    (only the ablation row)
 //   build/examples/dns --quick                       (seconds, for CI)
 //
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   ExampleArgs args("dns",
                    "Guo et al. 2016, Dynamic Network Surgery: prune and splice during training; LeNet-5 and "
                    "LeNet-300-100 on MNIST, with and without splicing.",
-                   "LeNet-300-100 about 8 min, LeNet-5 about 40 min on 2 busy cores (both rows); --quick seconds");
+                   "LeNet-300-100 about 8 min, LeNet-5 10-40 min by load on 2 shared cores (both rows); --quick seconds");
   args.option("--model", "lenet5", "lenet5 | lenet300");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--c-rate", "", "c per prunable layer, comma-separated (default: ours for the model, see the book)");
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   std::vector<float> c_rate = args.get("--c-rate").empty()
                                   ? (lenet5 ? std::vector<float>{1.8f, 3.3f, 4.4f, 3.0f} : std::vector<float>{5.0f, 4.6f, 2.8f})
                                   : parse_floats(args, "--c-rate");
-  const int epochs = args.epochs(lenet5 ? 24 : 40, 2);
+  const int epochs = args.epochs(lenet5 ? 12 : 40, 2);
   const int surgery_epochs = static_cast<int>(args.given("--surgery-epochs") ? args.get_int("--surgery-epochs")
                                                                                : std::max(1, 2 * epochs / 3));
   std::vector<bool> variants;
