@@ -189,7 +189,11 @@ int run_epoch_bench(const ExampleArgs& args) {
               "(scalar) epochs; load average %s\n",
               static_cast<long long>(images), runs, scalar_runs, load_average().c_str());
   ResultTable t{{"model", "what", "kernels", "threads", "wall", "cpu", "runs"}};
+  const std::string only = args.get("--model");
+  if (only != "all" && only != "lenet5" && only != "lenet300")
+    args.fail("--model expects lenet5, lenet300 or all, found " + only);
   for (const std::string name : {"lenet5", "lenet300"}) {
+    if (only != "all" && only != name) continue;
     for (KernelMode m : {KernelMode::scalar, KernelMode::avx2}) {
       if (m == KernelMode::avx2 && !have_avx2) continue;
       const int r = m == KernelMode::scalar ? scalar_runs : runs;
@@ -237,6 +241,7 @@ int main(int argc, char** argv) {
   args.option("--epoch", "false", "instead of the kernels: one MNIST training epoch of LeNet-5 and LeNet-300-100\n"
               "(scalar vs AVX2, 1 and 2 threads) and batch-1 inference latency, wall and CPU time");
   args.option("--runs", "3", "--epoch: epochs timed per AVX2 configuration (the median is reported)");
+  args.option("--model", "all", "--epoch: lenet5, lenet300 or all");
   args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
   args.parse(argc, argv);
   if (args.get_bool("--epoch")) return run_epoch_bench(args);

@@ -64,6 +64,12 @@ void im2col_scalar(const ConvGeom& g, const float* x, float* col) {
 static void valid_cols(const ConvGeom& g, int64_t kw, int64_t OW, int64_t& lo, int64_t& hi) {
   // iw >= 0  <=>  ow >= ceil((PW − kw) / SW);   iw < W  <=>  ow <= floor((W − 1 + PW − kw) / SW)
   const int64_t a = g.PW - kw;
+  if (g.SW == 1) {  // no divisions on the common path: it runs once per (c, kh, kw) per image
+    lo = std::max<int64_t>(a, 0);
+    hi = std::clamp<int64_t>(g.W + a, 0, OW);
+    if (lo > hi) lo = hi;
+    return;
+  }
   lo = a <= 0 ? 0 : (a + g.SW - 1) / g.SW;
   const int64_t b = g.W - 1 + g.PW - kw;
   hi = b < 0 ? 0 : std::min(OW, b / g.SW + 1);
@@ -76,6 +82,23 @@ static void valid_cols(const ConvGeom& g, int64_t kw, int64_t OW, int64_t& lo, i
 MGF_AVX2 void im2col_avx2(const ConvGeom& g, const float* x, float* col) {
   const int64_t OH = g.OH(), OW = g.OW();
   const __m256 zero = _mm256_setzero_ps();
+  if (g.SH == 1 && g.SW == 1 && g.PH == 0 && g.PW == 0 && OW >= 8) {
+    // Unpadded stride 1 (LeNet-5's two convolutions): every output row is one contiguous run
+    // of x, so each row is whole 8-float copies plus one overlapping copy for the tail — no
+    // bounds, no zeros. This was 10 % of a LeNet-5 epoch with the general loop below.
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t kh = 0; kh < g.KH; ++kh)
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const float* src = x + (c * g.H + kh) * g.W + kw;
+          float* out = col + ((c * g.KH + kh) * g.KW + kw) * OH * OW;
+          for (int64_t oh = 0; oh < OH; ++oh, src += g.W, out += OW) {
+            int64_t ow = 0;
+            for (; ow + 8 <= OW; ow += 8) _mm256_storeu_ps(out + ow, _mm256_loadu_ps(src + ow));
+            if (ow < OW) _mm256_storeu_ps(out + OW - 8, _mm256_loadu_ps(src + OW - 8));  // overlaps, same values
+          }
+        }
+    return;
+  }
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
