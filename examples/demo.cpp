@@ -176,7 +176,9 @@ int main(int argc, char** argv) {
   if (!args.json_path().empty()) ctx.table.write_json(args.json_path());
   std::printf("\nsize = bytes as stored (float32 parameters; CSR arrays; the compressed or packed file on disk);\n"
               "vs dense = the same network's float32 bytes / this size; latency = median forward of one image;\n"
-              "rows 3-5 are measured by running the model loaded from its file. Total wall time %.1f s\n",
+              "rows 3-5 are measured by running the model loaded from its file. Rows 2-5 use short schedules\n"
+              "(one retraining epoch per step); the chapters' full runs are in book/14, book/15 and book/23.\n"
+              "Total wall time %.1f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
