@@ -9,6 +9,21 @@
 
 namespace mgf {
 
+namespace {
+// The gradient buffer of n for an sgemm that would add into it: when no gradient has reached
+// n yet this step, the buffer is created uninitialised and beta = 0 makes the sgemm write it
+// (saving grad_buffer()'s zero-fill of a whole weight matrix per step, 6 % of a LeNet-300-100
+// epoch); otherwise beta = 1 accumulates, as grad_buffer() + beta = 1 would.
+float* grad_for_gemm(Node& n, float& beta) {
+  beta = 1.0f;
+  if (n.grad.empty() || n.grad.shape() != n.value.shape()) {
+    n.grad = Tensor::uninit(n.value.shape());
+    beta = 0.0f;
+  }
+  return n.grad.data();
+}
+}  // namespace
+
 // ---- matmul: Y = op(A)·op(B) ----------------------------------------------------------
 // Backward (for Y = A·B):  dA += dY·Bᵀ,  dB += Aᵀ·dY. With the transposes folded in:
 //   ta=0,tb=0: dA += dY·Bᵀ      dB += Aᵀ·dY
@@ -32,19 +47,20 @@ Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
     const float* pA = an->value.data();
     const float* pB = bn->value.data();
     const int64_t lda = an->value.dim(1), ldb = bn->value.dim(1);
+    float beta;
     if (an->requires_grad) {
-      float* dA = grad_buffer(*an).data();
+      float* dA = grad_for_gemm(*an, beta);
       if (!trans_a)  // dA[M×K] += dY · op(B)ᵀ
-        sgemm(Trans::N, trans_b ? Trans::N : Trans::T, M, K, N, 1.0f, dY, N, pB, ldb, 1.0f, dA, lda);
+        sgemm(Trans::N, trans_b ? Trans::N : Trans::T, M, K, N, 1.0f, dY, N, pB, ldb, beta, dA, lda);
       else           // dA[K×M] += op(B) · dYᵀ
-        sgemm(trans_b ? Trans::T : Trans::N, Trans::T, K, M, N, 1.0f, pB, ldb, dY, N, 1.0f, dA, lda);
+        sgemm(trans_b ? Trans::T : Trans::N, Trans::T, K, M, N, 1.0f, pB, ldb, dY, N, beta, dA, lda);
     }
     if (bn->requires_grad) {
-      float* dB = grad_buffer(*bn).data();
+      float* dB = grad_for_gemm(*bn, beta);
       if (!trans_b)  // dB[K×N] += op(A)ᵀ · dY
-        sgemm(trans_a ? Trans::N : Trans::T, Trans::N, K, N, M, 1.0f, pA, lda, dY, N, 1.0f, dB, ldb);
+        sgemm(trans_a ? Trans::N : Trans::T, Trans::N, K, N, M, 1.0f, pA, lda, dY, N, beta, dB, ldb);
       else           // dB[N×K] += dYᵀ · op(A)
-        sgemm(Trans::T, trans_a ? Trans::T : Trans::N, N, K, M, 1.0f, dY, N, pA, lda, 1.0f, dB, ldb);
+        sgemm(Trans::T, trans_a ? Trans::T : Trans::N, N, K, M, 1.0f, dY, N, pA, lda, beta, dB, ldb);
     }
   });
 }
@@ -70,12 +86,15 @@ Var linear(const Var& x, const Var& w, const Var& bias) {
                      [xn = x.node(), wn = w.node(), bn = bias.defined() ? bias.node() : nullptr, N, in,
                       out](Node& self) {
                        const float* dY = self.grad.data();
-                       if (xn->requires_grad)
-                         sgemm(Trans::N, Trans::N, N, in, out, 1.0f, dY, out, wn->value.data(), in, 1.0f,
-                               grad_buffer(*xn).data(), in);
-                       if (wn->requires_grad)
-                         sgemm(Trans::T, Trans::N, out, in, N, 1.0f, dY, out, xn->value.data(), in, 1.0f,
-                               grad_buffer(*wn).data(), in);
+                       float beta;
+                       if (xn->requires_grad) {
+                         float* dX = grad_for_gemm(*xn, beta);
+                         sgemm(Trans::N, Trans::N, N, in, out, 1.0f, dY, out, wn->value.data(), in, beta, dX, in);
+                       }
+                       if (wn->requires_grad) {
+                         float* dW = grad_for_gemm(*wn, beta);
+                         sgemm(Trans::T, Trans::N, out, in, N, 1.0f, dY, out, xn->value.data(), in, beta, dW, in);
+                       }
                        if (bn && bn->requires_grad) sum_cols(dY, N, out, grad_buffer(*bn).data());
                      });
 }

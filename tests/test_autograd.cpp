@@ -153,6 +153,18 @@ TEST_SUITE("autograd") {
     CHECK(finite);
   }
 
+  TEST_CASE("matmul and linear write a fresh gradient (beta = 0) and add to one already there") {
+    // a is both operands of one matmul, and x, w feed two linears: the second contribution
+    // to each gradient must add to the first, not overwrite it.
+    const Var a(mgf::testing::random_tensor({4, 4}, 81), true);
+    CHECK(mgf::testing::check_gradients([](const std::vector<Var>& v) { return sum(matmul(v[0], v[0], false, true)); },
+                                        {a}));
+    const Var x(mgf::testing::random_tensor({3, 5}, 82), true), w(mgf::testing::random_tensor({2, 5}, 83), true);
+    CHECK(mgf::testing::check_gradients(
+        [](const std::vector<Var>& v) { return sum(mul(linear(v[0], v[1], Var()), linear(v[0], v[1], Var()))); },
+        {x, w}));
+  }
+
   TEST_CASE("check_gradients rejects a backward with a flipped sign" * doctest::should_fail()) {
     auto broken_square = [](const Var& a) {  // y = a², but "dy/da = −2a"
       Tensor y = a.value().clone();
