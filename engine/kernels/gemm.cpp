@@ -11,7 +11,6 @@
 #include "engine/kernels/gemm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -449,10 +448,10 @@ MGF_AVX2 void gemv_row(Trans ta, Trans tb, int64_t i, int64_t N, int64_t K, floa
 
 }  // namespace
 
-// Threads: C is cut into tiles along N (in multiples of NR) when N >= M, else along M
-// (multiples of MR); each thread runs the serial algorithm on the tiles it takes, with its own
-// packing buffers. The operand that is not cut is packed once per tile: M·K (or K·N) extra
-// copies against M·N·K/tiles FMAs — negligible except for tiny shapes, which stay serial.
+// Threads: C is cut into one block per thread, along N (in multiples of NR) when N >= M, else
+// along M (multiples of MR); each thread runs the serial algorithm on its block with its own
+// packing buffers. The operand that is not cut is packed once per thread: M·K (or K·N) extra
+// copies against M·N·K/threads FMAs — negligible except for tiny shapes, which stay serial.
 MGF_AVX2 void sgemm_avx2(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
@@ -477,18 +476,10 @@ MGF_AVX2 void sgemm_avx2(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, fl
   const int64_t threads = flops >= 2e6 ? num_threads() : 1;
   const bool along_n = N >= M;
   const int64_t unit = along_n ? NR : MR, units = ((along_n ? N : M) + unit - 1) / unit;
-  if (std::min<int64_t>(threads, units) <= 1)
-    return sgemm_avx2_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  // Large products are cut into 4 tiles per thread, handed out by an atomic counter: a thread
-  // that finishes early (or whose core another process was not sharing) takes the next tile,
-  // so a static half-and-half split no longer waits for the slower half. Each tile costs one
-  // more packing of the operand that is not cut, so small products keep one tile per thread.
-  // The order of the sums inside an element of C does not depend on the tiling, so results
-  // stay bit-for-bit the same for every thread count.
-  const int64_t tiles = std::min<int64_t>(units, flops >= 5e7 ? 4 * threads : threads);
-  std::atomic<int64_t> next{0};
-  parallel_for(0, threads, 1, [&](int64_t, int64_t) {
-    for (int64_t t; (t = next.fetch_add(1)) < tiles;) {
+  const int64_t tiles = std::min<int64_t>(threads, units);
+  if (tiles <= 1) return sgemm_avx2_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  parallel_for(0, tiles, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
       const int64_t u0 = units * t / tiles, u1 = units * (t + 1) / tiles;
       if (along_n) {
         const int64_t j0 = u0 * NR, j1 = std::min(N, u1 * NR);
