@@ -3,7 +3,7 @@
 // An IDX file is a 4-byte magic (0x00 0x00, a type byte, the number of dimensions), one
 // big-endian uint32 per dimension, then the data, row-major. MNIST uses type 0x08 (unsigned
 // byte): images are [N, 28, 28] (magic 2051), labels [N] (magic 2049). LeCun's page:
-// yann.lecun.com/exdb/mnist; /work/shared/data/README.md restates it.
+// yann.lecun.com/exdb/mnist; ../shared/data/README.md restates it.
 // Every check a malformed file could fail is made, and the exception names the file and the
 // byte offset: wrong magic, a dimension of 0, a length that does not match the header
 // (truncated or trailing bytes). Gzipped files (magic 1f 8b) are decompressed first.
