@@ -1,6 +1,8 @@
 // engine/optim.cpp — see optim.h for the update rules and their sources.
 #include "engine/optim.h"
 
+#include "engine/kernels/elementwise.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -58,12 +60,8 @@ void SGD::step() {
       // The first step sets v = g (PyTorch), not v = (1 − 0)·0 + g — the same thing here
       // because the buffer starts at zero and there is no dampening.
       if (velocity_[k].empty()) velocity_[k] = Tensor::zeros_like(p.var.value());
-      float* v = velocity_[k].data();
-      for (int64_t i = 0; i < n; ++i) {
-        float gi = g[i] + lambda * w[i];
-        v[i] = mu * v[i] + gi;
-        w[i] -= eta * (options.nesterov ? gi + mu * v[i] : v[i]);
-      }
+      // g' = g + λw;  v ← μv + g';  w ← w − η(nesterov ? g' + μv : v) — one kernel, scalar + AVX2.
+      sgd_momentum_step(w, velocity_[k].data(), g, n, eta, mu, lambda, options.nesterov);
     }
     apply_mask(p);
   }

@@ -376,6 +376,25 @@ TEST_SUITE("kernels") {
     CHECK(out[2] == 4.0f);
   }
 
+  TEST_CASE("sgd_momentum_step: AVX2 equals scalar to one rounding, plain and Nesterov, and matches the formula") {
+    for (int64_t n : kSizes)
+      for (bool nesterov : {false, true}) {
+        CAPTURE(n);
+        CAPTURE(nesterov);
+        auto w1 = random_vec(n, 60), v1 = random_vec(n, 61), g = random_vec(n, 62);
+        auto w2 = w1, v2 = v1, w0 = w1, v0 = v1;
+        sgd_momentum_step_scalar(w1.data(), v1.data(), g.data(), n, 0.1f, 0.9f, 5e-4f, nesterov);
+        // the formula, written out for element 0
+        const float g0 = g[0] + 5e-4f * w0[0], vv = 0.9f * v0[0] + g0;
+        CHECK(v1[0] == vv);
+        CHECK(w1[0] == w0[0] - 0.1f * (nesterov ? g0 + 0.9f * vv : vv));
+        if (!cpu_has_avx2()) continue;
+        sgd_momentum_step_avx2(w2.data(), v2.data(), g.data(), n, 0.1f, 0.9f, 5e-4f, nesterov);
+        CHECK(close(w2, w1, 1e-6f, 1e-7f, "sgd_momentum_step w"));
+        CHECK(close(v2, v1, 1e-6f, 1e-7f, "sgd_momentum_step v"));
+      }
+  }
+
   TEST_CASE("add, bias add, scale-shift and sums: AVX2 equals scalar; sums accumulate") {
     if (!cpu_has_avx2()) return;
     for (int64_t a : kSizes)

@@ -317,4 +317,45 @@ void scale_shift_channels(const float* x, const float* s, const float* t, float*
   scale_shift_channels_scalar(x, s, t, y, N, C, HW);
 }
 
+// ---- sgd_momentum_step --------------------------------------------------------------------
+void sgd_momentum_step_scalar(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
+                              bool nesterov) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i] + lambda * w[i];
+    v[i] = mu * v[i] + gi;
+    w[i] -= eta * (nesterov ? gi + mu * v[i] : v[i]);
+  }
+}
+
+#if MGF_HAVE_X86
+MGF_AVX2 void sgd_momentum_step_avx2(float* w, float* v, const float* g, int64_t n, float eta, float mu,
+                                     float lambda, bool nesterov) {
+  const __m256 veta = _mm256_set1_ps(eta), vmu = _mm256_set1_ps(mu), vlam = _mm256_set1_ps(lambda);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 wi = _mm256_loadu_ps(w + i);
+    // gi = g[i] + lambda * w[i]
+    const __m256 gi = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(vlam, wi));
+    // v[i] = mu * v[i] + gi
+    const __m256 vi = _mm256_add_ps(_mm256_mul_ps(vmu, _mm256_loadu_ps(v + i)), gi);
+    _mm256_storeu_ps(v + i, vi);
+    // w[i] -= eta * (nesterov ? gi + mu * v[i] : v[i])
+    const __m256 step = nesterov ? _mm256_add_ps(gi, _mm256_mul_ps(vmu, vi)) : vi;
+    _mm256_storeu_ps(w + i, _mm256_sub_ps(wi, _mm256_mul_ps(veta, step)));
+  }
+  sgd_momentum_step_scalar(w + i, v + i, g + i, n - i, eta, mu, lambda, nesterov);  // the ragged tail
+}
+#else
+void sgd_momentum_step_avx2(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
+                            bool nesterov) {
+  sgd_momentum_step_scalar(w, v, g, n, eta, mu, lambda, nesterov);
+}
+#endif
+
+void sgd_momentum_step(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
+                       bool nesterov) {
+  if (use_avx2()) return sgd_momentum_step_avx2(w, v, g, n, eta, mu, lambda, nesterov);
+  sgd_momentum_step_scalar(w, v, g, n, eta, mu, lambda, nesterov);
+}
+
 }  // namespace mgf

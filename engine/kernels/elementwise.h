@@ -73,4 +73,15 @@ void scale_shift_channels_scalar(const float* x, const float* s, const float* t,
 void scale_shift_channels_avx2(const float* x, const float* s, const float* t, float* y, int64_t N, int64_t C,
                                int64_t HW);
 
+// ---- the SGD step with momentum (engine/optim.h: SGD::step) ---------------------------------
+// For each i:  g' = g + λ·w;  v ← μ·v + g';  w ← w − η·(nesterov ? g' + μ·v : v).
+// The AVX2 side uses separate multiplies and adds in the scalar order; the two sides agree to
+// within one rounding (the compiler may fuse a multiply-add in the tail it inlines).
+void sgd_momentum_step(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
+                       bool nesterov);
+void sgd_momentum_step_scalar(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
+                              bool nesterov);
+void sgd_momentum_step_avx2(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
+                            bool nesterov);
+
 }  // namespace mgf
