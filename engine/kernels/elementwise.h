@@ -75,8 +75,9 @@ void scale_shift_channels_avx2(const float* x, const float* s, const float* t, f
 
 // ---- the SGD step with momentum (engine/optim.h: SGD::step) ---------------------------------
 // For each i:  g' = g + λ·w;  v ← μ·v + g';  w ← w − η·(nesterov ? g' + μ·v : v).
-// The AVX2 side uses separate multiplies and adds in the scalar order; the two sides agree to
-// within one rounding (the compiler may fuse a multiply-add in the tail it inlines).
+// The AVX2 side writes separate multiplies and adds in the scalar order, but with FMA enabled
+// the compiler may fuse a multiply-add (one rounding instead of two), so the sides agree to
+// float rounding, not bit for bit.
 void sgd_momentum_step(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
                        bool nesterov);
 void sgd_momentum_step_scalar(float* w, float* v, const float* g, int64_t n, float eta, float mu, float lambda,
