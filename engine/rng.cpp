@@ -68,4 +68,11 @@ Rng& global_rng() {
 
 void manual_seed(uint64_t seed) { global_rng().seed_with(seed); }
 
+std::vector<float> uniform_floats(int64_t n, uint64_t seed, float lo, float hi) {
+  Rng r(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = r.uniform(lo, hi);
+  return v;
+}
+
 }  // namespace mgf

@@ -42,4 +42,7 @@ class Rng {
 Rng& global_rng();
 void manual_seed(uint64_t seed);
 
+// n floats uniform in [lo, hi) from a fresh Rng(seed): test and benchmark inputs.
+std::vector<float> uniform_floats(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+
 }  // namespace mgf

@@ -39,12 +39,6 @@ using namespace mgf;
 
 namespace {
 
-std::vector<float> rand_vec(int64_t n, uint64_t seed) {
-  Rng r(seed);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = r.uniform(-1.0f, 1.0f);
-  return v;
-}
 
 struct Bench {
   ResultTable table{{"kernel", "shape", "unit", "threads", "scalar", "avx2", "avx2/scalar"}};
@@ -74,7 +68,7 @@ struct Bench {
   // sgemm on op(A)[M×K]·op(B)[K×N], beta = 0; flops = 2·M·N·K.
   void gemm(const std::string& name, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int threads,
             bool with_scalar = true) {
-    auto A = rand_vec(M * K, 1), B = rand_vec(K * N, 2);
+    auto A = uniform_floats(M * K, 1), B = uniform_floats(K * N, 2);
     std::vector<float> C(static_cast<size_t>(M * N));
     const int64_t lda = ta == Trans::N ? K : M, ldb = tb == Trans::N ? N : K;
     auto run = [&](auto fn) {
@@ -286,7 +280,7 @@ int main(int argc, char** argv) {
     ConvGeom g1{1, 28, 28, 5, 5, 1, 1, 0, 0}, g2{20, 12, 12, 5, 5, 1, 1, 0, 0};
     for (const ConvGeom& g : {g1, g2}) {
       const int64_t rows = g.C * g.KH * g.KW, cols = g.OH() * g.OW();
-      auto x = rand_vec(g.C * g.H * g.W, 3);
+      auto x = uniform_floats(g.C * g.H * g.W, 3);
       std::vector<float> col(static_cast<size_t>(rows * cols)), dx(static_cast<size_t>(g.C * g.H * g.W));
       const std::string shape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " k5";
       b.row("im2col", shape, "GB/s", 1, 4.0 * rows * cols, [&] { im2col_scalar(g, x.data(), col.data()); },
@@ -300,7 +294,7 @@ int main(int argc, char** argv) {
   {
     ConvGeom g = quick ? ConvGeom{32, 28, 28, 3, 3, 1, 1, 1, 1} : ConvGeom{32, 112, 112, 3, 3, 1, 1, 1, 1};
     const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
-    auto x = rand_vec(n_in, 4), w = rand_vec(g.C * 9, 5), dy = rand_vec(n_out, 6);
+    auto x = uniform_floats(n_in, 4), w = uniform_floats(g.C * 9, 5), dy = uniform_floats(n_out, 6);
     std::vector<float> y(static_cast<size_t>(n_out)), dx(static_cast<size_t>(n_in)), dw(static_cast<size_t>(g.C * 9));
     const std::string shape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " 3x3";
     const double flops = 2.0 * n_out * 9;
@@ -316,7 +310,7 @@ int main(int argc, char** argv) {
   {
     const int64_t n = quick ? (1 << 16) : (1 << 20);  // 4 MiB per array at full size: L3, not DRAM
     const std::string shape = std::to_string(n) + " floats";
-    auto x = rand_vec(n, 7), dy = rand_vec(n, 8);
+    auto x = uniform_floats(n, 7), dy = uniform_floats(n, 8);
     std::vector<float> y(static_cast<size_t>(n)), dx(static_cast<size_t>(n));
     b.row("relu forward", shape, "GB/s", 1, 8.0 * n, [&] { relu_forward_scalar(x.data(), y.data(), n); },
           [&] { relu_forward_avx2(x.data(), y.data(), n); });
@@ -330,7 +324,7 @@ int main(int argc, char** argv) {
           [&] { hard_swish_backward_scalar(x.data(), dy.data(), dx.data(), n); },
           [&] { hard_swish_backward_avx2(x.data(), dy.data(), dx.data(), n); });
     const int64_t C = 64, HW = n / C;
-    auto s = rand_vec(C, 9), t = rand_vec(C, 10);
+    auto s = uniform_floats(C, 9), t = uniform_floats(C, 10);
     const std::string cshape = "64x" + std::to_string(HW) + " (C x HW)";
     b.row("bias_add_channels", cshape, "GB/s", 1, 8.0 * n, [&] { bias_add_channels_scalar(y.data(), s.data(), 1, C, HW); },
           [&] { bias_add_channels_avx2(y.data(), s.data(), 1, C, HW); });
@@ -354,7 +348,7 @@ int main(int argc, char** argv) {
     // LeNet-5's pool1 at batch 64 as one 1280-channel image: 20·64 planes of 24×24, 2×2/2
     ConvGeom pg{quick ? 64 : 1280, 24, 24, 2, 2, 2, 2, 0, 0};
     const int64_t pin = pg.C * 24 * 24, pout = pg.C * 12 * 12;
-    auto px = rand_vec(pin, 11);
+    auto px = uniform_floats(pin, 11);
     std::vector<float> py(static_cast<size_t>(pout)), pdx(static_cast<size_t>(pin));
     std::vector<int32_t> parg(static_cast<size_t>(pout));
     const std::string pshape = std::to_string(pg.C) + "x24x24 2x2/2";

@@ -30,12 +30,6 @@ using namespace mgf;
 
 namespace {
 
-std::vector<float> rand_vec(int64_t n, uint64_t seed) {
-  Rng r(seed);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = r.uniform(-1.0f, 1.0f);
-  return v;
-}
 
 using GemmStep = std::function<void(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C)>;
 
@@ -90,7 +84,7 @@ int main(int argc, char** argv) {
   // ---- validate every step against step 1 on an odd shape before timing anything ----
   {
     const int64_t M = 97, N = 83, K = 71;
-    auto A = rand_vec(M * K, 1), B = rand_vec(K * N, 2);
+    auto A = uniform_floats(M * K, 1), B = uniform_floats(K * N, 2);
     std::vector<float> ref(M * N), C(M * N);
     gemm_ladder_naive(M, N, K, A.data(), B.data(), ref.data());
     for (const Step& s : steps) {
@@ -109,7 +103,7 @@ int main(int argc, char** argv) {
 
   // ---- the ladder ----
   ResultTable ladder({"step", "what changed", "GFLOP/s", "% of peak", "x previous"});
-  auto A = rand_vec(n * n, 3), B = rand_vec(n * n, 4);
+  auto A = uniform_floats(n * n, 3), B = uniform_floats(n * n, 4);
   std::vector<float> C(static_cast<size_t>(n * n));
   std::vector<double> xs, ys;
   double prev = 0;
@@ -146,20 +140,20 @@ int main(int argc, char** argv) {
   };
   {
     const int64_t m = quick ? 256 : 512;
-    auto a = rand_vec(m * m, 5), b = rand_vec(m * m, 6);
+    auto a = uniform_floats(m * m, 5), b = uniform_floats(m * m, 6);
     std::vector<float> c(static_cast<size_t>(m * m));
     add_roof("sgemm " + std::to_string(m) + "^3", 2.0 * m * m * m, 3.0 * 4 * m * m,
              [&] { sgemm_scalar(Trans::N, Trans::N, m, m, m, 1.0f, a.data(), m, b.data(), m, 0.0f, c.data(), m); },
              [&] { sgemm_avx2(Trans::N, Trans::N, m, m, m, 1.0f, a.data(), m, b.data(), m, 0.0f, c.data(), m); });
     ConvGeom g{32, 56, 56, 3, 3, 1, 1, 1, 1};
     const int64_t px = g.C * g.H * g.W;
-    auto x = rand_vec(px, 7), w = rand_vec(g.C * 9, 8);
+    auto x = uniform_floats(px, 7), w = uniform_floats(g.C * 9, 8);
     std::vector<float> y(static_cast<size_t>(px));
     add_roof("depthwise 3x3 32x56x56", 18.0 * px, 8.0 * px,
              [&] { depthwise_forward_scalar(g, x.data(), w.data(), nullptr, y.data()); },
              [&] { depthwise_forward_avx2(g, x.data(), w.data(), nullptr, y.data()); });
     const int64_t e = 1 << 18;  // 1 MiB per array: L2
-    auto u = rand_vec(e, 9), d = rand_vec(e, 10);
+    auto u = uniform_floats(e, 9), d = uniform_floats(e, 10);
     std::vector<float> v(static_cast<size_t>(e));
     add_roof("relu backward (L2)", 1.0 * e, 16.0 * e, [&] { relu_backward_scalar(u.data(), d.data(), v.data(), e); },
              [&] { relu_backward_avx2(u.data(), d.data(), v.data(), e); });
