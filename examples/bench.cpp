@@ -39,7 +39,6 @@ using namespace mgf;
 
 namespace {
 
-
 struct Bench {
   ResultTable table{{"kernel", "shape", "unit", "threads", "scalar", "avx2", "avx2/scalar"}};
   double min_s = 0.2;

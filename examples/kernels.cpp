@@ -30,7 +30,6 @@ using namespace mgf;
 
 namespace {
 
-
 using GemmStep = std::function<void(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C)>;
 
 struct Step {
