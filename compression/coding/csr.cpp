@@ -11,6 +11,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -101,13 +103,6 @@ void csr_matvec_scalar(const CsrMatrix& W, const float* x, float* y) {
 }
 
 #if MGF_HAVE_X86
-// Horizontal sum of 8 lanes (used once per row).
-MGF_AVX2 static inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 MGF_AVX2 void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) {
   const float* val = W.values.data();
@@ -121,7 +116,7 @@ MGF_AVX2 void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) {
       __m256 xs = _mm256_i32gather_ps(x, idx, 4);  // 8 scattered loads in one instruction
       acc = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), xs, acc);
     }
-    float s = hsum8(acc);
+    float s = hsum8_avx2(acc);
     for (; k < e; ++k) s += val[k] * x[col[k]];  // the row's ragged tail
     y[r] = s;
   }
@@ -150,7 +145,7 @@ MGF_AVX2 void csr_matvec_avx2_loads(const CsrMatrix& W, const float* x, float* y
                                       x[col[k + 2]], x[col[k + 1]], x[col[k]]);
       acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), x0, acc0);
     }
-    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    float s = hsum8_avx2(_mm256_add_ps(acc0, acc1));
     for (; k < e; ++k) s += val[k] * x[col[k]];
     y[r] = s;
   }

@@ -8,6 +8,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -100,12 +102,6 @@ void relative_index_matvec_scalar(const uint8_t* gaps, const uint8_t* codes, int
 // vector prefix sum, the two gathers (x[c_j] and C[code_j]) and the FMA of one block overlap
 // with the next. A block that crosses a row boundary goes through the scalar step entry by
 // entry, so the vector path never divides.
-MGF_AVX2 static float hsum256_ri(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries,
                                          const float* codebook, const float* x, float* y, int64_t rows, int64_t cols) {
@@ -137,7 +133,7 @@ MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* cod
     // Scalar step (a block that crosses a row, or the tail): exactly the scalar kernel's body.
     c += gaps[e] + 1;
     if (c >= cols) {
-      y[r] += hsum256_ri(acc) + acc_s;
+      y[r] += hsum8_avx2(acc) + acc_s;
       acc = _mm256_setzero_ps();
       acc_s = 0.0f;
       r += c / cols;
@@ -146,7 +142,7 @@ MGF_AVX2 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* cod
     acc_s += codebook[codes[e]] * x[c];
     ++e;
   }
-  if (entries > 0) y[r] += hsum256_ri(acc) + acc_s;
+  if (entries > 0) y[r] += hsum8_avx2(acc) + acc_s;
 }
 #else
 void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,

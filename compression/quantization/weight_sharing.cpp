@@ -9,6 +9,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -103,12 +105,6 @@ void codebook_matvec_scalar(const uint8_t* codes, const float* codebook, const f
 }
 
 #if MGF_HAVE_X86
-MGF_AVX2 static float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // Two accumulators of 8 lanes: the FMA latency (4 cycles) would otherwise serialise the loop.
 // The gather (vpgatherdd) is the cost: about one weight per cycle on fc1 (measured in the
@@ -132,7 +128,7 @@ MGF_AVX2 void codebook_matvec_avx2(const uint8_t* codes, const float* codebook, 
       __m256i i0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + i)));
       acc0 = _mm256_fmadd_ps(_mm256_i32gather_ps(codebook, i0, 4), _mm256_loadu_ps(x + i), acc0);
     }
-    float acc = hsum256(_mm256_add_ps(acc0, acc1));
+    float acc = hsum8_avx2(_mm256_add_ps(acc0, acc1));
     for (; i < in; ++i) acc += codebook[row[i]] * x[i];   // the ragged tail, as in the scalar code
     y[o] = (bias ? bias[o] : 0.0f) + acc;
   }

@@ -19,6 +19,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -214,12 +216,6 @@ void depthwise_forward_scalar(const ConvGeom& g, const float* x, const float* w,
       }
 }
 #if MGF_HAVE_X86
-MGF_AVX2 inline float hsum8(__m256 v) {
-  __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-  t = _mm_add_ss(t, _mm_movehdup_ps(t));
-  return _mm_cvtss_f32(t);
-}
 
 // Stride 1 along W: an output row is the sum over (kh, kw) of a shifted input row scaled by
 // w[c][kh][kw], so the row (at most a few hundred floats, in L1) is accumulated one tap at a
@@ -313,7 +309,7 @@ MGF_AVX2 void depthwise_backward_avx2(const ConvGeom& g, const float* x, const f
             if (dw) tail += x[off + ow] * d[ow];
           }
         }
-        if (dw) dw[wi] += hsum8(acc) + tail;
+        if (dw) dw[wi] += hsum8_avx2(acc) + tail;
       }
 }
 #else

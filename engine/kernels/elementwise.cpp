@@ -10,6 +10,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -98,12 +100,6 @@ void sum_cols_scalar(const float* x, int64_t R, int64_t Cn, float* out) {
 }
 
 #if MGF_HAVE_X86
-MGF_AVX2 static inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 // Two independent vector accumulators per row (the add latency is 2–3 cycles), reduced
 // horizontally once at the end; the tail is summed by the scalar code.
 MGF_AVX2 void sum_rows_avx2(const float* x, int64_t R, int64_t Cn, float* out) {
@@ -118,7 +114,7 @@ MGF_AVX2 void sum_rows_avx2(const float* x, int64_t R, int64_t Cn, float* out) {
     for (; c + 8 <= Cn; c += 8) s0 = _mm256_add_ps(s0, _mm256_loadu_ps(p + c));
     float tail = 0.0f;
     sum_rows_scalar(p + c, 1, Cn - c, &tail);
-    out[r] += hsum8(_mm256_add_ps(s0, s1)) + tail;
+    out[r] += hsum8_avx2(_mm256_add_ps(s0, s1)) + tail;
   }
 }
 // out[c..c+7] += x[r][c..c+7] for every row: add_inplace per row.

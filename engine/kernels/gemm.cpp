@@ -20,6 +20,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -356,12 +358,6 @@ MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_
 // reads, so the rows of C are computed straight from the unpacked operands.
 //   tb = N:  c[j..j+31] += a_p · B[p][j..j+31]  (4 accumulators over a row strip of B)
 //   tb = T:  c[j] = Σ_p a_p · B[j][p]            (dot products along rows of B, 4 at a time)
-MGF_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 MGF_AVX2 void gemv_row(Trans ta, Trans tb, int64_t i, int64_t N, int64_t K, float alpha, const float* A,
                        int64_t lda, const float* B, int64_t ldb, float beta, float* c) {
@@ -423,7 +419,7 @@ MGF_AVX2 void gemv_row(Trans ta, Trans tb, int64_t i, int64_t N, int64_t K, floa
       s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + p), s2);
       s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + p), s3);
     }
-    float t0 = hsum(s0), t1 = hsum(s1), t2 = hsum(s2), t3 = hsum(s3);
+    float t0 = hsum8_avx2(s0), t1 = hsum8_avx2(s1), t2 = hsum8_avx2(s2), t3 = hsum8_avx2(s3);
     for (; p < K; ++p) {
       t0 += a[p] * b0[p];
       t1 += a[p] * b1[p];
@@ -440,7 +436,7 @@ MGF_AVX2 void gemv_row(Trans ta, Trans tb, int64_t i, int64_t N, int64_t K, floa
     __m256 s = _mm256_setzero_ps();
     int64_t p = 0;
     for (; p + 8 <= K; p += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), s);
-    float t = hsum(s);
+    float t = hsum8_avx2(s);
     for (; p < K; ++p) t += a[p] * b[p];
     store(j, t);
   }

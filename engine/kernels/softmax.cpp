@@ -11,6 +11,8 @@
 
 #if MGF_HAVE_X86
 #include <immintrin.h>
+
+#include "engine/kernels/simd.h"
 #endif
 
 namespace mgf {
@@ -86,12 +88,6 @@ MGF_AVX2 inline __m256 exp256(__m256 x) {
   return _mm256_andnot_ps(under, r);  // below the range: exactly 0
 }
 
-MGF_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 MGF_AVX2 inline float hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
@@ -121,7 +117,7 @@ MGF_AVX2 inline float exp_sum(const float* x, float m, float* y, int64_t C) {
     if (y) _mm256_storeu_ps(y + c, e);
     sv = _mm256_add_ps(sv, e);
   }
-  float s = hsum(sv);
+  float s = hsum8_avx2(sv);
   for (; c < C; ++c) {
     const float e = std::exp(x[c] - m);
     if (y) y[c] = e;
@@ -167,7 +163,7 @@ MGF_AVX2 void softmax_rows_backward_avx2(const float* y, const float* dy, float*
     __m256 dv = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 8 <= C; c += 8) dv = _mm256_fmadd_ps(_mm256_loadu_ps(g + c), _mm256_loadu_ps(yr + c), dv);
-    float dot = hsum(dv);
+    float dot = hsum8_avx2(dv);
     for (; c < C; ++c) dot += g[c] * yr[c];
     const __m256 dotv = _mm256_set1_ps(dot);
     for (c = 0; c + 8 <= C; c += 8) {  // dx += y · (dy − dot)
@@ -185,7 +181,7 @@ MGF_AVX2 void log_softmax_rows_backward_avx2(const float* y, const float* dy, fl
     __m256 sv = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 8 <= C; c += 8) sv = _mm256_add_ps(sv, _mm256_loadu_ps(g + c));
-    float sum = hsum(sv);
+    float sum = hsum8_avx2(sv);
     for (; c < C; ++c) sum += g[c];
     const __m256 sumv = _mm256_set1_ps(sum);
     for (c = 0; c + 8 <= C; c += 8) {  // dx += dy − exp(y) · Σdy
