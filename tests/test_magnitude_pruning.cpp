@@ -281,6 +281,57 @@ TEST_SUITE("magnitude_pruning") {
       }
   }
 
+  TEST_CASE("16-bit-column CSR: the same matrix in 6 bytes per nonzero; every kernel equals the int32 one") {
+    for (int64_t cols : kSizes)
+      for (int64_t rows : {1, 9, 33}) {
+        CAPTURE(rows);
+        CAPTURE(cols);
+        Tensor d = random_sparse(rows, cols, 0.6, static_cast<uint64_t>(cols + 11 * rows));
+        const CsrMatrix W = csr_from_tensor(d);
+        const CsrMatrix16 N = csr_narrow(W);
+        CHECK_NOTHROW(csr_validate(N));
+        CHECK(N.storage_bytes() == W.storage_bytes() - 2 * W.nnz());
+        Tensor back = to_dense(N);
+        for (int64_t i = 0; i < d.numel(); ++i) REQUIRE(back[i] == d[i]);
+        Tensor x = random_tensor({cols}, 5);
+        std::vector<float> ref(rows), ys(rows), yg(rows), yu(rows), yl(rows), yd(rows);
+        csr_matvec_scalar(W, x.data(), ref.data());
+        csr_matvec_scalar(N, x.data(), ys.data());
+        csr_matvec_avx2(N, x.data(), yg.data());
+        csr_matvec_avx2_unrolled(N, x.data(), yu.data());
+        csr_matvec_avx2_loads(N, x.data(), yl.data());
+        csr_matvec(N, x.data(), yd.data());
+        for (int64_t r = 0; r < rows; ++r) REQUIRE(ys[r] == ref[r]);   // same order, same sums
+        CHECK(all_close(yg.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit gather vs scalar"));
+        CHECK(all_close(yu.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit unrolled vs scalar"));
+        CHECK(all_close(yl.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit loads vs scalar"));
+        CHECK(all_close(yd.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit dispatcher vs scalar"));
+        const int64_t P = 37;   // spmm: the 32-wide body, an 8-wide block... and a tail
+        Tensor B = random_tensor({cols, P}, 6);
+        std::vector<float> cs(rows * P, -7.0f), ca(rows * P, -7.0f), c32(rows * P, -7.0f);
+        csr_spmm_scalar(N, B.data(), P, cs.data());
+        csr_spmm_avx2(N, B.data(), P, ca.data());
+        csr_spmm_scalar(W, B.data(), P, c32.data());
+        CHECK(all_close(cs.data(), c32.data(), rows * P, 0.0f, 0.0f, "16-bit spmm scalar vs int32"));
+        CHECK(all_close(ca.data(), cs.data(), rows * P, 1e-5f, 1e-5f, "16-bit spmm avx2 vs scalar"));
+      }
+    // the widest matrix 16 bits can index: column 65535 survives the narrowing
+    Tensor wide({1, 65536});
+    wide[65535] = 2.0f;
+    wide[3] = -1.0f;
+    const CsrMatrix16 n = csr_narrow(csr_from_tensor(wide));
+    REQUIRE(n.nnz() == 2);
+    CHECK(n.col_idx[1] == 65535);
+    std::vector<float> xw(65536, 1.0f);
+    xw[65535] = 3.0f;
+    float y = 0.0f;
+    csr_matvec(n, xw.data(), &y);
+    CHECK(y == doctest::Approx(5.0));
+    // one column more does not fit
+    CsrMatrix too_wide = csr_from_tensor(Tensor({1, 65537}));
+    CHECK_THROWS_WITH_AS(csr_narrow(too_wide), doctest::Contains("65537"), std::invalid_argument);
+  }
+
   // ---- simulation = deployment ------------------------------------------------------------------
   TEST_CASE("SparseLinear gives the masked float Linear's outputs at batch 1, 3 and 64") {
     for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
@@ -291,6 +342,8 @@ TEST_SUITE("magnitude_pruning") {
       Tensor b = random_tensor({37}, 22);
       SparseLinear sl(w.var.value(), b);
       CHECK(sl.weight().nnz() == count_nonzero(w.mask));
+      CHECK(sl.narrow());   // 50 inputs: it runs from 16-bit columns
+      CHECK(sl.storage_bytes() == sl.weight().storage_bytes() - 2 * sl.weight().nnz());
       for (int64_t N : {1, 3, 64}) {
         CAPTURE(N);
         Tensor x = random_tensor({N, 50}, 23 + static_cast<uint64_t>(N));

@@ -3,6 +3,7 @@
 // Book: book/14-magnitude_pruning.md.
 #include "compression/coding/csr.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -16,11 +17,6 @@
 #endif
 
 namespace mgf {
-
-int64_t CsrMatrix::storage_bytes() const {
-  return static_cast<int64_t>(row_ptr.size() * sizeof(int32_t) + col_idx.size() * sizeof(int32_t) +
-                              values.size() * sizeof(float));
-}
 
 // ---- construction ------------------------------------------------------------------------
 CsrMatrix csr_from_dense(const float* w, int64_t rows, int64_t cols) {
@@ -56,7 +52,29 @@ CsrMatrix csr_from_tensor(const Tensor& w) {
   return csr_from_dense(w.data(), rows, rows == 0 ? 0 : w.numel() / rows);
 }
 
-Tensor to_dense(const CsrMatrix& a) {
+CsrMatrix16 csr_narrow(const CsrMatrix& a) {
+  if (a.cols > 65536)
+    throw std::invalid_argument("csr_narrow: expected at most 65536 columns for 16-bit indices, found " +
+                                std::to_string(a.cols));
+  CsrMatrix16 n;
+  n.rows = a.rows;
+  n.cols = a.cols;
+  n.row_ptr = a.row_ptr;
+  n.values = a.values;
+  n.col_idx.reserve(a.col_idx.size());
+  for (int32_t c : a.col_idx) {
+    if (c < 0 || c >= a.cols)
+      throw std::invalid_argument("csr_narrow: expected columns in [0, " + std::to_string(a.cols) + "), found " +
+                                  std::to_string(c));
+    n.col_idx.push_back(static_cast<uint16_t>(c));
+  }
+  return n;
+}
+
+namespace {
+
+template <typename Index>
+Tensor to_dense_impl(const CsrT<Index>& a) {
   csr_validate(a);
   Tensor d({a.rows, a.cols});
   for (int64_t r = 0; r < a.rows; ++r)
@@ -64,7 +82,8 @@ Tensor to_dense(const CsrMatrix& a) {
   return d;
 }
 
-void csr_validate(const CsrMatrix& a) {
+template <typename Index>
+void csr_validate_impl(const CsrT<Index>& a) {
   auto bad = [](const std::string& what) { throw std::invalid_argument("csr_validate: " + what); };
   if (a.rows < 0 || a.cols < 0) bad("expected rows, cols >= 0, found " + std::to_string(a.rows) + " x " + std::to_string(a.cols));
   if (static_cast<int64_t>(a.row_ptr.size()) != a.rows + 1)
@@ -82,19 +101,31 @@ void csr_validate(const CsrMatrix& a) {
       bad("expected row_ptr non-decreasing, found row_ptr[" + std::to_string(r + 1) + "] = " + std::to_string(e) +
           " < row_ptr[" + std::to_string(r) + "] = " + std::to_string(b));
     for (int32_t k = b; k < e; ++k) {
-      const int32_t c = a.col_idx[k];
+      const int64_t c = a.col_idx[k];
       if (c < 0 || c >= a.cols)
         bad("expected column in [0, " + std::to_string(a.cols) + "), found " + std::to_string(c) + " at nonzero " +
             std::to_string(k) + " (row " + std::to_string(r) + ")");
-      if (k > b && c <= a.col_idx[k - 1])
+      if (k > b && c <= static_cast<int64_t>(a.col_idx[k - 1]))
         bad("expected increasing columns within row " + std::to_string(r) + ", found " +
-            std::to_string(a.col_idx[k - 1]) + " then " + std::to_string(c));
+            std::to_string(static_cast<int64_t>(a.col_idx[k - 1])) + " then " + std::to_string(c));
     }
   }
 }
 
+}  // namespace
+
+Tensor to_dense(const CsrMatrix& a) { return to_dense_impl(a); }
+Tensor to_dense(const CsrMatrix16& a) { return to_dense_impl(a); }
+void csr_validate(const CsrMatrix& a) { csr_validate_impl(a); }
+void csr_validate(const CsrMatrix16& a) { csr_validate_impl(a); }
+
+// The kernels are written once, as templates over the index type, and instantiated for
+// int32 and uint16 columns by the public overloads at the end of each section.
+namespace {
+
 // ---- batch 1: y = W x --------------------------------------------------------------------
-void csr_matvec_scalar(const CsrMatrix& W, const float* x, float* y) {
+template <typename Index>
+void matvec_scalar(const CsrT<Index>& W, const float* x, float* y) {
   for (int64_t r = 0; r < W.rows; ++r) {
     float s = 0.0f;
     for (int32_t k = W.row_ptr[r]; k < W.row_ptr[r + 1]; ++k) s += W.values[k] * x[W.col_idx[k]];
@@ -103,17 +134,22 @@ void csr_matvec_scalar(const CsrMatrix& W, const float* x, float* y) {
 }
 
 #if MGF_HAVE_X86
+// 8 consecutive column indices as int32 lanes.
+MGF_AVX2 inline __m256i load_cols8(const int32_t* c) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)); }
+MGF_AVX2 inline __m256i load_cols8(const uint16_t* c) {
+  return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c)));
+}
 
-MGF_AVX2 void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) {
+template <typename Index>
+MGF_AVX2 void matvec_avx2_gather(const CsrT<Index>& W, const float* x, float* y) {
   const float* val = W.values.data();
-  const int32_t* col = W.col_idx.data();
+  const Index* col = W.col_idx.data();
   for (int64_t r = 0; r < W.rows; ++r) {
     int32_t k = W.row_ptr[r];
     const int32_t e = W.row_ptr[r + 1];
     __m256 acc = _mm256_setzero_ps();
     for (; k + 8 <= e; k += 8) {  // s += val[k..k+7] · x[col[k..k+7]]
-      __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col + k));
-      __m256 xs = _mm256_i32gather_ps(x, idx, 4);  // 8 scattered loads in one instruction
+      __m256 xs = _mm256_i32gather_ps(x, load_cols8(col + k), 4);  // 8 scattered loads in one instruction
       acc = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), xs, acc);
     }
     float s = hsum8_avx2(acc);
@@ -122,38 +158,51 @@ MGF_AVX2 void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) {
   }
 }
 
-MGF_AVX2 void csr_matvec_avx2_loads(const CsrMatrix& W, const float* x, float* y) {
+// x[col[k..k+7]] assembled by hand from 8 scalar loads (vmovss + vinsertps).
+template <typename Index>
+MGF_AVX2 inline __m256 gather_by_hand(const float* x, const Index* c) {
+  return _mm256_set_ps(x[c[7]], x[c[6]], x[c[5]], x[c[4]], x[c[3]], x[c[2]], x[c[1]], x[c[0]]);
+}
+
+template <typename Index>
+MGF_AVX2 void matvec_avx2_loads(const CsrT<Index>& W, const float* x, float* y) {
   const float* val = W.values.data();
-  const int32_t* col = W.col_idx.data();
+  const Index* col = W.col_idx.data();
+  // x is read in scattered order; when it is not cached each first touch of one of its lines
+  // is a full memory latency on the critical path. Ask for all of its lines up front.
+  for (int64_t c = 0; c < W.cols; c += 16) _mm_prefetch(reinterpret_cast<const char*>(x + c), _MM_HINT_T0);
+  // The nonzero streams are read front to back; prefetching kPrefetch nonzeros ahead keeps the
+  // next rows' bytes on their way while this row computes (the hardware prefetcher alone ramps
+  // up too slowly for a matrix of ~100 KB read once).
+  constexpr int32_t kPrefetch = 512;
+  const int32_t nnz = static_cast<int32_t>(W.nnz());
+  int32_t pf = 0;   // nonzeros [0, pf) have been prefetched
   for (int64_t r = 0; r < W.rows; ++r) {
     int32_t k = W.row_ptr[r];
     const int32_t e = W.row_ptr[r + 1];
+    for (const int32_t target = std::min(e + kPrefetch, nnz); pf < target; pf += 16) {
+      _mm_prefetch(reinterpret_cast<const char*>(val + pf), _MM_HINT_T0);
+      if constexpr (sizeof(Index) == 4) _mm_prefetch(reinterpret_cast<const char*>(col + pf), _MM_HINT_T0);
+      else if ((pf & 31) == 0) _mm_prefetch(reinterpret_cast<const char*>(col + pf), _MM_HINT_T0);
+    }
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    // The gather done by hand: 8 plain scalar loads x[col[k+i]] assembled into one register
-    // (the compiler emits vmovss + vinsertps), then one vector FMA with val[k..k+7]. Two
-    // accumulators, 16 nonzeros per trip, so consecutive FMAs do not wait on each other.
+    // One vector FMA per 8 nonzeros; two accumulators, 16 nonzeros per trip, so consecutive
+    // FMAs do not wait on each other.
     for (; k + 16 <= e; k += 16) {
-      const __m256 x0 = _mm256_set_ps(x[col[k + 7]], x[col[k + 6]], x[col[k + 5]], x[col[k + 4]], x[col[k + 3]],
-                                      x[col[k + 2]], x[col[k + 1]], x[col[k]]);
-      const __m256 x1 = _mm256_set_ps(x[col[k + 15]], x[col[k + 14]], x[col[k + 13]], x[col[k + 12]],
-                                      x[col[k + 11]], x[col[k + 10]], x[col[k + 9]], x[col[k + 8]]);
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), x0, acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k + 8), x1, acc1);
+      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), gather_by_hand(x, col + k), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k + 8), gather_by_hand(x, col + k + 8), acc1);
     }
-    for (; k + 8 <= e; k += 8) {
-      const __m256 x0 = _mm256_set_ps(x[col[k + 7]], x[col[k + 6]], x[col[k + 5]], x[col[k + 4]], x[col[k + 3]],
-                                      x[col[k + 2]], x[col[k + 1]], x[col[k]]);
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), x0, acc0);
-    }
+    for (; k + 8 <= e; k += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + k), gather_by_hand(x, col + k), acc0);
     float s = hsum8_avx2(_mm256_add_ps(acc0, acc1));
     for (; k < e; ++k) s += val[k] * x[col[k]];
     y[r] = s;
   }
 }
 
-MGF_AVX2 void csr_matvec_avx2_unrolled(const CsrMatrix& W, const float* x, float* y) {
+template <typename Index>
+MGF_AVX2 void matvec_avx2_unrolled(const CsrT<Index>& W, const float* x, float* y) {
   const float* val = W.values.data();
-  const int32_t* col = W.col_idx.data();
+  const Index* col = W.col_idx.data();
   for (int64_t r = 0; r < W.rows; ++r) {
     int32_t k = W.row_ptr[r];
     const int32_t e = W.row_ptr[r + 1];
@@ -171,21 +220,11 @@ MGF_AVX2 void csr_matvec_avx2_unrolled(const CsrMatrix& W, const float* x, float
     y[r] = s;
   }
 }
-#else
-void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) { csr_matvec_scalar(W, x, y); }
-void csr_matvec_avx2_loads(const CsrMatrix& W, const float* x, float* y) { csr_matvec_scalar(W, x, y); }
-void csr_matvec_avx2_unrolled(const CsrMatrix& W, const float* x, float* y) { csr_matvec_scalar(W, x, y); }
 #endif
 
-void csr_matvec(const CsrMatrix& W, const float* x, float* y) {
-  // The hand-assembled gather measured fastest on Zen 5 (book ch. 14 has the table; the
-  // hardware gather was the slowest of the three there).
-  if (use_avx2()) return csr_matvec_avx2_loads(W, x, y);
-  csr_matvec_scalar(W, x, y);
-}
-
 // ---- sparse × dense: C[R×P] = W · B[K×P] ----------------------------------------------------
-void csr_spmm_scalar(const CsrMatrix& W, const float* B, int64_t P, float* C) {
+template <typename Index>
+void spmm_scalar(const CsrT<Index>& W, const float* B, int64_t P, float* C) {
   for (int64_t r = 0; r < W.rows; ++r) {
     float* c = C + r * P;  // C[r, :]
     for (int64_t j = 0; j < P; ++j) c[j] = 0.0f;
@@ -198,9 +237,10 @@ void csr_spmm_scalar(const CsrMatrix& W, const float* B, int64_t P, float* C) {
 }
 
 #if MGF_HAVE_X86
-MGF_AVX2 void csr_spmm_avx2(const CsrMatrix& W, const float* B, int64_t P, float* C) {
+template <typename Index>
+MGF_AVX2 void spmm_avx2(const CsrT<Index>& W, const float* B, int64_t P, float* C) {
   const float* val = W.values.data();
-  const int32_t* col = W.col_idx.data();
+  const Index* col = W.col_idx.data();
   for (int64_t r = 0; r < W.rows; ++r) {
     const int32_t b0 = W.row_ptr[r], e = W.row_ptr[r + 1];
     float* c = C + r * P;
@@ -234,17 +274,11 @@ MGF_AVX2 void csr_spmm_avx2(const CsrMatrix& W, const float* B, int64_t P, float
     }
   }
 }
-#else
-void csr_spmm_avx2(const CsrMatrix& W, const float* B, int64_t P, float* C) { csr_spmm_scalar(W, B, P, C); }
 #endif
 
-void csr_spmm(const CsrMatrix& W, const float* B, int64_t P, float* C) {
-  if (use_avx2()) return csr_spmm_avx2(W, B, P, C);
-  csr_spmm_scalar(W, B, P, C);
-}
-
 // ---- batched FC: Y[N×R] = X[N×K]·Wᵀ + bias ---------------------------------------------------
-void csr_linear_forward(const CsrMatrix& W, const float* bias, const float* X, int64_t N, float* Y) {
+template <typename Index>
+void linear_forward(const CsrT<Index>& W, const float* bias, const float* X, int64_t N, float* Y) {
   const int64_t R = W.rows, K = W.cols;
   if (N < 4) {  // one input at a time: the batch-1 kernel, no transposes
     for (int64_t n = 0; n < N; ++n) csr_matvec(W, X + n * K, Y + n * R);
@@ -263,12 +297,65 @@ void csr_linear_forward(const CsrMatrix& W, const float* bias, const float* X, i
       for (int64_t r = 0; r < R; ++r) Y[n * R + r] += bias[r];
 }
 
+}  // namespace
+
+// ---- the public entry points, for both index widths --------------------------------------------
+void csr_matvec_scalar(const CsrMatrix& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_matvec_scalar(const CsrMatrix16& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_spmm_scalar(const CsrMatrix& W, const float* B, int64_t P, float* C) { spmm_scalar(W, B, P, C); }
+void csr_spmm_scalar(const CsrMatrix16& W, const float* B, int64_t P, float* C) { spmm_scalar(W, B, P, C); }
+#if MGF_HAVE_X86
+void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) { matvec_avx2_gather(W, x, y); }
+void csr_matvec_avx2(const CsrMatrix16& W, const float* x, float* y) { matvec_avx2_gather(W, x, y); }
+void csr_matvec_avx2_loads(const CsrMatrix& W, const float* x, float* y) { matvec_avx2_loads(W, x, y); }
+void csr_matvec_avx2_loads(const CsrMatrix16& W, const float* x, float* y) { matvec_avx2_loads(W, x, y); }
+void csr_matvec_avx2_unrolled(const CsrMatrix& W, const float* x, float* y) { matvec_avx2_unrolled(W, x, y); }
+void csr_matvec_avx2_unrolled(const CsrMatrix16& W, const float* x, float* y) { matvec_avx2_unrolled(W, x, y); }
+void csr_spmm_avx2(const CsrMatrix& W, const float* B, int64_t P, float* C) { spmm_avx2(W, B, P, C); }
+void csr_spmm_avx2(const CsrMatrix16& W, const float* B, int64_t P, float* C) { spmm_avx2(W, B, P, C); }
+#else
+void csr_matvec_avx2(const CsrMatrix& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_matvec_avx2(const CsrMatrix16& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_matvec_avx2_loads(const CsrMatrix& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_matvec_avx2_loads(const CsrMatrix16& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_matvec_avx2_unrolled(const CsrMatrix& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_matvec_avx2_unrolled(const CsrMatrix16& W, const float* x, float* y) { matvec_scalar(W, x, y); }
+void csr_spmm_avx2(const CsrMatrix& W, const float* B, int64_t P, float* C) { spmm_scalar(W, B, P, C); }
+void csr_spmm_avx2(const CsrMatrix16& W, const float* B, int64_t P, float* C) { spmm_scalar(W, B, P, C); }
+#endif
+
+// Dispatchers. Batch 1: the hand-assembled gather measured fastest on Zen 5 (book ch. 14 has
+// the table; the hardware gather was the slowest of the three there).
+void csr_matvec(const CsrMatrix& W, const float* x, float* y) {
+  if (use_avx2()) return csr_matvec_avx2_loads(W, x, y);
+  csr_matvec_scalar(W, x, y);
+}
+void csr_matvec(const CsrMatrix16& W, const float* x, float* y) {
+  if (use_avx2()) return csr_matvec_avx2_loads(W, x, y);
+  csr_matvec_scalar(W, x, y);
+}
+void csr_spmm(const CsrMatrix& W, const float* B, int64_t P, float* C) {
+  if (use_avx2()) return csr_spmm_avx2(W, B, P, C);
+  csr_spmm_scalar(W, B, P, C);
+}
+void csr_spmm(const CsrMatrix16& W, const float* B, int64_t P, float* C) {
+  if (use_avx2()) return csr_spmm_avx2(W, B, P, C);
+  csr_spmm_scalar(W, B, P, C);
+}
+void csr_linear_forward(const CsrMatrix& W, const float* bias, const float* X, int64_t N, float* Y) {
+  linear_forward(W, bias, X, N, Y);
+}
+void csr_linear_forward(const CsrMatrix16& W, const float* bias, const float* X, int64_t N, float* Y) {
+  linear_forward(W, bias, X, N, Y);
+}
+
 // ---- SparseLinear ----------------------------------------------------------------------------
 SparseLinear::SparseLinear(const Tensor& weight, const Tensor& bias) {
   if (weight.ndim() != 2) throw std::invalid_argument("SparseLinear: expected weight [out, in], found " + weight.str());
   if (!bias.empty() && bias.shape() != Shape{weight.dim(0)})
     throw std::invalid_argument("SparseLinear: expected bias " + shape_str({weight.dim(0)}) + ", found " + bias.str());
   W_ = csr_from_tensor(weight);
+  if (W_.cols <= 65536) W16_ = csr_narrow(W_);
   if (!bias.empty()) bias_ = bias.to_vector();
 }
 
@@ -277,7 +364,9 @@ Tensor SparseLinear::forward(const Tensor& x) const {
     throw std::invalid_argument("SparseLinear::forward: expected x [N, " + std::to_string(W_.cols) + "], found " +
                                 x.str());
   Tensor y({x.dim(0), W_.rows});
-  csr_linear_forward(W_, bias_.empty() ? nullptr : bias_.data(), x.data(), x.dim(0), y.data());
+  const float* b = bias_.empty() ? nullptr : bias_.data();
+  if (narrow()) csr_linear_forward(W16_, b, x.data(), x.dim(0), y.data());
+  else csr_linear_forward(W_, b, x.data(), x.dim(0), y.data());
   return y;
 }
 
