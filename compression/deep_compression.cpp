@@ -16,10 +16,12 @@
 #include "compression/pruning/magnitude.h"
 #include "engine/checkpoint.h"
 #include "engine/cli.h"
+#include "engine/kernels/conv.h"
 #include "engine/loader.h"
 #include "engine/optim.h"
 #include "engine/train.h"
 #include "engine/threads.h"
+#include "layers/conv.h"
 
 namespace mgf {
 
@@ -440,6 +442,44 @@ Var CompressedLinear::forward(const Var& xv) {
   return Var(std::move(Y));
 }
 
+CompressedConv2d::CompressedConv2d(const CompressedTensor& w, std::vector<float> bias, const Conv2dOptions& o)
+    : shape_(w.shape), options_(o), gaps_(w.stream.gaps), codes_(w.stream.codes), codebook_(w.codebook),
+      bias_(std::move(bias)) {
+  if (!w.coded || w.shape.size() != 4)
+    throw std::invalid_argument("CompressedConv2d: expected a coded 4-D weight, found " + w.name + " " + shape_str(w.shape));
+  if (o.groups != 1)
+    throw std::invalid_argument("CompressedConv2d: expected groups = 1, found " + std::to_string(o.groups));
+  relative_index_validate(w.stream);
+  if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != shape_[0])
+    throw std::invalid_argument("CompressedConv2d: expected a bias of " + std::to_string(shape_[0]) + ", found " +
+                                std::to_string(bias_.size()));
+}
+
+Var CompressedConv2d::forward(const Var& xv) {
+  const Tensor& X = xv.value();
+  const int64_t OC = shape_[0], C = shape_[1], KH = shape_[2], KW = shape_[3];
+  if (X.ndim() != 4 || X.dim(1) != C)
+    throw std::invalid_argument("CompressedConv2d: expected x [N, " + std::to_string(C) + ", H, W], found " + X.str());
+  const ConvGeom g{C, X.dim(2), X.dim(3), KH, KW, options_.stride_h, options_.stride_w, options_.pad_h, options_.pad_w};
+  check_conv_geom(g);
+  const int64_t N = X.dim(0), OH = g.OH(), OW = g.OW(), P = OH * OW, K = C * KH * KW;
+  Tensor Y({N, OC, OH, OW});
+  // One image per task: its im2col matrix [K × P], then Y_n [OC × P] = W·col from the stream.
+  parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> col(static_cast<size_t>(K * P));
+    for (int64_t n = lo; n < hi; ++n) {
+      im2col(g, X.data() + n * C * g.H * g.W, col.data());
+      float* y = Y.data() + n * OC * P;
+      relative_index_spmm(gaps_.data(), codes_.data(), static_cast<int64_t>(gaps_.size()), codebook_.data(), col.data(),
+                          P, y, OC, K);
+      if (!bias_.empty())
+        for (int64_t o = 0; o < OC; ++o)
+          for (int64_t p = 0; p < P; ++p) y[o * P + p] += bias_[o];
+    }
+  });
+  return Var(std::move(Y));
+}
+
 CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Module> skeleton) {
   // Walk the skeleton's children in order. `used` counts the file's tensors we consumed, so a
   // file with extra tensors (a different model) is refused instead of silently ignored.
@@ -463,6 +503,24 @@ CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Mo
       ++n_compressed_;
       continue;
     }
+    auto* conv = dynamic_cast<Conv2d*>(child.get());
+    if (conv && w && w->coded && w->shape.size() == 4 && conv->options.groups == 1) {
+      const CompressedTensor* b = cm.find(cname + ".bias");
+      if (w->shape != conv->weight.var.value().shape())
+        throw std::invalid_argument("CompressedRunner: '" + cname + ".weight': expected " + conv->weight.var.value().str() +
+                                    ", the file has " + shape_str(w->shape));
+      if ((conv->bias != nullptr) != (b != nullptr))
+        throw std::invalid_argument("CompressedRunner: conv '" + cname + "' " + (conv->bias ? "has" : "has no") +
+                                    " bias, the file " + (b ? "has one" : "has none"));
+      if (b && b->shape != conv->bias->var.value().shape())
+        throw std::invalid_argument("CompressedRunner: '" + cname + ".bias': expected " + conv->bias->var.value().str() +
+                                    ", the file has " + shape_str(b->shape));
+      used += b ? 2 : 1;
+      stages_.push_back(register_module(
+          cname, std::make_shared<CompressedConv2d>(*w, b ? b->values : std::vector<float>{}, conv->options)));
+      ++n_compressed_conv_;
+      continue;
+    }
     for (auto& np : child->named_parameters()) {
       const std::string full = cname + "." + np.name;
       const CompressedTensor* t = cm.find(full);
@@ -470,7 +528,7 @@ CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Mo
       if (t->shape != np.param->var.value().shape())
         throw std::invalid_argument("CompressedRunner: '" + full + "': expected " + np.param->var.value().str() +
                                     ", the file has " + shape_str(t->shape));
-      Tensor v = t->decode();   // conv weights: re-inflated from codebook + indices
+      Tensor v = t->decode();   // a coded weight of another kind of layer: re-inflated
       std::memcpy(np.param->var.value().data(), v.data(), sizeof(float) * static_cast<size_t>(v.numel()));
       np.param->clear_mask();
       if (t->coded) ++n_reinflated_;

@@ -22,10 +22,9 @@
 //
 // With `huffman = false` the same streams are written with fixed-width codes (every length =
 // b), i.e. the paper's P+Q column, also measured as bytes on disk.
-// The loaded model (CompressedRunner) runs every 2-D (fully connected) layer straight from the
-// gap stream + codebook indices with relative_index_matvec() — no float weight matrix exists.
-// Conv layers are re-inflated to float weights at load time (about 6 % of LeNet-5's weights;
-// a codebook im2col-GEMM is left as an exercise), and we say so wherever we report.
+// The loaded model (CompressedRunner) runs every coded layer straight from the gap stream +
+// codebook indices — no float weight matrix exists: fully connected layers with
+// relative_index_matvec(), convolutions as im2col followed by relative_index_spmm().
 // Book: book/15-deep_compression.md. Deliberately not here: the paper's CSC row pointers (one
 // stream per layer), AlexNet/VGG, hardware (EIE) cost models.
 #pragma once
@@ -38,6 +37,7 @@
 #include "compression/coding/relative_index.h"
 #include "compression/quantization/weight_sharing.h"
 #include "engine/data.h"
+#include "engine/ops.h"
 #include "layers/module.h"
 
 namespace mgf {
@@ -122,22 +122,41 @@ class CompressedLinear : public Module {
   std::vector<float> codebook_, bias_;
 };
 
+// A convolution (groups = 1) whose weight [OC, C, KH, KW] exists only as (gaps, codes,
+// codebook): per image, im2col (engine/kernels/conv.h) and C[OC × OH·OW] = W·col from the
+// stream (relative_index_spmm), plus the bias.
+class CompressedConv2d : public Module {
+ public:
+  CompressedConv2d(const CompressedTensor& weight, std::vector<float> bias, const Conv2dOptions& o);
+  Var forward(const Var& x) override;    // x [N, C, H, W] → [N, OC, OH, OW]; inference only
+  std::string type_name() const override { return "CompressedConv2d"; }
+
+ private:
+  Shape shape_;                 // [OC, C, KH, KW]
+  Conv2dOptions options_;
+  std::vector<uint8_t> gaps_, codes_;
+  std::vector<float> codebook_, bias_;
+};
+
 // The deployed model: `skeleton` gives the architecture — a flat container whose children are
 // run in order (LeNet-300-100, LeNet-5). A child whose "weight" is a coded 2-D tensor is
-// replaced by a CompressedLinear; every other child keeps its module, with its parameters
-// overwritten from the file (conv weights re-inflated from codebook + indices). Every parameter
-// of the skeleton must be in the file with the same shape, or construction throws.
+// replaced by a CompressedLinear, a Conv2d (groups = 1) whose weight is coded by a
+// CompressedConv2d; every other child keeps its module, with its parameters overwritten from
+// the file (a coded weight anywhere else would be re-inflated to floats, and counted by
+// reinflated_layers()). Every parameter of the skeleton must be in the file with the same
+// shape, or construction throws.
 class CompressedRunner : public Module {
  public:
   CompressedRunner(const CompressedModel& cm, std::shared_ptr<Module> skeleton);
   Var forward(const Var& x) override;
   std::string type_name() const override { return "CompressedRunner"; }
   int64_t compressed_linear_layers() const { return n_compressed_; }
+  int64_t compressed_conv_layers() const { return n_compressed_conv_; }
   int64_t reinflated_layers() const { return n_reinflated_; }
 
  private:
   std::vector<std::shared_ptr<Module>> stages_;
-  int64_t n_compressed_ = 0, n_reinflated_ = 0;
+  int64_t n_compressed_ = 0, n_compressed_conv_ = 0, n_reinflated_ = 0;
 };
 
 uint32_t crc32(const void* data, size_t n);   // IEEE 802.3 (zlib's crc32)

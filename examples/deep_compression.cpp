@@ -22,6 +22,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <sstream>
+#include <tuple>
 
 #include "compression/coding/relative_index.h"
 #include "compression/deep_compression.h"
@@ -33,6 +35,7 @@
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
 #include "engine/loader.h"
+#include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/svg.h"
 #include "engine/threads.h"
@@ -65,6 +68,20 @@ const std::vector<PaperRow> kPaper5 = {
     {"ip2", "fc2.weight", "5K", 0.19, "5 / 5.2", "5 / 3.7", "6.9 % / 6.13 %"},
     {"total", "", "431K", 0.08, "5.3 / 4.1", "5 / 4.4", "3.05 % / 2.55 % (33x / 39x)"},
 };
+
+std::vector<double> parse_number_list(const ExampleArgs& args, const std::string& flag) {
+  std::vector<double> out;
+  std::string item;
+  std::stringstream ss(args.get(flag));
+  while (std::getline(ss, item, ',')) {
+    try {
+      out.push_back(std::stod(item));
+    } catch (...) {
+      args.fail(flag + " expects comma-separated numbers, found '" + args.get(flag) + "'");
+    }
+  }
+  return out;
+}
 
 std::string kb(int64_t bytes) { return fmt(static_cast<double>(bytes) / 1000.0, 1) + " KB"; }
 
@@ -192,8 +209,29 @@ void print_kernel_timing(const std::string& path, bool quick) {
   const double td = median_us([&] { dense->forward(img); }, calls), tr = median_us([&] { runner.forward(img); }, calls);
   ResultTable m({"whole " + cm.arch + " at batch 1", "median us", "vs dense float"});
   m.add_row({"dense float layers (decoded weights), engine kernels (" + std::string(kernel_mode_name(kernel_mode())) + ")", fmt(td, 1), "1.00x"});
-  m.add_row({"run from the file (FC from the gap stream)", fmt(tr, 1), fmt(td / tr, 2) + "x"});
+  m.add_row({"run from the file (every coded layer from its gap stream)", fmt(tr, 1), fmt(td / tr, 2) + "x"});
   m.print();
+  if (cm.arch == "lenet5") {
+    // The conv layers at batch 1: the engine's conv (im2col + dense sgemm) on the decoded weights
+    // vs im2col + the gap-stream kernel, on inputs of LeNet-5's shapes.
+    ResultTable ct({"LeNet-5 conv at batch 1", "input", "dense conv2d (us)", "from the stream (us)", "speed-up", "kept"});
+    for (auto [name, C, H] : {std::tuple<const char*, int64_t, int64_t>{"conv1", 1, 28}, {"conv2", 20, 12}}) {
+      const CompressedTensor* cw = cm.find(std::string(name) + ".weight");
+      const CompressedTensor* cb = cm.find(std::string(name) + ".bias");
+      if (!cw || !cw->coded || cw->shape.size() != 4 || cw->shape[1] != C) continue;
+      Tensor wd = cw->decode(), bd = cb ? cb->decode() : Tensor();
+      CompressedConv2d cc(*cw, cb ? cb->values : std::vector<float>{}, Conv2dOptions{});
+      Tensor xin(Shape{1, C, H, H});
+      Rng cr(5);
+      for (int64_t i = 0; i < xin.numel(); ++i) xin[i] = cr.uniform();
+      Var xv(xin), wv(wd), bv(bd);
+      const double t_dense = median_us([&] { conv2d(xv, wv, bv); }, calls);
+      const double t_stream = median_us([&] { cc.forward(xv); }, calls);
+      ct.add_row({name, shape_str({1, C, H, H}), fmt(t_dense, 2), fmt(t_stream, 2), fmt(t_dense / t_stream, 2) + "x",
+                  fmt_pct(static_cast<double>(cw->stream.entries() - cw->stream.fillers()) / static_cast<double>(wd.numel()), 1)});
+    }
+    ct.print("conv layers, one thread, warm, medians");
+  }
   set_num_threads(threads);
 }
 
@@ -219,6 +257,8 @@ int main(int argc, char** argv) {
   args.option("--quant-lr", "0.0003", "learning rate of the centroids (eq. 3)");
   args.option("--no-ablation", "false", "skip the initialisation ablation on fc1");
   args.option("--ablation-epochs", "", "centroid-training epochs per ablation run (default 1; quick 0)");
+  args.option("--ablation-seeds", "1", "seeds per ablation cell (k-means start and batch order); mean ± sd");
+  args.option("--ablation-bits", "2,3,4", "fc1 weight bits of the ablation, comma-separated");
   args.parse(argc, argv);
 
   if (!args.get("--inspect").empty()) {
@@ -299,8 +339,8 @@ int main(int argc, char** argv) {
   std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
               "masked+quantized float model; largest logit difference %.2e\n",
               static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
-  std::printf("file model: fully connected layers run from the gap stream + codebook indices; conv layers %s\n",
-              lenet5 ? "are re-inflated to float weights at load time (about 6 % of the weights)" : "(none)");
+  std::printf("file model: fully connected layers run from the gap stream + codebook indices%s\n",
+              lenet5 ? ", conv layers as im2col x the same stream (nothing re-inflated to float)" : " (no conv layers)");
 
   // ---- Tables 2-3: bits per layer, ours beside the paper's -------------------------------------
   ResultTable bits({"layer", "#W", "kept (P)", "weight bits P+Q / P+Q+H", "index bits P+Q / P+Q+H", "compression P+Q / P+Q+H"});
@@ -337,37 +377,71 @@ int main(int argc, char** argv) {
               100.0 * (1.0 - static_cast<double>(r.file_bytes) / static_cast<double>(r.pq_file_bytes)));
 
   // ---- the initialisation ablation on fc1 (§3.2, Fig. 5) ----------------------------------------
+  // Over --ablation-seeds seeds: seed s changes the k-means random start (Forgy, density) and the
+  // order of the centroid-training batches; the pruned model they start from is the same one.
   std::vector<double> abl_x[3], abl_y[3];
   if (!args.get_bool("--no-ablation")) {
     const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs"));
-    ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training"});
-    for (int b : {2, 3, 4})
+    const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds"));
+    if (abl_seeds < 1) args.fail("--ablation-seeds expects >= 1, found " + args.get("--ablation-seeds"));
+    std::vector<int> abl_bits;
+    for (double b : parse_number_list(args, "--ablation-bits")) {
+      if (b < 1 || b > 8 || b != std::floor(b)) args.fail("--ablation-bits expects integers 1..8, found '" + args.get("--ablation-bits") + "'");
+      abl_bits.push_back(static_cast<int>(b));
+    }
+    auto mean_sd = [](const std::vector<double>& v, double& mean, double& sd) {
+      mean = 0;
+      for (double x : v) mean += x;
+      mean /= static_cast<double>(v.size());
+      sd = 0;
+      for (double x : v) sd += (x - mean) * (x - mean);
+      sd = v.size() > 1 ? std::sqrt(sd / static_cast<double>(v.size() - 1)) : 0.0;   // sample sd
+    };
+    auto pm = [&](const std::vector<double>& v) {
+      double m, sd;
+      mean_sd(v, m, sd);
+      return v.size() > 1 ? fmt(100 * m, 2) + " ± " + fmt(100 * sd, 2) + " %" : fmt_pct(m);
+    };
+    ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training",
+                     "per seed (after training)"});
+    for (int b : abl_bits)
       for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
-        auto m = make_model(model_name);
-        load_checkpoint(pruned_ckpt, *m);
-        Rng rng(cfg.seed + 7);
-        TrainedQuantization q;
-        q.add("fc1.weight", m->at<Linear>("fc1").weight, b, init, rng);
-        const double e0 = evaluate(*m, data.test).error_rate();
-        double e1 = e0;
-        if (abl_epochs > 0) {
-          std::vector<Parameter*> others;
-          for (Parameter* p : m->parameters())
-            if (p != q.layers()[0].param) others.push_back(p);
-          SGD opt(others, SgdOptions{cfg.prune_lr, 0.9f, 0.0f, false});
-          Rng lr(cfg.seed + 8);
-          DataLoader loader(data.train, cfg.batch, true, lr);
-          TrainHooks hooks;
-          hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
-          for (int e = 0; e < abl_epochs; ++e) train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
-          e1 = evaluate(*m, data.test).error_rate();
+        std::vector<double> e0s, e1s;
+        std::string per_seed;
+        for (int s = 0; s < abl_seeds; ++s) {
+          auto m = make_model(model_name);
+          load_checkpoint(pruned_ckpt, *m);
+          Rng rng(cfg.seed + 7 + 101 * static_cast<uint64_t>(s));
+          TrainedQuantization q;
+          q.add("fc1.weight", m->at<Linear>("fc1").weight, b, init, rng);
+          const double e0 = evaluate(*m, data.test).error_rate();
+          double e1 = e0;
+          if (abl_epochs > 0) {
+            std::vector<Parameter*> others;
+            for (Parameter* p : m->parameters())
+              if (p != q.layers()[0].param) others.push_back(p);
+            SGD opt(others, SgdOptions{cfg.prune_lr, 0.9f, 0.0f, false});
+            Rng lr(cfg.seed + 8 + 101 * static_cast<uint64_t>(s));
+            DataLoader loader(data.train, cfg.batch, true, lr);
+            TrainHooks hooks;
+            hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
+            for (int e = 0; e < abl_epochs; ++e)
+              train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
+            e1 = evaluate(*m, data.test).error_rate();
+          }
+          e0s.push_back(e0);
+          e1s.push_back(e1);
+          per_seed += (s ? ", " : "") + fmt(100 * e1, 2);
         }
-        abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), fmt_pct(e0),
-                     abl_epochs > 0 ? fmt_pct(e1) : "(skipped)"});
+        double m1, sd1;
+        mean_sd(e1s, m1, sd1);
+        abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), pm(e0s),
+                     abl_epochs > 0 ? pm(e1s) : "(skipped)", abl_epochs > 0 ? per_seed : "-"});
         abl_x[static_cast<int>(init)].push_back(b);
-        abl_y[static_cast<int>(init)].push_back(100 * e1);
+        abl_y[static_cast<int>(init)].push_back(100 * m1);
       }
-    abl.print("k-means initialisation on fc1 only (other layers pruned, float); paper Fig. 5: linear is best");
+    abl.print("k-means initialisation on fc1 only (other layers pruned, float), " + std::to_string(abl_seeds) +
+              " seed(s): mean ± sample sd; paper Fig. 5: linear is best");
   }
   std::remove(pruned_ckpt.c_str());
 

@@ -24,6 +24,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "engine/train.h"
+#include "layers/models/lenet.h"
 #include "tests/gradcheck.h"
 
 using namespace mgf;
@@ -354,6 +355,32 @@ TEST_SUITE("deep_compression") {
       }
   }
 
+  TEST_CASE("the sparse conv kernel: gap stream x im2col matrix equals decoded weights x the same matrix; scalar = AVX2") {
+    // P covers the 32-wide blocks, the 8-wide block and the scalar tail; 3-bit gaps force fillers,
+    // density 0.03 leaves empty rows.
+    for (int64_t P : {1, 7, 8, 9, 31, 32, 33, 45, 64, 97})
+      for (float density : {0.03f, 0.3f, 1.0f}) {
+        CAPTURE(P);
+        CAPTURE(density);
+        const int64_t rows = 11, cols = 29;
+        auto codes = random_codes(rows * cols, density, 5, static_cast<uint64_t>(P * 13 + density * 100));
+        RelativeIndex s = relative_index_encode(codes.data(), rows * cols, 3);
+        Tensor cb = random_tensor({32}, 70);
+        cb[0] = 0.0f;
+        Tensor B = random_tensor({cols, P}, 71);
+        std::vector<float> ref(rows * P, 0.0f), cs(rows * P, -9.0f), ca(rows * P, -9.0f), cd(rows * P, -9.0f);
+        for (int64_t r = 0; r < rows; ++r)   // the specification: decoded W times B, in column order
+          for (int64_t c = 0; c < cols; ++c)
+            for (int64_t j = 0; j < P; ++j) ref[r * P + j] += cb[codes[r * cols + c]] * B[c * P + j];
+        relative_index_spmm_scalar(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), B.data(), P, cs.data(), rows, cols);
+        relative_index_spmm_avx2(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), B.data(), P, ca.data(), rows, cols);
+        relative_index_spmm(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), B.data(), P, cd.data(), rows, cols);
+        check_close(cs.data(), ref.data(), rows * P, 1e-5f, 1e-4f);
+        check_close(ca.data(), cs.data(), rows * P, 1e-5f, 1e-4f);
+        check_close(cd.data(), cs.data(), rows * P, 1e-5f, 1e-4f);
+      }
+  }
+
   // ---- Huffman ---------------------------------------------------------------------------------
   TEST_CASE("Huffman code lengths are -log2 p on a dyadic distribution") {
     std::vector<uint64_t> f = {8, 4, 2, 1, 1};   // p = 1/2, 1/4, 1/8, 1/16, 1/16
@@ -574,6 +601,65 @@ TEST_SUITE("deep_compression") {
     other->add("fc9", std::make_shared<TLinear>(3, 3, 1));
     CHECK_THROWS_AS(CompressedRunner(make_compressed_model(*net, q, "tiny"), other), std::invalid_argument);
   }
+  TEST_CASE("LeNet-5 from the file: both convs and both FC layers run from their streams, nothing re-inflated, same logits") {
+    for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
+      if (mode == KernelMode::avx2 && !cpu_has_avx2()) continue;
+      CAPTURE(kernel_mode_name(mode));
+      KernelModeGuard guard(mode);
+      auto net = make_lenet5();
+      TrainedQuantization q;
+      Rng rng(17);
+      uint64_t seed = 200;
+      for (auto& np : net->named_parameters())
+        if (np.param->var.value().ndim() >= 2) {
+          np.param->set_mask(random_mask(np.param->var.shape(), 0.3f, ++seed));
+          q.add(np.name, *np.param, np.param->var.value().ndim() == 4 ? 8 : 5, KmeansInit::linear, rng);
+        }
+      CompressedModel cm = make_compressed_model(*net, q, "lenet5", CodingOptions{4, 3, true});   // narrow gaps: fillers
+      CompressedRunner runner(parse_compressed(serialize_compressed(cm, true), "memory"), make_lenet5());
+      CHECK(runner.compressed_conv_layers() == 2);
+      CHECK(runner.compressed_linear_layers() == 2);
+      CHECK(runner.reinflated_layers() == 0);
+      NoGradGuard ng;
+      net->eval();
+      Var x(random_tensor({5, 1, 28, 28}, 210, 0.0f, 1.0f));
+      Tensor want = net->forward(x).value(), got = runner.forward(x).value();
+      REQUIRE(got.shape() == want.shape());
+      check_close(got.data(), want.data(), got.numel(), 1e-4f, 1e-4f);
+    }
+  }
+
+  TEST_CASE("a compressed conv with padding and stride equals the dense conv with the decoded weights") {
+    Conv2dOptions o;
+    o.stride_h = 2;
+    o.stride_w = 1;
+    o.pad_h = 1;
+    o.pad_w = 2;
+    Parameter w;
+    w.name = "weight";
+    w.var = Var(random_tensor({6, 3, 3, 2}, 220), true);   // a non-square kernel, through the op
+    w.set_mask(random_mask(w.var.shape(), 0.5f, 221));
+    Rng rng(3);
+    SharedWeight sw = share_weights(w.var.value(), &w.mask, 4, KmeansInit::linear, rng);
+    CompressedTensor t;
+    t.name = "c.weight";
+    t.shape = w.var.shape();
+    t.coded = true;
+    t.weight_bits = 4;
+    t.codebook = sw.codebook;
+    t.stream = relative_index_encode(sw.codes.data(), sw.numel(), 2);
+    Tensor bias = random_tensor({6}, 222);
+    CompressedConv2d cc(t, bias.to_vector(), o);
+    Tensor x = random_tensor({2, 3, 7, 9}, 223);
+    NoGradGuard ng;
+    Tensor want = conv2d(Var(x), Var(sw.decode()), Var(bias), o).value(), got = cc.forward(Var(x)).value();
+    REQUIRE(got.shape() == want.shape());
+    check_close(got.data(), want.data(), got.numel(), 1e-5f, 1e-4f);
+    CHECK_THROWS_AS(cc.forward(Var(random_tensor({2, 4, 7, 9}, 1))), std::invalid_argument);   // wrong channels
+    o.groups = 3;
+    CHECK_THROWS_AS(CompressedConv2d(t, {}, o), std::invalid_argument);
+  }
+
   TEST_CASE("compress_and_measure: the whole pipeline on a tiny problem; the file is smaller and runs like the simulation") {
     set_training_output(false);
     DataSplits data;

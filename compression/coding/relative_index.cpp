@@ -151,6 +151,107 @@ void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64
 }
 #endif
 
+// ---- relative_index_spmm: C[r, :] += C[code]·B[c, :] for every entry (r, c, code) ------------
+void relative_index_spmm_scalar(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                                const float* B, int64_t P, float* C, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows * P; ++i) C[i] = 0.0f;
+  int64_t r = 0, c = -1;
+  for (int64_t e = 0; e < entries; ++e) {
+    c += gaps[e] + 1;
+    if (c >= cols) {
+      r += c / cols;
+      c %= cols;
+    }
+    if (codes[e] == 0) continue;   // a filler zero
+    const float v = codebook[codes[e]];
+    float* out = C + r * P;
+    const float* b = B + c * P;
+    for (int64_t j = 0; j < P; ++j) out[j] += v * b[j];
+  }
+}
+
+#if MGF_HAVE_X86
+MGF_AVX2 void relative_index_spmm_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries,
+                                       const float* codebook, const float* B, int64_t P, float* C, int64_t rows,
+                                       int64_t cols) {
+  for (int64_t i = 0; i < rows * P; ++i) C[i] = 0.0f;
+  int64_t j = 0;
+  // One pass over the stream per block of 32 columns; the block of row r lives in c0..c3
+  // and is stored when the walk leaves row r (rows without entries stay zero).
+  for (; j + 32 <= P; j += 32) {
+    int64_t r = 0, c = -1;
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t e = 0; e < entries; ++e) {
+      c += gaps[e] + 1;
+      if (c >= cols) {
+        float* out = C + r * P + j;
+        _mm256_storeu_ps(out, c0);
+        _mm256_storeu_ps(out + 8, c1);
+        _mm256_storeu_ps(out + 16, c2);
+        _mm256_storeu_ps(out + 24, c3);
+        c0 = c1 = c2 = c3 = _mm256_setzero_ps();
+        r += c / cols;
+        c %= cols;
+      }
+      if (codes[e] == 0) continue;
+      const __m256 v = _mm256_set1_ps(codebook[codes[e]]);
+      const float* b = B + c * P + j;
+      c0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b), c0);
+      c1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b + 8), c1);
+      c2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b + 16), c2);
+      c3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b + 24), c3);
+    }
+    if (entries > 0) {
+      float* out = C + r * P + j;
+      _mm256_storeu_ps(out, c0);
+      _mm256_storeu_ps(out + 8, c1);
+      _mm256_storeu_ps(out + 16, c2);
+      _mm256_storeu_ps(out + 24, c3);
+    }
+  }
+  for (; j + 8 <= P; j += 8) {   // the same with one register
+    int64_t r = 0, c = -1;
+    __m256 c0 = _mm256_setzero_ps();
+    for (int64_t e = 0; e < entries; ++e) {
+      c += gaps[e] + 1;
+      if (c >= cols) {
+        _mm256_storeu_ps(C + r * P + j, c0);
+        c0 = _mm256_setzero_ps();
+        r += c / cols;
+        c %= cols;
+      }
+      if (codes[e] == 0) continue;
+      c0 = _mm256_fmadd_ps(_mm256_set1_ps(codebook[codes[e]]), _mm256_loadu_ps(B + c * P + j), c0);
+    }
+    if (entries > 0) _mm256_storeu_ps(C + r * P + j, c0);
+  }
+  if (j < P) {   // the last P mod 8 columns: the scalar walk on them
+    int64_t r = 0, c = -1;
+    for (int64_t e = 0; e < entries; ++e) {
+      c += gaps[e] + 1;
+      if (c >= cols) {
+        r += c / cols;
+        c %= cols;
+      }
+      if (codes[e] == 0) continue;
+      const float v = codebook[codes[e]];
+      for (int64_t t = j; t < P; ++t) C[r * P + t] += v * B[c * P + t];
+    }
+  }
+}
+#else
+void relative_index_spmm_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                              const float* B, int64_t P, float* C, int64_t rows, int64_t cols) {
+  relative_index_spmm_scalar(gaps, codes, entries, codebook, B, P, C, rows, cols);
+}
+#endif
+
+void relative_index_spmm(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                         const float* B, int64_t P, float* C, int64_t rows, int64_t cols) {
+  if (use_avx2()) return relative_index_spmm_avx2(gaps, codes, entries, codebook, B, P, C, rows, cols);
+  relative_index_spmm_scalar(gaps, codes, entries, codebook, B, P, C, rows, cols);
+}
+
 void relative_index_matvec(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
                            const float* x, float* y, int64_t rows, int64_t cols) {
   if (use_avx2()) return relative_index_matvec_avx2(gaps, codes, entries, codebook, x, y, rows, cols);

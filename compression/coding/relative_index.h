@@ -46,4 +46,18 @@ void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64
 void relative_index_matvec(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
                            const float* x, float* y, int64_t rows, int64_t cols);
 
+// ---- the same stream times a dense matrix: C[rows×P] = W·B, B [cols×P] row-major -------------
+// The convolution run from its compressed weight: W [OC, C·KH·KW] (the 4-D weight flattened,
+// as the stream stores it), B = im2col of one image [C·KH·KW, OH·OW], C [OC, OH·OW] is
+// overwritten. Every entry (r, c, code) adds C[code]·B[c, :] to C[r, :]; fillers (code 0) are
+// skipped. Scalar: exactly that, entry by entry. AVX2: 32 columns of C at a time held in four
+// registers while the whole stream is walked (re-decoding the gaps per 32 columns costs one
+// add per entry), so C is written once per row and block; 8-column blocks, then a scalar tail.
+void relative_index_spmm_scalar(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                                const float* B, int64_t P, float* C, int64_t rows, int64_t cols);
+void relative_index_spmm_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                              const float* B, int64_t P, float* C, int64_t rows, int64_t cols);
+void relative_index_spmm(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                         const float* B, int64_t P, float* C, int64_t rows, int64_t cols);
+
 }  // namespace mgf
