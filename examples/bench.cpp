@@ -351,6 +351,7 @@ int main(int argc, char** argv) {
     std::vector<float> py(static_cast<size_t>(pout)), pdx(static_cast<size_t>(pin));
     std::vector<int32_t> parg(static_cast<size_t>(pout));
     const std::string pshape = std::to_string(pg.C) + "x24x24 2x2/2";
+    max_pool2d_forward(pg, px.data(), py.data(), parg.data());  // real arg-max indices for the backward row
     b.row("max_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 8.0 * pout,
           [&] { max_pool2d_forward_scalar(pg, px.data(), py.data(), parg.data()); },
           [&] { max_pool2d_forward_avx2(pg, px.data(), py.data(), parg.data()); });
@@ -360,6 +361,21 @@ int main(int argc, char** argv) {
     b.row("avg_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 4.0 * pout,
           [&] { avg_pool2d_forward_scalar(pg, px.data(), py.data()); },
           [&] { avg_pool2d_forward_avx2(pg, px.data(), py.data()); });
+    // LeNet-5's pool2 at batch 64: 50·64 planes of 8×8 (OW = 4: one vector of 8 input columns)
+    // and a 3×3, stride-3 window (the backward's general, gathering path)
+    for (const ConvGeom& g : {ConvGeom{quick ? 64 : 3200, 8, 8, 2, 2, 2, 2, 0, 0},
+                              ConvGeom{quick ? 64 : 1280, 24, 24, 3, 3, 3, 3, 0, 0}}) {
+      const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
+      auto gx = uniform_floats(n_in, 12);
+      std::vector<float> gy(static_cast<size_t>(n_out)), gdx(static_cast<size_t>(n_in));
+      std::vector<int32_t> garg(static_cast<size_t>(n_out));
+      max_pool2d_forward(g, gx.data(), gy.data(), garg.data());
+      const std::string gshape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " " +
+                                 std::to_string(g.KH) + "x" + std::to_string(g.KW) + "/" + std::to_string(g.SH);
+      b.row("max_pool2d backward", gshape, "GB/s", 1, 8.0 * n_in + 8.0 * n_out,
+            [&] { max_pool2d_backward_scalar(g, gy.data(), garg.data(), gdx.data()); },
+            [&] { max_pool2d_backward_avx2(g, gy.data(), garg.data(), gdx.data()); });
+    }
   }
 
   b.table.print("kernels: scalar vs AVX2 (median of >= 3 runs; GFLOP/s = 2MNK / time; GB/s = bytes moved / time)");
