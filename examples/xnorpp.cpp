@@ -1,12 +1,13 @@
 // examples/xnorpp.cpp — reproduces XNOR-Net++ (Bulat & Tzimiropoulos 2019): the learned scale Γ
 // in its four shapes against XNOR-Net's analytic α·K, at equal binary cost. Book: book/24-xnorpp.md.
 //
-//   build/examples/xnorpp                         (MNIST: XNOR-Net + 4 cases; see --help for time)
+//   build/examples/xnorpp                         (MNIST: XNOR-Net + 4 cases x 3 seeds; see --help for time)
 //   build/examples/xnorpp --set fashion-mnist
+//   build/examples/xnorpp --models case1,case4    (only some rows)
 //   build/examples/xnorpp --quick                 (seconds, for CI)
 //
 // Every row is the same LeNet-5 as examples/xnor.cpp in the paper's B-A-C-P order (real conv1 and
-// fc2), the same seed, epochs, optimizer and schedule; only the scale of the two binary layers
+// fc2), the same seeds (--seeds of them, mean ± sample sd), epochs, optimizer and schedule; only the scale of the two binary layers
 // differs: XNOR-Net's α (from the weights) ⊙ K (from the input, per image), or Γ learned by
 // back-propagation, case 1 α ∈ R^o, 2 Γ ∈ R^{o×h×w}, 3 α ⊗ β, 4 α ⊗ β ⊗ γ. The case-4 model is then
 // packed and run on the popcount kernels (simulation = deployment). Finally the cost of the scale
@@ -14,9 +15,11 @@
 // Not here: the paper's ResNet-18 / ImageNet training recipe.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 
 #include "compression/quantization/binary_gemm.h"
 #include "compression/quantization/bitpack.h"
@@ -83,6 +86,19 @@ void scale_cost(int64_t c, int64_t hw, int samples) {
           std::to_string(hw) + ", 1 thread, median of " + std::to_string(samples) + ")");
 }
 
+struct MeanSd {
+  double mean = 0, sd = 0;  // sample sd (n − 1); 0 for one seed
+};
+MeanSd mean_sd(const std::vector<double>& v) {
+  MeanSd r;
+  for (double x : v) r.mean += x;
+  r.mean /= static_cast<double>(v.size());
+  if (v.size() < 2) return r;
+  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
+  r.sd = std::sqrt(r.sd / static_cast<double>(v.size() - 1));
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,9 +106,12 @@ int main(int argc, char** argv) {
                    "Reproduces XNOR-Net++ (Bulat & Tzimiropoulos 2019): a learned scale Gamma (4 shapes) vs\n"
                    "XNOR-Net's analytic alpha*K on a binary LeNet-5, at equal binary cost; the case-4 model packed\n"
                    "and run on the popcount kernels; the cost of the scale at the paper's conv shape.",
-                   "full run (5 models, 20k images, 4 epochs, 1 thread): ~3.5 min of CPU, 28 min wall on the loaded 2-core VM; --quick: ~15 s");
+                   "about 40 s of CPU per model, epoch and seed on the full 60k set (1 thread): the default\n"
+                   "(5 models x 3 seeds x 1 epoch) ~10 min of CPU, 20-30 min wall on the loaded 2-core VM; --quick: ~15 s");
   args.option("--set", "mnist", "mnist or fashion-mnist");
-  args.option("--train", "20000", "training images to use (-1 = all 60000; --quick uses 2000)");
+  args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
+  args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
+  args.option("--models", "xnor,case1,case2,case3,case4", "comma list of the rows to train (xnor = XNOR-Net's alpha*K)");
   args.option("--lr", "0.001", "Adam learning rate (cosine decay to 0)");
   args.option("--batch", "64", "mini-batch size");
   args.parse(argc, argv);
@@ -107,41 +126,67 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
-  const int epochs = args.epochs(4, 1);
-  std::printf("\nLeNet-5 B-A-C-P on %s: %lld train / %lld test images, %d epochs, Adam %g, batch %lld, seed %llu\n",
+  const int epochs = args.epochs(1, 1);
+  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds");
+  if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
+  std::vector<bool> want(5, false);
+  {
+    std::stringstream ss(args.get("--models"));
+    std::string item;
+    const char* keys[] = {"xnor", "case1", "case2", "case3", "case4"};
+    while (std::getline(ss, item, ',')) {
+      const auto* it = std::find(std::begin(keys), std::end(keys), item);
+      if (it == std::end(keys)) args.fail("--models: unknown row '" + item + "' (expected some of xnor,case1,case2,case3,case4)");
+      want[static_cast<size_t>(it - std::begin(keys))] = true;
+    }
+  }
+  std::printf("\nLeNet-5 B-A-C-P on %s: %lld train / %lld test images, %d epochs, Adam %g, batch %lld, seeds %llu..%llu\n",
               data.name.c_str(), static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
               epochs, args.get_float("--lr"), static_cast<long long>(args.get_int("--batch")),
-              static_cast<unsigned long long>(args.seed()));
+              static_cast<unsigned long long>(args.seed()), static_cast<unsigned long long>(args.seed() + nseeds - 1));
 
-  ResultTable table({"scale", "test error", "vs XNOR-Net (pp)", "learned scale values (conv2 + fc1)", "train s", "paper (ImageNet)"});
-  std::vector<double> errs;
-  double xnor_err = 0;
+  ResultTable table({"scale", "test error per seed", "mean +- sd", "vs XNOR-Net (pp, means)",
+                     "learned scale values (conv2 + fc1)", "train s / seed", "paper (ImageNet)"});
+  double xnor_err = -1;
   std::unique_ptr<BinaryLeNet5> case4;
   const char* paper[] = {"XNOR-Net 44.2 (AlexNet), 51.2 (ResNet-18) top-1", "case 1", "case 2",
                          "case 3", "case 4 (best): 57.1 ResNet-18 (from memory, unverified)"};
   for (int k = 0; k <= 4; ++k) {
-    if (quick && (k == 2 || k == 3)) continue;  // CI: XNOR-Net, case 1 and case 4 only
+    if (quick && !args.given("--models") && (k == 2 || k == 3)) continue;  // CI: XNOR-Net, case 1 and case 4 only
+    if (!want[static_cast<size_t>(k)]) continue;
     BinaryNetConfig cfg;
     cfg.mode = k == 0 ? BinaryMode::xnor : BinaryMode::xnorpp;
     cfg.gamma_case = std::max(1, k);
-    manual_seed(args.seed());
-    auto m = std::make_unique<BinaryLeNet5>(cfg);
-    BinaryTrainOptions o;
-    o.epochs = epochs;
-    o.batch = args.get_int("--batch");
-    o.lr = static_cast<float>(args.get_float("--lr"));
-    const auto t0 = Clock::now();
-    EvalResult r = train_binary_lenet(*m, data, o, cfg.name());
-    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (k == 0) xnor_err = r.error_rate();
-    std::printf("%-16s test error %s\n", cfg.name().c_str(), fmt_pct(r.error_rate()).c_str());
+    std::vector<double> errs;
+    std::string per_seed;
+    double secs = 0;
+    for (int64_t s = 0; s < nseeds; ++s) {  // the same seeds for every row
+      manual_seed(args.seed() + static_cast<uint64_t>(s));
+      auto m = std::make_unique<BinaryLeNet5>(cfg);
+      BinaryTrainOptions o;
+      o.epochs = epochs;
+      o.batch = args.get_int("--batch");
+      o.lr = static_cast<float>(args.get_float("--lr"));
+      const auto t0 = Clock::now();
+      EvalResult r = train_binary_lenet(*m, data, o, cfg.name());
+      secs += std::chrono::duration<double>(Clock::now() - t0).count();
+      errs.push_back(r.error_rate());
+      per_seed += (s ? " " : "") + fmt(100 * r.error_rate(), 2);
+      std::printf("%-16s seed %llu: test error %s\n", cfg.name().c_str(),
+                  static_cast<unsigned long long>(args.seed() + static_cast<uint64_t>(s)), fmt_pct(r.error_rate()).c_str());
+      std::fflush(stdout);
+      if (k == 4 && s == 0) case4 = std::move(m);  // the first seed is packed
+    }
+    const MeanSd ms = mean_sd(errs);
+    if (k == 0) xnor_err = ms.mean;
     const int64_t nscale = k == 0 ? 0 : gamma_parameter_count(k, cfg.c2, 8, 8) + cfg.fc;
-    table.add_row({k == 0 ? "XNOR-Net alpha*K (analytic)" : cfg.name(), fmt_pct(r.error_rate()),
-                   fmt(100 * (r.error_rate() - xnor_err), 2), k == 0 ? "0 (computed)" : std::to_string(nscale),
-                   fmt(secs, 0), paper[k]});
-    if (k == 4) case4 = std::move(m);
+    table.add_row({k == 0 ? "XNOR-Net alpha*K (analytic)" : cfg.name(), per_seed,
+                   fmt(100 * ms.mean, 2) + " +- " + fmt(100 * ms.sd, 2),
+                   xnor_err >= 0 ? fmt(100 * (ms.mean - xnor_err), 2) : "-", k == 0 ? "0 (computed)" : std::to_string(nscale),
+                   fmt(secs / static_cast<double>(nseeds), 0), paper[k]});
   }
-  table.print("XNOR-Net++ on " + data.name + " (" + std::to_string(epochs) + " epochs)");
+  table.print("XNOR-Net++ on " + data.name + " (" + std::to_string(data.train.size()) + " images x " +
+              std::to_string(epochs) + " epochs; test error in %)");
   if (!args.json_path().empty()) table.write_json(args.json_path());
 
   if (case4) {  // simulation = deployment for the learned Γ

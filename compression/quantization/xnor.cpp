@@ -622,10 +622,16 @@ EvalResult train_binary_lenet(BinaryLeNet5& model, const DataSplits& data, const
   const LrSchedule sched = cosine_schedule(o.lr, o.epochs);
   Rng rng(global_rng().next_u64());
   DataLoader loader(data.train, o.batch, true, rng);
+  // The cosine is followed per batch (t = epoch + batches done / batches per epoch), so a short
+  // schedule (1–2 epochs of the full set) still decays to 0 instead of holding η0 for an epoch.
+  const double per_epoch = static_cast<double>(loader.num_batches());
   for (int e = 0; e < o.epochs; ++e) {
+    int64_t done = 0;
     sched.apply(opt, e);
+    TrainHooks hooks;
+    hooks.after_step = [&] { sched.apply(opt, e + static_cast<double>(++done) / per_epoch); };
     model.train();
-    train_epoch(model, opt, loader, {}, label + " epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs));
+    train_epoch(model, opt, loader, hooks, label + " epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs));
   }
   return evaluate(model, data.test);
 }

@@ -137,7 +137,7 @@ class PackedBinaryNet {
 struct BinaryTrainOptions {
   int epochs = 5;
   int64_t batch = 64;
-  float lr = 1e-3f;  // Adam, as the XNOR-Net authors trained; cosine decay to 0 over the epochs
+  float lr = 1e-3f;  // Adam, as the XNOR-Net authors trained; cosine decay to 0 (per batch) over the epochs
 };
 // Trains on data.train and returns the test result (batch-norm running statistics, no graph).
 EvalResult train_binary_lenet(BinaryLeNet5& model, const DataSplits& data, const BinaryTrainOptions& o,
