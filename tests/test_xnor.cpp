@@ -85,6 +85,34 @@ TEST_SUITE("xnor") {
     CHECK_THROWS_AS(PackedSigns::from_rows(&zero, 1, 0), std::invalid_argument);
   }
 
+  TEST_CASE("sign packing: pack_signs_row_avx2 equals pack_signs_row_scalar bit for bit (ragged K, -0, NaN, inf)") {
+    if (!cpu_has_avx2()) {
+      MESSAGE("no AVX2 on this CPU: only the scalar side exists");
+      return;
+    }
+    const float specials[] = {0.0f, -0.0f, NAN, -NAN, INFINITY, -INFINITY, 1e-30f, -1e-30f};
+    for (int64_t K : {1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 128, 200, 257}) {
+      for (int64_t offset : {0, 1, 3}) {  // unaligned starts
+        CAPTURE(K);
+        CAPTURE(offset);
+        std::vector<float> x = random_signs_source(K + offset, 90 + static_cast<uint64_t>(K));
+        for (int64_t k = 0; k < K; k += 3) x[static_cast<size_t>(offset + k)] = specials[(k / 3) % 8];
+        std::vector<uint64_t> a(static_cast<size_t>(bit_words(K)), ~uint64_t{0}), b(a);  // stale bits must go
+        pack_signs_row_scalar(x.data() + offset, K, a.data());
+        pack_signs_row_avx2(x.data() + offset, K, b.data());
+        CHECK(a == b);
+        if (K % 64) CHECK((a.back() >> (K % 64)) == 0u);                        // padding bits are zero
+        CHECK((a[0] & 1u) == (x[static_cast<size_t>(offset)] >= 0.0f ? 1u : 0u));  // bit 0 is x[0]
+      }
+    }
+    const float negzero = -0.0f, nan = NAN;
+    uint64_t w = 0;
+    pack_signs_row_avx2(&negzero, 1, &w);
+    CHECK(w == 1u);  // −0.0 >= 0: +1, as the float simulation's sign
+    pack_signs_row_avx2(&nan, 1, &w);
+    CHECK(w == 0u);  // NaN is not >= 0
+  }
+
   TEST_CASE("a binary dot product is K - 2 popcount(a xor b): all variants equal the float sign arithmetic") {
     // ragged K around the word and vector boundaries; N and M around the 4-column block
     const int64_t Ks[] = {1, 63, 64, 65, 200, 255, 256, 257, 1027};

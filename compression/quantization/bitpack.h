@@ -18,6 +18,15 @@ namespace mgf {
 
 inline int64_t bit_words(int64_t K) { return (K + 63) / 64; }
 
+// The hot loop of every packing: one row of K floats to ⌈K/64⌉ words, out[k/64] bit k%64 =
+// (x[k] >= 0), padding bits 0. NaN packs as 0 and −0.0 as 1 on both sides (the float compare).
+//   pack_signs_row_scalar  one compare and one shift-or per float: the specification
+//   pack_signs_row_avx2    8 floats per vcmpps (≥ 0, ordered) + one vmovmskps → 8 bits; scalar tail
+//   pack_signs_row         the dispatcher (kernel mode); exact equality tested in tests/test_xnor.cpp
+void pack_signs_row_scalar(const float* x, int64_t K, uint64_t* out);
+void pack_signs_row_avx2(const float* x, int64_t K, uint64_t* out);
+void pack_signs_row(const float* x, int64_t K, uint64_t* out);
+
 // out[r·words + k/64] bit k%64 = (x[r·ld + k] >= 0), for r < rows, k < K; padding bits 0.
 // Used for weights W[OC × C·KH·KW] (rows = filters) and for the rows of a fully connected input.
 void pack_signs_rows(const float* x, int64_t rows, int64_t K, int64_t ld, uint64_t* out);
