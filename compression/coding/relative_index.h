@@ -1,6 +1,6 @@
 // compression/coding/relative_index.h — Deep Compression's sparse format: relative indices
-// with filler zeros (Han, Mao, Dally 2016, §2, Fig. 2), and a kernel that runs a Linear layer
-// straight from it.
+// with filler zeros (Han, Mao, Dally 2016, §2, Fig. 2), and the kernels that run a Linear
+// layer, or a convolution after im2col, straight from it.
 //
 // A pruned, quantized weight matrix [rows, cols] is flattened row-major; each surviving weight
 // becomes one entry (gap, code): `gap` = how many positions were skipped since the previous
