@@ -168,9 +168,12 @@ TEST_SUITE("xnor") {
   }
 
   TEST_CASE("im2col on bits equals the signs of im2col (ragged words, strides, padding as +1); beta map is A conv k") {
-    // 3×3 stride (2, 1) pad 1; 5×5 pad 2 (KW-bit groups straddle words); a row wider than a word
+    // 3×3 stride (2, 1) pad 1; 5×5 pad 2 (KW-bit groups straddle words); a row wider than a word;
+    // im2col_pack_signs assembles each output row in a register, so every ragged case matters
     const ConvGeom geoms[] = {{1, 7, 6, 3, 3, 2, 1, 1, 1}, {3, 7, 6, 3, 3, 2, 1, 1, 1}, {13, 7, 6, 3, 3, 2, 1, 1, 1},
-                              {7, 9, 11, 5, 5, 1, 1, 2, 2}, {2, 5, 70, 3, 3, 1, 1, 1, 1}, {20, 12, 12, 5, 5, 1, 1, 0, 0}};
+                              {7, 9, 11, 5, 5, 1, 1, 2, 2}, {2, 5, 70, 3, 3, 1, 1, 1, 1}, {20, 12, 12, 5, 5, 1, 1, 0, 0},
+                              // KW-bit groups that end exactly on a word boundary (K a multiple of 64)
+                              {64, 5, 5, 3, 3, 1, 1, 1, 1}, {16, 6, 6, 4, 4, 1, 1, 0, 0}};
     for (const ConvGeom& g : geoms) {
       const int64_t C = g.C;
       CAPTURE(C);

@@ -100,21 +100,29 @@ void im2col_pack_signs(const ConvGeom& g, const float* x, uint64_t* out) {
       rowmask[static_cast<size_t>(c * HP + ih + g.PH)] = (signs << g.PW) | pads;
     }
   const uint64_t low = (uint64_t{1} << g.KW) - 1;
-  std::fill(out, out + OH * OW * words, uint64_t{0});
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow) {
       uint64_t* o = out + (oh * OW + ow) * words;
       const int64_t shift = ow * g.SW;  // padded column of kw = 0
-      int64_t k = 0;
+      // The output row is assembled in a register and each word stored once when full: an OR
+      // into memory per group (the first version) chains every group through a store and a
+      // reload of the same word, and cost more than the popcount GEMM (book 23 measures it).
+      uint64_t acc = 0;
+      int64_t fill = 0;  // bits already in acc, < 64
       for (int64_t c = 0; c < g.C; ++c) {
         const uint64_t* rm = rowmask.data() + c * HP + oh * g.SH;  // padded row of kh = 0
-        for (int64_t kh = 0; kh < g.KH; ++kh, k += g.KW) {
-          const uint64_t bits = (rm[kh] >> shift) & low;  // bits k .. k+KW−1, kw ascending
-          const int64_t off = k & 63;
-          o[k >> 6] |= bits << off;
-          if (off + g.KW > 64) o[(k >> 6) + 1] |= bits >> (64 - off);  // straddles two words
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const uint64_t bits = (rm[kh] >> shift) & low;  // the next KW bits, kw ascending
+          acc |= bits << fill;
+          fill += g.KW;
+          if (fill >= 64) {  // a word is full; the bits that did not fit start the next one
+            *o++ = acc;
+            fill -= 64;
+            acc = fill ? bits >> (g.KW - fill) : 0;
+          }
         }
       }
+      if (fill > 0) *o = acc;  // the last, partial word: its padding bits are 0
     }
 }
 
