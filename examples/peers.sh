@@ -5,9 +5,10 @@
 #   CLOCK=wall sh examples/peers.sh      (default CLOCK=cpu: both sides timed in process CPU time)
 #   sh examples/peers.sh epoch [rounds]  one MNIST training epoch and batch-1 latency, ours vs PyTorch
 #                                        (apt-get install -y python3-torch); see the end of this file
+#   BUILD=build-x sh examples/peers.sh   our side from (and the peers' harness into) another build directory
 #
 # Builds the peers' GEMM harness (../shared/peers/src/gemm_bench.cpp, read-only there) into
-# build/peers/, then alternates, `rounds` times: our bench (sgemm rows only, 1 thread) and
+# $BUILD/peers/ (BUILD defaults to build, as in the Makefile), then alternates, `rounds` times: our bench (sgemm rows only, 1 thread) and
 # OpenBLAS on the same shapes, both pinned to core 0 with taskset, OpenBLAS forced to its AVX2
 # (Haswell) kernel and 1 thread. Alternating rounds spread the noise of a shared machine over
 # both sides; the summary prints, per shape, the median over rounds of each and their ratio.
@@ -24,7 +25,8 @@ if [ "${1:-}" = epoch ] || [ "${1:-}" = gemm ]; then MODE=$1; shift; fi
 ROUNDS=${1:-3}
 CLOCK=${CLOCK:-cpu}
 PEERS_SRC=${PEERS_SRC:-../shared/peers/src}
-OUT=build/peers
+BUILD=${BUILD:-build}
+OUT=$BUILD/peers
 mkdir -p "$OUT"
 
 # ---- epoch mode: the engine end to end beside PyTorch 1.13 ----------------------------------
@@ -72,8 +74,8 @@ if threads == 1:  # batch-1 latency, as cmd_infer: eval, inference_mode, calls o
     print(f"torch {model_name} batch1 1 {statistics.median(walls) * 1e6:.2f} {statistics.median(cpus) * 1e6:.2f}")
 PYEOF
   # BENCH=path times a saved bench binary (so a rebuild during the run cannot change our side)
-  BENCH=${BENCH:-build/examples/bench}
-  [ "$BENCH" = build/examples/bench ] && make -s build/examples/bench
+  BENCH=${BENCH:-$BUILD/examples/bench}
+  [ "$BENCH" = "$BUILD/examples/bench" ] && make -s BUILD="$BUILD" "$BUILD/examples/bench"
   : > "$OUT/epoch.txt"
   r=1
   while [ "$r" -le "$ROUNDS" ]; do
@@ -127,13 +129,13 @@ if [ "$CLOCK" = cpu ]; then  # now_s() → process CPU seconds
 fi
 g++ -O2 -march=native -std=c++17 -w -DUSE_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-pthread \
     -o "$OUT/gemm_openblas_$CLOCK" "$OUT/gemm_bench.cpp" -lopenblas
-make -s build/examples/bench
+make -s BUILD="$BUILD" "$BUILD/examples/bench"
 : > "$OUT/ours.txt"
 : > "$OUT/openblas.txt"
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
   echo "== round $r of $ROUNDS: ours, then OpenBLAS (taskset -c 0, 1 thread) =="
-  taskset -c 0 build/examples/bench --threads 1 --clock "$CLOCK" --filter sgemm --skip-scalar --json "$OUT/ours_$r.json" > /dev/null
+  taskset -c 0 "$BUILD/examples/bench" --threads 1 --clock "$CLOCK" --filter sgemm --skip-scalar --json "$OUT/ours_$r.json" > /dev/null
   # one line per row: shape (MxKxN + transposes) and the AVX2 GFLOP/s, from the JSON
   tr '{' '\n' < "$OUT/ours_$r.json" | grep '"threads": 1' |
     sed -n 's/.*"shape": "\([0-9x]*\) NN".*"avx2": \([0-9.]*\).*/\1 \2/p' >> "$OUT/ours.txt"

@@ -4,8 +4,10 @@
 // Speed is never asserted here: `make bench` measures it.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -52,6 +54,17 @@ bool close(const std::vector<float>& a, const std::vector<float>& b, float rtol 
                     << "), largest |a-b| = " << worst);
     return false;
   }
+  return true;
+}
+
+// Bit-for-bit equality (so −0 and +0 differ); on failure names the first differing index.
+bool bits_equal(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+      FAIL_CHECK(what << ": first differing index " << i << " (" << a[i] << " vs " << b[i] << ")");
+      return false;
+    }
   return true;
 }
 
@@ -103,13 +116,46 @@ TEST_SUITE("kernels") {
               CAPTURE(K);
               CAPTURE(static_cast<int>(ta));
               CAPTURE(static_cast<int>(tb));
-              std::vector<float> ref;
-              auto s = run_gemm(sgemm_scalar, ta, tb, M, N, K, 0.75f, 0.5f, 100 + M * 7 + N * 3 + K, &ref);
-              CHECK(close(s, ref, 1e-5f, 1e-5f, "scalar vs double reference"));
-              if (cpu_has_avx2()) {
-                auto v = run_gemm(sgemm_avx2, ta, tb, M, N, K, 0.75f, 0.5f, 100 + M * 7 + N * 3 + K);
-                CHECK(close(v, s, 1e-5f, 1e-5f, "avx2 vs scalar"));
+              // alpha = 1 takes the AVX2 path that reads A in place; other alphas pack alpha·A
+              for (float alpha : {0.75f, 1.0f}) {
+                CAPTURE(alpha);
+                std::vector<float> ref;
+                auto s = run_gemm(sgemm_scalar, ta, tb, M, N, K, alpha, 0.5f, 100 + M * 7 + N * 3 + K, &ref);
+                CHECK(close(s, ref, 1e-5f, 1e-5f, "scalar vs double reference"));
+                if (cpu_has_avx2()) {
+                  auto v = run_gemm(sgemm_avx2, ta, tb, M, N, K, alpha, 0.5f, 100 + M * 7 + N * 3 + K);
+                  CHECK(close(v, s, 1e-5f, 1e-5f, "avx2 vs scalar"));
+                }
               }
+            }
+  }
+
+  TEST_CASE("sgemm: the thin LeNet shapes and their edge kernels (balanced row slivers, 8-column and masked "
+            "in-place column tails, one K slice up to 384) match scalar") {
+    if (!cpu_has_avx2()) return;
+    const Trans tt[] = {Trans::N, Trans::T};
+    struct Dims {
+      int64_t M, N, K;
+    };
+    // M·N·K as the layers call them (M = 20 and 50 as 5-row slivers, N = 10 and 100 with a column
+    // tail of <= 8), K at the one-slice limit and one past it, and a long-row B that is packed.
+    const Dims dims[] = {{64, 100, 300}, {64, 10, 100}, {20, 576, 25}, {50, 64, 500}, {20, 1100, 25},
+                         {13, 1027, 384}, {64, 17, 385}, {7, 300, 1},   {11, 4, 8},    {64, 300, 784}};
+    for (Trans ta : tt)
+      for (Trans tb : tt)
+        for (const Dims& d : dims)
+          for (float alpha : {1.0f, -0.5f})
+            for (float beta : {0.0f, 0.5f}) {
+              CAPTURE(d.M);
+              CAPTURE(d.N);
+              CAPTURE(d.K);
+              CAPTURE(alpha);
+              CAPTURE(beta);
+              CAPTURE(static_cast<int>(ta));
+              CAPTURE(static_cast<int>(tb));
+              auto s = run_gemm(sgemm_scalar, ta, tb, d.M, d.N, d.K, alpha, beta, 11);
+              auto v = run_gemm(sgemm_avx2, ta, tb, d.M, d.N, d.K, alpha, beta, 11);
+              CHECK(close(v, s, 1e-4f, 1e-4f, "avx2 vs scalar"));
             }
   }
 
@@ -557,7 +603,43 @@ TEST_SUITE("kernels") {
         max_pool2d_forward_avx2(cg, xi.data(), y2.data(), a2.data());
         CHECK(close(y2, y1, 0.0f, 0.0f, "max_pool 2x2 values"));
         CHECK(a2 == a1);
+        auto dy = random_vec(n_out, 75);
+        auto dx1 = random_vec(n_in, 76), dx2 = dx1;
+        max_pool2d_backward_scalar(cg, dy.data(), a1.data(), dx1.data());
+        max_pool2d_backward_avx2(cg, dy.data(), a1.data(), dx2.data());
+        CHECK(bits_equal(dx2, dx1, "max_pool 2x2 backward"));
       }
+  }
+
+  TEST_CASE("max-pool backward on non-overlapping windows (tiling, gaps, padding; the AVX2 side's 2x2/2 input "
+            "loop and its scalar fallback): bit-for-bit the scalar scatter-add, -0 kept") {
+    if (!cpu_has_avx2()) return;
+    int cases = 0;
+    for (int64_t kh : {1, 2, 3})
+      for (int64_t kw : {1, 2, 3})
+        for (int64_t extra : {0, 1})  // stride = window (tiling) or window + 1 (gaps no window covers)
+          for (int64_t p : {0, 1})
+            for (int64_t h : {3, 8, 9})
+              for (int64_t w : {3, 7, 8, 9, 31, 33, 1027}) {
+                const ConvGeom cg{2, h, w, kh, kw, kh + extra, kw + extra, std::min(p, kh - 1), std::min(p, kw - 1)};
+                if (cg.H + 2 * cg.PH < kh || cg.W + 2 * cg.PW < kw) continue;
+                CAPTURE(geom_str(cg));
+                const int64_t n_in = cg.C * h * w, n_out = cg.C * cg.OH() * cg.OW();
+                auto xi = random_vec(n_in, 77);
+                for (int64_t i = 0; i < n_in; i += 4) xi[i] = 0.5f;  // ties
+                std::vector<float> y(n_out);
+                std::vector<int32_t> arg(n_out);
+                max_pool2d_forward_scalar(cg, xi.data(), y.data(), arg.data());
+                auto dy = random_vec(n_out, 78);
+                auto dx1 = random_vec(n_in, 79);
+                for (int64_t i = 0; i < n_in; i += 3) dx1[i] = -0.0f;  // kept −0 where no gradient lands
+                auto dx2 = dx1;
+                max_pool2d_backward_scalar(cg, dy.data(), arg.data(), dx1.data());
+                max_pool2d_backward_avx2(cg, dy.data(), arg.data(), dx2.data());
+                CHECK(bits_equal(dx2, dx1, "max_pool backward"));
+                ++cases;
+              }
+    CHECK(cases > 500);
   }
 
   TEST_CASE("avg-pool backward is the adjoint of avg-pool forward; padding as large as the window is rejected") {

@@ -87,6 +87,9 @@ void sgemm_scalar(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alp
 // (A: MR rows interleaved per p; B: NR columns contiguous per p), zero-padded to full tiles,
 // so the kernel's loads are unit-stride, aligned to nothing in particular, and TLB-friendly,
 // whatever the transposes and leading dimensions. alpha is folded into packed A.
+// Thin products (M <= 64: LeNet's layers) skip packing where it costs more than it saves —
+// A when alpha = 1, B when its rows are short — and the edges of C get micro-kernels of their
+// own size (RM × 8 or RM × 16, RM <= 6, from one template) instead of a padded 6×16 tile.
 // ============================================================================================
 #if MGF_HAVE_X86
 namespace {
@@ -110,12 +113,21 @@ struct Scratch {
 };
 
 
-// Packs rows [0, mc) × columns [0, kc) of alpha·op(A) into MR-row slivers:
-//   dst[s·MR·kc + p·MR + r] = alpha · op(A)[s·MR + r][p]   (0 for rows past mc).
+// M (or an MC block of it) is cut into ceil(m/MR) slivers of as equal a height as possible —
+// 20 rows as 5+5+5+5, not 6+6+6+2 — so no sliver runs a short, latency-bound kernel. Sliver s
+// starts at row sliver_start(m, s) and has sliver_start(m, s + 1) − sliver_start(m, s) rows.
+inline int64_t sliver_count(int64_t m) { return (m + MR - 1) / MR; }
+inline int64_t sliver_start(int64_t m, int64_t s) {
+  const int64_t ns = sliver_count(m), base = m / ns, extra = m % ns;
+  return s * base + std::min(s, extra);
+}
+
+// Packs rows [0, mc) × columns [0, kc) of alpha·op(A) into the slivers of sliver_start():
+//   dst[s·MR·kc + p·MR + r] = alpha · op(A)[sliver_start(mc, s) + r][p]   (0 past the sliver).
 // A points at op(A)[0][0] of the block.
 MGF_AVX2 void pack_a(Trans ta, const float* A, int64_t lda, int64_t mc, int64_t kc, float alpha, float* dst) {
-  for (int64_t s = 0; s < mc; s += MR, dst += MR * kc) {
-    const int64_t m = std::min(MR, mc - s);
+  for (int64_t si = 0, ns = sliver_count(mc); si < ns; ++si, dst += MR * kc) {
+    const int64_t s = sliver_start(mc, si), m = sliver_start(mc, si + 1) - s;
     if (ta == Trans::T) {  // op(A)[i][p] = A[p][i]: each p gives MR contiguous floats
       const float* a = A + s;
       for (int64_t p = 0; p < kc; ++p) {
@@ -224,118 +236,160 @@ MGF_AVX2 void pack_b(Trans tb, const float* B, int64_t ldb, int64_t kc, int64_t 
   }
 }
 
-// The micro-kernel: C[0..m)[0..n) = A·B (+ beta·C), A = packed MR×kc sliver, B = kc×NR floats
-// with row stride ldbk (NR when packed; ldb when B is read in place, see sgemm_avx2_serial).
-// Edge tiles (m < MR rows or n < NR columns) compute the full tile — the padded rows of packed A
-// are zero — and store only the valid part, columns through a lane mask.
-MGF_AVX2 void micro_6x16(int64_t kc, const float* a, const float* b, int64_t ldbk, float* C, int64_t ldc, float beta,
-                         int64_t m, int64_t n) {
+// The micro-kernel: C[0..RM)[0..n) = A·B (+ beta·C) over kc steps, for an RM×(8·NV) tile.
+// A sliver: element (r, p) at a[r·ars + p·aps] — packed (ars = 1, aps = MR) or read in place
+// from op(A) (alpha = 1; see sgemm_avx2_serial). B: kc rows of 8·NV floats, ldbk apart (NR
+// when packed, ldb when B is read in place). The 6×16 instance is the main kernel; the others
+// are its edges, instantiated so an edge costs FMAs for the rows and vectors it has, not for a
+// full 6×16 tile: RM < 6 rows (a ragged M, or M cut into slivers of 5 rows: 20 = 4·5), NV = 1
+// for a last sliver of at most 8 columns. MASKB: the last vector of each B row is read through
+// the lane mask (columns >= n are not loaded at all): a partial sliver read in place.
+// Columns n..8·NV−1 of the tile are computed (from zero padding or masked-off lanes) but
+// stored through the mask only.
+// The loops over r and v have constant trip counts: unrolled fully, acc[][] lives in registers.
+#define MGF_UNROLL _Pragma("GCC unroll 16")
+template <int RM, int NV, bool MASKB>
+MGF_AVX2 void micro_kernel(int64_t kc, const float* a, int64_t ars, int64_t aps, const float* b, int64_t ldbk,
+                           float* C, int64_t ldc, float beta, int64_t n) {
   // Ask for the C tile now, so its lines arrive while the K loop runs (C is touched once per
   // KC slice and is usually not in L1).
-  for (int64_t i = 0; i < m; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
+  MGF_UNROLL
+  for (int r = 0; r < RM; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    if (NV == 2) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 15), _MM_HINT_T0);
   }
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int64_t p = 0; p < kc; ++p, a += MR, b += ldbk) {
-    // c[i][0..15] += a[i][p] · b[p][0..15]  for i = 0..5
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    __m256 ai = _mm256_broadcast_ss(a + 0);
-    c00 = _mm256_fmadd_ps(ai, b0, c00);
-    c01 = _mm256_fmadd_ps(ai, b1, c01);
-    ai = _mm256_broadcast_ss(a + 1);
-    c10 = _mm256_fmadd_ps(ai, b0, c10);
-    c11 = _mm256_fmadd_ps(ai, b1, c11);
-    ai = _mm256_broadcast_ss(a + 2);
-    c20 = _mm256_fmadd_ps(ai, b0, c20);
-    c21 = _mm256_fmadd_ps(ai, b1, c21);
-    ai = _mm256_broadcast_ss(a + 3);
-    c30 = _mm256_fmadd_ps(ai, b0, c30);
-    c31 = _mm256_fmadd_ps(ai, b1, c31);
-    ai = _mm256_broadcast_ss(a + 4);
-    c40 = _mm256_fmadd_ps(ai, b0, c40);
-    c41 = _mm256_fmadd_ps(ai, b1, c41);
-    ai = _mm256_broadcast_ss(a + 5);
-    c50 = _mm256_fmadd_ps(ai, b0, c50);
-    c51 = _mm256_fmadd_ps(ai, b1, c51);
+  // Lane j of mask v is on when column 8·v + j exists.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mlast = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n) - 8 * (NV - 1)), lane);
+  const float* ar[RM];
+  MGF_UNROLL
+  for (int r = 0; r < RM; ++r) ar[r] = a + r * ars;
+  __m256 acc[RM][NV];
+  MGF_UNROLL
+  for (int r = 0; r < RM; ++r)
+    MGF_UNROLL
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t p = 0, ap = 0; p < kc; ++p, ap += aps, b += ldbk) {
+    // c[r][0..8·NV) += a[r][p] · b[p][0..8·NV)
+    __m256 bv[NV];
+    MGF_UNROLL
+    for (int v = 0; v < NV; ++v)
+      bv[v] = MASKB && v == NV - 1 ? _mm256_maskload_ps(b + 8 * v, mlast) : _mm256_loadu_ps(b + 8 * v);
+    MGF_UNROLL
+    for (int r = 0; r < RM; ++r) {
+      const __m256 ai = _mm256_broadcast_ss(ar[r] + ap);
+      MGF_UNROLL
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ai, bv[v], acc[r][v]);
+    }
   }
-  const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 vb = _mm256_set1_ps(beta);
-  if (n == NR) {
-    for (int64_t i = 0; i < m; ++i) {
-      float* c = C + i * ldc;
-      if (beta == 0.0f) {  // C written, never read
-        _mm256_storeu_ps(c, acc[i][0]);
-        _mm256_storeu_ps(c + 8, acc[i][1]);
-      } else {  // c = acc + beta·c
-        _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), acc[i][0]));
-        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), acc[i][1]));
+  if (n == 8 * NV) {
+    MGF_UNROLL
+    for (int r = 0; r < RM; ++r) {
+      float* c = C + r * ldc;
+      MGF_UNROLL
+      for (int v = 0; v < NV; ++v) {
+        if (beta == 0.0f)  // C written, never read
+          _mm256_storeu_ps(c + 8 * v, acc[r][v]);
+        else  // c = acc + beta·c
+          _mm256_storeu_ps(c + 8 * v, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8 * v), acc[r][v]));
       }
     }
     return;
   }
-  // Lane j of the mask is on when column j (0..15) exists: lane index < n.
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
-  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n) - 8), lane);
-  for (int64_t i = 0; i < m; ++i) {
-    float* c = C + i * ldc;
-    __m256 v0 = acc[i][0], v1 = acc[i][1];
-    if (beta != 0.0f) {  // masked loads never touch the missing columns
-      v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), v0);
-      v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), v1);
+  MGF_UNROLL
+  for (int r = 0; r < RM; ++r) {
+    float* c = C + r * ldc;
+    MGF_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      __m256 x = acc[r][v];
+      if (v < NV - 1) {  // a full vector
+        if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8 * v), x);
+        _mm256_storeu_ps(c + 8 * v, x);
+      } else {  // masked loads and stores never touch the missing columns
+        if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8 * v, mlast), x);
+        _mm256_maskstore_ps(c + 8 * v, mlast, x);
+      }
     }
-    _mm256_maskstore_ps(c, m0, v0);
-    _mm256_maskstore_ps(c + 8, m1, v1);
+  }
+}
+
+using MicroKernel = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, float,
+                             int64_t);
+
+template <int RM>
+constexpr MicroKernel kernel_for(int nv, bool maskb) {
+  return nv == 1 ? (maskb ? micro_kernel<RM, 1, true> : micro_kernel<RM, 1, false>)
+                 : (maskb ? micro_kernel<RM, 2, true> : micro_kernel<RM, 2, false>);
+}
+
+// The instance for an m×n tile (1 <= m <= MR, 1 <= n <= NR).
+MicroKernel pick_kernel(int64_t m, int64_t n, bool maskb) {
+  const int nv = n <= 8 ? 1 : 2;
+  switch (m) {
+    case 1: return kernel_for<1>(nv, maskb);
+    case 2: return kernel_for<2>(nv, maskb);
+    case 3: return kernel_for<3>(nv, maskb);
+    case 4: return kernel_for<4>(nv, maskb);
+    case 5: return kernel_for<5>(nv, maskb);
+    default: return kernel_for<6>(nv, maskb);
   }
 }
 
 // One thread's share: the five Goto loops over an M×N block of C.
-// B is read in place, without packing, when op(B) = B, M is small and B's rows are short:
-// each B sliver is then reused by only a few A slivers (M/6 of them), so copying B would cost
-// as much memory traffic as using it (LeNet-300-100 at batch 64: M = 64). Rows at most 4 KiB
-// apart keep a sliver's rows on few pages; longer rows (LeNet-5's conv1 as im2col at batch 64:
-// N = 36864) make every row of the sliver a TLB miss and a prefetcher-unfriendly stride, and
-// packing wins again. The last, partial NR-column sliver is always packed (zero-padded) so the
-// kernel never reads past the end of a row.
 MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   static thread_local Scratch sa, sb;
+  // B is read in place, without packing, when op(B) = B, M is small and B's rows are short:
+  // each B sliver is then reused by only a few A slivers (M/6 of them), so copying B would cost
+  // as much memory traffic as using it (LeNet-300-100 at batch 64: M = 64). Rows at most 4 KiB
+  // apart keep a sliver's rows on few pages; longer rows (LeNet-5's conv1 as im2col at batch 64:
+  // N = 36864) make every row of the sliver a TLB miss and a prefetcher-unfriendly stride, and
+  // packing wins again (reading them in place measured 37-40 against 57-59 GFLOP/s there). In
+  // place, the last, partial sliver is read through a lane mask (MASKB), so no kernel reads
+  // past the end of a row.
   const bool direct_b = tb == Trans::N && M <= 64 && ldb <= 1024;
-  const int64_t kc_max = std::min(KC, K);
+  // A is read in place too when alpha = 1 and M <= 64: packing A costs M·K copies per B panel,
+  // which for thin products (LeNet-300-100's 64×300×100: 19 200 floats for 3.8 MFLOP) is a
+  // tenth of the time; in place the micro-kernel broadcasts from MR row streams (ta = N) or
+  // from one strided stream (ta = T) instead of one packed one. Measured (bench, 1 thread, CPU
+  // clock, medians of 3 alternating rounds): 64×300×100 82 -> 98, 64×100×10 27 -> 56,
+  // 50×500×64 70 -> 98 GFLOP/s. Large M keeps packing: its A block is reused from L2 by
+  // many B slivers, and MC rows read in place would span as many pages.
+  const bool direct_a = alpha == 1.0f && M <= 64;
+  // One K slice when K <= 384 (a 384×16 B sliver, 24 KiB, still fits L1 beside the A
+  // sliver): K = 300 is then one pass over C instead of a 256 + 44 split that reads C again.
+  const int64_t kc_blk = K <= 384 ? K : KC;
+  const int64_t kc_max = std::min(kc_blk, K);
   // The B panel lives in L3 when A has many MC blocks to run past it. When A is a single
   // block (M <= MC) the panel is used once, right after it is packed: keep it small enough
   // (512 KiB) to still be in L2 then. A is repacked per panel, but it is only M <= 144 rows.
   const int64_t nc_blk = M <= MC ? std::clamp<int64_t>((128 * 1024 / kc_max) / NR * NR, NR, NC) : NC;
-  const int64_t nc_max = direct_b ? NR : std::min(nc_blk, (N + NR - 1) / NR * NR);
-  float* bp = sb.get(static_cast<size_t>(kc_max * nc_max));
-  float* ap = sa.get(static_cast<size_t>(kc_max * (std::min(MC, (M + MR - 1) / MR * MR))));
+  float* bp = direct_b ? nullptr : sb.get(static_cast<size_t>(kc_max * std::min(nc_blk, (N + NR - 1) / NR * NR)));
+  float* ap = direct_a ? nullptr : sa.get(static_cast<size_t>(kc_max * MR * sliver_count(std::min(MC, M))));
   for (int64_t jc = 0; jc < N; jc += nc_blk) {  // loop 5: NC-wide panels of B and C
     const int64_t nc = std::min(nc_blk, N - jc);
-    for (int64_t pc = 0; pc < K; pc += KC) {  // loop 4: KC-deep slices of the K dimension
-      const int64_t kc = std::min(KC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_blk) {  // loop 4: KC-deep slices of the K dimension
+      const int64_t kc = std::min(kc_blk, K - pc);
       // After the first K slice, C already holds beta·C + the partial sums: add to it.
       const float beta_here = pc == 0 ? beta : 1.0f;
       const float* Bblk = tb == Trans::N ? B + pc * ldb + jc : B + jc * ldb + pc;
-      const int64_t nfull = nc / NR * NR;
-      if (!direct_b)
-        pack_b(tb, Bblk, ldb, kc, nc, bp, M <= MC);
-      else if (nfull < nc)
-        pack_b(tb, Bblk + nfull, ldb, kc, nc - nfull, bp, true);
+      if (!direct_b) pack_b(tb, Bblk, ldb, kc, nc, bp, M <= MC);
       for (int64_t ic = 0; ic < M; ic += MC) {  // loop 3: MC-tall blocks of A and C
-        const int64_t mc = std::min(MC, M - ic);
-        pack_a(ta, ta == Trans::N ? A + ic * lda + pc : A + pc * lda + ic, lda, mc, kc, alpha, ap);
+        const int64_t mc = std::min(MC, M - ic), ns = sliver_count(mc);
+        const float* Ablk = ta == Trans::N ? A + ic * lda + pc : A + pc * lda + ic;
+        if (!direct_a) pack_a(ta, Ablk, lda, mc, kc, alpha, ap);
+        // op(A)[r][p] of sliver si: packed at ap + si·MR·kc + p·MR + r; in place (alpha = 1) at
+        // Ablk + (row + r)·lda + p (ta = N) or Ablk + p·lda + row + r (ta = T).
+        const int64_t ars = direct_a ? (ta == Trans::N ? lda : 1) : 1;
+        const int64_t aps = direct_a ? (ta == Trans::N ? 1 : lda) : MR;
         for (int64_t jr = 0; jr < nc; jr += NR) {  // loop 2: one B sliver, kept in L1 ...
-          const float* bs = !direct_b ? bp + jr * kc : jr < nfull ? Bblk + jr : bp;
-          const int64_t ldbk = direct_b && jr < nfull ? ldb : NR;
+          const int64_t n = std::min(NR, nc - jr);
+          const float* bs = direct_b ? Bblk + jr : bp + jr * kc;
+          const int64_t ldbk = direct_b ? ldb : NR;
           // In place, the rows of the next sliver are ldb apart, a pattern the hardware
           // prefetcher does not follow: ask for them while this sliver is being used.
-          if (direct_b && jr + NR < nfull)
+          if (direct_b && jr + NR < nc)
             for (int64_t p = 0; p < kc; ++p) _mm_prefetch(reinterpret_cast<const char*>(Bblk + jr + NR + p * ldb), _MM_HINT_T0);
           // Likewise the next sliver's column of C tiles, into L2 (the kernel itself pulls its
           // own tile into L1): when K is small a tile's FMAs take less time than a DRAM miss.
@@ -345,9 +399,13 @@ MGF_AVX2 void sgemm_avx2_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_
               _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T1);
               _mm_prefetch(reinterpret_cast<const char*>(c + 15), _MM_HINT_T1);
             }
-          for (int64_t ir = 0; ir < mc; ir += MR)  // loop 1: ... against every A sliver
-            micro_6x16(kc, ap + ir * kc, bs, ldbk, C + (ic + ir) * ldc + jc + jr, ldc, beta_here,
-                       std::min(MR, mc - ir), std::min(NR, nc - jr));
+          const MicroKernel full = pick_kernel(MR, n, direct_b && n < NR);
+          for (int64_t si = 0; si < ns; ++si) {  // loop 1: ... against every A sliver
+            const int64_t r0 = sliver_start(mc, si), m = sliver_start(mc, si + 1) - r0;
+            const float* as = direct_a ? Ablk + r0 * ars : ap + si * MR * kc;
+            const MicroKernel k = m == MR ? full : pick_kernel(m, n, direct_b && n < NR);
+            k(kc, as, ars, aps, bs, ldbk, C + (ic + r0) * ldc + jc + jr, ldc, beta_here, n);
+          }
         }
       }
     }
