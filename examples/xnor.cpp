@@ -86,6 +86,7 @@ struct ConvTimes {
   double macs;                                                    // multiply-adds of the conv
   double f_mt_gemm = -1, b_mt_gemm = -1;                          // dispatchers sgemm / bgemm, all threads
   double f_avx2_gemm_min, b_gemm_min[3];                          // fastest sample (least disturbed)
+  double pack_scalar = -1, pack_avx2 = -1, beta_map = -1, scaling = -1;  // the binary conv's non-GEMM steps
 };
 
 // One conv: c → c channels, 3×3, stride 1, pad 1, on an hw×hw input. Float and binary variants
@@ -156,6 +157,21 @@ ConvTimes time_conv(int64_t c, int64_t hw, int samples, int mt_threads = 1) {
     set_num_threads(one);
   }
   t.f_scalar_gemm = m[0], t.f_scalar_conv = m[1], t.f_avx2_gemm = m[2], t.f_avx2_conv = m[3];
+  {  // what the whole binary conv spends outside the GEMM, step by step (sign packing on both sides)
+    std::vector<std::function<void()>> steps = {
+        [&] { KernelModeGuard kg(KernelMode::scalar); im2col_pack_signs(g, x.data(), xb.data()); },
+        [&] { im2col_pack_signs(g, x.data(), xb.data()); },
+        [&] { xnor_beta_map(g, x.data(), beta.data()); },
+        [&] {
+          for (int64_t o = 0; o < O; ++o)
+            for (int64_t p = 0; p < P; ++p)
+              y[static_cast<size_t>(o * P + p)] = alpha[static_cast<size_t>(o)] * beta[static_cast<size_t>(p)] *
+                                                  static_cast<float>(z[static_cast<size_t>(o * P + p)]);
+        }};
+    KernelModeGuard kg(cpu_has_avx2() ? KernelMode::avx2 : KernelMode::scalar);
+    const std::vector<double> st = median_us(steps, samples);
+    t.pack_scalar = st[0], t.pack_avx2 = cpu_has_avx2() ? st[1] : -1, t.beta_map = st[2], t.scaling = st[3];
+  }
   for (int v = 0; v < 3; ++v) {
     const int i = slot[static_cast<size_t>(v)];
     t.b_gemm[v] = i < 0 ? -1 : m[static_cast<size_t>(i)];
@@ -202,6 +218,9 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
     std::printf("with %d threads: sgemm %.1f us (%.1f G MAC/s), bgemm (%s) %.1f us (%.1f G binary MAC/s): %.1fx\n", threads,
                 t.f_mt_gemm, t.macs / t.f_mt_gemm / 1e3, cpu_has_avx512() ? "avx512" : "avx2", t.b_mt_gemm,
                 t.macs / t.b_mt_gemm / 1e3, t.f_mt_gemm / t.b_mt_gemm);
+  std::printf("outside the GEMM (median us): sign packing im2col_pack_signs %.1f (scalar row masks) / %.1f (AVX2 row "
+              "masks), K = A*k %.1f, alpha*K scaling %.1f\n",
+              t.pack_scalar, t.pack_avx2, t.beta_map, t.scaling);
   notes.push_back("speed c=" + std::to_string(c) + ": AVX2 binary GEMM " + fmt(t.f_avx2_gemm / t.b_gemm[1], 1) +
                   "x our AVX2 sgemm; formula " + fmt(S, 2) + "x");
   if (!args.json_path().empty()) table.write_json(args.json_path() + ".speed.json");
