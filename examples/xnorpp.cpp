@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
                    "Reproduces XNOR-Net++ (Bulat & Tzimiropoulos 2019): a learned scale Gamma (4 shapes) vs\n"
                    "XNOR-Net's analytic alpha*K on a binary LeNet-5, at equal binary cost; the case-4 model packed\n"
                    "and run on the popcount kernels; the cost of the scale at the paper's conv shape.",
-                   "about 40 s of CPU per model, epoch and seed on the full 60k set (1 thread): the default\n"
-                   "(5 models x 3 seeds x 1 epoch) ~10 min of CPU, 20-30 min wall on the loaded 2-core VM; --quick: ~15 s");
+                   "about 45 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread: the default\n"
+                   "(5 models x 3 seeds) ~12 min of CPU, 20-35 min wall on the loaded 2-core VM; --quick: ~15 s");
   args.option("--set", "mnist", "mnist or fashion-mnist");
   args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
   args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
