@@ -6,6 +6,8 @@
 #   sh examples/peers.sh epoch [rounds]  one MNIST training epoch and batch-1 latency, ours vs PyTorch
 #                                        (apt-get install -y python3-torch); see the end of this file
 #   BUILD=build-x sh examples/peers.sh   our side from (and the peers' harness into) another build directory
+#   THREADS=1 sh examples/peers.sh epoch PyTorch at 1 thread only (its 2-thread epoch spins its OpenMP
+#                                        workers and takes minutes on a loaded machine; default "1 2")
 #
 # Builds the peers' GEMM harness (../shared/peers/src/gemm_bench.cpp, read-only there) into
 # $BUILD/peers/ (BUILD defaults to build, as in the Makefile), then alternates, `rounds` times: our bench (sgemm rows only, 1 thread) and
@@ -86,7 +88,7 @@ PYEOF
       sed -n 's/.*"model": "\([a-z0-9]*\)", "what": "\([a-z1 -]*\)".*"threads": \([0-9]\), "wall": "\([0-9.]*\) .*"cpu": "\([0-9.]*\) .*/ours \1 \2 \3 \4 \5/p' |
       sed 's/batch-1 infer/batch1/' >> "$OUT/epoch.txt"
     for m in lenet5 mlp; do
-      for t in 1 2; do
+      for t in ${THREADS:-1 2}; do
         OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t OPENBLAS_CORETYPE=Haswell \
           /usr/bin/python3 "$OUT/torch_epoch.py" "$PEERS_SRC" "$m" "$t" | sed 's/ mlp / lenet300 /' >> "$OUT/epoch.txt"
       done
