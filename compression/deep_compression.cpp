@@ -19,6 +19,7 @@
 #include "engine/kernels/conv.h"
 #include "engine/loader.h"
 #include "engine/optim.h"
+#include "engine/schedule.h"
 #include "engine/train.h"
 #include "engine/threads.h"
 #include "layers/conv.h"
@@ -556,12 +557,15 @@ DeepCompressionConfig deep_compression_paper_config(const std::string& model) {
   if (model == "lenet300") {
     c.keep = {{"fc1.weight", 0.08}, {"fc2.weight", 0.09}, {"fc3.weight", 0.26}};   // Table 2
     c.fc_bits = 6;
+    c.prune_lr = 0.05f;   // the baseline recipe's peak rate (layers/models/baseline.h)
   } else if (model == "lenet5") {
     c.keep = {{"conv1.weight", 0.66}, {"conv2.weight", 0.12}, {"fc1.weight", 0.08}, {"fc2.weight", 0.19}};   // Table 3
     c.conv_bits = 8;
     c.fc_bits = 5;
     c.prune_epochs = 2;
     c.quant_epochs = 2;
+    c.jitter = 2;
+    c.prune_lr = 0.01f;   // the baseline recipe's peak rate
   } else {
     throw std::invalid_argument("deep_compression_paper_config: expected lenet300 or lenet5, found '" + model + "'");
   }
@@ -574,9 +578,18 @@ static double test_error(Module& m, const Dataset& test) { return evaluate(m, te
 // with a shrinking keep fraction a pruned weight is never revived; prune_parameter() checks it.
 double deep_compression_prune(Module& model, const DataSplits& data, const DeepCompressionConfig& cfg) {
   Rng rng(cfg.seed);
-  DataLoader loader(data.train, cfg.batch, true, rng);
+  DataLoader loader(data.train, cfg.batch, true, rng, cfg.jitter);
   SGD opt(model.parameters(), SgdOptions{cfg.prune_lr, 0.9f, cfg.weight_decay, false});
+  // The retraining rate of one step: cosine from prune_lr to 0 over the step's batches, or flat.
+  const double step_batches = static_cast<double>(std::max(1, cfg.prune_epochs)) * static_cast<double>(loader.num_batches());
+  int64_t batch_in_step = 0;
+  const LrSchedule cosine = cosine_schedule(cfg.prune_lr, step_batches);
+  TrainHooks hooks;
+  if (cfg.prune_cosine)
+    hooks.after_step = [&] { opt.lr = cosine.at(static_cast<double>(++batch_in_step)); };
   for (int step = 1; step <= cfg.prune_steps; ++step) {
+    batch_in_step = 0;
+    opt.lr = cfg.prune_lr;
     // Han 2015 §3: prune the smallest |w| of each layer, then retrain what is left (the
     // optimizer re-applies the masks, so a pruned weight stays exactly zero).
     for (auto& np : prunable_parameters(model))
@@ -584,7 +597,7 @@ double deep_compression_prune(Module& model, const DataSplits& data, const DeepC
         if (name == np.name)
           prune_parameter(*np.param, sparsity_mask(np.param->var.value(), iterative_keep_fraction(keep, step, cfg.prune_steps)));
     for (int e = 0; e < cfg.prune_epochs; ++e)
-      train_epoch(model, opt, loader, {}, "prune " + std::to_string(step) + "/" + std::to_string(cfg.prune_steps));
+      train_epoch(model, opt, loader, hooks, "prune " + std::to_string(step) + "/" + std::to_string(cfg.prune_steps));
   }
   return test_error(model, data.test);
 }
@@ -605,8 +618,8 @@ TrainedQuantization deep_compression_quantize(Module& model, const DataSplits& d
   std::vector<Parameter*> others;
   for (Parameter* p : model.parameters())
     if (std::find(quantized.begin(), quantized.end(), p) == quantized.end()) others.push_back(p);
-  SGD opt(others, SgdOptions{cfg.prune_lr, 0.9f, 0.0f, false});
-  DataLoader loader(data.train, cfg.batch, true, rng);
+  SGD opt(others, SgdOptions{cfg.quant_bias_lr, 0.9f, 0.0f, false});
+  DataLoader loader(data.train, cfg.batch, true, rng, cfg.jitter);
   TrainHooks hooks;
   hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
   for (int e = 0; e < cfg.quant_epochs; ++e) train_epoch(model, opt, loader, hooks, "quantize");

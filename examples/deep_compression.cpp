@@ -251,9 +251,13 @@ int main(int argc, char** argv) {
   args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
   args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
   args.option("--init", "linear", "k-means initialisation: linear | forgy | density");
+  args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: the paper's Table 2-3)");
   args.option("--prune-steps", "3", "iterative pruning steps");
   args.option("--prune-epochs", "", "retraining epochs after each pruning step (default 4, lenet5 2; quick 1)");
-  args.option("--prune-lr", "0.005", "retraining learning rate (the baseline's 0.05 / 10, Han 2015 §3)");
+  args.option("--prune-lr", "", "retraining learning rate at the start of each step (default: the baseline's peak, "
+                               "0.05 / 0.01 for lenet5; Han 2015 §3 uses 1/10 of it, flat)");
+  args.option("--prune-schedule", "cosine", "retraining rate within each pruning step: cosine (to 0) | flat");
+  args.option("--prune-wd", "0.0005", "L2 weight decay while retraining the pruned net (the baselines' 5e-4)");
   args.option("--quant-lr", "0.0003", "learning rate of the centroids (eq. 3)");
   args.option("--no-ablation", "false", "skip the initialisation ablation on fc1");
   args.option("--ablation-epochs", "", "centroid-training epochs per ablation run (default 1; quick 0)");
@@ -301,10 +305,24 @@ int main(int argc, char** argv) {
   if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
   if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits"));
   cfg.init = parse_kmeans_init(args.get("--init"));
+  if (!args.get("--keep").empty()) {
+    const std::vector<double> keep = parse_number_list(args, "--keep");
+    if (keep.size() != cfg.keep.size())
+      args.fail("--keep expects " + std::to_string(cfg.keep.size()) + " fractions (one per prunable layer), found " +
+                std::to_string(keep.size()));
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (!(keep[i] > 0 && keep[i] <= 1)) args.fail("--keep expects fractions in (0, 1], found '" + args.get("--keep") + "'");
+      cfg.keep[i].second = keep[i];
+    }
+  }
   cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps"));
   if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs"));
   else if (quick) cfg.prune_epochs = 1;
-  cfg.prune_lr = static_cast<float>(args.get_float("--prune-lr"));
+  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float("--prune-lr"));
+  if (args.get("--prune-schedule") != "cosine" && args.get("--prune-schedule") != "flat")
+    args.fail("--prune-schedule expects cosine or flat, found '" + args.get("--prune-schedule") + "'");
+  cfg.prune_cosine = args.get("--prune-schedule") == "cosine";
+  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd"));
   cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr"));
   cfg.quant_epochs = args.epochs(cfg.quant_epochs, 1);
   cfg.seed = args.seed();
@@ -315,6 +333,12 @@ int main(int argc, char** argv) {
   std::printf("bits: conv %d, fc %d (paper: LeNet-300-100 6 everywhere; LeNet-5 conv 8, fc 5); relative index: "
               "conv %d, fc %d bits; init %s; code 0 is the pruned zero, so b bits = 2^b - 1 learned centroids\n",
               cfg.conv_bits, cfg.fc_bits, cfg.coding.conv_gap_bits, cfg.coding.fc_gap_bits, kmeans_init_name(cfg.init));
+  std::printf("kept:");
+  for (auto& [name, k] : cfg.keep) std::printf(" %s %.1f %%", name.c_str(), 100 * k);
+  std::printf("\npruning: %d steps x %d epoch(s), lr %g %s, L2 %g, jitter %d px; centroids: %d epoch(s), lr %g\n",
+              cfg.prune_steps, cfg.prune_epochs, static_cast<double>(cfg.prune_lr),
+              cfg.prune_cosine ? "cosine to 0 per step" : "flat", static_cast<double>(cfg.weight_decay), cfg.jitter,
+              cfg.quant_epochs, static_cast<double>(cfg.quant_lr));
 
   const auto t0 = std::chrono::steady_clock::now();
   DeepCompressionResult r = compress_and_measure(*model, [&] { return make_model(model_name); }, data, cfg);
@@ -420,9 +444,9 @@ int main(int argc, char** argv) {
             std::vector<Parameter*> others;
             for (Parameter* p : m->parameters())
               if (p != q.layers()[0].param) others.push_back(p);
-            SGD opt(others, SgdOptions{cfg.prune_lr, 0.9f, 0.0f, false});
+            SGD opt(others, SgdOptions{cfg.quant_bias_lr, 0.9f, 0.0f, false});
             Rng lr(cfg.seed + 8 + 101 * static_cast<uint64_t>(s));
-            DataLoader loader(data.train, cfg.batch, true, lr);
+            DataLoader loader(data.train, cfg.batch, true, lr, cfg.jitter);
             TrainHooks hooks;
             hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
             for (int e = 0; e < abl_epochs; ++e)

@@ -34,6 +34,7 @@
 #include "engine/loader.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "engine/schedule.h"
 #include "engine/svg.h"
 #include "engine/threads.h"
 #include "engine/train.h"
@@ -212,8 +213,10 @@ int main(int argc, char** argv) {
   args.option("--quality", "", "per-layer quality parameters q (threshold = q x std); replaces --keep");
   args.option("--steps", "", "prune → retrain iterations (default 5, quick 2)");
   args.option("--final-epochs", "", "extra retraining epochs after the last pruning step (default 4, quick 0)");
-  args.option("--lr", "", "retraining learning rate (default, as Han: 1/10 of the baseline recipe's)");
+  args.option("--lr", "", "retraining learning rate (default: the baseline recipe's peak with --schedule cosine, "
+                         "1/10 of it, as Han, with flat)");
   args.option("--weight-decay", "0.0005", "L2 during retraining (Han §3.1: L2 is better after retraining)");
+  args.option("--schedule", "cosine", "retraining rate within each step: cosine (from --lr to 0 over the step) | flat");
   args.option("--timing", "true", "run the CSR vs dense timing table (--timing=false to skip)");
   args.option("--timing-only", "false", "only the CSR timing table and break-even figure (no data needed)");
   args.parse(argc, argv);
@@ -283,7 +286,12 @@ int main(int argc, char** argv) {
     const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps") : (quick ? 2 : 5));
     const int epochs_per_step = args.epochs(2, 1);
     const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs") : (quick ? 0 : 4));
-    const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / 10.0f
+    if (args.get("--schedule") != "flat" && args.get("--schedule") != "cosine")
+      args.fail("--schedule expects flat or cosine, found '" + args.get("--schedule") + "'");
+    const bool cosine = args.get("--schedule") == "cosine";
+    // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
+    // 1/10 on our cosine-trained baselines); flat is Han's setting.
+    const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (cosine ? 1.0f : 10.0f)
                                               : static_cast<float>(args.get_float("--lr"));
     SGD opt(model.parameters(), SgdOptions{lr, 0.9f,
                                            static_cast<float>(args.get_float("--weight-decay")), false});
@@ -324,8 +332,14 @@ int main(int argc, char** argv) {
         }
       const double err_pruned = evaluate(model, data.test).error_rate();
       const int ep = prune_now ? epochs_per_step : final_epochs;
+      // cosine: each step's retraining starts again at lr and anneals to 0, batch by batch
+      int64_t batch_in_step = 0;
+      const LrSchedule sched = cosine_schedule(lr, static_cast<double>(std::max(ep, 1) * loader.num_batches()));
+      TrainHooks hooks;
+      if (cosine) hooks.after_step = [&] { opt.lr = sched.at(static_cast<double>(++batch_in_step)); };
+      opt.lr = lr;
       for (int e = 0; e < ep; ++e)
-        train_epoch(model, opt, loader, {}, "retrain " + std::to_string(s) + "." + std::to_string(e + 1));
+        train_epoch(model, opt, loader, hooks, "retrain " + std::to_string(s) + "." + std::to_string(e + 1));
       const double err = evaluate(model, data.test).error_rate();
       auto [k, n] = total_kept();
       iters.add_row({prune_now ? std::to_string(s) : "final", fmt_pct(static_cast<double>(k) / n),
@@ -333,7 +347,7 @@ int main(int argc, char** argv) {
       curve_x.push_back(static_cast<double>(n) / std::max<int64_t>(k, 1));
       curve_y.push_back(100.0 * err);
     }
-    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(lr, 4) + ", L2 " +
+    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(lr, 4) + (cosine ? " cosine to 0 per step" : " flat") + ", L2 " +
                 args.get("--weight-decay") + ", " + std::to_string(epochs_per_step) + " epoch(s) per step)");
     {
       SvgPlot p("Error vs compression, " + model_name + " (iterative magnitude pruning)", "compression (x)",

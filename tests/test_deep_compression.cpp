@@ -696,5 +696,14 @@ TEST_SUITE("deep_compression") {
     std::remove((cfg.file + ".pq").c_str());
     CHECK_THROWS_AS(deep_compression_paper_config("alexnet"), std::invalid_argument);
     CHECK(deep_compression_paper_config("lenet5").keep.size() == 4);
+    // The paper configs retrain by rewinding to the baselines' peak rate with a cosine per
+    // step (book/15), with the baselines' L2 and LeNet-5's jitter.
+    const DeepCompressionConfig c300 = deep_compression_paper_config("lenet300"), c5 = deep_compression_paper_config("lenet5");
+    CHECK(c300.prune_cosine);
+    CHECK(c300.prune_lr == doctest::Approx(0.05));
+    CHECK(c300.weight_decay == doctest::Approx(5e-4));
+    CHECK(c300.jitter == 0);
+    CHECK(c5.prune_lr == doctest::Approx(0.01));
+    CHECK(c5.jitter == 2);
   }
 }
