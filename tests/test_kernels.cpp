@@ -131,16 +131,18 @@ TEST_SUITE("kernels") {
   }
 
   TEST_CASE("sgemm: the thin LeNet shapes and their edge kernels (balanced row slivers, 8-column and masked "
-            "in-place column tails, one K slice up to 384) match scalar") {
+            "in-place column tails, K slices: one up to 384, or up to 512 when M <= 64) match scalar") {
     if (!cpu_has_avx2()) return;
     const Trans tt[] = {Trans::N, Trans::T};
     struct Dims {
       int64_t M, N, K;
     };
     // M·N·K as the layers call them (M = 20 and 50 as 5-row slivers, N = 10 and 100 with a column
-    // tail of <= 8), K at the one-slice limit and one past it, and a long-row B that is packed.
+    // tail of <= 8), K at the one-slice limits (384; 512 when M <= 64) and one past them, and a
+    // long-row B that is packed.
     const Dims dims[] = {{64, 100, 300}, {64, 10, 100}, {20, 576, 25}, {50, 64, 500}, {20, 1100, 25},
-                         {13, 1027, 384}, {64, 17, 385}, {7, 300, 1},   {11, 4, 8},    {64, 300, 784}};
+                         {13, 1027, 384}, {64, 17, 385}, {7, 300, 1},   {11, 4, 8},    {64, 300, 784},
+                         {64, 33, 513},   {65, 40, 385}};
     for (Trans ta : tt)
       for (Trans tb : tt)
         for (const Dims& d : dims)
