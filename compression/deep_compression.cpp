@@ -562,7 +562,7 @@ DeepCompressionConfig deep_compression_paper_config(const std::string& model) {
     c.keep = {{"conv1.weight", 0.66}, {"conv2.weight", 0.12}, {"fc1.weight", 0.08}, {"fc2.weight", 0.19}};   // Table 3
     c.conv_bits = 8;
     c.fc_bits = 5;
-    c.prune_epochs = 2;
+    c.prune_epochs = 4;   // 2 lost 0.1 pp more (book/15)
     c.quant_epochs = 2;
     c.jitter = 2;
     c.prune_lr = 0.01f;   // the baseline recipe's peak rate

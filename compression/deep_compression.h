@@ -207,8 +207,8 @@ struct DeepCompressionResult {
 };
 
 // The paper's setting for "lenet300" (keep 8/9/26 %, 6 bits everywhere) or "lenet5" (keep
-// 66/12/8/19 %, conv 8 bits, fc 5 bits) — §5, Tables 2-3; LeNet-5 gets 2 retraining epochs per
-// pruning step and 2 of centroid training (its epochs cost ~10x more), and retrains on the
+// 66/12/8/19 %, conv 8 bits, fc 5 bits) — §5, Tables 2-3; LeNet-5 gets 4 retraining epochs per
+// pruning step, 2 of centroid training (its epochs cost ~10x more), and retrains on the
 // 2-pixel jitter its baseline was trained with. Retraining after each pruning step starts at
 // the baseline recipe's peak rate (0.05 / 0.01) and anneals to 0 along a cosine — measured
 // better here than Han's flat 1/10 rate (book/15). Throws on other names.

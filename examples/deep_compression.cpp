@@ -251,9 +251,10 @@ int main(int argc, char** argv) {
   args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
   args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
   args.option("--init", "linear", "k-means initialisation: linear | forgy | density");
-  args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: the paper's Table 2-3)");
+  args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: the paper's Table 2-3, "
+                           "except LeNet-5's fc1 at 7.8 % instead of 8 %, for >= 35x on disk)");
   args.option("--prune-steps", "3", "iterative pruning steps");
-  args.option("--prune-epochs", "", "retraining epochs after each pruning step (default 4, lenet5 2; quick 1)");
+  args.option("--prune-epochs", "", "retraining epochs after each pruning step (default 4; quick 1)");
   args.option("--prune-lr", "", "retraining learning rate at the start of each step (default: the baseline's peak, "
                                "0.05 / 0.01 for lenet5; Han 2015 §3 uses 1/10 of it, flat)");
   args.option("--prune-schedule", "cosine", "retraining rate within each pruning step: cosine (to 0) | flat");
@@ -305,6 +306,11 @@ int main(int argc, char** argv) {
   if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
   if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits"));
   cfg.init = parse_kmeans_init(args.get("--init"));
+  // LeNet-5 with the paper's 8 % of fc1 lands at 34.9-35.1x on disk; 7.8 % (800 weights fewer)
+  // gives the size target its margin (book/15).
+  if (lenet5 && args.get("--keep").empty())
+    for (auto& [name, k] : cfg.keep)
+      if (name == "fc1.weight") k = 0.078;
   if (!args.get("--keep").empty()) {
     const std::vector<double> keep = parse_number_list(args, "--keep");
     if (keep.size() != cfg.keep.size())
