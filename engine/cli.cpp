@@ -132,6 +132,43 @@ double ExampleArgs::get_float(const std::string& flag) const {
 
 bool ExampleArgs::get_bool(const std::string& flag) const { return get(flag) == "true"; }
 
+std::vector<std::string> ExampleArgs::get_list(const std::string& flag) const {
+  std::vector<std::string> out;
+  const std::string v = get(flag);
+  size_t start = 0;
+  while (start <= v.size() && !v.empty()) {
+    const size_t comma = v.find(',', start);
+    const size_t end = comma == std::string::npos ? v.size() : comma;
+    out.push_back(v.substr(start, end - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<double> ExampleArgs::get_numbers(const std::string& flag) const {
+  std::vector<double> out;
+  for (const std::string& item : get_list(flag)) {
+    char* end = nullptr;
+    const double x = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !std::isfinite(x))
+      fail("flag " + flag + " expects comma-separated numbers, found '" + item + "' in '" + get(flag) + "'");
+    out.push_back(x);
+  }
+  return out;
+}
+
+MeanSd mean_sd(const std::vector<double>& v) {
+  MeanSd r;
+  if (v.empty()) return r;
+  for (double x : v) r.mean += x;
+  r.mean /= static_cast<double>(v.size());
+  if (v.size() < 2) return r;
+  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
+  r.sd = std::sqrt(r.sd / static_cast<double>(v.size() - 1));
+  return r;
+}
+
 // ---- ResultTable -----------------------------------------------------------------------
 void ResultTable::add_row(std::vector<std::string> cells) {
   if (cells.size() != columns_.size())

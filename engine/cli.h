@@ -42,6 +42,10 @@ class ExampleArgs {
   int64_t get_int(const std::string& flag) const;   // exits 2 with a message if not an integer
   double get_float(const std::string& flag) const;  // exits 2 with a message if not a number
   bool get_bool(const std::string& flag) const;
+  // A comma-separated flag ("0.66,0.12,0.08"): its items, or its items as numbers (exits 2
+  // naming the flag and the item when one is not a number). An empty value gives no items.
+  std::vector<std::string> get_list(const std::string& flag) const;
+  std::vector<double> get_numbers(const std::string& flag) const;
   bool given(const std::string& flag) const { return given_.count(flag) > 0; }
   void print_usage() const;
   [[noreturn]] void fail(const std::string& message) const;  // "<program>: message" + hint; exit 2
@@ -72,6 +76,12 @@ class ResultTable {
   std::vector<std::string> columns_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// Mean and sample standard deviation (n - 1) of per-seed results; sd is 0 for one value.
+struct MeanSd {
+  double mean = 0, sd = 0;
+};
+MeanSd mean_sd(const std::vector<double>& v);
 
 std::string fmt(double v, int decimals = 2);  // fixed notation
 std::string fmt_pct(double fraction, int decimals = 2);  // 0.0164 -> "1.64 %"

@@ -26,7 +26,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 
 #include "compression/quantization/binary_gemm.h"
 #include "compression/quantization/bitpack.h"
@@ -259,28 +258,6 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
   set_num_threads(threads);
 }
 
-// Mean and sample standard deviation (n − 1) of the per-seed test errors; sd 0 for one seed.
-struct MeanSd {
-  double mean = 0, sd = 0;
-};
-MeanSd mean_sd(const std::vector<double>& v) {
-  MeanSd r;
-  for (double x : v) r.mean += x;
-  r.mean /= static_cast<double>(v.size());
-  if (v.size() < 2) return r;
-  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
-  r.sd = std::sqrt(r.sd / static_cast<double>(v.size() - 1));
-  return r;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -345,7 +322,7 @@ int main(int argc, char** argv) {
       {"xnor-noalpha", cfg(BinaryMode::xnor, BlockOrder::bacp, false, true), "-"},
       {"xnor-cbap", cfg(BinaryMode::xnor, BlockOrder::cbap, true, true), "30.3 top-1 (C-B-A-P)"},
   };
-  std::vector<std::string> wanted = split(args.get("--models"));
+  std::vector<std::string> wanted = args.get_list("--models");
   if (quick && !args.given("--models")) wanted = {"float", "bwn", "xnor", "xnor-cbap"};
   for (const auto& w : wanted)
     if (std::none_of(std::begin(specs), std::end(specs), [&](const Spec& s) { return w == s.key; }))

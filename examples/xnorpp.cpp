@@ -19,7 +19,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 
 #include "compression/quantization/binary_gemm.h"
 #include "compression/quantization/bitpack.h"
@@ -86,19 +85,6 @@ void scale_cost(int64_t c, int64_t hw, int samples) {
           std::to_string(hw) + ", 1 thread, median of " + std::to_string(samples) + ")");
 }
 
-struct MeanSd {
-  double mean = 0, sd = 0;  // sample sd (n − 1); 0 for one seed
-};
-MeanSd mean_sd(const std::vector<double>& v) {
-  MeanSd r;
-  for (double x : v) r.mean += x;
-  r.mean /= static_cast<double>(v.size());
-  if (v.size() < 2) return r;
-  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
-  r.sd = std::sqrt(r.sd / static_cast<double>(v.size() - 1));
-  return r;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,10 +117,8 @@ int main(int argc, char** argv) {
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
   std::vector<bool> want(5, false);
   {
-    std::stringstream ss(args.get("--models"));
-    std::string item;
     const char* keys[] = {"xnor", "case1", "case2", "case3", "case4"};
-    while (std::getline(ss, item, ',')) {
+    for (const std::string& item : args.get_list("--models")) {
       const auto* it = std::find(std::begin(keys), std::end(keys), item);
       if (it == std::end(keys)) args.fail("--models: unknown row '" + item + "' (expected some of xnor,case1,case2,case3,case4)");
       want[static_cast<size_t>(it - std::begin(keys))] = true;

@@ -151,6 +151,26 @@ TEST_SUITE("engine") {
     CHECK_THROWS_AS(t.write_json("no-such-dir/x/y.json"), std::runtime_error);
   }
 
+  TEST_CASE("ExampleArgs: comma-separated lists and numbers; mean_sd is the sample sd") {
+    ExampleArgs args("t", "test", "instant");
+    args.option("--keep", "0.66,0.12", "numbers");
+    args.option("--models", "", "names");
+    std::vector<std::string> argv_s = {"t", "--keep", "0.5,2,-3e-1", "--models", "xnor,,case4"};
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    args.parse(static_cast<int>(argv.size()), argv.data());
+    const std::vector<double> k = args.get_numbers("--keep");
+    REQUIRE(k.size() == 3);
+    CHECK(k[0] == 0.5);
+    CHECK(k[1] == 2.0);
+    CHECK(k[2] == doctest::Approx(-0.3));
+    CHECK(args.get_list("--models") == std::vector<std::string>{"xnor", "", "case4"});
+    const MeanSd m = mean_sd({1.0, 2.0, 3.0});
+    CHECK(m.mean == doctest::Approx(2.0));
+    CHECK(m.sd == doctest::Approx(1.0));   // n - 1 in the denominator: population sd would be 0.816
+    CHECK(mean_sd({4.0}).sd == 0.0);
+  }
+
   TEST_CASE("SvgPlot: renders series, log axes, and rejects mismatched data") {
     SvgPlot p("t", "x", "y");
     p.log_x = true;
