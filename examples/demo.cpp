@@ -77,7 +77,8 @@ void step_deep_compression(DemoContext& ctx) {
     pruned_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const NamedParameter& np : m.named_parameters()) {
       const Tensor& w = np.param->var.value();
-      if (w.ndim() == 2) csr_bytes += csr_from_dense(w.data(), w.dim(0), w.dim(1)).storage_bytes();
+      if (w.ndim() == 2)   // 16-bit column indices, as SparseLinear stores them (6 bytes per nonzero)
+        csr_bytes += csr_narrow(csr_from_dense(w.data(), w.dim(0), w.dim(1))).storage_bytes();
       else csr_bytes += w.numel() * static_cast<int64_t>(sizeof(float));   // biases stay dense
     }
   };
