@@ -22,7 +22,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 #include <tuple>
 
 #include "compression/coding/relative_index.h"
@@ -68,20 +67,6 @@ const std::vector<PaperRow> kPaper5 = {
     {"ip2", "fc2.weight", "5K", 0.19, "5 / 5.2", "5 / 3.7", "6.9 % / 6.13 %"},
     {"total", "", "431K", 0.08, "5.3 / 4.1", "5 / 4.4", "3.05 % / 2.55 % (33x / 39x)"},
 };
-
-std::vector<double> parse_number_list(const ExampleArgs& args, const std::string& flag) {
-  std::vector<double> out;
-  std::string item;
-  std::stringstream ss(args.get(flag));
-  while (std::getline(ss, item, ',')) {
-    try {
-      out.push_back(std::stod(item));
-    } catch (...) {
-      args.fail(flag + " expects comma-separated numbers, found '" + args.get(flag) + "'");
-    }
-  }
-  return out;
-}
 
 std::string kb(int64_t bytes) { return fmt(static_cast<double>(bytes) / 1000.0, 1) + " KB"; }
 
@@ -312,7 +297,7 @@ int main(int argc, char** argv) {
     for (auto& [name, k] : cfg.keep)
       if (name == "fc1.weight") k = 0.078;
   if (!args.get("--keep").empty()) {
-    const std::vector<double> keep = parse_number_list(args, "--keep");
+    const std::vector<double> keep = args.get_numbers("--keep");
     if (keep.size() != cfg.keep.size())
       args.fail("--keep expects " + std::to_string(cfg.keep.size()) + " fractions (one per prunable layer), found " +
                 std::to_string(keep.size()));
@@ -415,22 +400,13 @@ int main(int argc, char** argv) {
     const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds"));
     if (abl_seeds < 1) args.fail("--ablation-seeds expects >= 1, found " + args.get("--ablation-seeds"));
     std::vector<int> abl_bits;
-    for (double b : parse_number_list(args, "--ablation-bits")) {
+    for (double b : args.get_numbers("--ablation-bits")) {
       if (b < 1 || b > 8 || b != std::floor(b)) args.fail("--ablation-bits expects integers 1..8, found '" + args.get("--ablation-bits") + "'");
       abl_bits.push_back(static_cast<int>(b));
     }
-    auto mean_sd = [](const std::vector<double>& v, double& mean, double& sd) {
-      mean = 0;
-      for (double x : v) mean += x;
-      mean /= static_cast<double>(v.size());
-      sd = 0;
-      for (double x : v) sd += (x - mean) * (x - mean);
-      sd = v.size() > 1 ? std::sqrt(sd / static_cast<double>(v.size() - 1)) : 0.0;   // sample sd
-    };
     auto pm = [&](const std::vector<double>& v) {
-      double m, sd;
-      mean_sd(v, m, sd);
-      return v.size() > 1 ? fmt(100 * m, 2) + " ± " + fmt(100 * sd, 2) + " %" : fmt_pct(m);
+      const MeanSd ms = mean_sd(v);
+      return v.size() > 1 ? fmt(100 * ms.mean, 2) + " ± " + fmt(100 * ms.sd, 2) + " %" : fmt_pct(ms.mean);
     };
     ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training",
                      "per seed (after training)"});
@@ -463,8 +439,7 @@ int main(int argc, char** argv) {
           e1s.push_back(e1);
           per_seed += (s ? ", " : "") + fmt(100 * e1, 2);
         }
-        double m1, sd1;
-        mean_sd(e1s, m1, sd1);
+        const double m1 = mean_sd(e1s).mean;
         abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), pm(e0s),
                      abl_epochs > 0 ? pm(e1s) : "(skipped)", abl_epochs > 0 ? per_seed : "-"});
         abl_x[static_cast<int>(init)].push_back(b);

@@ -22,7 +22,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 
 #include "compression/coding/csr.h"
 #include "compression/pruning/magnitude.h"
@@ -46,20 +45,6 @@
 using namespace mgf;
 
 namespace {
-
-std::vector<double> parse_list(const ExampleArgs& args, const std::string& flag) {
-  std::vector<double> out;
-  std::stringstream ss(args.get(flag));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      out.push_back(std::stod(item));
-    } catch (...) {
-      args.fail(flag + " expects comma-separated numbers, found '" + args.get(flag) + "'");
-    }
-  }
-  return out;
-}
 
 // ---- timing: the median of repeated runs ------------------------------------------------------
 using Clock = std::chrono::steady_clock;
@@ -277,8 +262,8 @@ int main(int argc, char** argv) {
     std::printf("wrote %s\n", sens_svg.c_str());
 
     // ---- 3. iterative prune → retrain ----------------------------------------------------------
-    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : parse_list(args, "--keep");
-    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : parse_list(args, "--quality");
+    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep");
+    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality");
     if (final_keep.size() != layers.size()) args.fail("--keep expects one value per prunable layer");
     if (!quality.empty() && quality.size() != layers.size()) args.fail("--quality expects one value per prunable layer");
     std::vector<double> layer_std;  // std of each trained dense layer: the scale of the quality threshold
