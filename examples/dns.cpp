@@ -78,7 +78,12 @@ int main(int argc, char** argv) {
   args.option("--gamma", "0.0001", "γ of the surgery probability (the authors' README: 1e-4)");
   args.option("--power", "1", "power of the surgery probability (README: 1)");
   args.option("--surgery-epochs", "", "epochs with surgery (then iter_stop); default: the model's share of --epochs");
-  args.option("--lr", "0.01", "SGD learning rate at the start (cosine decay to 0 over the run)");
+  args.option("--lr", "0.01", "SGD learning rate at the start (cosine decay to 0, see --schedule)");
+  args.option("--schedule", "run",
+              "run: one cosine from --lr to 0 over all epochs | rewind: the same during surgery, then the frozen-mask "
+              "phase rewinds to --finetune-lr and anneals to 0 | two-cosines: a cosine from --lr to 0 over the "
+              "surgery phase, then one from --finetune-lr to 0 over the frozen-mask phase");
+  args.option("--finetune-lr", "", "with --schedule rewind | two-cosines: the rate the frozen-mask phase rewinds to (default: --lr)");
   args.option("--weight-decay", "0.001", "L2 on all of W (pruned weights included, as in Caffe)");
   args.option("--finetune-weight-decay", "",
               "weight decay once surgery has stopped (the masks are frozen); default: --weight-decay");
@@ -130,6 +135,10 @@ int main(int argc, char** argv) {
                 return s;
               }().c_str(),
               weight_decay, finetune_decay, args.get_float("--lr"), epochs, surgery_epochs);
+  const std::string schedule = args.get("--schedule");
+  if (schedule != "run" && schedule != "rewind" && schedule != "two-cosines")
+    args.fail("--schedule expects run, rewind or two-cosines, found '" + schedule + "'");
+  std::printf("lr schedule: %s, per step\n", schedule.c_str());
   std::vector<bool> variants;
   if (!args.get_bool("--no-splice")) variants.push_back(true);
   if (!args.get_bool("--splice-only")) variants.push_back(false);
@@ -149,9 +158,16 @@ int main(int argc, char** argv) {
     DnsPruner dns(*net, c_rate, o, args.seed() + 17);
     SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float("--lr")), 0.9f,
                                           static_cast<float>(weight_decay), false});
-    LrSchedule sched = cosine_schedule(opt.lr, epochs);
-    int64_t step = 0;
     const double per_epoch = static_cast<double>(loader.num_batches());
+    const bool restart = schedule != "run" && surgery_epochs < epochs;
+    // run: η follows one cosine over all epochs. rewind: the surgery phase follows the same
+    // cosine (so it ends with the same masks), then the frozen-mask phase rewinds to
+    // --finetune-lr and anneals to 0 again (the rewind that helped magnitude pruning's
+    // retraining, book/14). two-cosines: the surgery phase anneals to 0 on its own.
+    const LrSchedule sched = cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs);
+    const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float("--finetune-lr"));
+    const LrSchedule sched_ft = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));  // used only if restart
+    int64_t step = 0;
     TrainHooks hooks;
     hooks.after_backward = [&] { dns.after_backward(); };
     hooks.after_step = [&] {
@@ -159,7 +175,9 @@ int main(int argc, char** argv) {
       // Once the masks are frozen only the kept weights matter; the decay that helped surgery
       // cut can then be lowered so the small network fits the training set better.
       if (dns.iteration() >= o.iter_stop) opt.options.weight_decay = static_cast<float>(finetune_decay);
-      sched.apply(opt, static_cast<double>(++step) / per_epoch);
+      const double t = static_cast<double>(++step) / per_epoch;
+      if (!restart || t < surgery_epochs) sched.apply(opt, t);
+      else sched_ft.apply(opt, t - surgery_epochs);
     };
     std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", splice ? "dns" : "no-splice",
                 static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()));
