@@ -348,7 +348,7 @@ int main(int argc, char** argv) {
                    fmt(paper_err) + " %", fmt(paper_ratio, 0) + "x"});
   summary.print("Deep Compression, " + model_name + " on " + data.name + " (Table 1)");
   if (!args.json_path().empty()) summary.write_json(args.json_path());
-  std::printf("target: >= 35x at <= baseline + 0.1 pp: %s (%.1fx, %+.2f pp)\n",
+  std::printf("target: >= 35x at <= baseline + 0.1 pp: %s (%.2fx, %+.2f pp)\n",
               r.ratio() >= 35 && r.error_deployed <= r.error_baseline + 0.001 ? "MET" : "NOT MET", r.ratio(),
               100 * (r.error_deployed - r.error_baseline));
   std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
