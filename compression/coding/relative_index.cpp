@@ -152,9 +152,10 @@ void relative_index_matvec_avx2(const uint8_t* gaps, const uint8_t* codes, int64
 #endif
 
 // ---- relative_index_spmm: C[r, :] += C[code]·B[c, :] for every entry (r, c, code) ------------
-void relative_index_spmm_scalar(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
-                                const float* B, int64_t P, float* C, int64_t rows, int64_t cols) {
-  for (int64_t i = 0; i < rows * P; ++i) C[i] = 0.0f;
+// The scalar walk over columns [j0, P) of an already zeroed C: the specification, and the
+// AVX2 side's tail for the last P mod 8 columns.
+static void spmm_columns_scalar(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                                const float* B, int64_t P, float* C, int64_t cols, int64_t j0) {
   int64_t r = 0, c = -1;
   for (int64_t e = 0; e < entries; ++e) {
     c += gaps[e] + 1;
@@ -166,8 +167,14 @@ void relative_index_spmm_scalar(const uint8_t* gaps, const uint8_t* codes, int64
     const float v = codebook[codes[e]];
     float* out = C + r * P;
     const float* b = B + c * P;
-    for (int64_t j = 0; j < P; ++j) out[j] += v * b[j];
+    for (int64_t j = j0; j < P; ++j) out[j] += v * b[j];
   }
+}
+
+void relative_index_spmm_scalar(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
+                                const float* B, int64_t P, float* C, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows * P; ++i) C[i] = 0.0f;
+  spmm_columns_scalar(gaps, codes, entries, codebook, B, P, C, cols, 0);
 }
 
 #if MGF_HAVE_X86
@@ -225,19 +232,7 @@ MGF_AVX2 void relative_index_spmm_avx2(const uint8_t* gaps, const uint8_t* codes
     }
     if (entries > 0) _mm256_storeu_ps(C + r * P + j, c0);
   }
-  if (j < P) {   // the last P mod 8 columns: the scalar walk on them
-    int64_t r = 0, c = -1;
-    for (int64_t e = 0; e < entries; ++e) {
-      c += gaps[e] + 1;
-      if (c >= cols) {
-        r += c / cols;
-        c %= cols;
-      }
-      if (codes[e] == 0) continue;
-      const float v = codebook[codes[e]];
-      for (int64_t t = j; t < P; ++t) C[r * P + t] += v * B[c * P + t];
-    }
-  }
+  if (j < P) spmm_columns_scalar(gaps, codes, entries, codebook, B, P, C, cols, j);   // the last P mod 8 columns
 }
 #else
 void relative_index_spmm_avx2(const uint8_t* gaps, const uint8_t* codes, int64_t entries, const float* codebook,
