@@ -7,6 +7,7 @@
 //   build/examples/magnitude_pruning --model lenet300         (about 2 min on 2 busy cores)
 //   build/examples/magnitude_pruning --model lenet5           (about 25 min, + 20 min for its baseline once)
 //   build/examples/magnitude_pruning --quick                  (seconds, for CI)
+//   build/examples/magnitude_pruning --reg-compare            (Han Fig. 5: L1 vs L2, see below)
 //
 // Steps: (1) the trained dense baseline (layers/models/baseline.h), (2) sensitivity of each
 // layer to pruning without retraining (table + SVG), (3) iterative prune → retrain with the
@@ -15,6 +16,9 @@
 // kept % beside the paper's, compression x, error, (5) the pruned model run from CSR on the
 // test set (same errors as the masked float model), (6) CSR vs dense timing at fc1's shape,
 // densities 100 % → 1 %, batch 1 and 64, warm and cold cache, and the break-even SVG.
+// --regularization l1 retrains with L1 (add_l1_grad) instead of L2 weight decay; --reg-compare
+// replaces steps 2-6 by Han's Fig. 5: L1 vs L2, pruned once with and without retraining, and
+// L2 iterative, at kept fractions 50 % → 5 % (table + SVG; Han §3.1).
 // Not here: Han's dropout adjustment (LeNets have no dropout; see adjusted_dropout_rate()).
 #include <algorithm>
 #include <chrono>
@@ -22,6 +26,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "compression/coding/csr.h"
 #include "compression/pruning/magnitude.h"
@@ -153,6 +160,132 @@ std::vector<TimingRow> csr_timing(int64_t R, int64_t K, const std::vector<double
   return rows;
 }
 
+// ---- retraining with a regulariser (Han §3.1) -------------------------------------------------
+// L2 is the optimizer's weight decay, set when the SGD is built; L1 adds λ·sign(w) to every
+// gradient after backward (add_l1_grad()). Either acts on the same parameters (all of them).
+struct Regulariser {
+  Regularization kind = Regularization::l2;
+  float strength = 0.0f;  // L2: the weight decay λ (of λ/2·Σw²);  L1: λ of λ·Σ|w|
+  std::string name() const {
+    char b[32];
+    std::snprintf(b, sizeof b, "%s %g", kind == Regularization::l1 ? "L1" : "L2", static_cast<double>(strength));
+    return b;
+  }
+};
+
+// The retraining optimizer: SGD, momentum 0.9, weight decay = the L2 strength (0 with L1).
+SGD retrain_sgd(Module& model, float lr, const Regulariser& reg) {
+  return SGD(model.parameters(), SgdOptions{lr, 0.9f, reg.kind == Regularization::l2 ? reg.strength : 0.0f, false});
+}
+
+// One retraining phase of `epochs` epochs. The rate starts at lr and, with `cosine`, anneals to
+// 0 batch by batch over the phase. With L1, add_l1_grad() runs between backward and step; a
+// pruned weight is 0 (sign 0) and its gradient is masked, and the optimizer re-applies the mask
+// after the step, so pruned weights stay exactly zero under either regulariser.
+void retrain_phase(Module& model, SGD& opt, DataLoader& loader, float lr, bool cosine, int epochs,
+                   const Regulariser& reg, const std::string& label) {
+  int64_t batch_in_phase = 0;
+  const LrSchedule sched = cosine_schedule(lr, static_cast<double>(std::max(epochs, 1) * loader.num_batches()));
+  const std::vector<Parameter*> params = model.parameters();
+  TrainHooks hooks;
+  if (cosine) hooks.after_step = [&] { opt.lr = sched.at(static_cast<double>(++batch_in_phase)); };
+  if (reg.kind == Regularization::l1) hooks.after_backward = [&] { add_l1_grad(params, reg.strength); };
+  opt.lr = lr;
+  for (int e = 0; e < epochs; ++e) train_epoch(model, opt, loader, hooks, label + "." + std::to_string(e + 1));
+}
+
+// Every parameter's value and mask, so that each variant of --reg-compare starts from the same
+// weights. restore() copies them back in place.
+struct Snapshot {
+  std::vector<Tensor> values, masks;
+};
+Snapshot snapshot(Module& m) {
+  Snapshot s;
+  for (Parameter* p : m.parameters()) {
+    s.values.push_back(p->var.value().clone());
+    s.masks.push_back(p->has_mask() ? p->mask.clone() : Tensor());
+  }
+  return s;
+}
+void restore(Module& m, const Snapshot& s) {
+  const std::vector<Parameter*> ps = m.parameters();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    Tensor& v = ps[i]->var.value();
+    std::copy(s.values[i].data(), s.values[i].data() + v.numel(), v.data());
+    if (s.masks[i].empty())
+      ps[i]->clear_mask();
+    else
+      ps[i]->mask = s.masks[i].clone();
+  }
+}
+
+// Han Fig. 5 on a LeNet: error against the fraction of weights kept, for
+//   (a) L1 or L2: fine-tune with the regulariser, prune once, no retraining;
+//   (b) L1 or L2: the same pruning, then retrain with that regulariser;
+//   (c) L2: iterative prune → retrain, down the same keep fractions in turn;
+//   (d) L1 to prune, then L2 to retrain (Han: "did not beat" L2 in both phases).
+// Every layer keeps the same fraction (target-sparsity mode, sparsity_mask()). The
+// fine-tuning and each retraining phase last `epochs` epochs at the example's rate schedule.
+// Returns errors[variant][keep index][seed]; index 0 of keeps is 1.0 (fine-tuned, unpruned).
+enum RegVariant { kL1Pruned, kL2Pruned, kL1Retrained, kL2Retrained, kL2Iterative, kL1ThenL2, kRegVariants };
+std::vector<std::vector<std::vector<double>>> reg_compare(Sequential& model, const DataSplits& data, int jitter,
+                                                          const std::vector<double>& keeps,
+                                                          const std::vector<uint64_t>& seeds, float lr, bool cosine,
+                                                          int epochs, const Regulariser& l1, const Regulariser& l2) {
+  std::vector<std::vector<std::vector<double>>> err(kRegVariants, std::vector<std::vector<double>>(keeps.size()));
+  const Snapshot base = snapshot(model);
+  auto layers = prunable_parameters(model);
+  auto test_error = [&] { return evaluate(model, data.test).error_rate(); };
+  auto prune_all_to = [&](double keep) {
+    for (auto& l : layers) prune_parameter(*l.param, sparsity_mask(l.param->var.value(), keep));
+  };
+  for (uint64_t seed : seeds) {
+    for (const Regulariser* reg : {&l1, &l2}) {
+      const bool is_l1 = reg->kind == Regularization::l1;
+      const std::string tag = (is_l1 ? "L1" : "L2") + std::string(" seed ") + std::to_string(seed);
+      Rng rng(seed);
+      DataLoader loader(data.train, 64, true, rng, jitter);
+      // Training with the regulariser (Han trains with it from the start; we fine-tune the
+      // L2-trained baseline, so the L2 arm is the baseline trained a little longer).
+      restore(model, base);
+      SGD ft = retrain_sgd(model, lr, *reg);
+      retrain_phase(model, ft, loader, lr, cosine, epochs, *reg, "fine-tune " + tag);
+      const Snapshot tuned = snapshot(model);
+      const double tuned_err = test_error();
+      err[is_l1 ? kL1Pruned : kL2Pruned][0].push_back(tuned_err);
+      err[is_l1 ? kL1Retrained : kL2Retrained][0].push_back(tuned_err);
+      if (is_l1) err[kL1ThenL2][0].push_back(tuned_err);
+      // Prune the fine-tuned weights once to `keep`, retrain with `r`: the errors before and after.
+      auto prune_retrain = [&](double keep, const Regulariser& r, const std::string& label) {
+        restore(model, tuned);
+        prune_all_to(keep);
+        const double pruned = test_error();
+        SGD opt = retrain_sgd(model, lr, r);
+        retrain_phase(model, opt, loader, lr, cosine, epochs, r, label + " keep " + fmt_pct(keep, 0));
+        return std::pair<double, double>{pruned, test_error()};
+      };
+      for (size_t k = 1; k < keeps.size(); ++k) {
+        const auto [pruned, retrained] = prune_retrain(keeps[k], *reg, "retrain " + tag);  // (a), (b)
+        err[is_l1 ? kL1Pruned : kL2Pruned][k].push_back(pruned);
+        err[is_l1 ? kL1Retrained : kL2Retrained][k].push_back(retrained);
+        if (is_l1) err[kL1ThenL2][k].push_back(prune_retrain(keeps[k], l2, "retrain " + tag + " then L2").second);  // (d)
+      }
+      if (is_l1) continue;
+      // (c) iterative, from the same L2 fine-tuned weights: prune a little more, retrain, repeat.
+      restore(model, tuned);
+      err[kL2Iterative][0].push_back(tuned_err);
+      SGD opt = retrain_sgd(model, lr, *reg);
+      for (size_t k = 1; k < keeps.size(); ++k) {
+        prune_all_to(keeps[k]);
+        retrain_phase(model, opt, loader, lr, cosine, epochs, *reg, "iterative " + tag + " keep " + fmt_pct(keeps[k], 0));
+        err[kL2Iterative][k].push_back(test_error());
+      }
+    }
+  }
+  restore(model, base);
+  return err;
+}
+
 // The pruned LeNet-300-100 run entirely from CSR: fc1 → relu → fc2 → relu → fc3, on the test
 // set. Returns the number of errors; `max_diff` gets the largest |logit difference| against
 // the masked float model.
@@ -201,6 +334,12 @@ int main(int argc, char** argv) {
   args.option("--lr", "", "retraining learning rate (default: the baseline recipe's peak with --schedule cosine, "
                          "1/10 of it, as Han, with flat)");
   args.option("--weight-decay", "0.0005", "L2 during retraining (Han §3.1: L2 is better after retraining)");
+  args.option("--regularization", "l2", "regulariser while retraining: l2 (weight decay, --weight-decay) | l1 "
+                                        "(lambda x sign(w) added to the gradient, --l1; weight decay 0)");
+  args.option("--l1", "0.0001", "L1 strength lambda (of lambda x sum |w|) with --regularization l1 and --reg-compare");
+  args.option("--reg-compare", "false", "Han Fig. 5 instead of the iterative run: L1 vs L2, pruned once without / with "
+                                        "retraining, and L2 iterative, at several kept fractions (table + SVG)");
+  args.option("--reg-seeds", "", "seeds for --reg-compare, comma-separated (default: --seed); cells are mean ± sd");
   args.option("--schedule", "cosine", "retraining rate within each step: cosine (from --lr to 0 over the step) | flat");
   args.option("--timing", "true", "run the CSR vs dense timing table (--timing=false to skip)");
   args.option("--timing-only", "false", "only the CSR timing table and break-even figure (no data needed)");
@@ -209,6 +348,28 @@ int main(int argc, char** argv) {
   const bool quick = args.quick();
   const std::string model_name = args.get("--model");
   if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found " + model_name);
+  // The regulariser of retraining (Han §3.1): L2 = weight decay, or L1 with weight decay 0.
+  Regularization reg_kind = Regularization::l2;
+  try {
+    reg_kind = parse_regularization(args.get("--regularization"));
+  } catch (const std::invalid_argument&) {
+    args.fail("--regularization expects l2 or l1, found '" + args.get("--regularization") + "'");
+  }
+  const double l1_strength = args.get_float("--l1");
+  if (!(l1_strength > 0.0 && std::isfinite(l1_strength)))
+    args.fail("--l1 expects a positive number, found '" + args.get("--l1") + "'");
+  if (reg_kind == Regularization::l1 && args.given("--weight-decay") && args.get_float("--weight-decay") != 0.0)
+    args.fail("--weight-decay is the L2 strength; with --regularization l1 expected it unset or 0, found " +
+              args.get("--weight-decay"));
+  const Regulariser l1_reg{Regularization::l1, static_cast<float>(l1_strength)};
+  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay"))};
+  const Regulariser reg = reg_kind == Regularization::l1 ? l1_reg : l2_reg;
+  std::vector<uint64_t> seeds;  // --reg-compare repeats every variant for each
+  for (double v : args.get_numbers("--reg-seeds")) {
+    if (!(v >= 0.0 && v == std::floor(v))) args.fail("--reg-seeds expects non-negative integers, found " + fmt(v, 3));
+    seeds.push_back(static_cast<uint64_t>(v));
+  }
+  if (seeds.empty()) seeds.push_back(args.seed());
   const std::string fig_dir = "build/figures";
   std::filesystem::create_directories(fig_dir);
   const auto t_start = Clock::now();
@@ -243,6 +404,59 @@ int main(int argc, char** argv) {
       return 1;
     }
 
+    // The retraining recipe, shared by the iterative run and --reg-compare.
+    const int epochs_per_step = args.epochs(2, 1);
+    if (args.get("--schedule") != "flat" && args.get("--schedule") != "cosine")
+      args.fail("--schedule expects flat or cosine, found '" + args.get("--schedule") + "'");
+    const bool cosine = args.get("--schedule") == "cosine";
+    // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
+    // 1/10 on our cosine-trained baselines); flat is Han's setting.
+    const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (cosine ? 1.0f : 10.0f)
+                                              : static_cast<float>(args.get_float("--lr"));
+    const std::string tag = model_name + "-" + args.get("--set");  // figure names: one per model and data set
+
+    // ---- Han Fig. 5 (§3.1): L1 vs L2, without and with retraining; replaces steps 2-6 ----------
+    if (args.get_bool("--reg-compare")) {
+      const std::vector<double> keeps{1.0, 0.5, 0.25, 0.12, 0.08, 0.05};
+      const auto err = reg_compare(model, data, baseline_recipe(model_name, quick).jitter, keeps, seeds, lr, cosine,
+                                   epochs_per_step, l1_reg, l2_reg);
+      const char* names[kRegVariants] = {"L1, pruned once, no retraining", "L2, pruned once, no retraining",
+                                         "L1, pruned once + retrained", "L2, pruned once + retrained",
+                                         "L2, iterative prune + retrain", "L1 to prune, L2 to retrain"};
+      ResultTable t({"kept", names[0], names[1], names[2], names[3], names[4], names[5]});
+      SvgPlot p("L1 vs L2 regularisation, " + model_name + " (Han Fig. 5)", "weights kept (%)", "test error (%)");
+      p.log_x = true;
+      p.log_y = true;
+      for (size_t k = 0; k < keeps.size(); ++k) {
+        std::vector<std::string> row{fmt_pct(keeps[k], 0)};
+        for (int v = 0; v < kRegVariants; ++v) {
+          const MeanSd m = mean_sd(err[v][k]);
+          row.push_back(seeds.size() == 1 ? fmt_pct(m.mean) : fmt(100.0 * m.mean, 2) + " ± " + fmt(100.0 * m.sd, 2) + " %");
+        }
+        t.add_row(row);
+      }
+      for (int v = 0; v < kRegVariants; ++v) {
+        std::vector<double> xs, ys;
+        for (size_t k = 0; k < keeps.size(); ++k) {
+          xs.push_back(100.0 * keeps[k]);
+          ys.push_back(100.0 * mean_sd(err[v][k]).mean);
+        }
+        // dashed: the two curves without retraining
+        p.line(names[v], xs, ys, "", v == kL1Pruned || v == kL2Pruned);
+      }
+      p.hline(100.0 * base.error_rate(), "our dense baseline");
+      t.print("Han Fig. 5 on " + model_name + ": test error" + (seeds.size() > 1 ? " (mean ± sd over " + std::to_string(seeds.size()) + " seeds)" : "") +
+              "; every layer pruned to the kept fraction; fine-tune and each retraining " + std::to_string(epochs_per_step) +
+              " epoch(s), LR " + fmt(lr, 4) + (cosine ? " cosine to 0" : " flat") + "; " + l1_reg.name() + ", " + l2_reg.name() +
+              "; row 100 % = after the fine-tune, unpruned");
+      const std::string path = args.svg_path(fig_dir + "/magnitude_pruning-reg-" + tag + ".svg");
+      p.write(path);
+      std::printf("wrote %s\n", path.c_str());
+      if (!args.json_path().empty()) t.write_json(args.json_path());
+      std::printf("wall time %.1f s\n", std::chrono::duration<double>(Clock::now() - t_start).count());
+      return 0;
+    }
+
     // ---- 2. sensitivity: one layer at a time, no retraining (Han Fig. 6) ----------------------
     const std::vector<double> keeps = quick ? std::vector<double>{1.0, 0.2, 0.05}
                                             : std::vector<double>{1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01};
@@ -256,7 +470,6 @@ int main(int argc, char** argv) {
       sens.add_row(row);
     }
     sens.print("Sensitivity: test error with ONE layer pruned by magnitude, no retraining (Han Fig. 6)");
-    const std::string tag = model_name + "-" + args.get("--set");  // figure names: one per model and data set
     const std::string sens_svg = fig_dir + "/magnitude_pruning-" + tag + "-sensitivity.svg";
     write_sensitivity_svg(pts, base.error_rate(), "Pruning sensitivity, " + model_name + " (no retraining)", sens_svg);
     std::printf("wrote %s\n", sens_svg.c_str());
@@ -269,17 +482,8 @@ int main(int argc, char** argv) {
     std::vector<double> layer_std;  // std of each trained dense layer: the scale of the quality threshold
     for (auto& l : layers) layer_std.push_back(weight_std(l.param->var.value()));
     const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps") : (quick ? 2 : 5));
-    const int epochs_per_step = args.epochs(2, 1);
     const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs") : (quick ? 0 : 4));
-    if (args.get("--schedule") != "flat" && args.get("--schedule") != "cosine")
-      args.fail("--schedule expects flat or cosine, found '" + args.get("--schedule") + "'");
-    const bool cosine = args.get("--schedule") == "cosine";
-    // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
-    // 1/10 on our cosine-trained baselines); flat is Han's setting.
-    const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (cosine ? 1.0f : 10.0f)
-                                              : static_cast<float>(args.get_float("--lr"));
-    SGD opt(model.parameters(), SgdOptions{lr, 0.9f,
-                                           static_cast<float>(args.get_float("--weight-decay")), false});
+    SGD opt = retrain_sgd(model, lr, reg);
     Rng loader_rng(args.seed());
     // The baseline's own augmentation (LeNet-5 trains on 2-pixel jitter) is kept while retraining.
     DataLoader loader(data.train, 64, true, loader_rng, baseline_recipe(model_name, quick).jitter);
@@ -316,15 +520,9 @@ int main(int argc, char** argv) {
           quality_used[l] = thr / layer_std[l];
         }
       const double err_pruned = evaluate(model, data.test).error_rate();
-      const int ep = prune_now ? epochs_per_step : final_epochs;
       // cosine: each step's retraining starts again at lr and anneals to 0, batch by batch
-      int64_t batch_in_step = 0;
-      const LrSchedule sched = cosine_schedule(lr, static_cast<double>(std::max(ep, 1) * loader.num_batches()));
-      TrainHooks hooks;
-      if (cosine) hooks.after_step = [&] { opt.lr = sched.at(static_cast<double>(++batch_in_step)); };
-      opt.lr = lr;
-      for (int e = 0; e < ep; ++e)
-        train_epoch(model, opt, loader, hooks, "retrain " + std::to_string(s) + "." + std::to_string(e + 1));
+      retrain_phase(model, opt, loader, lr, cosine, prune_now ? epochs_per_step : final_epochs, reg,
+                    "retrain " + std::to_string(s));
       const double err = evaluate(model, data.test).error_rate();
       auto [k, n] = total_kept();
       iters.add_row({prune_now ? std::to_string(s) : "final", fmt_pct(static_cast<double>(k) / n),
@@ -332,8 +530,8 @@ int main(int argc, char** argv) {
       curve_x.push_back(static_cast<double>(n) / std::max<int64_t>(k, 1));
       curve_y.push_back(100.0 * err);
     }
-    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(lr, 4) + (cosine ? " cosine to 0 per step" : " flat") + ", L2 " +
-                args.get("--weight-decay") + ", " + std::to_string(epochs_per_step) + " epoch(s) per step)");
+    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(lr, 4) + (cosine ? " cosine to 0 per step" : " flat") + ", " +
+                reg.name() + ", " + std::to_string(epochs_per_step) + " epoch(s) per step)");
     {
       SvgPlot p("Error vs compression, " + model_name + " (iterative magnitude pruning)", "compression (x)",
                 "test error (%)");

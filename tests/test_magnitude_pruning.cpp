@@ -15,6 +15,7 @@
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
+#include "engine/optim.h"
 #include "tests/gradcheck.h"
 
 using namespace mgf;
@@ -173,6 +174,64 @@ TEST_SUITE("magnitude_pruning") {
     p.var.grad() = Tensor({4}, {1.0f, 1.0f, 1.0f, 1.0f});
     add_l1_grad({&p}, 0.1f);
     CHECK(p.var.grad().to_vector() == std::vector<float>{1.1f, 0.9f, 1.0f, 1.1f});
+  }
+
+  TEST_CASE("retraining with L1: pruned weights stay exactly zero, kept ones move by an extra -lr lambda sign(w)") {
+    // Han §3.1 as the example runs it: add_l1_grad() between backward and the SGD step. Two
+    // copies of one masked layer take a plain SGD step on the same batch, one with L1 and one
+    // without; the only difference must be lr·λ·sign(w) on the kept weights.
+    TwoLayer plain, l1;
+    const Tensor mask = sparsity_mask(plain.w1->var.value(), 0.5);
+    prune_parameter(*plain.w1, mask);
+    prune_parameter(*l1.w1, mask);
+    const Tensor w0 = l1.w1->var.value().clone();
+    const Tensor x = random_tensor({3, 6}, 5);
+    const float lr = 0.1f, lambda = 0.01f;
+    auto step = [&](TwoLayer& m, Optimizer& opt, bool with_l1) {
+      opt.zero_grad();
+      Var loss = sum(m(Var(x)));
+      loss.backward();
+      if (with_l1) add_l1_grad(m.parameters(), lambda);
+      opt.step();
+    };
+    SGD opt_plain(plain.parameters(), SgdOptions{lr, 0.0f, 0.0f, false});
+    SGD opt_l1(l1.parameters(), SgdOptions{lr, 0.0f, 0.0f, false});
+    step(plain, opt_plain, false);
+    step(l1, opt_l1, true);
+    const Tensor& a = plain.w1->var.value();
+    const Tensor& b = l1.w1->var.value();
+    int64_t kept = 0;
+    for (int64_t i = 0; i < w0.numel(); ++i) {
+      if (mask[i] == 0.0f) {
+        CHECK(b[i] == 0.0f);
+        continue;
+      }
+      ++kept;
+      const float sign = static_cast<float>((w0[i] > 0.0f) - (w0[i] < 0.0f));
+      CHECK(b[i] - a[i] == doctest::Approx(-lr * lambda * sign).epsilon(1e-2).scale(0));  // within 1e-5
+    }
+    CHECK(kept == 12);
+    // With momentum and many steps (the example's retraining), nothing pruned comes back.
+    SGD opt_m(l1.parameters(), SgdOptions{lr, 0.9f, 0.0f, false});
+    for (int s = 0; s < 20; ++s) step(l1, opt_m, true);
+    for (int64_t i = 0; i < w0.numel(); ++i)
+      if (mask[i] == 0.0f) CHECK(l1.w1->var.value()[i] == 0.0f);
+    CHECK(count_nonzero(l1.w1->var.value()) <= kept);
+  }
+
+  TEST_CASE("the regularization flag takes l2 or l1 and names what it found otherwise") {
+    CHECK(parse_regularization("l2") == Regularization::l2);
+    CHECK(parse_regularization("l1") == Regularization::l1);
+    for (const char* bad : {"L1", "", "l1l2", "elastic"}) {
+      try {
+        parse_regularization(bad);
+        FAIL("accepted '" << bad << "'");
+      } catch (const std::invalid_argument& e) {
+        const std::string msg = e.what();
+        CHECK(msg.find("l2 or l1") != std::string::npos);
+        CHECK(msg.find("'" + std::string(bad) + "'") != std::string::npos);
+      }
+    }
   }
 
   // ---- CSR format --------------------------------------------------------------------------

@@ -100,6 +100,12 @@ void add_l1_grad(const std::vector<Parameter*>& params, float lambda) {
   }
 }
 
+Regularization parse_regularization(const std::string& name) {
+  if (name == "l2") return Regularization::l2;
+  if (name == "l1") return Regularization::l1;
+  throw std::invalid_argument("parse_regularization: expected l2 or l1, found '" + name + "'");
+}
+
 double iterative_keep_fraction(double final_keep, int step, int steps) {
   if (!(final_keep > 0.0 && final_keep <= 1.0) || steps < 1 || step < 0 || step > steps)
     throw std::invalid_argument("iterative_keep_fraction: expected 0 < final_keep <= 1 and 0 <= step <= steps, found " +

@@ -60,6 +60,12 @@ double adjusted_dropout_rate(double D_o, double C_io, double C_ir);
 // gradient (call it after backward; pruned weights are zero and get nothing).
 void add_l1_grad(const std::vector<Parameter*>& params, float lambda);
 
+// The two choices of §3.1, by the names the example's --regularization flag takes:
+// "l2" (the optimizer's weight decay) and "l1" (add_l1_grad after each backward).
+// Throws std::invalid_argument naming what was expected and what was found.
+enum class Regularization { l2, l1 };
+Regularization parse_regularization(const std::string& name);
+
 // One step of an iterative prune → retrain schedule in target-sparsity mode: the keep fraction
 // of a layer after step s of S, going geometrically from 1 to `final_keep` (each step removes
 // the same fraction of what is left: Han's iterative pruning, Fig. 5 right).
