@@ -7,7 +7,7 @@
 //   build/examples/magnitude_pruning --model lenet300         (about 2 min on 2 busy cores)
 //   build/examples/magnitude_pruning --model lenet5           (about 25 min, + 20 min for its baseline once)
 //   build/examples/magnitude_pruning --quick                  (seconds, for CI)
-//   build/examples/magnitude_pruning --reg-compare            (Han Fig. 5: L1 vs L2, see below)
+//   build/examples/magnitude_pruning --reg-compare            (Han Fig. 5, L1 vs L2: about 2 min per seed)
 //
 // Steps: (1) the trained dense baseline (layers/models/baseline.h), (2) sensitivity of each
 // layer to pruning without retraining (table + SVG), (3) iterative prune → retrain with the
@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
                    "Han et al. 2015: prune by magnitude, retrain, iterate; LeNet-300-100 and LeNet-5 on MNIST to 12x "
                    "at the baseline's error; sensitivity scan; the pruned layers run from CSR (timing vs dense).",
                    "LeNet-300-100 about 2 min, LeNet-5 about 25 min (plus about 20 min once to train its baseline) on 2 busy cores; "
-                   "--timing-only 45 s; --quick a few seconds");
+                   "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: Han's Table 1-2)");
