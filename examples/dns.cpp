@@ -19,7 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
+#include <memory>
 
 #include "compression/coding/csr.h"
 #include "compression/pruning/dns.h"
@@ -40,20 +40,6 @@ using namespace mgf;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::vector<float> parse_floats(const ExampleArgs& args, const std::string& flag) {
-  std::vector<float> out;
-  std::stringstream ss(args.get(flag));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      out.push_back(std::stof(item));
-    } catch (...) {
-      args.fail(flag + " expects comma-separated numbers, found '" + args.get(flag) + "'");
-    }
-  }
-  return out;
-}
 
 struct RunResult {
   std::string name;
@@ -87,6 +73,9 @@ int main(int argc, char** argv) {
   args.option("--weight-decay", "0.001", "L2 on all of W (pruned weights included, as in Caffe)");
   args.option("--finetune-weight-decay", "",
               "weight decay once surgery has stopped (the masks are frozen); default: --weight-decay");
+  args.option("--finetune-jitter", "",
+              "pixels of random shift of the training images once surgery has stopped; default: the baseline "
+              "recipe's (LeNet-5 2, LeNet-300-100 0)");
   args.option("--no-splice", "false", "run only the ablation row (pruned weights frozen)");
   args.option("--splice-only", "false", "run only the DNS row");
   args.parse(argc, argv);
@@ -120,7 +109,11 @@ int main(int argc, char** argv) {
   //   LeNet-5:       c 1.4 / 2.6 / 4.4 / 2.6, 20 epochs with surgery in the first 5.
   std::vector<float> c_rate = args.get("--c-rate").empty()
                                   ? (lenet5 ? std::vector<float>{1.4f, 2.6f, 4.4f, 2.6f} : std::vector<float>{4.4f, 3.4f, 1.5f})
-                                  : parse_floats(args, "--c-rate");
+                                  : [&] {
+                                      std::vector<float> c;
+                                      for (double v : args.get_numbers("--c-rate")) c.push_back(static_cast<float>(v));
+                                      return c;
+                                    }();
   const double weight_decay = args.get_float("--weight-decay");
   const double finetune_decay =
       args.get("--finetune-weight-decay").empty() ? weight_decay : args.get_float("--finetune-weight-decay");
@@ -128,6 +121,11 @@ int main(int argc, char** argv) {
   const int surgery_epochs = static_cast<int>(args.given("--surgery-epochs") ? args.get_int("--surgery-epochs")
                                               : lenet5 ? std::max(1, epochs / 4)
                                                        : std::max(1, 2 * epochs / 5));
+  const int jitter = baseline_recipe(model_name, quick).jitter;
+  const int finetune_jitter =
+      args.get("--finetune-jitter").empty() ? jitter : static_cast<int>(args.get_int("--finetune-jitter"));
+  if (finetune_jitter < 0 || finetune_jitter > 4)
+    args.fail("--finetune-jitter expects 0..4 pixels, found '" + args.get("--finetune-jitter") + "'");
   std::printf("settings: c_rate %s, weight decay %g (%g after surgery), lr %g, %d epochs, surgery in the first %d\n",
               [&] {
                 std::string s;
@@ -135,6 +133,7 @@ int main(int argc, char** argv) {
                 return s;
               }().c_str(),
               weight_decay, finetune_decay, args.get_float("--lr"), epochs, surgery_epochs);
+  std::printf("training images shifted by up to %d px (%d px after surgery)\n", jitter, finetune_jitter);
   const std::string schedule = args.get("--schedule");
   if (schedule != "run" && schedule != "rewind" && schedule != "two-cosines")
     args.fail("--schedule expects run, rewind or two-cosines, found '" + schedule + "'");
@@ -149,7 +148,12 @@ int main(int argc, char** argv) {
     res.name = splice ? "DNS (surgery + splicing)" : "ablation: no splicing (pruned weights frozen)";
     auto net = trained_baseline(model_name, data, quick);  // a fresh copy of the same baseline
     Rng loader_rng(args.seed());
-    DataLoader loader(data.train, 64, true, loader_rng, baseline_recipe(model_name, quick).jitter);
+    DataLoader loader(data.train, 64, true, loader_rng, jitter);
+    // The frozen-mask phase gets its own loader only when its jitter differs, with its own
+    // random stream, so the default run draws exactly what it always drew.
+    Rng ft_rng(args.seed() + 29);
+    std::unique_ptr<DataLoader> loader_ft;
+    if (finetune_jitter != jitter) loader_ft = std::make_unique<DataLoader>(data.train, 64, true, ft_rng, finetune_jitter);
     DnsOptions o;
     o.gamma = args.get_float("--gamma");
     o.power = args.get_float("--power");
@@ -186,7 +190,7 @@ int main(int argc, char** argv) {
     res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
     res.curve_error.push_back(100.0 * evaluate(*net, data.test).error_rate());
     for (int e = 0; e < epochs; ++e) {
-      train_epoch(*net, opt, loader, hooks, std::string(splice ? "dns" : "no-splice") + " epoch " + std::to_string(e + 1));
+      train_epoch(*net, opt, e >= surgery_epochs && loader_ft ? *loader_ft : loader, hooks, std::string(splice ? "dns" : "no-splice") + " epoch " + std::to_string(e + 1));
       const double err = evaluate(*net, data.test).error_rate();
       res.curve_epoch.push_back(e + 1);
       res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
