@@ -103,11 +103,12 @@ double fit(Sequential& net, const Points& train, int epochs, int64_t B, float lr
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("autograd",
                    "Fits a 2-H-H-2 ReLU MLP to two spirals with reverse-mode autograd and Adam; prints the loss\n"
                    "per epoch, training and held-out accuracy, and draws the decision regions as SVG.",
-                   "full run: about 1 s on 2 cores; --quick: well under 1 s");
+                   "full run: about 1 s on 2 cores; --quick: well under 1 s",
+                   {"--epochs", "--json", "--svg"});
   args.option("--points", "300", "points per spiral arm (training set; the held-out set is the same size)");
   args.option("--hidden", "64", "hidden units per layer (H)");
   args.option("--batch", "32", "mini-batch size");
@@ -206,3 +207,6 @@ int main(int argc, char** argv) {
   std::printf("wrote %s\n", svg.c_str());
   return 0;
 }
+
+// One error path (engine/cli.h): "autograd: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("autograd", argc, argv, run); }

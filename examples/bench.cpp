@@ -222,11 +222,12 @@ int run_epoch_bench(const ExampleArgs& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("bench",
                    "Kernel benchmark: every kernel's scalar side against its AVX2 side (GFLOP/s or GB/s),\n"
                    "median of >= 3 runs; 1 thread unless the threads column says 2.",
-                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)");
+                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)",
+                   {"--data", "--json"});
   args.option("--filter", "", "only rows whose kernel name contains this text (e.g. sgemm)");
   args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
   args.option("--clock", "wall", "wall | cpu: cpu times 1-thread rows in process CPU time, which leaves out the\n"
@@ -385,3 +386,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+// One error path (engine/cli.h): "bench: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("bench", argc, argv, run); }

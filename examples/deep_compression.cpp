@@ -222,12 +222,13 @@ void print_kernel_timing(const std::string& path, bool quick) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("deep_compression",
                    "Deep Compression (Han, Mao, Dally 2016): pruning -> trained quantization -> Huffman coding, "
                    "written to a real file and run from it; Tables 1-3 on MNIST.",
                    "full run on the 2-core VM with the baseline checkpoint cached: ~4 min (lenet300), ~7 min (lenet5 "
-                   "--no-ablation); training a missing baseline adds ~2 / ~17 min; --quick: seconds");
+                   "--no-ablation); training a missing baseline adds ~2 / ~17 min; --quick: seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
@@ -477,3 +478,6 @@ int main(int argc, char** argv) {
   std::printf("wall time: %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
+
+// One error path (engine/cli.h): "deep_compression: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("deep_compression", argc, argv, run); }

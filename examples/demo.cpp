@@ -149,12 +149,13 @@ const std::vector<std::pair<const char*, std::function<void(DemoContext&)>>> kSt
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("demo",
                    "The tour: trains LeNet-300-100 on MNIST, then prunes, shares and Huffman-codes it (Deep\n"
                    "Compression, run from its compressed file) and binarizes a LeNet-5 (XNOR-Net, run on packed\n"
                    "popcount kernels); prints accuracy, size and speed in one table.",
-                   "about 2-3 minutes on 2 idle cores; --quick: a few seconds");
+                   "about 2-3 minutes on 2 idle cores; --quick: a few seconds",
+                   {"--data", "--epochs", "--json"});
   args.parse(argc, argv);
   set_training_output(isatty(2));
   const auto t0 = std::chrono::steady_clock::now();
@@ -183,3 +184,6 @@ int main(int argc, char** argv) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
+
+// One error path (engine/cli.h): "demo: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("demo", argc, argv, run); }

@@ -53,11 +53,12 @@ struct RunResult {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("dns",
                    "Guo et al. 2016, Dynamic Network Surgery: prune and splice during training; LeNet-5 and "
                    "LeNet-300-100 on MNIST, with and without splicing.",
-                   "LeNet-300-100 about 5 min, LeNet-5 about 20 min on 2 busy cores (both rows); --quick seconds");
+                   "LeNet-300-100 about 5 min, LeNet-5 about 20 min on 2 busy cores (both rows); --quick seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet5", "lenet5 | lenet300");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--c-rate", "", "c per prunable layer, comma-separated (default: ours for the model, see the book)");
@@ -261,3 +262,6 @@ int main(int argc, char** argv) {
   std::printf("wrote %s\nwall time %.1f s\n", path.c_str(), std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
+
+// One error path (engine/cli.h): "dns: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("dns", argc, argv, run); }

@@ -45,11 +45,12 @@ void avx2_gemm(int64_t M, int64_t N, int64_t K, const float* A, const float* B, 
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("kernels",
                    "The GEMM ladder (naive -> loop order -> blocking -> packing -> AVX2 micro-kernel -> threads),\n"
                    "each step timed beside the measured FMA peak, and the roofline of the elementwise kernels.",
-                   "full run (n = 1024): about 1 minute; --quick (n = 256): seconds");
+                   "full run (n = 1024): about 1 minute; --quick (n = 256): seconds",
+                   {"--json", "--svg"});
   args.option("--size", "", "n of the n x n x n GEMM (default 1024, --quick 256)");
   args.option("--clock", "wall", "wall | cpu: cpu times the 1-thread steps in process CPU time, leaving out the\n"
               "time other jobs on a shared machine held the core (step 6, 2 threads, always uses wall time)");
@@ -181,3 +182,6 @@ int main(int argc, char** argv) {
   std::printf("wrote %s\n", svg.c_str());
   return 0;
 }
+
+// One error path (engine/cli.h): "kernels: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("kernels", argc, argv, run); }

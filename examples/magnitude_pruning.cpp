@@ -319,12 +319,13 @@ int64_t sparse_lenet300_errors(Sequential& net, const Dataset& test, double& max
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("magnitude_pruning",
                    "Han et al. 2015: prune by magnitude, retrain, iterate; LeNet-300-100 and LeNet-5 on MNIST to 12x "
                    "at the baseline's error; sensitivity scan; the pruned layers run from CSR (timing vs dense).",
                    "LeNet-300-100 about 2 min, LeNet-5 about 25 min (plus about 20 min once to train its baseline) on 2 busy cores; "
-                   "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds");
+                   "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: Han's Table 1-2)");
@@ -666,3 +667,6 @@ int main(int argc, char** argv) {
   std::printf("wall time %.1f s\n", std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
+
+// One error path (engine/cli.h): "magnitude_pruning: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("magnitude_pruning", argc, argv, run); }

@@ -25,12 +25,13 @@
 
 using namespace mgf;
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("training",
                    "Trains LeNet-300-100 or LeNet-5 (Caffe) on MNIST-format data and compares the test error with\n"
                    "the papers' baselines (1.64 % / 1.6 % and 0.80 %). Saves checkpoints/<model>-<set>.mgf, which\n"
                    "the compression chapters load through trained_baseline().",
-                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 7-19 min; --quick: seconds");
+                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 7-19 min; --quick: seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist (looked up under --data, $MGF_DATA, ./data, ../shared/data)");
   args.option("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick.mgf with --quick)");
@@ -117,3 +118,6 @@ int main(int argc, char** argv) {
               svg.c_str(), wall, s_per_epoch, ips);
   return 0;
 }
+
+// One error path (engine/cli.h): "training: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("training", argc, argv, run); }

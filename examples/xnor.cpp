@@ -260,14 +260,15 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("xnor",
                    "Reproduces XNOR-Net (Rastegari et al. 2016): BWN / XNOR LeNet-5 accuracy vs float, the block\n"
                    "order ablation (B-A-C-P vs C-B-A-P), alpha / beta ablations, the packed model on popcount\n"
                    "kernels (simulation = deployment, 32x memory), and the 58x convolution speed claim measured.",
                    "about 50 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread; the book's block-order\n"
                    "run (--skip-speed --models xnor,xnor-cbap: 2 models x 3 seeds) took 5 min of CPU, 11-14 min wall\n"
-                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s");
+                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--set", "mnist", "mnist or fashion-mnist");
   args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
   args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
@@ -412,3 +413,6 @@ int main(int argc, char** argv) {
   for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
   return 0;
 }
+
+// One error path (engine/cli.h): "xnor: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("xnor", argc, argv, run); }

@@ -87,13 +87,14 @@ void scale_cost(int64_t c, int64_t hw, int samples) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("xnorpp",
                    "Reproduces XNOR-Net++ (Bulat & Tzimiropoulos 2019): a learned scale Gamma (4 shapes) vs\n"
                    "XNOR-Net's analytic alpha*K on a binary LeNet-5, at equal binary cost; the case-4 model packed\n"
                    "and run on the popcount kernels; the cost of the scale at the paper's conv shape.",
                    "about 45 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread: the default\n"
-                   "(5 models x 3 seeds) ~12 min of CPU, 20-35 min wall on the loaded 2-core VM; --quick: ~15 s");
+                   "(5 models x 3 seeds) ~12 min of CPU, 20-35 min wall on the loaded 2-core VM; --quick: ~15 s",
+                   {"--data", "--epochs", "--json"});
   args.option("--set", "mnist", "mnist or fashion-mnist");
   args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
   args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
@@ -197,3 +198,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+// One error path (engine/cli.h): "xnorpp: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("xnorpp", argc, argv, run); }
