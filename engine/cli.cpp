@@ -128,7 +128,7 @@ void ExampleArgs::parse(int argc, char** argv) {
     }
     auto it = opts_.find(a);
     if (auto r = refused_.find(a); it == opts_.end() && r != refused_.end())
-      fail(program_ + " does not take " + a + " (" + r->second + ")");
+      fail("this program does not take " + a + " (" + r->second + ")");
     if (it == opts_.end()) fail("unknown flag '" + a + "'");
     bool sw = it->second.def == "false" || it->second.def == "true";
     if (sw) {
@@ -241,6 +241,15 @@ std::vector<double> ExampleArgs::get_numbers(const std::string& flag) const {
   return out;
 }
 
+std::vector<double> ExampleArgs::get_numbers(const std::string& flag, double lo, double hi) const {
+  std::vector<double> out = get_numbers(flag);
+  for (double x : out)
+    if (x < lo || x > hi)
+      fail("flag " + flag + " expects numbers in [" + fmt_g(lo) + ", " + fmt_g(hi) + "], found " + fmt_g(x) + " in '" +
+           get(flag) + "'");
+  return out;
+}
+
 MeanSd mean_sd(const std::vector<double>& v) {
   MeanSd r;
   if (v.empty()) return r;
@@ -291,12 +300,15 @@ static std::string json_escape(const std::string& s) {
   return o;
 }
 
-// One table cell read back as a JSON value: "1.64 %" -> 1.64 with unit "%", "1.6 ± 0.1 %" ->
-// 1.6, sd 0.1, unit "%", "-" -> null, "lenet5" -> a string. A unit is a short run of letters,
-// '%', '/' or 'µ' (e.g. "%", "x", "ms", "images/s"); anything else keeps the cell a string.
+// One table cell read back as JSON values. "1.64 %" -> 1.64 with unit "%"; "36.4x" -> 36.4,
+// unit "x"; "1.6 ± 0.1 %" -> 1.6 and sd 0.1; "120 / 430500" or "1.30x / 4.61x" -> an array
+// [120, 430500]; a trailing "(370/2000)" -> a detail value, "(same)" -> a note; "-" -> null;
+// anything else ("lenet5", "108x at 0.91 %") stays a string. A unit is a short run of
+// letters, '%' or 'µ'.
 struct JsonCell {
-  enum Kind { null, number, number_sd, text } kind = text;
-  std::string value, sd, unit;
+  enum Kind { null, numeric, text } kind = text;
+  std::string text_value, sd, unit, note;
+  std::vector<std::string> values, detail;  // detail: the numbers of a trailing "(...)"
 };
 
 static std::string trim(const std::string& s) {
@@ -304,7 +316,7 @@ static std::string trim(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
-// The number at the start of `s` as written (so the JSON keeps the table's digits), or "".
+// The number at the start of `s` in JSON spelling (the table's digits kept), or "".
 static std::string leading_number(const std::string& s, size_t* used) {
   const char* begin = s.c_str();
   char* end = nullptr;
@@ -325,7 +337,7 @@ static bool is_unit(const std::string& u) {
   if (u.size() > 12) return false;
   for (size_t i = 0; i < u.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(u[i]);
-    if (std::isalpha(c) || c == '%' || c == '/') continue;
+    if (std::isalpha(c) || c == '%') continue;
     if (c == 0xC2 && i + 1 < u.size() && static_cast<unsigned char>(u[i + 1]) == 0xB5) {  // µ
       ++i;
       continue;
@@ -335,6 +347,38 @@ static bool is_unit(const std::string& u) {
   return true;
 }
 
+// "a [± b] [unit] [/ c [unit] ...]" -> values, sd (single value only), unit; false if not that.
+static bool parse_numbers(const std::string& text, std::vector<std::string>& values, std::string& sd, std::string& unit) {
+  std::string rest = trim(text);
+  while (true) {
+    size_t used = 0;
+    const std::string v = leading_number(rest, &used);
+    if (v.empty()) return false;
+    values.push_back(v);
+    rest = trim(rest.substr(used));
+    for (const std::string pm : {"\xC2\xB1", "+/-", "+-"}) {  // "±" in UTF-8, or an ASCII spelling
+      if (rest.rfind(pm, 0) != 0) continue;
+      const std::string r2 = trim(rest.substr(pm.size()));
+      size_t used2 = 0;
+      sd = leading_number(r2, &used2);
+      if (sd.empty()) return false;
+      rest = trim(r2.substr(used2));
+      break;
+    }
+    const size_t slash = rest.find('/');
+    const std::string u = trim(rest.substr(0, slash));
+    if (!is_unit(u) || (values.size() > 1 && !u.empty() && u != unit)) return false;
+    if (!u.empty()) unit = u;
+    if (slash == std::string::npos) break;
+    rest = trim(rest.substr(slash + 1));
+  }
+  return sd.empty() || values.size() == 1;
+}
+
+static bool has_digit(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
 static JsonCell parse_cell(const std::string& raw) {
   JsonCell c;
   const std::string s = trim(raw);
@@ -342,26 +386,20 @@ static JsonCell parse_cell(const std::string& raw) {
     c.kind = JsonCell::null;
     return c;
   }
-  c.value = s;
-  size_t used = 0;
-  const std::string v = leading_number(s, &used);
-  if (v.empty()) return c;
-  std::string rest = trim(s.substr(used));
-  std::string sd;
-  for (const std::string pm : {"\xC2\xB1", "+/-"}) {  // "±" in UTF-8, or its ASCII spelling
-    if (rest.rfind(pm, 0) != 0) continue;
-    const std::string r2 = trim(rest.substr(pm.size()));
-    size_t used2 = 0;
-    sd = leading_number(r2, &used2);
-    if (sd.empty()) return c;
-    rest = trim(r2.substr(used2));
-    break;
+  c.text_value = s;
+  std::string main = s, paren;
+  if (const size_t open = s.rfind(" ("); s.back() == ')' && open != std::string::npos) {
+    main = s.substr(0, open);
+    paren = s.substr(open + 2, s.size() - open - 3);
   }
-  if (!is_unit(rest)) return c;
-  c.kind = sd.empty() ? JsonCell::number : JsonCell::number_sd;
-  c.value = v;
-  c.sd = sd;
-  c.unit = rest;
+  if (!parse_numbers(main, c.values, c.sd, c.unit)) return JsonCell{JsonCell::text, s, "", "", "", {}, {}};
+  if (!paren.empty()) {
+    std::string psd, punit;
+    if (has_digit(paren) && !(parse_numbers(paren, c.detail, psd, punit) && psd.empty() && punit.empty()))
+      return JsonCell{JsonCell::text, s, "", "", "", {}, {}};
+    if (!has_digit(paren)) c.note = paren;
+  }
+  c.kind = JsonCell::numeric;
   return c;
 }
 
@@ -371,6 +409,13 @@ static std::string with_unit(const std::string& column, const std::string& unit)
       column[column.size() - unit.size() - 1] == ' ')
     return column;  // "error %" already names its unit
   return column + " (" + unit + ")";
+}
+
+static std::string json_numbers(const std::vector<std::string>& v) {
+  if (v.size() == 1) return v[0];
+  std::string o = "[";
+  for (size_t i = 0; i < v.size(); ++i) o += (i ? ", " : "") + v[i];
+  return o + "]";
 }
 
 std::string ResultTable::json() const {
@@ -386,7 +431,7 @@ std::string ResultTable::json() const {
     for (const auto& row : cells) {
       const JsonCell& x = row[c];
       if (x.kind == JsonCell::text) one_unit[c] = false;
-      if (x.kind != JsonCell::number && x.kind != JsonCell::number_sd) continue;
+      if (x.kind != JsonCell::numeric) continue;
       if (seen && x.unit != unit[c]) one_unit[c] = false;
       unit[c] = x.unit;
       seen = true;
@@ -399,11 +444,14 @@ std::string ResultTable::json() const {
     for (size_t c = 0; c < columns_.size(); ++c) {
       const JsonCell& x = cells[r][c];
       const std::string& u = one_unit[c] ? unit[c] : x.unit;
-      o << (c ? ", " : "") << '"' << json_escape(with_unit(columns_[c], u)) << "\": ";
+      auto key = [&](const std::string& k) { return '"' + json_escape(k) + "\": "; };
+      o << (c ? ", " : "") << key(with_unit(columns_[c], u));
       if (x.kind == JsonCell::null) o << "null";
-      else if (x.kind == JsonCell::text) o << '"' << json_escape(x.value) << '"';
-      else o << x.value;
-      if (x.kind == JsonCell::number_sd) o << ", \"" << json_escape(with_unit(columns_[c] + " sd", u)) << "\": " << x.sd;
+      else if (x.kind == JsonCell::text) o << '"' << json_escape(x.text_value) << '"';
+      else o << json_numbers(x.values);
+      if (!x.sd.empty()) o << ", " << key(with_unit(columns_[c] + " sd", u)) << x.sd;
+      if (!x.detail.empty()) o << ", " << key(columns_[c] + " detail") << json_numbers(x.detail);
+      if (!x.note.empty()) o << ", " << key(columns_[c] + " note") << '"' << json_escape(x.note) << '"';
     }
     o << "}" << (r + 1 < rows_.size() ? "," : "") << "\n";
   }
@@ -412,6 +460,17 @@ std::string ResultTable::json() const {
 }
 
 void ResultTable::write_json(const std::string& path) const { write_file_atomic(path, json()); }
+
+void check_sim_equals_deploy(const std::string& what, int64_t differing, int64_t total, double max_logit_diff,
+                             double budget) {
+  const bool logits_off = max_logit_diff > budget || std::isnan(max_logit_diff);
+  if (differing == 0 && !logits_off) return;
+  std::string m = "simulation != deployment for " + what + ": " + std::to_string(differing) + " of " +
+                  std::to_string(total) + " predictions differ";
+  if (max_logit_diff >= 0 || std::isnan(max_logit_diff))
+    m += ", largest logit difference " + fmt_g(max_logit_diff) + " (budget kSimDeployLogitBudget = " + fmt_g(budget) + ")";
+  throw std::runtime_error(m + "; the compressed format does not compute what its float simulation computes");
+}
 
 std::string fmt(double v, int decimals) {
   char buf[64];

@@ -94,6 +94,7 @@ class ExampleArgs {
   // naming the flag and the item when one is not a number). An empty value gives no items.
   std::vector<std::string> get_list(const std::string& flag) const;
   std::vector<double> get_numbers(const std::string& flag) const;
+  std::vector<double> get_numbers(const std::string& flag, double lo, double hi) const;  // each in [lo, hi]
   bool given(const std::string& flag) const { return given_.count(flag) > 0; }
   void print_usage() const;
   [[noreturn]] void fail(const std::string& message) const;  // throws FlagError(message)
@@ -139,6 +140,20 @@ MeanSd mean_sd(const std::vector<double>& v);
 
 std::string fmt(double v, int decimals = 2);  // fixed notation
 std::string fmt_pct(double fraction, int decimals = 2);  // 0.0164 -> "1.64 %"
+
+// Simulation = deployment (issue 12): a compressed model run from its real format (CSR, a
+// .mgfdc file, packed bits) must give the predictions of the float model that simulates it,
+// and logits within kSimDeployLogitBudget of its logits. The formats store the same numbers
+// (masked weights, centroids), so the only difference left is float summation order (CSR
+// skips zeros, im2col vs direct): about 1e-5 on logits of magnitude 10, a hundred times under
+// the budget, while a wrong index or centroid moves a logit by 1e-2 or more.
+constexpr double kSimDeployLogitBudget = 1e-3;
+
+// Throws std::runtime_error (run_main: exit 1) naming `what`, the count of differing
+// predictions and the largest logit difference when `differing` > 0 or `max_logit_diff` >
+// `budget`. Pass max_logit_diff < 0 where only predictions are compared.
+void check_sim_equals_deploy(const std::string& what, int64_t differing, int64_t total, double max_logit_diff,
+                             double budget = kSimDeployLogitBudget);
 
 // Writes `text` to `path` atomically: a temporary file beside it, then rename. Throws
 // std::runtime_error naming the path when anything fails; the old file is left intact.

@@ -174,9 +174,8 @@ int run_epoch_bench(const ExampleArgs& args) {
   }
   const Dataset& d = data.train;
   const int64_t images = args.quick() ? 640 : d.size();
-  const int runs = static_cast<int>(args.get_int("--runs"));
-  const int scalar_runs = std::min<int>(args.quick() ? 1 : 1000, static_cast<int>(args.get_int("--scalar-runs")));
-  if (runs < 1 || scalar_runs < 0) args.fail("--runs must be >= 1 and --scalar-runs >= 0");
+  const int runs = static_cast<int>(args.get_int("--runs", 1, 1000));
+  const int scalar_runs = std::min<int>(args.quick() ? 1 : 1000, static_cast<int>(args.get_int("--scalar-runs", 0, 1000)));
   const bool have_avx2 = cpu_has_avx2();
   std::printf("bench --epoch: %lld MNIST training images, batch 64, SGD momentum 0.9; medians of %d (AVX2) / %d "
               "(scalar) epochs; load average %s\n",
@@ -239,6 +238,8 @@ static int run(int argc, char** argv) {
   args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
   args.parse(argc, argv);
   if (args.get_bool("--epoch")) return run_epoch_bench(args);
+  for (const char* f : {"--data", "--runs", "--model", "--scalar-runs"})  // --epoch's flags, not the kernels'
+    if (args.given(f)) args.fail(std::string(f) + " applies only with --epoch");
   Bench b;
   if (args.get("--clock") == "cpu") b.clock = Clock::cpu;
   else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));

@@ -233,7 +233,7 @@ static int run(int argc, char** argv) {
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
   args.option("--bench-file", "", "only time the batch-1 kernels on an existing compressed file, then exit");
-  args.option("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
+  args.output("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
   args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
   args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
   args.option("--init", "linear", "k-means initialisation: linear | forgy | density");
@@ -289,8 +289,8 @@ static int run(int argc, char** argv) {
   // ---- the configuration: the paper's per-layer keep ratios and bits (§5, Tables 2-3) ----
   const auto& paper = lenet5 ? kPaper5 : kPaper300;
   DeepCompressionConfig cfg = deep_compression_paper_config(model_name);   // keep ratios and bits of Tables 2-3
-  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
-  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits"));
+  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits", 1, 8));
+  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits", 1, 8));
   cfg.init = parse_kmeans_init(args.get("--init"));
   // LeNet-5 with the paper's 8 % of fc1 lands at 34.9-35.1x on disk; 7.8 % (800 weights fewer)
   // gives the size target its margin (book/15).
@@ -307,15 +307,15 @@ static int run(int argc, char** argv) {
       cfg.keep[i].second = keep[i];
     }
   }
-  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps"));
-  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs"));
+  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps", 1, 100));
+  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs", 0, 1000));
   else if (quick) cfg.prune_epochs = 1;
-  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float("--prune-lr"));
+  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float_above("--prune-lr", 0.0, 10.0));
   if (args.get("--prune-schedule") != "cosine" && args.get("--prune-schedule") != "flat")
     args.fail("--prune-schedule expects cosine or flat, found '" + args.get("--prune-schedule") + "'");
   cfg.prune_cosine = args.get("--prune-schedule") == "cosine";
-  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd"));
-  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr"));
+  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd", 0.0, 1.0));
+  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr", 0.0, 10.0));
   cfg.quant_epochs = args.epochs(cfg.quant_epochs, 1);
   cfg.seed = args.seed();
   std::filesystem::create_directories("build");
@@ -355,6 +355,7 @@ static int run(int argc, char** argv) {
   std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
               "masked+quantized float model; largest logit difference %.2e\n",
               static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
+  check_sim_equals_deploy(cfg.file, r.prediction_mismatches, data.test.size(), r.max_logit_diff);
   std::printf("file model: fully connected layers run from the gap stream + codebook indices%s\n",
               lenet5 ? ", conv layers as im2col x the same stream (nothing re-inflated to float)" : " (no conv layers)");
 
@@ -397,8 +398,8 @@ static int run(int argc, char** argv) {
   // order of the centroid-training batches; the pruned model they start from is the same one.
   std::vector<double> abl_x[3], abl_y[3];
   if (!args.get_bool("--no-ablation")) {
-    const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs"));
-    const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds"));
+    const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs", 0, 1000));
+    const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds", 1, 1000));
     if (abl_seeds < 1) args.fail("--ablation-seeds expects >= 1, found " + args.get("--ablation-seeds"));
     std::vector<int> abl_bits;
     for (double b : args.get_numbers("--ablation-bits")) {

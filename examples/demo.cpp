@@ -98,6 +98,7 @@ void step_deep_compression(DemoContext& ctx) {
                    ctx.baseline_bytes, wall);
   std::printf("    run from %s: %lld of %lld predictions differ from the simulated model\n", cfg.file.c_str(),
               static_cast<long long>(r.prediction_mismatches), static_cast<long long>(n));
+  check_sim_equals_deploy(cfg.file, r.prediction_mismatches, n, r.max_logit_diff);
 }
 
 // Step 5 (book/23-xnor.md): an XNOR-Net LeNet-5 (binary weights and inputs in conv2 and fc1,

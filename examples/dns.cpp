@@ -112,19 +112,19 @@ static int run(int argc, char** argv) {
                                   ? (lenet5 ? std::vector<float>{1.4f, 2.6f, 4.4f, 2.6f} : std::vector<float>{4.4f, 3.4f, 1.5f})
                                   : [&] {
                                       std::vector<float> c;
-                                      for (double v : args.get_numbers("--c-rate")) c.push_back(static_cast<float>(v));
+                                      for (double v : args.get_numbers("--c-rate", 0.0, 100.0)) c.push_back(static_cast<float>(v));
                                       return c;
                                     }();
-  const double weight_decay = args.get_float("--weight-decay");
+  const double weight_decay = args.get_float("--weight-decay", 0.0, 1.0);
   const double finetune_decay =
-      args.get("--finetune-weight-decay").empty() ? weight_decay : args.get_float("--finetune-weight-decay");
+      args.get("--finetune-weight-decay").empty() ? weight_decay : args.get_float("--finetune-weight-decay", 0.0, 1.0);
   const int epochs = args.epochs(lenet5 ? 20 : 40, 2);
-  const int surgery_epochs = static_cast<int>(args.given("--surgery-epochs") ? args.get_int("--surgery-epochs")
+  const int surgery_epochs = static_cast<int>(args.given("--surgery-epochs") ? args.get_int("--surgery-epochs", 0, ExampleArgs::kMaxEpochs)
                                               : lenet5 ? std::max(1, epochs / 4)
                                                        : std::max(1, 2 * epochs / 5));
   const int jitter = baseline_recipe(model_name, quick).jitter;
   const int finetune_jitter =
-      args.get("--finetune-jitter").empty() ? jitter : static_cast<int>(args.get_int("--finetune-jitter"));
+      args.get("--finetune-jitter").empty() ? jitter : static_cast<int>(args.get_int("--finetune-jitter", 0, 4));
   if (finetune_jitter < 0 || finetune_jitter > 4)
     args.fail("--finetune-jitter expects 0..4 pixels, found '" + args.get("--finetune-jitter") + "'");
   std::printf("settings: c_rate %s, weight decay %g (%g after surgery), lr %g, %d epochs, surgery in the first %d\n",
@@ -133,7 +133,7 @@ static int run(int argc, char** argv) {
                 for (float c : c_rate) s += (s.empty() ? "" : "/") + fmt(c, 2);
                 return s;
               }().c_str(),
-              weight_decay, finetune_decay, args.get_float("--lr"), epochs, surgery_epochs);
+              weight_decay, finetune_decay, args.get_float_above("--lr", 0.0, 10.0), epochs, surgery_epochs);
   std::printf("training images shifted by up to %d px (%d px after surgery)\n", jitter, finetune_jitter);
   const std::string schedule = args.get("--schedule");
   if (schedule != "run" && schedule != "rewind" && schedule != "two-cosines")
@@ -156,12 +156,12 @@ static int run(int argc, char** argv) {
     std::unique_ptr<DataLoader> loader_ft;
     if (finetune_jitter != jitter) loader_ft = std::make_unique<DataLoader>(data.train, 64, true, ft_rng, finetune_jitter);
     DnsOptions o;
-    o.gamma = args.get_float("--gamma");
-    o.power = args.get_float("--power");
+    o.gamma = args.get_float_above("--gamma", 0.0, 1.0);
+    o.power = args.get_float_above("--power", 0.0, 100.0);
     o.iter_stop = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
     o.splice = splice;
     DnsPruner dns(*net, c_rate, o, args.seed() + 17);
-    SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float("--lr")), 0.9f,
+    SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float_above("--lr", 0.0, 10.0)), 0.9f,
                                           static_cast<float>(weight_decay), false});
     const double per_epoch = static_cast<double>(loader.num_batches());
     const bool restart = schedule != "run" && surgery_epochs < epochs;
@@ -170,7 +170,7 @@ static int run(int argc, char** argv) {
     // --finetune-lr and anneals to 0 again (the rewind that helped magnitude pruning's
     // retraining, book/14). two-cosines: the surgery phase anneals to 0 on its own.
     const LrSchedule sched = cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs);
-    const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float("--finetune-lr"));
+    const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float_above("--finetune-lr", 0.0, 10.0));
     const LrSchedule sched_ft = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));  // used only if restart
     int64_t step = 0;
     TrainHooks hooks;

@@ -59,8 +59,7 @@ static int run(int argc, char** argv) {
   if (args.get("--clock") == "cpu") clock = Clock::cpu;
   else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
   const bool quick = args.quick();
-  const int64_t n = args.given("--size") ? args.get_int("--size") : (quick ? 256 : 1024);
-  if (n < 1 || n > 8192) args.fail("--size expects 1..8192, found " + args.get("--size"));
+  const int64_t n = args.given("--size") ? args.get_int("--size", 1, 8192) : (quick ? 256 : 1024);
   const double min_s = quick ? 0.03 : 0.2;
   const int saved_threads = num_threads();
 

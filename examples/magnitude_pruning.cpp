@@ -356,14 +356,12 @@ static int run(int argc, char** argv) {
   } catch (const std::invalid_argument&) {
     args.fail("--regularization expects l2 or l1, found '" + args.get("--regularization") + "'");
   }
-  const double l1_strength = args.get_float("--l1");
-  if (!(l1_strength > 0.0 && std::isfinite(l1_strength)))
-    args.fail("--l1 expects a positive number, found '" + args.get("--l1") + "'");
+  const double l1_strength = args.get_float_above("--l1", 0.0, 1.0);
   if (reg_kind == Regularization::l1 && args.given("--weight-decay") && args.get_float("--weight-decay") != 0.0)
     args.fail("--weight-decay is the L2 strength; with --regularization l1 expected it unset or 0, found " +
               args.get("--weight-decay"));
   const Regulariser l1_reg{Regularization::l1, static_cast<float>(l1_strength)};
-  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay"))};
+  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay", 0.0, 1.0))};
   const Regulariser reg = reg_kind == Regularization::l1 ? l1_reg : l2_reg;
   std::vector<uint64_t> seeds;  // --reg-compare repeats every variant for each
   for (double v : args.get_numbers("--reg-seeds")) {
@@ -413,7 +411,7 @@ static int run(int argc, char** argv) {
     // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
     // 1/10 on our cosine-trained baselines); flat is Han's setting.
     const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (cosine ? 1.0f : 10.0f)
-                                              : static_cast<float>(args.get_float("--lr"));
+                                              : static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
     const std::string tag = model_name + "-" + args.get("--set");  // figure names: one per model and data set
 
     // ---- Han Fig. 5 (§3.1): L1 vs L2, without and with retraining; replaces steps 2-6 ----------
@@ -487,14 +485,14 @@ static int run(int argc, char** argv) {
     std::printf("wrote %s\n", sens_svg.c_str());
 
     // ---- 3. iterative prune → retrain ----------------------------------------------------------
-    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep");
-    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality");
+    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep", 0.0, 1.0);
+    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality", 0.0, 100.0);
     if (final_keep.size() != layers.size()) args.fail("--keep expects one value per prunable layer");
     if (!quality.empty() && quality.size() != layers.size()) args.fail("--quality expects one value per prunable layer");
     std::vector<double> layer_std;  // std of each trained dense layer: the scale of the quality threshold
     for (auto& l : layers) layer_std.push_back(weight_std(l.param->var.value()));
-    const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps") : (quick ? 2 : 5));
-    const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs") : (quick ? 0 : 4));
+    const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps", 1, 100) : (quick ? 2 : 5));
+    const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs", 0, 1000) : (quick ? 0 : 4));
     SGD opt = retrain_sgd(model, lr, reg);
     Rng loader_rng(args.seed());
     // The baseline's own augmentation (LeNet-5 trains on 2-pixel jitter) is kept while retraining.
@@ -583,6 +581,9 @@ static int run(int argc, char** argv) {
                   static_cast<long long>(sparse_errors), static_cast<long long>(fin.errors), max_diff);
       summary.add_row({"errors from CSR inference (= masked float?)",
                        std::to_string(sparse_errors) + (sparse_errors == fin.errors ? " (same)" : " (DIFFERENT)"), "-"});
+      // Only the error counts are compared here, so a differing count is a lower bound on the
+      // differing predictions; the logit budget catches the rest.
+      check_sim_equals_deploy("the CSR LeNet-300-100", std::abs(sparse_errors - fin.errors), data.test.size(), max_diff);
     }
     int64_t csr_bytes = 0, csr16_bytes = 0;
     for (auto& l : layers) {

@@ -184,7 +184,7 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
   const bool quick = args.quick();
   const int threads = num_threads();
   set_num_threads(1);  // one core for every variant: the ratios compare kernels, not thread counts
-  const int64_t c = quick ? 64 : args.get_int("--channels"), hw = quick ? 8 : args.get_int("--hw");
+  const int64_t c = quick ? 64 : args.get_int("--channels", 1, 4096), hw = quick ? 8 : args.get_int("--hw", 1, 1024);
   const int samples = quick ? 5 : 15;
   ConvTimes t = time_conv(c, hw, samples, threads);
   const double S = paper_speedup(c, 9);
@@ -260,6 +260,13 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
 
 }  // namespace
 
+// --train: -1 (all) or a positive count; 0 would train on nothing.
+static int64_t train_images(const ExampleArgs& args) {
+  const int64_t n = args.get_int("--train", -1, 100000000);
+  if (n == 0) args.fail("--train expects -1 (all) or a positive count, found 0");
+  return n;
+}
+
 static int run(int argc, char** argv) {
   ExampleArgs args("xnor",
                    "Reproduces XNOR-Net (Rastegari et al. 2016): BWN / XNOR LeNet-5 accuracy vs float, the block\n"
@@ -291,18 +298,18 @@ static int run(int argc, char** argv) {
 
   DataSplits data;
   try {
-    const int64_t ntrain = quick ? 2000 : args.get_int("--train");
+    const int64_t ntrain = quick ? 2000 : train_images(args);
     data = load_mnist_like(args.data_dir(), args.get("--set"), ntrain, quick ? 1000 : -1);
   } catch (const DataNotFound& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
   const int epochs = args.epochs(1, 1);
-  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds");
+  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
   std::printf("\n== Part 2: LeNet-5 (real conv1 and fc2) on %s: %lld train / %lld test images, %d epochs, Adam %g, batch %lld ==\n",
               data.name.c_str(), static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
-              epochs, args.get_float("--lr"), static_cast<long long>(args.get_int("--batch")));
+              epochs, args.get_float_above("--lr", 0.0, 10.0), static_cast<long long>(args.get_int("--batch", 1, 100000)));
 
   struct Spec {
     const char* key;
@@ -344,8 +351,8 @@ static int run(int argc, char** argv) {
       auto m = std::make_unique<BinaryLeNet5>(s.cfg);
       BinaryTrainOptions o;
       o.epochs = epochs;
-      o.batch = args.get_int("--batch");
-      o.lr = static_cast<float>(args.get_float("--lr"));
+      o.batch = args.get_int("--batch", 1, 100000);
+      o.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
       const auto t0 = Clock::now();
       EvalResult r = train_binary_lenet(*m, data, o, s.cfg.name());
       secs += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -395,6 +402,7 @@ static int run(int argc, char** argv) {
     dep.add_row({std::string("packed .xnor on bgemm (") + bgemm_variant() + ")", std::to_string(pe.errors),
                  std::to_string(pe.disagreements), fmt(pe.count / pe.seconds, 0)});
     dep.print("simulation = deployment on the " + std::to_string(data.test.size()) + " test images");
+    check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // evaluate_packed compares predictions
 
     ResultTable mem({"what", "fp32 bytes", "deployed bytes", "ratio"});
     for (Parameter* w : {xnor_model->w2, xnor_model->w3}) {
