@@ -166,12 +166,7 @@ EpochTime time_batch1(const std::string& name, const Dataset& d) {
 
 int run_epoch_bench(const ExampleArgs& args) {
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), "mnist", args.quick() ? 1280 : -1, 0);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), "mnist", args.quick() ? 1280 : -1, 0);  // errors: run_main, exit 1
   const Dataset& d = data.train;
   const int64_t images = args.quick() ? 640 : d.size();
   const int runs = static_cast<int>(args.get_int("--runs", 1, 1000));

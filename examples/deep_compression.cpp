@@ -253,21 +253,11 @@ static int run(int argc, char** argv) {
   args.parse(argc, argv);
 
   if (!args.get("--inspect").empty()) {
-    try {
-      print_inspect(args.get("--inspect"));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "deep_compression: %s\n", e.what());
-      return 1;
-    }
+    print_inspect(args.get("--inspect"));  // errors: run_main, exit 1
     return 0;
   }
   if (!args.get("--bench-file").empty()) {
-    try {
-      print_kernel_timing(args.get("--bench-file"), args.quick());
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "deep_compression: %s\n", e.what());
-      return 1;
-    }
+    print_kernel_timing(args.get("--bench-file"), args.quick());  // errors: run_main, exit 1
     return 0;
   }
 
@@ -275,12 +265,7 @@ static int run(int argc, char** argv) {
   if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found '" + model_name + "'");
   const bool quick = args.quick(), lenet5 = model_name == "lenet5";
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "deep_compression: %s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);  // errors: run_main, exit 1
   std::printf("Deep Compression on %s, %s: %lld training / %lld test images%s\n", model_name.c_str(), data.name.c_str(),
               static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
               quick ? " (--quick: a slice, short schedule)" : "");

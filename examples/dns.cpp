@@ -91,12 +91,7 @@ static int run(int argc, char** argv) {
               num_threads());
 
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 1000 : -1, quick ? 1000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 1000 : -1, quick ? 1000 : -1);  // errors: run_main, exit 1
   const EvalResult base = evaluate(*trained_baseline(model_name, data, quick), data.test);
   std::printf("dense baseline: %s test error\n", fmt_pct(base.error_rate()).c_str());
   std::fflush(stdout);

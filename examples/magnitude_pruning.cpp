@@ -380,12 +380,7 @@ static int run(int argc, char** argv) {
   if (!args.get_bool("--timing-only")) {
     // ---- 1. data and the trained dense baseline ---------------------------------------------
     DataSplits data;
-    try {
-      data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : -1, quick ? 1000 : -1);
-    } catch (const DataNotFound& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      return 1;
-    }
+    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : -1, quick ? 1000 : -1);  // errors: run_main, exit 1
     auto net = trained_baseline(model_name, data, quick);
     Sequential& model = *net;
     const EvalResult base = evaluate(model, data.test);

@@ -46,12 +46,7 @@ static int run(int argc, char** argv) {
   BaselineRecipe recipe = baseline_recipe(model_name, args.quick());
   recipe.epochs = args.epochs(recipe.epochs, recipe.epochs);
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), set, recipe.max_train, recipe.max_test);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "training: %s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), set, recipe.max_train, recipe.max_test);  // errors: run_main, exit 1
   std::printf("%s: %lld training and %lld test images from %s; %d threads\n", set.c_str(),
               static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), data.dir.c_str(),
               num_threads());

@@ -114,12 +114,7 @@ static int run(int argc, char** argv) {
   scale_cost(quick ? 64 : 256, quick ? 8 : 14, quick ? 5 : 15);
 
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : train_images(args), quick ? 1000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : train_images(args), quick ? 1000 : -1);  // errors: run_main, exit 1
   const int epochs = args.epochs(1, 1);
   const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
