@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -303,8 +304,8 @@ static std::string json_escape(const std::string& s) {
 // One table cell read back as JSON values. "1.64 %" -> 1.64 with unit "%"; "36.4x" -> 36.4,
 // unit "x"; "1.6 ± 0.1 %" -> 1.6 and sd 0.1; "120 / 430500" or "1.30x / 4.61x" -> an array
 // [120, 430500]; a trailing "(370/2000)" -> a detail value, "(same)" -> a note; "-" -> null;
-// anything else ("lenet5", "108x at 0.91 %") stays a string. A unit is a short run of
-// letters, '%' or 'µ'.
+// anything else ("lenet5", "2 prune (CSR)", "108x at 0.91 %") stays a string. The units
+// are a closed list (is_unit).
 struct JsonCell {
   enum Kind { null, numeric, text } kind = text;
   std::string text_value, sd, unit, note;
@@ -333,18 +334,11 @@ static std::string leading_number(const std::string& s, size_t* used) {
   return n;
 }
 
+// The units the tables print. A closed list: "2 prune" or "1 naive" is a label, not a number.
 static bool is_unit(const std::string& u) {
-  if (u.size() > 12) return false;
-  for (size_t i = 0; i < u.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(u[i]);
-    if (std::isalpha(c) || c == '%') continue;
-    if (c == 0xC2 && i + 1 < u.size() && static_cast<unsigned char>(u[i + 1]) == 0xB5) {  // µ
-      ++i;
-      continue;
-    }
-    return false;
-  }
-  return true;
+  static const std::set<std::string> units = {"",   "%",  "x",  "pp", "B",  "KB", "kB", "MB", "GB",
+                                              "bytes", "bits", "s", "ms", "us", "\xC2\xB5s", "ns"};
+  return units.count(u) > 0;
 }
 
 // "a [± b] [unit] [/ c [unit] ...]" -> values, sd (single value only), unit; false if not that.
@@ -405,6 +399,7 @@ static JsonCell parse_cell(const std::string& raw) {
 
 static std::string with_unit(const std::string& column, const std::string& unit) {
   if (unit.empty() || column.find("(" + unit + ")") != std::string::npos) return column;
+  if (column.rfind(unit + " ", 0) == 0) return column;  // "% of peak" already names its unit
   if (column.size() > unit.size() && column.compare(column.size() - unit.size(), unit.size(), unit) == 0 &&
       column[column.size() - unit.size() - 1] == ' ')
     return column;  // "error %" already names its unit

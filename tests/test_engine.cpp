@@ -258,6 +258,9 @@ TEST_SUITE("engine") {
     CHECK(j.find("\"count\": 76, \"count note\": \"same\"") != std::string::npos);
     CHECK(j.find("\"mean +- sd\": 10.80, \"mean +- sd sd\": 0.25") != std::string::npos);
     CHECK(j.find("\"paper\": \"108x at 0.91 %\"") != std::string::npos);  // prose stays a string
+    ResultTable labels({"step", "% of peak"});
+    labels.add_row({"2 prune (CSR)", "3.9 %"});  // a label that starts with a digit: "prune" is no unit
+    CHECK(labels.json().find("\"step\": \"2 prune (CSR)\", \"% of peak\": 3.9") != std::string::npos);
     const std::string s = t.json();
     CHECK(s.find("\"test error (%)\": 1.64") != std::string::npos);
     CHECK(s.find("\"test error (%)\": null") != std::string::npos);  // same key in every row
