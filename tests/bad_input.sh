@@ -78,6 +78,7 @@ for ex in "$BIN_DIR"/*; do
   check "$name: unknown flag" "--no-such-flag" "$tmp/out.json" -- "$ex" --quick $json --no-such-flag
   check "$name: --seed -1" "--seed" "$tmp/out.json" -- "$ex" --quick $json --seed -1
   check "$name: --threads 0" "--threads" "$tmp/out.json" -- "$ex" --quick $json --threads 0
+  takes --data && check "$name: --data ''" "--data" "$tmp/out.json" -- "$ex" --quick $json --data ""
   if takes --epochs; then
     check "$name: --epochs 99999999999" "--epochs" "$tmp/out.json" -- "$ex" --quick $json --epochs 99999999999
     check "$name: --epochs 0" "--epochs" "$tmp/out.json" -- "$ex" --quick $json --epochs 0
