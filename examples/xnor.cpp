@@ -293,17 +293,14 @@ static int run(int argc, char** argv) {
   std::printf("xnor: kernels %s (bgemm variant %s), AVX-512 VPOPCNTDQ %s, %d threads\n", kernel_mode_name(kernel_mode()),
               bgemm_variant(), cpu_has_avx512() ? "yes" : "no", num_threads());
 
+  // The data is loaded first, so that a data error ends the run before the timing part.
+  DataSplits data;
+  if (!args.get_bool("--skip-train"))
+    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : train_images(args), quick ? 1000 : -1);
+  else if (args.given("--data"))
+    args.fail("--data is not used with --skip-train (it reads no data then)");
   if (!args.get_bool("--skip-speed")) speed_part(args, notes);
   if (args.get_bool("--skip-train")) return 0;
-
-  DataSplits data;
-  try {
-    const int64_t ntrain = quick ? 2000 : train_images(args);
-    data = load_mnist_like(args.data_dir(), args.get("--set"), ntrain, quick ? 1000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
   const int epochs = args.epochs(1, 1);
   const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
