@@ -3,11 +3,10 @@
 
 #include <bit>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 
-#include "engine/checkpoint.h"
+#include "engine/io/checked.h"
+#include "engine/io/file.h"
 
 namespace mgf {
 
@@ -85,7 +84,11 @@ Tensor npy_decode(const std::vector<uint8_t>& b, const std::string& name) {
     shape.push_back(v);
   }
   if (shape.size() > 4) fail("a Tensor has at most 4 dimensions, found " + shape_str(shape));
-  const size_t data = start + hlen, want = static_cast<size_t>(shape_numel(shape)) * 4;
+  // Overflow-checked: (4294967296, 4294967296) has 2^64 elements, which a plain int64 product
+  // wraps to 0 — and a header-only file would then load as a tensor whose shape and storage
+  // disagree. Checked against the bytes present before the tensor is allocated.
+  const uint64_t numel = checked_mul(checked_numel(shape, "npy " + name), 4, "npy " + name + ": data bytes");
+  const size_t data = start + hlen, want = static_cast<size_t>(numel);
   if (b.size() - data != want)
     fail("shape " + shape_str(shape) + " needs " + std::to_string(want) + " data bytes, found " +
          std::to_string(b.size() - data));
@@ -96,11 +99,6 @@ Tensor npy_decode(const std::vector<uint8_t>& b, const std::string& name) {
 
 void write_npy(const std::string& path, const Tensor& t) { write_bytes_atomic(path, npy_encode(t)); }
 
-Tensor read_npy(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return npy_decode(b, path);
-}
+Tensor read_npy(const std::string& path) { return npy_decode(read_file(path), path); }
 
 }  // namespace mgf

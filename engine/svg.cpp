@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "engine/cli.h"
+#include "engine/io/file.h"
 
 namespace mgf {
 
