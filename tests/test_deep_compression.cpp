@@ -17,6 +17,7 @@
 #include "compression/coding/huffman.h"
 #include "compression/coding/relative_index.h"
 #include "compression/deep_compression.h"
+#include "engine/io/crc32.h"
 #include "compression/pruning/magnitude.h"
 #include "compression/quantization/kmeans.h"
 #include "compression/quantization/weight_sharing.h"

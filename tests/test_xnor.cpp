@@ -456,9 +456,12 @@ TEST_SUITE("xnor") {
     expect_error(good.substr(0, good.size() - 5), "truncated or padded");
     expect_error(good.substr(0, 10), "header");
     expect_error("NOTXNOR!" + good.substr(8), "magic");
-    std::string v2 = good;
-    v2[8] = 2;
-    expect_error(v2, "version");
+    std::string v3 = good;
+    v3[8] = 3;
+    expect_error(v3, "expected version 2, found 3");
+    std::string v1 = good;   // the old native-endian, FNV-1a format is refused by name
+    v1[8] = 1;
+    expect_error(v1, "found version 1");
     std::remove(path.c_str());
     CHECK_THROWS_AS(PackedBinaryNet((std::filesystem::temp_directory_path() / "mgf_no_such_file.xnor").string()), std::runtime_error);
     BinaryLeNet5 bwn(tiny(BinaryMode::bwn));
