@@ -206,6 +206,9 @@ TEST_SUITE("xnor") {
 
 // ---- the autograd ops ------------------------------------------------------------------------
 #include "compression/quantization/xnor.h"
+#include "engine/io/bytes.h"
+#include "engine/io/crc32.h"
+#include "engine/io/file.h"
 #include "engine/ops.h"
 
 namespace {
@@ -466,5 +469,48 @@ TEST_SUITE("xnor") {
     CHECK_THROWS_AS(PackedBinaryNet((std::filesystem::temp_directory_path() / "mgf_no_such_file.xnor").string()), std::runtime_error);
     BinaryLeNet5 bwn(tiny(BinaryMode::bwn));
     CHECK_THROWS_AS(export_packed(bwn, path), std::invalid_argument);
+  }
+
+  TEST_CASE("a 66-byte .xnor file declaring 8 GiB of packed bits is refused before the buffer is sized") {
+    // The fuzzer's find: the packed buffer was resized from the record's dims before the file
+    // was checked to be long enough. Dims [2^30, 4]: 2^30 rows of one 64-bit word = 8 GiB.
+    ByteWriter p;
+    p.str_u32("conv2.bits");
+    p.u32(1), p.u32(2);  // kind 1 (packed signs), 2 dims
+    p.i64(int64_t{1} << 30), p.i64(4);
+    ByteWriter f;
+    f.bytes("MGFXNOR1", 8);
+    f.u32(2), f.u32(1), f.u64(p.size()), f.u32(crc32(p.data().data(), p.size()));
+    f.bytes(p.data().data(), p.size());
+    CHECK(f.size() == 66);
+    CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(f.data(), "huge.xnor"),
+                         doctest::Contains("packed model huge.xnor: field 'packed bits of conv2.bits' at byte offset 66: "
+                                           "declares 1073741824 elements of 8 bytes"),
+                         std::runtime_error);
+  }
+
+  TEST_CASE("from_bytes refuses a record whose shape forward() would read past") {
+    manual_seed(2);
+    BinaryLeNet5 m(tiny(BinaryMode::xnor));
+    const std::string path = (std::filesystem::temp_directory_path() / "mgf_test_xnor_shape.xnor").string();
+    export_packed(m, path);
+    std::vector<uint8_t> good = read_file(path);
+    std::remove(path.c_str());
+    CHECK_NOTHROW(PackedBinaryNet::from_bytes(good, "good.xnor"));
+    // fc2.bias [10] → claim [9]: find its dims field, rewrite it, and repair the checksum so
+    // the parser, not the CRC, has to catch it.
+    const std::string key = "fc2.bias";
+    auto at = std::search(good.begin(), good.end(), key.begin(), key.end()) - good.begin();
+    std::vector<uint8_t> bad = good;
+    const size_t dim = static_cast<size_t>(at) + key.size() + 8;  // after kind and ndim
+    REQUIRE(bad[dim] == 10);
+    bad[dim] = 9;
+    bad.erase(bad.begin() + static_cast<std::ptrdiff_t>(dim) + 8 + 9 * 4, bad.begin() + static_cast<std::ptrdiff_t>(dim) + 8 + 10 * 4);
+    ByteWriter fix;
+    fix.u64(bad.size() - 28);
+    fix.u32(crc32(bad.data() + 28, bad.size() - 28));
+    std::copy(fix.data().begin(), fix.data().end(), bad.begin() + 16);
+    CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(bad, "bad.xnor"),
+                         doctest::Contains("record fc2.bias: expected fp32 [10], found fp32 [9]"), std::runtime_error);
   }
 }
