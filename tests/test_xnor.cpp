@@ -512,5 +512,23 @@ TEST_SUITE("xnor") {
     std::copy(fix.data().begin(), fix.data().end(), bad.begin() + 16);
     CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(bad, "bad.xnor"),
                          doctest::Contains("record fc2.bias: expected fp32 [10], found fp32 [9]"), std::runtime_error);
+    // A padding bit (past K in a row's last word) set: the popcount would count it.
+    bool tested = false;
+    for (const std::string rec : {"conv2.bits", "fc1.bits"}) {
+      const size_t name_at = static_cast<size_t>(std::search(good.begin(), good.end(), rec.begin(), rec.end()) - good.begin());
+      ByteReader r(good, "good");
+      r.seek(name_at + rec.size() + 8);
+      const int64_t rows = r.i64("rows"), K = r.i64("K");
+      if (rows < 1 || K % 64 == 0) continue;
+      std::vector<uint8_t> padded = good;
+      const size_t last_word = r.pos() + 8 * static_cast<size_t>(bit_words(K) - 1);
+      padded[last_word + 7] |= 0x80;  // bit 63 of row 0's last word
+      const uint32_t crc = crc32(padded.data() + 28, padded.size() - 28);
+      for (int k = 0; k < 4; ++k) padded[24 + static_cast<size_t>(k)] = static_cast<uint8_t>(crc >> (8 * k));
+      CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(padded, "pad.xnor"), doctest::Contains("padding bits set"),
+                           std::runtime_error);
+      tested = true;
+    }
+    CHECK(tested);
   }
 }

@@ -516,6 +516,13 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
       c.need_array(words, 8, "packed bits of " + rname);
       rec.b.resize(static_cast<size_t>(words));
       for (auto& word : rec.b) word = c.u64("packed bits of " + rname);
+      // Bits past K in each row's last word must be 0: the popcount kernels count them.
+      const int64_t K = rec.dims[1], wpr = bit_words(K);
+      const uint64_t pad = K % 64 ? ~uint64_t{0} << (K % 64) : 0;
+      for (int64_t row = 0; row < rec.dims[0]; ++row)
+        if (rec.b[static_cast<size_t>((row + 1) * wpr - 1)] & pad)
+          c.fail("packed bits of " + rname, "row " + std::to_string(row) + " has padding bits set past K = " +
+                                                std::to_string(K) + " (expected 0)");
     }
     net.recs_.emplace_back(std::move(rname), std::move(rec));
   }
