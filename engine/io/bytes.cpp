@@ -85,26 +85,17 @@ uint8_t ByteReader::u8(std::string_view field) {
   need(1, field);
   return p_[pos_++];
 }
-uint16_t ByteReader::u16(std::string_view field) {
-  need(2, field);
-  uint16_t v = static_cast<uint16_t>(p_[pos_] | p_[pos_ + 1] << 8);
-  pos_ += 2;
-  return v;
-}
-uint32_t ByteReader::u32(std::string_view field) {
-  need(4, field);
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | p_[pos_ + static_cast<size_t>(i)];
-  pos_ += 4;
-  return v;
-}
-uint64_t ByteReader::u64(std::string_view field) {
-  need(8, field);
+// k (≤ 8) bytes, least significant first.
+uint64_t ByteReader::le(size_t k, std::string_view field) {
+  need(k, field);
   uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = v << 8 | p_[pos_ + static_cast<size_t>(i)];
-  pos_ += 8;
+  for (size_t i = k; i-- > 0;) v = v << 8 | p_[pos_ + i];
+  pos_ += k;
   return v;
 }
+uint16_t ByteReader::u16(std::string_view field) { return static_cast<uint16_t>(le(2, field)); }
+uint32_t ByteReader::u32(std::string_view field) { return static_cast<uint32_t>(le(4, field)); }
+uint64_t ByteReader::u64(std::string_view field) { return le(8, field); }
 float ByteReader::f32(std::string_view field) {
   uint32_t bits = u32(field);
   float x;

@@ -82,6 +82,7 @@ class ByteReader {
   [[noreturn]] void fail_at(size_t offset, std::string_view field, const std::string& msg) const;
 
  private:
+  uint64_t le(size_t k, std::string_view field);
   const uint8_t* p_;
   size_t end_, pos_ = 0;
   std::string what_;
