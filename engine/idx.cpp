@@ -39,6 +39,9 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   // Not an IDX magic (00 00 type ndim): these bytes are enough for parse_idx to say so.
   if (head.size() == 4 && (head[0] != 0 || head[1] != 0 || head[2] != 0x08)) return head;
   if (head.size() == 4) head = gunzip_prefix(raw.data(), raw.size(), 4 + 4 * size_t{head[3]}, path);
+  // A dimension of 0: the header alone lets parse_idx name it and its offset.
+  for (size_t off = 4; off + 4 <= head.size(); off += 4)
+    if ((head[off] | head[off + 1] | head[off + 2] | head[off + 3]) == 0) return head;
   uint64_t expected = idx_declared_size(head.data(), head.size(), path);
   if (expected == 0) expected = head.size();  // shorter than a header: parse_idx says so after the CRC check
   // DEFLATE expands at most about 1032:1 (a 258-byte copy in 2 bits), so a declared size past

@@ -710,6 +710,22 @@ TEST_SUITE("training") {
     CHECK(r.ms < 2000);
   }
 
+  TEST_CASE("a gzipped IDX file with a bad header is named by parse_idx, not by the output cap") {
+    TempDir dir;
+    Bytes zero = idx_images(2, 28, 28);
+    zero[11] = 0;  // rows = 0
+    const std::string p = dir.file("zero.gz", gzip_wrap(stored_block(zero), zero));
+    CHECK_THROWS_WITH_AS(read_idx(p, 3), doctest::Contains("dimension 1 is 0 (at byte offset 8)"), std::runtime_error);
+    Bytes labels = idx_labels({1, 2});
+    const std::string q = dir.file("labels.gz", gzip_wrap(stored_block(labels), labels));
+    CHECK_THROWS_WITH_AS(read_idx(q, 3), doctest::Contains("expected 3 dimension(s)"), std::runtime_error);
+    Bytes big = idx_images(2, 28, 28);
+    big.push_back(7);  // one byte more than the header declares
+    const std::string r = dir.file("big.gz", gzip_wrap(stored_block(big), big));
+    CHECK_THROWS_WITH_AS(read_idx(r, 3), doctest::Contains("output would exceed 1584 bytes"), std::runtime_error);
+    CHECK(read_idx(dir.file("ok.gz", gzip_wrap(stored_block(labels), labels)), 1).data == Bytes({1, 2}));
+  }
+
   TEST_CASE("MNIST-like data with 10x10 images is refused at load, naming the file and 28x28") {
     TempDir dir;
     dir.file("train-images-idx3-ubyte", idx_images(3, 10, 10));
