@@ -1,6 +1,7 @@
 // engine/io/bytes.cpp — see bytes.h.
 #include "engine/io/bytes.h"
 
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 
@@ -26,8 +27,11 @@ void ByteWriter::f32(float v) {
   u32(bits);
 }
 void ByteWriter::f32s(const float* p, size_t n) {
-  out_.reserve(out_.size() + 4 * n);
-  for (size_t i = 0; i < n; ++i) f32(p[i]);
+  if constexpr (std::endian::native == std::endian::little) {
+    bytes(p, 4 * n);  // the in-memory bytes already are the file's: one copy (same result as the loop)
+  } else {
+    for (size_t i = 0; i < n; ++i) f32(p[i]);
+  }
 }
 void ByteWriter::bytes(const void* p, size_t n) {
   const auto* b = static_cast<const uint8_t*>(p);
@@ -104,10 +108,14 @@ float ByteReader::f32(std::string_view field) {
 }
 void ByteReader::f32s(float* out, size_t n, std::string_view field) {
   need_array(n, 4, field);
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t* b = p_ + pos_ + 4 * i;
-    uint32_t bits = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
-    std::memcpy(&out[i], &bits, 4);
+  if constexpr (std::endian::native == std::endian::little) {
+    if (n) std::memcpy(out, p_ + pos_, 4 * n);  // the file's bytes already are the floats
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* b = p_ + pos_ + 4 * i;
+      uint32_t bits = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+      std::memcpy(&out[i], &bits, 4);
+    }
   }
   pos_ += 4 * n;
 }
