@@ -531,8 +531,13 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   // forward() indexes these records directly (scales per output, packed rows of K bits), so
   // every one it reads must exist with exactly the kind and shape it assumes: LeNet-5's
   // geometry (28 → conv 5×5 → 24 → pool → 12 → conv 5×5 → 8 → pool → 4) fixes all but c1, c2, fc.
+  auto find = [&](const std::string& rn) -> const Rec& {
+    for (const auto& r : net.recs_)
+      if (r.first == rn) return r.second;
+    throw std::runtime_error(c.what() + ": expected a record named " + rn + ", found none");
+  };
   auto expect = [&](const std::string& rn, uint32_t kind, const std::vector<int64_t>& want) -> const Rec& {
-    const Rec& r = net.rec(rn);
+    const Rec& r = find(rn);
     if (r.dims != want || (kind == 1) != r.f.empty())
       throw std::runtime_error(c.what() + ": record " + rn + ": expected " + (kind ? "packed signs " : "fp32 ") +
                                shape_str(want) + ", found " + (r.f.empty() ? "packed signs " : "fp32 ") +
@@ -542,8 +547,7 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   const Rec& meta = expect("meta", 0, {4});
   net.xnorpp_ = meta.f[0] != 0.0f;
   net.use_beta_ = meta.f[1] != 0.0f;
-  const int64_t c1 = net.rec("conv1.weight").dims[0], c2 = net.rec("conv2.bits").dims[0],
-                fc = net.rec("fc1.bits").dims[0];
+  const int64_t c1 = find("conv1.weight").dims[0], c2 = find("conv2.bits").dims[0], fc = find("fc1.bits").dims[0];
   expect("conv1.weight", 0, {c1, 1, 5, 5});
   expect("conv1.bias", 0, {c1});
   expect("conv2.bits", 1, {c2, c1 * 25});
