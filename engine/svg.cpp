@@ -92,8 +92,9 @@ std::vector<Tick> linear_ticks(double lo, double hi, bool integers) {
 }
 
 // Log ticks over [10^lo, 10^hi]: labelled decades with unlabelled 2..9 minors when the range
-// holds two decades or more; else labelled 1-2-5 values; else every 1..9 x 10^e; else (a range
-// narrower than one such step) linear ticks placed on the log scale. Always >= 2 labels.
+// holds three decades or more; else labelled 1-2-5 values when that gives three labels; else
+// every 1..9 x 10^e; else (a range narrower than one such step) linear ticks placed on the log
+// scale. Always >= 2 labels, so a reader can tell the scale from the axis alone.
 std::vector<Tick> log_ticks(double lo, double hi) {
   const double eps = 1e-9;
   auto inside = [&](double v) { return std::log10(v) >= lo - eps && std::log10(v) <= hi + eps; };
@@ -115,11 +116,11 @@ std::vector<Tick> log_ticks(double lo, double hi) {
       }
     return labelled;
   };
-  if (decades >= 2) {
+  if (decades >= 3) {
     walk([](int m) { return m == 1; });
     return t;
   }
-  if (walk([](int m) { return m == 1 || m == 2 || m == 5; }) >= 2) return t;
+  if (walk([](int m) { return m == 1 || m == 2 || m == 5; }) >= 3) return t;
   if (walk([](int) { return true; }) >= 2) return t;
   t.clear();
   for (const Tick& k : linear_ticks(std::pow(10.0, lo), std::pow(10.0, hi), false))

@@ -122,13 +122,13 @@ TEST_SUITE("engine") {
     check_inside(pq);
   }
 
-  TEST_CASE("SvgPlot: log axes get >= 2 labelled ticks, decades when the range holds two") {
+  TEST_CASE("SvgPlot: log axes get >= 2 labelled ticks, decades when the range holds three") {
     struct Case {
       double lo, hi;
       std::vector<std::string> expect;   // empty: only count
     };
-    for (const Case& c : {Case{1, 1000, {"1", "10", "100", "1000"}}, Case{0.004, 0.9, {"0.01", "0.1"}},
-                          Case{30, 300, {"50", "100", "200"}}, Case{3.1, 3.9, {}}, Case{0.0101, 0.0103, {}}}) {
+    for (const Case& c : {Case{1, 1000, {"1", "10", "100", "1000"}}, Case{0.004, 0.9, {"0.005", "0.01", "0.02", "0.05", "0.1", "0.2", "0.5"}},
+                          Case{30, 300, {"50", "100", "200"}}, Case{42, 151, {"50", "60", "70", "80", "90", "100"}}, Case{3.1, 3.9, {}}, Case{0.0101, 0.0103, {}}}) {
       SvgPlot p("log", "x", "y");
       p.log_x = p.log_y = true;
       p.line("a rather long series name that must not be cut off at the right edge", {c.lo, c.hi}, {c.lo, c.hi});
