@@ -162,8 +162,8 @@ std::string SvgPlot::render() const {
 
   // Layout. The plot area keeps the size the caller's width/height gave it before legends
   // were measured (640 x 420 -> 400 x 334); everything measured around it widens the canvas
-  // instead of being cut off at its edge: the y tick labels, the legend beside the plot, the
-  // title, the axis label, the reference-line labels.
+  // instead of being cut off at its edge: the y tick labels, the legend beside the plot (series
+  // and reference lines), the title, the axis label.
   const double fs = 12, gap = 6;
   std::vector<const Series*> legend;
   for (const auto& s : series_)
@@ -172,17 +172,18 @@ std::string SvgPlot::render() const {
   for (const Tick& k : yt)
     if (k.label) ytick_w = std::max(ytick_w, text_width(num(k.v), fs));
   for (const Series* s : legend) legend_w = std::max(legend_w, 30 + text_width(s->name, fs));
+  for (const auto& h : hlines_) legend_w = std::max(legend_w, 30 + text_width(h.label, fs));
+  const size_t legend_rows = legend.size() + hlines_.size();
   const double L = std::max(70.0, 24 + gap + ytick_w + gap), T = 36, B = 50;
-  const double pw = std::max(100.0, width - 70.0 - 20 - (legend.empty() ? 0 : 150)), ph = height - T - B;
-  double W = L + pw + (legend.empty() ? 20 : 12 + legend_w + 12);
+  const double pw = std::max(100.0, width - 70.0 - 20 - (series_.empty() ? 0 : 150)), ph = height - T - B;
+  double W = L + pw + (legend_rows == 0 ? 20 : 12 + legend_w + 12);
   const double title_w = text_width(title_, 14), xlabel_w = text_width(xlabel_, fs);
   double title_x = std::max(L + pw / 2, title_w / 2 + 4);
   W = std::max({W, title_x + title_w / 2 + 4, L + pw / 2 + xlabel_w / 2 + 4, static_cast<double>(width)});
-  for (const auto& h : hlines_) W = std::max(W, L + 4 + text_width(h.label, fs) + 4);
   for (const Tick& k : xt)   // the last x label is centred on the plot's right edge
     if (k.label) W = std::max(W, L + pw + text_width(num(k.v), fs) / 2 + 4);
   W = std::ceil(W);
-  const double H = std::ceil(std::max(static_cast<double>(height), T + 8 + 18.0 * static_cast<double>(legend.size()) + 4));
+  const double H = std::ceil(std::max(static_cast<double>(height), T + 8 + 18.0 * static_cast<double>(legend_rows) + 4));
 
   auto X = [&](double v) { return L + (tx(v, log_x) - x0) / (x1 - x0) * pw; };
   auto Y = [&](double v) { return T + ph - (tx(v, log_y) - y0) / (y1 - y0) * ph; };
@@ -224,11 +225,10 @@ std::string SvgPlot::render() const {
   o << "<text x=\"" << L + pw / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\">" << esc(xlabel_) << "</text>\n";
   o << "<text transform=\"translate(16," << T + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << esc(ylabel_)
     << "</text>\n";
-  for (const auto& h : hlines_) {
+  for (const auto& h : hlines_) {   // labelled in the legend: a label on the line would sit on the data
     double py = Y(h.y);
     o << "<line x1=\"" << L << "\" y1=\"" << py << "\" x2=\"" << L + pw << "\" y2=\"" << py << "\" stroke=\""
-      << h.colour << "\" stroke-dasharray=\"6,4\"/>\n<text x=\"" << L + 4 << "\" y=\"" << py - 4 << "\" fill=\""
-      << h.colour << "\">" << esc(h.label) << "</text>\n";
+      << h.colour << "\" stroke-dasharray=\"6,4\"/>\n";
   }
   for (const auto& s : series_) {
     if (s.is_line) {
@@ -247,7 +247,8 @@ std::string SvgPlot::render() const {
           << "\" fill=\"" << s.colour << "\" clip-path=\"url(#plot)\"/>\n";
       }
   }
-  // the legend, beside the plot: a line swatch (dashed like its series) or a dot for points
+  // the legend, beside the plot: a line swatch (dashed like its series) or a dot for points,
+  // then the reference lines
   double ly = T + 8;
   const double lx = L + pw + 12;
   for (const Series* s : legend) {
@@ -257,6 +258,12 @@ std::string SvgPlot::render() const {
     else
       o << "<circle cx=\"" << lx + 11 << "\" cy=\"" << ly - 2 << "\" r=\"4\" fill=\"" << s->colour << "\"/>\n";
     o << "<text class=\"legend\" x=\"" << lx + 30 << "\" y=\"" << ly + 2 << "\">" << esc(s->name) << "</text>\n";
+    ly += 18;
+  }
+  for (const auto& h : hlines_) {   // reference lines after the series, drawn as they are in the plot
+    o << "<line x1=\"" << lx << "\" y1=\"" << ly - 2 << "\" x2=\"" << lx + 22 << "\" y2=\"" << ly - 2 << "\" stroke=\""
+      << h.colour << "\" stroke-dasharray=\"6,4\"/>\n<text class=\"legend\" x=\"" << lx + 30 << "\" y=\"" << ly + 2
+      << "\">" << esc(h.label) << "</text>\n";
     ly += 18;
   }
   o << "</svg>\n";

@@ -31,6 +31,7 @@ class SvgPlot {
               const std::string& colour = "", double radius = 2.5);
   // An axis-aligned filled rectangle in data coordinates (for heat maps), no legend entry.
   void cell(double x0, double y0, double x1, double y1, const std::string& colour, double opacity = 1.0);
+  // A dashed horizontal reference line across the plot; its label goes in the legend.
   void hline(double y, const std::string& label, const std::string& colour = "#888");
   void set_x_range(double lo, double hi) { xr_ = {lo, hi, true}; }
   void set_y_range(double lo, double hi) { yr_ = {lo, hi, true}; }

@@ -112,7 +112,7 @@ TEST_SUITE("engine") {
     const Parsed parsed = parse(svg);
     CHECK(parsed.width > 640);   // widened for the legend, not cut
     CHECK(check_inside(parsed) >= 10);
-    CHECK(labels(parsed, "legend").size() == 3);
+    CHECK(labels(parsed, "legend").size() == 4);   // three series and the reference line
 
     // many series: the canvas grows downwards so that the legend's last row is inside
     SvgPlot q("many", "x", "y");
