@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/file.h"  // write_file_atomic, for the examples
+
 namespace mgf {
 
 // A bad flag: unknown, not taken, malformed or out of range. run_main exits 2 on it.
@@ -154,9 +156,5 @@ constexpr double kSimDeployLogitBudget = 1e-3;
 // `budget`. Pass max_logit_diff < 0 where only predictions are compared.
 void check_sim_equals_deploy(const std::string& what, int64_t differing, int64_t total, double max_logit_diff,
                              double budget = kSimDeployLogitBudget);
-
-// Writes `text` to `path` atomically: a temporary file beside it, then rename. Throws
-// std::runtime_error naming the path when anything fails; the old file is left intact.
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace mgf
