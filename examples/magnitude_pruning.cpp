@@ -184,13 +184,12 @@ SGD retrain_sgd(Module& model, float lr, const Regulariser& reg) {
 // after the step, so pruned weights stay exactly zero under either regulariser.
 void retrain_phase(Module& model, SGD& opt, DataLoader& loader, float lr, bool cosine, int epochs,
                    const Regulariser& reg, const std::string& label) {
-  int64_t batch_in_phase = 0;
-  const LrSchedule sched = cosine_schedule(lr, static_cast<double>(std::max(epochs, 1) * loader.num_batches()));
+  BatchSchedule sched(cosine_schedule(lr, std::max(epochs, 1)), loader.num_batches());
   const std::vector<Parameter*> params = model.parameters();
   TrainHooks hooks;
-  if (cosine) hooks.after_step = [&] { opt.lr = sched.at(static_cast<double>(++batch_in_phase)); };
+  if (cosine) hooks.schedule = &sched;
   if (reg.kind == Regularization::l1) hooks.after_backward = [&] { add_l1_grad(params, reg.strength); };
-  opt.lr = lr;
+  sched.reset(opt);  // η = lr: the cosine starts at its base
   for (int e = 0; e < epochs; ++e) train_epoch(model, opt, loader, hooks, label + "." + std::to_string(e + 1));
 }
 
