@@ -17,8 +17,12 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "tests/gradcheck.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
+using mgf::testing::expect_all_close;
+using mgf::testing::kExact;
+using mgf::testing::kKernelParity;
 using mgf::testing::random_tensor;
 
 namespace {
@@ -32,23 +36,6 @@ Tensor random_sparse(int64_t rows, int64_t cols, double density, uint64_t seed) 
   return w;
 }
 
-// |a-b| <= atol + rtol|b| everywhere; names the first bad index and the largest difference.
-bool all_close(const float* a, const float* b, int64_t n, float atol, float rtol, const char* what) {
-  int64_t first_bad = -1;
-  float worst = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = std::fabs(a[i] - b[i]);
-    worst = std::max(worst, d);
-    if (first_bad < 0 && d > atol + rtol * std::fabs(b[i])) first_bad = i;
-  }
-  if (first_bad >= 0) {
-    std::string msg = std::string(what) + ": first bad index " + std::to_string(first_bad) + " (" +
-                      std::to_string(a[first_bad]) + " vs " + std::to_string(b[first_bad]) +
-                      "), largest |a-b| = " + std::to_string(worst);
-    FAIL_CHECK(msg);
-  }
-  return first_bad < 0;
-}
 
 Parameter make_param(Tensor w) {
   Parameter p;
@@ -122,7 +109,7 @@ TEST_SUITE("magnitude_pruning") {
     Var y = linear(x, p.effective(), Var());
     Tensor wz = p.var.value().clone();
     Var y_ref = linear(x, Var(wz), Var());
-    CHECK(all_close(y.value().data(), y_ref.value().data(), y.value().numel(), 0.0f, 0.0f, "forward"));
+    expect_all_close(y.value().data(), y_ref.value().data(), y.value().numel(), kExact, "forward");
     // gradient: exactly zero at every pruned position, nonzero somewhere else
     sum(y).backward();
     const Tensor& g = p.var.grad();
@@ -318,10 +305,10 @@ TEST_SUITE("magnitude_pruning") {
         csr_matvec_avx2_unrolled(W, x.data(), yu.data());
         csr_matvec_avx2_loads(W, x.data(), yl.data());
         csr_matvec(W, x.data(), yd.data());
-        CHECK(all_close(yg.data(), ys.data(), rows, 1e-5f, 1e-5f, "gather vs scalar"));
-        CHECK(all_close(yu.data(), ys.data(), rows, 1e-5f, 1e-5f, "unrolled vs scalar"));
-        CHECK(all_close(yl.data(), ys.data(), rows, 1e-5f, 1e-5f, "loads vs scalar"));
-        CHECK(all_close(yd.data(), ys.data(), rows, 1e-5f, 1e-5f, "dispatcher vs scalar"));
+        expect_all_close(yg.data(), ys.data(), rows, kKernelParity, "gather vs scalar");
+        expect_all_close(yu.data(), ys.data(), rows, kKernelParity, "unrolled vs scalar");
+        expect_all_close(yl.data(), ys.data(), rows, kKernelParity, "loads vs scalar");
+        expect_all_close(yd.data(), ys.data(), rows, kKernelParity, "dispatcher vs scalar");
       }
   }
 
@@ -336,7 +323,7 @@ TEST_SUITE("magnitude_pruning") {
         std::vector<float> cs(R * P, -7.0f), ca(R * P, -7.0f);  // garbage: C is written, not read
         csr_spmm_scalar(W, B.data(), P, cs.data());
         csr_spmm_avx2(W, B.data(), P, ca.data());
-        CHECK(all_close(ca.data(), cs.data(), R * P, 1e-5f, 1e-5f, "spmm avx2 vs scalar"));
+        expect_all_close(ca.data(), cs.data(), R * P, kKernelParity, "spmm avx2 vs scalar");
       }
   }
 
@@ -361,18 +348,18 @@ TEST_SUITE("magnitude_pruning") {
         csr_matvec_avx2_loads(N, x.data(), yl.data());
         csr_matvec(N, x.data(), yd.data());
         for (int64_t r = 0; r < rows; ++r) REQUIRE(ys[r] == ref[r]);   // same order, same sums
-        CHECK(all_close(yg.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit gather vs scalar"));
-        CHECK(all_close(yu.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit unrolled vs scalar"));
-        CHECK(all_close(yl.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit loads vs scalar"));
-        CHECK(all_close(yd.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit dispatcher vs scalar"));
+        expect_all_close(yg.data(), ys.data(), rows, kKernelParity, "16-bit gather vs scalar");
+        expect_all_close(yu.data(), ys.data(), rows, kKernelParity, "16-bit unrolled vs scalar");
+        expect_all_close(yl.data(), ys.data(), rows, kKernelParity, "16-bit loads vs scalar");
+        expect_all_close(yd.data(), ys.data(), rows, kKernelParity, "16-bit dispatcher vs scalar");
         const int64_t P = 37;   // spmm: the 32-wide body, an 8-wide block... and a tail
         Tensor B = random_tensor({cols, P}, 6);
         std::vector<float> cs(rows * P, -7.0f), ca(rows * P, -7.0f), c32(rows * P, -7.0f);
         csr_spmm_scalar(N, B.data(), P, cs.data());
         csr_spmm_avx2(N, B.data(), P, ca.data());
         csr_spmm_scalar(W, B.data(), P, c32.data());
-        CHECK(all_close(cs.data(), c32.data(), rows * P, 0.0f, 0.0f, "16-bit spmm scalar vs int32"));
-        CHECK(all_close(ca.data(), cs.data(), rows * P, 1e-5f, 1e-5f, "16-bit spmm avx2 vs scalar"));
+        expect_all_close(cs.data(), c32.data(), rows * P, kExact, "16-bit spmm scalar vs int32");
+        expect_all_close(ca.data(), cs.data(), rows * P, kKernelParity, "16-bit spmm avx2 vs scalar");
       }
     // the widest matrix 16 bits can index: column 65535 survives the narrowing
     Tensor wide({1, 65536});
@@ -409,7 +396,7 @@ TEST_SUITE("magnitude_pruning") {
         Tensor y_dense = linear(Var(x), w.effective(), Var(b)).value();
         Tensor y_sparse = sl.forward(x);
         REQUIRE(y_sparse.shape() == y_dense.shape());
-        CHECK(all_close(y_sparse.data(), y_dense.data(), y_dense.numel(), 1e-5f, 1e-5f, "sparse vs dense"));
+        expect_all_close(y_sparse.data(), y_dense.data(), y_dense.numel(), kKernelParity, "sparse vs dense");
       }
     }
   }
@@ -423,7 +410,7 @@ TEST_SUITE("magnitude_pruning") {
     im2col(g, x.data(), col.data());
     sgemm(Trans::N, Trans::N, OC, P, CKK, 1.0f, w.data(), CKK, col.data(), P, 0.0f, y_dense.data(), P);
     csr_spmm(csr_from_tensor(w), col.data(), P, y_sparse.data());
-    CHECK(all_close(y_sparse.data(), y_dense.data(), OC * P, 1e-5f, 1e-5f, "sparse conv vs dense"));
+    expect_all_close(y_sparse.data(), y_dense.data(), OC * P, kKernelParity, "sparse conv vs dense");
   }
 
   TEST_CASE("SparseLinear rejects mismatched shapes") {
