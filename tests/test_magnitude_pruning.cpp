@@ -10,12 +10,14 @@
 
 #include "compression/coding/csr.h"
 #include "compression/pruning/magnitude.h"
+#include "compression/pruning/retrain.h"
 #include "compression/pruning/sensitivity.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/train.h"
 #include "tests/gradcheck.h"
 #include "tests/support/compare.h"
 
@@ -54,6 +56,15 @@ class TwoLayer : public Module {
   Var forward(const Var& x) override { return linear(x, w1->effective(), b1->effective()); }
   std::string type_name() const override { return "TwoLayer"; }
   Parameter *w1, *b1, *w2;
+};
+
+// One linear layer on flattened 8x8 images (synthetic_dataset's), for the retraining tests.
+class FlatLinear : public Module {
+ public:
+  FlatLinear() { w = &register_parameter("fc.weight", random_tensor({4, 64}, 7, -0.1f, 0.1f)); }
+  Var forward(const Var& x) override { return linear(flatten(x), w->effective(), Var()); }
+  std::string type_name() const override { return "FlatLinear"; }
+  Parameter* w;
 };
 
 const int64_t kSizes[] = {1, 7, 8, 9, 31, 33, 1027};
@@ -204,6 +215,48 @@ TEST_SUITE("magnitude_pruning") {
     for (int64_t i = 0; i < w0.numel(); ++i)
       if (mask[i] == 0.0f) CHECK(l1.w1->var.value()[i] == 0.0f);
     CHECK(count_nonzero(l1.w1->var.value()) <= kept);
+  }
+
+  TEST_CASE("snapshot/restore brings back every value and mask exactly, and rejects another model") {
+    TwoLayer m;
+    const Snapshot dense = snapshot(m);
+    prune_parameter(*m.w1, sparsity_mask(m.w1->var.value(), 0.5));
+    m.b1->var.value()[0] = 42.0f;
+    const Snapshot pruned = snapshot(m);
+    restore(m, dense);
+    CHECK_FALSE(m.w1->has_mask());
+    CHECK(m.w1->var.value().to_vector() == dense.values[0].to_vector());
+    CHECK(m.b1->var.value()[0] != 42.0f);
+    restore(m, pruned);
+    REQUIRE(m.w1->has_mask());
+    CHECK(m.w1->mask.to_vector() == pruned.masks[0].to_vector());
+    CHECK(m.b1->var.value()[0] == 42.0f);
+    CHECK(count_nonzero(m.w1->var.value()) == 12);
+    FlatLinear other;
+    CHECK_THROWS_AS(restore(other, pruned), std::invalid_argument);
+  }
+
+  TEST_CASE("retrain_phase: the cosine starts at lr and ends at 0, pruned weights stay exactly zero") {
+    set_training_output(false);
+    Dataset train = synthetic_dataset(64, 4, 8, 3);
+    FlatLinear m;
+    const Tensor mask = sparsity_mask(m.w->var.value(), 0.25);
+    prune_parameter(*m.w, mask);
+    Rng rng(5);
+    DataLoader loader(train, 16, true, rng);
+    for (Regularization kind : {Regularization::l2, Regularization::l1}) {
+      const Regulariser reg{kind, 1e-3f};
+      SGD opt = retrain_sgd(m, 0.05f, reg);
+      CHECK(opt.options.weight_decay == (kind == Regularization::l2 ? 1e-3f : 0.0f));
+      retrain_phase(m, opt, loader, 0.05f, true, 2, reg, "test");
+      CHECK(opt.lr == doctest::Approx(0.0f));  // 2 epochs of 4 batches: the cosine's end
+      for (int64_t i = 0; i < mask.numel(); ++i)
+        if (mask[i] == 0.0f) CHECK(m.w->var.value()[i] == 0.0f);
+      retrain_phase(m, opt, loader, 0.05f, false, 1, reg, "flat");
+      CHECK(opt.lr == 0.05f);  // flat: the rate is never touched after the start
+    }
+    CHECK(Regulariser{Regularization::l1, 0.0005f}.name() == "L1 0.0005");
+    set_training_output(true);
   }
 
   TEST_CASE("the regularization flag takes l2 or l1 and names what it found otherwise") {
