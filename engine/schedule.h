@@ -1,9 +1,10 @@
 // engine/schedule.h — learning-rate schedules: step, multi-step, cosine, linear warm-up.
 //
 // A schedule is a function of training progress t, measured in epochs (fractional values are
-// allowed, so a loop may update per batch). The caller writes the result into Optimizer::lr:
+// allowed). A training loop follows it per batch through a BatchSchedule (below):
 //   LrSchedule s = cosine_schedule(0.05f, 20);  s.warmup = 1;
-//   for (int e = 0; e < 20; ++e) { s.apply(opt, e); train_epoch(...); }
+//   BatchSchedule sched(s, loader.num_batches());  TrainHooks hooks;  hooks.schedule = &sched;
+//   sched.reset(opt);  for (int e = 0; e < 20; ++e) train_epoch(model, opt, loader, hooks);
 // Formulas (η0 = base, γ = gamma):
 //   step:       η0 · γ^⌊t / step_size⌋                       (AlexNet, Caffe "step")
 //   multi-step: η0 · γ^(number of milestones ≤ t)            (ResNet: ÷10 at fixed epochs)
