@@ -19,7 +19,7 @@ WARN      = -Wall -Wextra -Werror
 ALLFLAGS  = -std=c++20 $(OPT) -g $(WARN) -pthread -I. $(SAN) $(CXXFLAGS) -MMD -MP
 LDFLAGS  += -pthread $(SAN)
 
-LIB_SRC  := $(sort $(wildcard engine/*.cpp engine/kernels/*.cpp layers/*.cpp layers/models/*.cpp \
+LIB_SRC  := $(sort $(wildcard engine/*.cpp engine/io/*.cpp engine/kernels/*.cpp layers/*.cpp layers/models/*.cpp \
               compression/*.cpp compression/*/*.cpp distill/*.cpp))
 TEST_SRC := $(sort $(wildcard tests/*.cpp))
 EX_SRC   := $(sort $(wildcard examples/*.cpp))

@@ -15,7 +15,10 @@
 #include "compression/coding/huffman.h"
 #include "compression/pruning/magnitude.h"
 #include "engine/checkpoint.h"
-#include "engine/cli.h"
+#include "engine/io/bytes.h"
+#include "engine/io/checked.h"
+#include "engine/io/crc32.h"
+#include "engine/io/file.h"
 #include "engine/kernels/conv.h"
 #include "engine/loader.h"
 #include "engine/optim.h"
@@ -29,23 +32,6 @@ namespace mgf {
 static const char kMagic[8] = {'M', 'G', 'F', 'D', 'C', '\r', '\n', '\x1a'};
 static constexpr uint32_t kVersion = 1;
 static constexpr size_t kHeaderBytes = 8 + 4 + 8 + 4;
-
-uint32_t crc32(const void* data, size_t n) {
-  // Reflected polynomial 0xEDB88320, the table built once (256 entries, one per byte value).
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t c = 0xFFFFFFFFu;
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 Tensor CompressedTensor::decode() const {
   if (!coded) return Tensor(shape, values);
@@ -86,83 +72,15 @@ CompressedModel make_compressed_model(Module& m, const TrainedQuantization& q, c
   return cm;
 }
 
-// ---- byte writer / reader ------------------------------------------------------------------
-// Every multi-byte field is written byte by byte, little-endian, so the file is the same on
-// every machine and no struct padding leaks into it. The reader never indexes past the end:
-// each read first asks need(n), which throws naming the field, the offset and how many bytes
-// were missing — a truncated file is an error message, not an out-of-bounds read.
+// ---- the symbol streams ----------------------------------------------------------------------
+// Fields are written with ByteWriter and read with ByteReader (engine/io/bytes.h): little-endian,
+// and every read checked against the bytes left, naming the field and the offset.
 namespace {
-
-struct Writer {
-  std::string out;
-  void u8(uint32_t v) { out.push_back(static_cast<char>(v & 0xFF)); }
-  void u16(uint32_t v) { u8(v), u8(v >> 8); }
-  void u32(uint32_t v) { u16(v & 0xFFFF), u16(v >> 16); }
-  void u64(uint64_t v) { u32(static_cast<uint32_t>(v)), u32(static_cast<uint32_t>(v >> 32)); }
-  void f32(float f) {
-    uint32_t v;
-    std::memcpy(&v, &f, 4);
-    u32(v);
-  }
-  void str(const std::string& s) {
-    if (s.size() > 255) throw std::invalid_argument("compressed file: name longer than 255 bytes: " + s);
-    u8(static_cast<uint32_t>(s.size()));
-    out += s;
-  }
-  int64_t size() const { return static_cast<int64_t>(out.size()); }
-};
-
-struct Reader {
-  const std::string& buf;
-  size_t pos;
-  const std::string& what;
-  [[noreturn]] void fail(const std::string& field, const std::string& msg) const {
-    throw std::runtime_error(what + ": " + field + " at byte " + std::to_string(pos) + ": " + msg);
-  }
-  void need(size_t n, const std::string& field) const {
-    if (buf.size() - pos < n)
-      fail(field, "truncated: expected " + std::to_string(n) + " more bytes, found " + std::to_string(buf.size() - pos));
-  }
-  uint32_t u8(const std::string& f) {
-    need(1, f);
-    return static_cast<uint8_t>(buf[pos++]);
-  }
-  uint32_t u16(const std::string& f) {
-    need(2, f);
-    uint32_t v = static_cast<uint8_t>(buf[pos]) | static_cast<uint32_t>(static_cast<uint8_t>(buf[pos + 1])) << 8;
-    pos += 2;
-    return v;
-  }
-  uint32_t u32(const std::string& f) {
-    need(4, f);
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(buf[pos + i]);
-    pos += 4;
-    return v;
-  }
-  uint64_t u64(const std::string& f) {
-    uint64_t lo = u32(f);
-    return lo | static_cast<uint64_t>(u32(f)) << 32;
-  }
-  float f32(const std::string& f) {
-    uint32_t v = u32(f);
-    float x;
-    std::memcpy(&x, &v, 4);
-    return x;
-  }
-  std::string str(const std::string& f) {
-    size_t n = u8(f);
-    need(n, f);
-    std::string s = buf.substr(pos, n);
-    pos += n;
-    return s;
-  }
-};
 
 // A symbol stream: canonical Huffman lengths (4 bits each, for symbols 0..n−1), then the bits.
 // The same writer serves the P+Q file: with huffman = false every length is b, and canonical
 // codes of equal length are just the symbols in binary — fixed-width packing.
-void write_stream(Writer& w, const std::vector<uint8_t>& symbols, int alphabet, bool huffman, int64_t& table_bytes,
+void write_stream(ByteWriter& w, const std::vector<uint8_t>& symbols, int alphabet, bool huffman, int64_t& table_bytes,
                   int64_t& data_bytes, uint64_t& nbits) {
   std::vector<uint8_t> lengths;
   if (huffman) {
@@ -174,21 +92,21 @@ void write_stream(Writer& w, const std::vector<uint8_t>& symbols, int alphabet, 
   }
   size_t n = lengths.size();
   while (n > 0 && lengths[n - 1] == 0) --n;   // trailing unused symbols need no entry
-  const int64_t t0 = w.size();
-  w.u16(static_cast<uint32_t>(n));
-  for (size_t s = 0; s < n; s += 2) w.u8(lengths[s] | (s + 1 < n ? lengths[s + 1] << 4 : 0));
+  const int64_t t0 = static_cast<int64_t>(w.size());
+  w.u16(static_cast<uint16_t>(n));
+  for (size_t s = 0; s < n; s += 2) w.u8(static_cast<uint8_t>(lengths[s] | (s + 1 < n ? lengths[s + 1] << 4 : 0)));
   BitStream bs = huffman_encode(symbols, huffman_canonical(lengths));
   if (bs.nbits > 0xFFFFFFFFull) throw std::invalid_argument("compressed file: stream longer than 2^32 bits");
   w.u32(static_cast<uint32_t>(bs.nbits));
-  table_bytes = w.size() - t0;
-  w.out.append(reinterpret_cast<const char*>(bs.bytes.data()), bs.bytes.size());
+  table_bytes = static_cast<int64_t>(w.size()) - t0;
+  w.bytes(bs.bytes.data(), bs.bytes.size());
   data_bytes = static_cast<int64_t>(bs.bytes.size());
   nbits = bs.nbits;
 }
 
-std::vector<uint8_t> read_stream(Reader& r, int alphabet, int64_t count, const std::string& field,
+std::vector<uint8_t> read_stream(ByteReader& r, int alphabet, int64_t count, const std::string& field,
                                  int64_t& table_bytes, int64_t& data_bytes, uint64_t& nbits) {
-  const size_t t0 = r.pos;
+  const size_t t0 = r.pos();
   // The lengths come from the file, so they are untrusted: huffman_decode() re-checks them
   // (Kraft sum <= 1) before decoding a single symbol.
   uint32_t n = r.u16(field + " code-length count");
@@ -202,20 +120,23 @@ std::vector<uint8_t> read_stream(Reader& r, int alphabet, int64_t count, const s
     else if (b >> 4) r.fail(field, "expected a zero pad nibble, found " + std::to_string(b >> 4));
   }
   nbits = r.u32(field + " bit count");
-  table_bytes = static_cast<int64_t>(r.pos - t0);
-  const size_t nbytes = static_cast<size_t>((nbits + 7) / 8);
-  r.need(nbytes, field + " bits");
+  table_bytes = static_cast<int64_t>(r.pos() - t0);
+  // Every symbol takes at least one bit, so `count` symbols need count bits: checked here,
+  // before huffman_decode() reserves room for them (a 452-byte file must not ask for 1.4 GB).
+  if (static_cast<uint64_t>(count) > nbits)
+    r.fail(field + " bit count", "expected at least one bit per symbol, " + std::to_string(count) +
+                                     " symbols, found " + std::to_string(nbits) + " bits");
+  const size_t at = r.pos();
+  const size_t nbytes = r.need_array((nbits + 7) / 8, 1, field + " bits");
   BitStream bs;
-  bs.bytes.assign(r.buf.begin() + static_cast<std::ptrdiff_t>(r.pos),
-                  r.buf.begin() + static_cast<std::ptrdiff_t>(r.pos + nbytes));
+  const uint8_t* p = r.bytes(nbytes, field + " bits");
+  bs.bytes.assign(p, p + nbytes);
   bs.nbits = nbits;
-  const size_t at = r.pos;
-  r.pos += nbytes;
   data_bytes = static_cast<int64_t>(nbytes);
   try {
     return huffman_decode(bs, lengths, count);
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(r.what + ": " + field + " starting at byte " + std::to_string(at) + ": " + e.what());
+    r.fail_at(at, field, e.what());
   }
 }
 
@@ -224,28 +145,28 @@ std::vector<uint8_t> read_stream(Reader& r, int alphabet, int64_t count, const s
 std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLayout* layout) {
   // The payload is built first, so the header can carry its length and checksum. Alongside,
   // the layout records how many bytes each part took (the --inspect table, Tables 2-3).
-  Writer w;
+  ByteWriter w;
   FileLayout fl;
-  w.str(cm.arch);
+  w.str_u8(cm.arch);
   w.u32(static_cast<uint32_t>(cm.tensors.size()));
-  fl.header_bytes = static_cast<int64_t>(kHeaderBytes) + w.size();
+  fl.header_bytes = static_cast<int64_t>(kHeaderBytes + w.size());
   for (const auto& t : cm.tensors) {
     TensorLayout tl;
     tl.name = t.name;
     tl.shape = t.shape;
     tl.coded = t.coded;
     tl.numel = shape_numel(t.shape);
-    const int64_t h0 = w.size();
-    w.str(t.name);
-    w.u8(static_cast<uint32_t>(t.shape.size()));
+    const int64_t h0 = static_cast<int64_t>(w.size());
+    w.str_u8(t.name);
+    w.u8(static_cast<uint8_t>(t.shape.size()));
     for (int64_t d : t.shape) w.u32(static_cast<uint32_t>(d));
     w.u8(t.coded ? 1 : 0);
     if (!t.coded) {
-      tl.header_bytes = w.size() - h0;
+      tl.header_bytes = static_cast<int64_t>(w.size()) - h0;
       if (static_cast<int64_t>(t.values.size()) != tl.numel)
         throw std::invalid_argument("serialize_compressed: " + t.name + " has " + std::to_string(t.values.size()) +
                                     " values, expected " + std::to_string(tl.numel));
-      for (float v : t.values) w.f32(v);
+      w.f32s(t.values.data(), t.values.size());
       tl.raw_bytes = 4 * tl.numel;
       tl.nonzeros = tl.numel;
     } else {
@@ -253,12 +174,12 @@ std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLa
       const int k_codes = 1 << t.weight_bits;
       if (static_cast<int>(t.codebook.size()) != k_codes || t.codebook[0] != 0.0f || t.stream.numel != tl.numel)
         throw std::invalid_argument("serialize_compressed: " + t.name + ": inconsistent codebook or stream");
-      w.u8(static_cast<uint32_t>(t.weight_bits));
-      w.u8(static_cast<uint32_t>(t.stream.gap_bits));
-      tl.header_bytes = w.size() - h0 + 4;   // + the entry count below
-      const int64_t c0 = w.size();
+      w.u8(static_cast<uint8_t>(t.weight_bits));
+      w.u8(static_cast<uint8_t>(t.stream.gap_bits));
+      tl.header_bytes = static_cast<int64_t>(w.size()) - h0 + 4;   // + the entry count below
+      const int64_t c0 = static_cast<int64_t>(w.size());
       for (int k = 1; k < k_codes; ++k) w.f32(t.codebook[k]);
-      tl.codebook_bytes = w.size() - c0;
+      tl.codebook_bytes = static_cast<int64_t>(w.size()) - c0;
       w.u32(static_cast<uint32_t>(t.stream.entries()));
       write_stream(w, t.stream.codes, k_codes, huffman, tl.code_table_bytes, tl.code_bytes, tl.code_bits);
       write_stream(w, t.stream.gaps, 1 << t.stream.gap_bits, huffman, tl.gap_table_bytes, tl.gap_bytes,
@@ -272,33 +193,32 @@ std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLa
     fl.tensors.push_back(tl);
   }
   // Header: magic, version, payload length, checksum of the payload.
-  Writer h;
-  h.out.assign(kMagic, kMagic + 8);
+  ByteWriter h;
+  h.bytes(kMagic, 8);
   h.u32(kVersion);
-  h.u64(static_cast<uint64_t>(w.out.size()));
-  h.u32(crc32(w.out.data(), w.out.size()));
-  fl.file_bytes = h.size() + w.size();
+  h.u64(static_cast<uint64_t>(w.size()));
+  h.u32(crc32(w.data().data(), w.size()));
+  h.bytes(w.data().data(), w.size());
+  fl.file_bytes = static_cast<int64_t>(h.size());
   if (layout) *layout = fl;
-  return h.out + w.out;
+  return std::string(h.data().begin(), h.data().end());
 }
 
 CompressedModel parse_compressed(const std::string& bytes, const std::string& what, FileLayout* layout) {
   // Order of checks: magic (is this our file at all?), version, length (truncated or padded?),
   // checksum (corrupted?), then every field for plausibility — a flipped bit that the CRC
   // cannot see (we test that) must still end in an exception, never in a bad read.
-  Reader r{bytes, 0, what};
+  ByteReader r(bytes, what);
   r.need(8, "magic");
   if (std::memcmp(bytes.data(), kMagic, 8) != 0) {
     std::ostringstream found;
     for (int i = 0; i < 8; ++i) found << (i ? " " : "") << std::hex << (static_cast<unsigned>(bytes[i]) & 0xFF);
     r.fail("magic", "expected \"MGFDC\\r\\n\\x1a\" (a Deep Compression file), found bytes " + found.str());
   }
-  r.pos = 8;
+  r.seek(8);
   uint32_t version = r.u32("version");
-  if (version != kVersion) {
-    r.pos -= 4;
-    r.fail("version", "expected " + std::to_string(kVersion) + ", found " + std::to_string(version));
-  }
+  if (version != kVersion)
+    r.fail_at(8, "version", "expected " + std::to_string(kVersion) + ", found " + std::to_string(version));
   uint64_t payload = r.u64("payload length");
   uint32_t crc = r.u32("checksum");
   if (bytes.size() - kHeaderBytes != payload)
@@ -314,14 +234,14 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
   FileLayout fl;
   fl.file_bytes = static_cast<int64_t>(bytes.size());
   CompressedModel cm;
-  cm.arch = r.str("architecture name");
+  cm.arch = r.str_u8("architecture name");
   uint32_t n = r.u32("tensor count");
-  fl.header_bytes = static_cast<int64_t>(r.pos);
+  fl.header_bytes = static_cast<int64_t>(r.pos());
   for (uint32_t ti = 0; ti < n; ++ti) {
     CompressedTensor t;
     TensorLayout tl;
-    const size_t h0 = r.pos;
-    t.name = r.str("tensor " + std::to_string(ti) + " name");
+    const size_t h0 = r.pos();
+    t.name = r.str_u8("tensor " + std::to_string(ti) + " name");
     const std::string f = "tensor '" + t.name + "'";
     uint32_t nd = r.u8(f + " ndim");
     if (nd < 1 || nd > 4) r.fail(f + " ndim", "expected 1 to 4 dims, found " + std::to_string(nd));
@@ -330,7 +250,7 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
       uint32_t v = r.u32(f + " shape");
       if (v == 0 || v > (1u << 28)) r.fail(f + " shape", "expected a dimension in 1..2^28, found " + std::to_string(v));
       t.shape.push_back(v);
-      numel *= v;
+      numel = static_cast<int64_t>(checked_mul(static_cast<uint64_t>(numel), v, what + ": " + f + " shape"));
       if (numel > (int64_t{1} << 32)) r.fail(f + " shape", "expected at most 2^32 elements, found more");
     }
     uint32_t kind = r.u8(f + " kind");
@@ -338,10 +258,10 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
     tl.shape = t.shape;
     tl.numel = numel;
     if (kind == 0) {
-      tl.header_bytes = static_cast<int64_t>(r.pos - h0);
-      r.need(static_cast<size_t>(4 * numel), f + " values");
+      tl.header_bytes = static_cast<int64_t>(r.pos() - h0);
+      r.need_array(static_cast<uint64_t>(numel), 4, f + " values");   // before the allocation
       t.values.resize(static_cast<size_t>(numel));
-      for (int64_t i = 0; i < numel; ++i) t.values[i] = r.f32(f + " values");
+      r.f32s(t.values.data(), t.values.size(), f + " values");
       tl.raw_bytes = 4 * numel;
       tl.nonzeros = numel;
     } else if (kind == 1) {
@@ -352,13 +272,13 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
       int gap_bits = static_cast<int>(r.u8(f + " gap bits"));
       if (gap_bits < 1 || gap_bits > 8) r.fail(f + " gap bits", "expected 1..8, found " + std::to_string(gap_bits));
       const int k_codes = 1 << t.weight_bits;
-      const size_t c0 = r.pos;
+      const size_t c0 = r.pos();
       t.codebook.assign(static_cast<size_t>(k_codes), 0.0f);
       for (int k = 1; k < k_codes; ++k) t.codebook[k] = r.f32(f + " codebook");
-      tl.codebook_bytes = static_cast<int64_t>(r.pos - c0);
+      tl.codebook_bytes = static_cast<int64_t>(r.pos() - c0);
       // entries <= numel: each entry (weight or filler) occupies a distinct position.
       uint32_t entries = r.u32(f + " entry count");
-      tl.header_bytes = static_cast<int64_t>(r.pos - h0) - tl.codebook_bytes;
+      tl.header_bytes = static_cast<int64_t>(r.pos() - h0) - tl.codebook_bytes;
       if (entries > numel) r.fail(f + " entry count", "expected at most numel = " + std::to_string(numel) + ", found " + std::to_string(entries));
       t.stream.numel = numel;
       t.stream.gap_bits = gap_bits;
@@ -377,14 +297,13 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
       tl.fillers = t.stream.fillers();
       tl.nonzeros = tl.entries - tl.fillers;
     } else {
-      r.pos -= 1;
-      r.fail(f + " kind", "expected 0 (raw) or 1 (coded), found " + std::to_string(kind));
+      r.fail_at(r.pos() - 1, f + " kind", "expected 0 (raw) or 1 (coded), found " + std::to_string(kind));
     }
     cm.tensors.push_back(std::move(t));
     fl.tensors.push_back(tl);
   }
-  if (r.pos != bytes.size())
-    r.fail("end of payload", "expected the end of the file, found " + std::to_string(bytes.size() - r.pos) + " more bytes");
+  if (r.remaining() != 0)
+    r.fail("end of payload", "expected the end of the file, found " + std::to_string(r.remaining()) + " more bytes");
   if (layout) *layout = fl;
   return cm;
 }
@@ -396,11 +315,8 @@ int64_t save_compressed(const std::string& path, const CompressedModel& cm, bool
 }
 
 static std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path + " (does it exist?)");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
+  const std::vector<uint8_t> b = read_file(path);
+  return std::string(b.begin(), b.end());
 }
 
 CompressedModel load_compressed(const std::string& path, FileLayout* layout) {

@@ -159,8 +159,6 @@ class CompressedRunner : public Module {
   int64_t n_compressed_ = 0, n_compressed_conv_ = 0, n_reinflated_ = 0;
 };
 
-uint32_t crc32(const void* data, size_t n);   // IEEE 802.3 (zlib's crc32)
-
 // ---- the pipeline ---------------------------------------------------------------------------
 // Stage by stage, for a trained flat model (LeNet-300-100, LeNet-5). Each stage retrains with
 // plain SGD (momentum 0.9) on the training set, batch `batch`.

@@ -11,8 +11,9 @@
 //   crc                      u32, CRC-32 of every byte before it
 // Masks are saved so a pruned model reloads pruned; buffers (batch-norm running statistics)
 // so it reloads with the statistics it was evaluated with.
-// Crash safety: the bytes go to "<path>.tmp", are flushed, and the file is renamed over
-// <path>; rename is atomic on POSIX, so a crash mid-write leaves the old checkpoint intact.
+// Written with engine/io/bytes.h (ByteWriter / ByteReader) and engine/io/crc32.h.
+// Crash safety: write_bytes_atomic() (engine/io/file.h) writes "<path>.tmp", fsyncs it and
+// renames it over <path>, so a crash or kill -9 mid-write leaves the old checkpoint intact.
 // Loading checks everything before touching the model — magic, version, CRC, bounds, every
 // name and shape — so a truncated, corrupted or mismatched file throws (naming the tensor,
 // expected vs found) and leaves the model exactly as it was.
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/file.h"  // write_bytes_atomic: how save_checkpoint writes
 #include "engine/tensor.h"
 #include "layers/module.h"
 
@@ -44,10 +46,5 @@ std::vector<uint8_t> encode_checkpoint(const std::vector<CheckpointEntry>& entri
 std::vector<CheckpointEntry> decode_checkpoint(const std::vector<uint8_t>& bytes, const std::string& name);
 std::vector<CheckpointEntry> read_checkpoint(const std::string& path);
 std::vector<CheckpointEntry> checkpoint_entries(Module& model);  // what save_checkpoint writes
-
-// Writes bytes to <path>.tmp then renames it over <path> (creating parent directories).
-// `crash_after` >= 0 throws after that many bytes have been written — to test that an
-// interrupted write leaves the old file intact; the temporary file is removed.
-void write_bytes_atomic(const std::string& path, const std::vector<uint8_t>& bytes, int64_t crash_after = -1);
 
 }  // namespace mgf

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/file.h"  // write_file_atomic, for the examples
+
 namespace mgf {
 
 class ExampleArgs {
@@ -85,9 +87,5 @@ MeanSd mean_sd(const std::vector<double>& v);
 
 std::string fmt(double v, int decimals = 2);  // fixed notation
 std::string fmt_pct(double fraction, int decimals = 2);  // 0.0164 -> "1.64 %"
-
-// Writes `text` to `path` atomically: a temporary file beside it, then rename. Throws
-// std::runtime_error naming the path when anything fails; the old file is left intact.
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace mgf

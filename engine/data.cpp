@@ -97,6 +97,13 @@ DataSplits load_mnist_like(const std::string& flag_dir, const std::string& set, 
     DataSplits s;
     s.train = load_idx_pair(ti, tl, max_train);
     s.test = load_idx_pair(vi, vl, max_test);
+    // Every model of the book takes [N, 1, 28, 28]: say so here, naming the file, rather than
+    // let a Linear deep inside the model refuse [N, 100] without saying where it came from.
+    for (const auto& [d, path] : {std::pair{&s.train, ti}, std::pair{&s.test, vi}})
+      if (d->images.dim(2) != 28 || d->images.dim(3) != 28)
+        throw std::runtime_error("IDX file " + path + ": images are " + std::to_string(d->images.dim(2)) + "x" +
+                                 std::to_string(d->images.dim(3)) + " (dims at byte offsets 8 and 12), expected " +
+                                 "28x28 (MNIST-like sets; the models take [N, 1, 28, 28])");
     s.dir = dir;
     s.name = set;
     return s;

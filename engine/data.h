@@ -52,7 +52,8 @@ class DataNotFound : public std::runtime_error {
 
 // Loads an MNIST-format set (see the header comment for where it looks). max_train /
 // max_test >= 0 keep only the first that many images (a --quick run); -1 keeps all.
-// Throws DataNotFound, or std::runtime_error naming the file and offset when a file is bad.
+// Throws DataNotFound, or std::runtime_error naming the file and offset when a file is bad or
+// its images are not 28×28 (every model of the book takes [N, 1, 28, 28]).
 DataSplits load_mnist_like(const std::string& flag_dir, const std::string& set = "mnist", int64_t max_train = -1,
                            int64_t max_test = -1);
 

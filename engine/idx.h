@@ -21,8 +21,10 @@ struct IdxArray {
   std::vector<uint8_t> data;   // product(dims) bytes, row-major
 };
 
-// The bytes of a file, gunzipped when it starts with the gzip magic. Throws
-// std::runtime_error naming the path when it cannot be read.
+// The bytes of an IDX file, gunzipped when it starts with the gzip magic: first only the
+// header, then the rest with the output capped at the size the header declares, so a gzip
+// bomb is refused at that size. Throws std::runtime_error naming the path when it cannot be
+// read or decoded.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 // Parses an in-memory IDX file. `ndim` is the number of dimensions the caller expects

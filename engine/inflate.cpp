@@ -5,29 +5,10 @@
 #include "engine/inflate.h"
 
 #include <array>
+#include <cstdint>
 #include <stdexcept>
 
 namespace mgf {
-
-// ---- CRC-32 --------------------------------------------------------------------------------
-namespace {
-constexpr std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr std::array<uint32_t, 256> kCrcTable = make_crc_table();
-}  // namespace
-
-uint32_t crc32(const uint8_t* data, size_t n, uint32_t crc) {
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = kCrcTable[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
 
 namespace {
 
@@ -151,6 +132,38 @@ struct Huffman {
   }
 };
 
+// The decoded bytes, capped. A caller that knows how much output to expect (an IDX header
+// says it) passes that as the cap, so a stream that would decode to more (a "gzip bomb": a
+// 1 MB stream of length-258 copies decodes to 1 GiB) is stopped the moment it passes the
+// cap, having used at most the cap in memory. In prefix mode (gunzip_prefix) reaching the cap
+// is not an error: decoding just stops there, unwinding with Full.
+struct Output {
+  std::vector<uint8_t> v;
+  size_t cap = SIZE_MAX;
+  bool prefix = false;
+  struct Full {};
+
+  // How many of k more bytes fit; in normal mode all k must fit or the stream is refused.
+  size_t room(size_t k, BitReader& br) const {
+    const size_t left = cap - v.size();
+    if (k <= left) return k;
+    if (!prefix)
+      br.fail("output would exceed " + std::to_string(cap) +
+              " bytes, the most the caller expects (a gzip bomb, or data longer than its header says)");
+    return left;
+  }
+  void put(uint8_t b, BitReader& br) {
+    if (room(1, br) == 0) throw Full{};
+    v.push_back(b);
+  }
+  // Byte by byte on purpose: a copy may overlap its own output (d < len repeats a pattern).
+  void copy(size_t d, size_t len, BitReader& br) {
+    const size_t from = v.size() - d, k = room(len, br);
+    for (size_t i = 0; i < k; ++i) v.push_back(v[from + i]);
+    if (k < len) throw Full{};
+  }
+};
+
 // Lengths 257..285 and distances 0..29: base values and extra bits (RFC 1951 §3.2.5).
 constexpr uint16_t kLenBase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
                                    31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
@@ -160,13 +173,13 @@ constexpr uint16_t kDistBase[30] = {1,   2,   3,   4,   5,   7,    9,    13,   1
 constexpr uint8_t kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
 // The body of a compressed block: literals, end-of-block (256), or length/distance copies.
-void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist, std::vector<uint8_t>& out) {
+void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist, Output& out) {
   // Symbols 257..285 say "a copy follows": its length is a base plus extra bits read raw
   // (LSB first), then a distance symbol from the second code, again base plus extra bits.
   for (;;) {
     int sym = lit.decode(br);
     if (sym < 256) {
-      out.push_back(static_cast<uint8_t>(sym));
+      out.put(static_cast<uint8_t>(sym), br);
     } else if (sym == 256) {
       return;
     } else {
@@ -176,12 +189,10 @@ void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist, std::
       int ds = dist.decode(br);
       if (ds >= 30) br.fail("invalid distance symbol " + std::to_string(ds));
       size_t d = kDistBase[ds] + br.bits(kDistExtra[ds]);
-      if (d > out.size())
+      if (d > out.v.size())
         br.fail("distance " + std::to_string(d) + " reaches before the start of the output (" +
-                std::to_string(out.size()) + " bytes so far)");
-      // Byte by byte on purpose: a copy may overlap its own output (d < len repeats a pattern).
-      size_t from = out.size() - d;
-      for (size_t i = 0; i < len; ++i) out.push_back(out[from + i]);
+                std::to_string(out.v.size()) + " bytes so far)");
+      out.copy(d, len, br);
     }
   }
 }
@@ -189,15 +200,15 @@ void inflate_codes(BitReader& br, const Huffman& lit, const Huffman& dist, std::
 // A stored block: the compressor found nothing to gain. After the 3 header bits the rest of
 // the byte is padding, then LEN and its one's complement NLEN (a cheap integrity check),
 // then LEN raw bytes.
-void inflate_stored(BitReader& br, std::vector<uint8_t>& out) {
+void inflate_stored(BitReader& br, Output& out) {
   br.align();
   uint32_t len = br.bits(16), nlen = br.bits(16);
   if ((len ^ 0xFFFFu) != nlen)
     br.fail("stored block length " + std::to_string(len) + " does not match its complement " + std::to_string(nlen));
-  for (uint32_t i = 0; i < len; ++i) out.push_back(static_cast<uint8_t>(br.bits(8)));
+  for (uint32_t i = 0; i < len; ++i) out.put(static_cast<uint8_t>(br.bits(8)), br);
 }
 
-void inflate_fixed(BitReader& br, std::vector<uint8_t>& out) {
+void inflate_fixed(BitReader& br, Output& out) {
   // The fixed code of §3.2.6: 0-143 → 8 bits, 144-255 → 9, 256-279 → 7, 280-287 → 8;
   // all 30 distance codes 5 bits. Built once.
   static const std::pair<Huffman, Huffman> fixed = [] {
@@ -213,7 +224,7 @@ void inflate_fixed(BitReader& br, std::vector<uint8_t>& out) {
   inflate_codes(br, fixed.first, fixed.second, out);
 }
 
-void inflate_dynamic(BitReader& br, std::vector<uint8_t>& out) {
+void inflate_dynamic(BitReader& br, Output& out) {
   int nlen = static_cast<int>(br.bits(5)) + 257, ndist = static_cast<int>(br.bits(5)) + 1,
       ncode = static_cast<int>(br.bits(4)) + 4;
   if (nlen > 286 || ndist > 30)
@@ -263,9 +274,8 @@ uint32_t read_le32(const uint8_t* p) {
 
 // Every block starts with 3 bits: BFINAL (is this the last block?) and BTYPE (00 stored,
 // 01 fixed Huffman, 10 dynamic Huffman, 11 reserved = error).
-std::vector<uint8_t> inflate(const uint8_t* data, size_t n, const std::string& name, size_t* consumed) {
-  BitReader br(data, n, name);
-  std::vector<uint8_t> out;
+namespace {
+void inflate_blocks(BitReader& br, Output& out) {
   bool last = false;
   while (!last) {
     last = br.bits(1) == 1;
@@ -276,9 +286,18 @@ std::vector<uint8_t> inflate(const uint8_t* data, size_t n, const std::string& n
       default: br.fail("invalid block type 3");
     }
   }
+}
+}  // namespace
+
+std::vector<uint8_t> inflate(const uint8_t* data, size_t n, const std::string& name, size_t* consumed,
+                             size_t max_output) {
+  BitReader br(data, n, name);
+  Output out;
+  out.cap = max_output;
+  inflate_blocks(br, out);
   br.align();
   if (consumed) *consumed = br.byte_offset();
-  return out;
+  return std::move(out.v);
 }
 
 bool is_gzip(const uint8_t* data, size_t n) { return n >= 2 && data[0] == 0x1f && data[1] == 0x8b; }
@@ -287,52 +306,63 @@ bool is_gzip(const uint8_t* data, size_t n) { return n >= 2 && data[0] == 0x1f &
 // flags, time, OS), optional fields the flags announce, the DEFLATE stream, then the CRC-32
 // and the length mod 2^32 of the original data. The wrapper adds the integrity check
 // DEFLATE itself lacks.
-std::vector<uint8_t> gunzip(const uint8_t* data, size_t n, const std::string& name) {
-  auto fail = [&](const std::string& what, size_t off) -> void {
-    throw std::runtime_error("gunzip(" + name + "): " + what + " at byte offset " + std::to_string(off));
+namespace {
+[[noreturn]] void gzip_fail(const std::string& name, const std::string& what, size_t off) {
+  throw std::runtime_error("gunzip(" + name + "): " + what + " at byte offset " + std::to_string(off));
+}
+
+// Checks the member header that starts at data[pos] and returns the offset of its DEFLATE data.
+size_t gzip_member_header(const uint8_t* data, size_t n, size_t pos, const std::string& name) {
+  const size_t start = pos;
+  if (n - pos < 18) gzip_fail(name, "truncated gzip member (" + std::to_string(n - pos) + " bytes, a header and trailer need 18)", pos);
+  if (!is_gzip(data + pos, n - pos)) gzip_fail(name, "not a gzip stream (magic is not 1f 8b)", pos);
+  if (data[pos + 2] != 8) gzip_fail(name, "compression method " + std::to_string(data[pos + 2]) + ", expected 8 (deflate)", pos + 2);
+  const uint8_t flg = data[pos + 3];
+  if (flg & 0xE0) gzip_fail(name, "reserved flag bits set", pos + 3);
+  pos += 10;  // ID1 ID2 CM FLG MTIME(4) XFL OS
+  auto need = [&](size_t k) {
+    if (n - pos < k) gzip_fail(name, "truncated gzip header", pos);
   };
+  if (flg & 0x04) {  // FEXTRA
+    need(2);
+    size_t xlen = data[pos] | size_t{data[pos + 1]} << 8;
+    pos += 2;
+    need(xlen);
+    pos += xlen;
+  }
+  for (uint8_t bit : {uint8_t{0x08}, uint8_t{0x10}}) {  // FNAME, FCOMMENT: zero-terminated
+    if (!(flg & bit)) continue;
+    while (pos < n && data[pos] != 0) ++pos;
+    need(1);
+    ++pos;
+  }
+  if (flg & 0x02) {  // FHCRC: the low 16 bits of the CRC-32 of the header
+    need(2);
+    uint32_t h = data[pos] | uint32_t{data[pos + 1]} << 8;
+    if (h != (crc32(data + start, pos - start) & 0xFFFF)) gzip_fail(name, "header CRC mismatch", pos);
+    pos += 2;
+  }
+  return pos;
+}
+}  // namespace
+
+std::vector<uint8_t> gunzip(const uint8_t* data, size_t n, const std::string& name, size_t max_output) {
   std::vector<uint8_t> out;
   size_t pos = 0;
   do {  // one member per iteration (RFC 1952 §2.2: a file is a series of members)
-    const size_t start = pos;
-    if (n - pos < 18) fail("truncated gzip member (" + std::to_string(n - pos) + " bytes, a header and trailer need 18)", pos);
-    if (!is_gzip(data + pos, n - pos)) fail("not a gzip stream (magic is not 1f 8b)", pos);
-    if (data[pos + 2] != 8) fail("compression method " + std::to_string(data[pos + 2]) + ", expected 8 (deflate)", pos + 2);
-    const uint8_t flg = data[pos + 3];
-    if (flg & 0xE0) fail("reserved flag bits set", pos + 3);
-    pos += 10;  // ID1 ID2 CM FLG MTIME(4) XFL OS
-    auto need = [&](size_t k) {
-      if (n - pos < k) fail("truncated gzip header", pos);
-    };
-    if (flg & 0x04) {  // FEXTRA
-      need(2);
-      size_t xlen = data[pos] | size_t{data[pos + 1]} << 8;
-      pos += 2;
-      need(xlen);
-      pos += xlen;
-    }
-    for (uint8_t bit : {uint8_t{0x08}, uint8_t{0x10}}) {  // FNAME, FCOMMENT: zero-terminated
-      if (!(flg & bit)) continue;
-      while (pos < n && data[pos] != 0) ++pos;
-      need(1);
-      ++pos;
-    }
-    if (flg & 0x02) {  // FHCRC: the low 16 bits of the CRC-32 of the header
-      need(2);
-      uint32_t h = data[pos] | uint32_t{data[pos + 1]} << 8;
-      if (h != (crc32(data + start, pos - start) & 0xFFFF)) fail("header CRC mismatch", pos);
-      pos += 2;
-    }
+    pos = gzip_member_header(data, n, pos, name);
     size_t used = 0;
-    std::vector<uint8_t> member = inflate(data + pos, n - pos, name + " @" + std::to_string(pos), &used);
+    // The cap covers all members together: each may fill only what the earlier ones left.
+    std::vector<uint8_t> member =
+        inflate(data + pos, n - pos, name + " @" + std::to_string(pos), &used, max_output - out.size());
     pos += used;
-    if (n - pos < 8) fail("truncated gzip trailer (CRC-32 and ISIZE)", pos);
+    if (n - pos < 8) gzip_fail(name, "truncated gzip trailer (CRC-32 and ISIZE)", pos);
     uint32_t want_crc = read_le32(data + pos), want_size = read_le32(data + pos + 4);
     uint32_t got_crc = crc32(member.data(), member.size());
     if (got_crc != want_crc)
-      fail("CRC-32 mismatch: trailer says " + std::to_string(want_crc) + ", data gives " + std::to_string(got_crc), pos);
+      gzip_fail(name, "CRC-32 mismatch: trailer says " + std::to_string(want_crc) + ", data gives " + std::to_string(got_crc), pos);
     if (want_size != static_cast<uint32_t>(member.size()))
-      fail("ISIZE mismatch: trailer says " + std::to_string(want_size) + " bytes, decoded " +
+      gzip_fail(name, "ISIZE mismatch: trailer says " + std::to_string(want_size) + " bytes, decoded " +
                std::to_string(member.size()),
            pos + 4);
     pos += 8;
@@ -340,6 +370,20 @@ std::vector<uint8_t> gunzip(const uint8_t* data, size_t n, const std::string& na
     else out.insert(out.end(), member.begin(), member.end());
   } while (pos < n);
   return out;
+}
+
+std::vector<uint8_t> gunzip_prefix(const uint8_t* data, size_t n, size_t k, const std::string& name) {
+  const size_t pos = gzip_member_header(data, n, 0, name);
+  BitReader br(data + pos, n - pos, name + " @" + std::to_string(pos));
+  Output out;
+  out.cap = k;
+  out.prefix = true;
+  try {
+    inflate_blocks(br, out);
+  } catch (const Output::Full&) {
+    // reached k bytes: that is all the caller asked for
+  }
+  return std::move(out.v);
 }
 
 }  // namespace mgf

@@ -16,22 +16,29 @@
 #include <string>
 #include <vector>
 
-namespace mgf {
+#include "engine/io/crc32.h"  // gzip's CRC-32 is the project's one crc32()
 
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320) as gzip and PNG use it.
-// Chainable: crc32(b, nb, crc32(a, na)) == crc32(a‖b).
-uint32_t crc32(const uint8_t* data, size_t n, uint32_t crc = 0);
+namespace mgf {
 
 // Decodes one raw DEFLATE stream starting at data[0]. `consumed` (optional) receives the
 // number of input bytes used, rounded up to a whole byte. Throws std::runtime_error naming
-// `name` and the byte offset on a malformed or truncated stream.
+// `name` and the byte offset on a malformed or truncated stream, and the moment the output
+// would pass `max_output` bytes (so a caller that knows the size to expect is never made to
+// hold more: a "gzip bomb" is refused with bounded memory).
 std::vector<uint8_t> inflate(const uint8_t* data, size_t n, const std::string& name = "deflate stream",
-                             size_t* consumed = nullptr);
+                             size_t* consumed = nullptr, size_t max_output = SIZE_MAX);
 
 bool is_gzip(const uint8_t* data, size_t n);  // starts with the magic 1f 8b
 
 // Decodes a gzip file (one or more members, concatenated) and checks each member's CRC-32
-// and ISIZE. Throws std::runtime_error naming `name` and the offset when anything is wrong.
-std::vector<uint8_t> gunzip(const uint8_t* data, size_t n, const std::string& name = "gzip stream");
+// and ISIZE. Throws std::runtime_error naming `name` and the offset when anything is wrong,
+// including output past `max_output` bytes (all members together).
+std::vector<uint8_t> gunzip(const uint8_t* data, size_t n, const std::string& name = "gzip stream",
+                            size_t max_output = SIZE_MAX);
+
+// The first min(k, all) decoded bytes of the first member, without its CRC/ISIZE check (the
+// trailer is not reached): enough to read a file header and learn how much output to expect
+// before decoding the rest with that cap.
+std::vector<uint8_t> gunzip_prefix(const uint8_t* data, size_t n, size_t k, const std::string& name = "gzip stream");
 
 }  // namespace mgf

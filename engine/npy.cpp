@@ -1,13 +1,12 @@
 // engine/npy.cpp — see npy.h.
 #include "engine/npy.h"
 
-#include <bit>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 
-#include "engine/checkpoint.h"
+#include "engine/io/bytes.h"
+#include "engine/io/checked.h"
+#include "engine/io/file.h"
 
 namespace mgf {
 
@@ -21,16 +20,12 @@ std::vector<uint8_t> npy_encode(const Tensor& t) {
   size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');
   dict += '\n';
-  std::vector<uint8_t> b = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  b.push_back(static_cast<uint8_t>(dict.size() & 0xFF));
-  b.push_back(static_cast<uint8_t>(dict.size() >> 8));
-  b.insert(b.end(), dict.begin(), dict.end());
-  const size_t at = b.size();
-  b.resize(at + static_cast<size_t>(t.numel()) * 4);
-  // Little-endian floats; every x86 and ARM machine we build for is little-endian already.
-  static_assert(std::endian::native == std::endian::little, "npy writer assumes a little-endian host");
-  if (t.numel()) std::memcpy(b.data() + at, t.data(), static_cast<size_t>(t.numel()) * 4);
-  return b;
+  ByteWriter w;
+  w.bytes("\x93NUMPY\x01\x00", 8);  // magic, version 1.0
+  w.u16(static_cast<uint16_t>(dict.size()));
+  w.bytes(dict.data(), dict.size());
+  w.f32s(t.data(), static_cast<size_t>(t.numel()));
+  return w.take();
 }
 
 namespace {
@@ -49,20 +44,15 @@ Tensor npy_decode(const std::vector<uint8_t>& b, const std::string& name) {
   auto fail = [&](const std::string& what) { throw std::runtime_error("npy " + name + ": " + what); };
   static const uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (b.size() < 10 || std::memcmp(b.data(), magic, 6) != 0) fail("not a .npy file (bad magic)");
-  const int major = b[6];
-  size_t hlen = 0, start = 0;
-  if (major == 1) {
-    hlen = b[8] | size_t{b[9]} << 8;
-    start = 10;
-  } else if (major == 2 || major == 3) {
-    if (b.size() < 12) fail("truncated header");
-    hlen = b[8] | size_t{b[9]} << 8 | size_t{b[10]} << 16 | size_t{b[11]} << 24;
-    start = 12;
-  } else {
-    fail("format version " + std::to_string(major) + "." + std::to_string(b[7]) + " is not supported (1.0-3.0)");
-  }
-  if (b.size() < start + hlen) fail("truncated header: declares " + std::to_string(hlen) + " bytes");
-  const std::string h(b.begin() + static_cast<std::ptrdiff_t>(start), b.begin() + static_cast<std::ptrdiff_t>(start + hlen));
+  ByteReader r(b, "npy " + name);
+  r.seek(6);
+  const int major = r.u8("major version"), minor = r.u8("minor version");
+  uint32_t hlen = 0;
+  if (major == 1) hlen = r.u16("header length");
+  else if (major == 2 || major == 3) hlen = r.u32("header length");
+  else fail("format version " + std::to_string(major) + "." + std::to_string(minor) + " is not supported (1.0-3.0)");
+  const uint8_t* hp = r.bytes(hlen, "header");
+  const std::string h(reinterpret_cast<const char*>(hp), hlen);
   std::string descr = after_key(h, "descr", name);
   if (descr.rfind("'<f4'", 0) != 0) fail("dtype " + descr.substr(0, descr.find(',')) + " is not supported, expected '<f4' (float32)");
   std::string fo = after_key(h, "fortran_order", name);
@@ -85,22 +75,20 @@ Tensor npy_decode(const std::vector<uint8_t>& b, const std::string& name) {
     shape.push_back(v);
   }
   if (shape.size() > 4) fail("a Tensor has at most 4 dimensions, found " + shape_str(shape));
-  const size_t data = start + hlen, want = static_cast<size_t>(shape_numel(shape)) * 4;
-  if (b.size() - data != want)
-    fail("shape " + shape_str(shape) + " needs " + std::to_string(want) + " data bytes, found " +
-         std::to_string(b.size() - data));
+  // Overflow-checked: (4294967296, 4294967296) has 2^64 elements, which a plain int64 product
+  // wraps to 0 — and a header-only file would then load as a tensor whose shape and storage
+  // disagree. Checked against the bytes present before the tensor is allocated.
+  const uint64_t nbytes = checked_mul(checked_numel(shape, "npy " + name), 4, "npy " + name + ": data bytes");
+  if (r.remaining() != nbytes)
+    fail("shape " + shape_str(shape) + " needs " + std::to_string(nbytes) + " data bytes, found " +
+         std::to_string(r.remaining()));
   Tensor t(shape);
-  if (want) std::memcpy(t.data(), b.data() + data, want);
+  r.f32s(t.data(), static_cast<size_t>(t.numel()), "data");
   return t;
 }
 
 void write_npy(const std::string& path, const Tensor& t) { write_bytes_atomic(path, npy_encode(t)); }
 
-Tensor read_npy(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return npy_decode(b, path);
-}
+Tensor read_npy(const std::string& path) { return npy_decode(read_file(path), path); }
 
 }  // namespace mgf

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/io/checked.h"
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -16,11 +18,7 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
-int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
+int64_t shape_numel(const Shape& s) { return checked_numel(s, "shape_numel"); }
 
 // Training allocates the same large tensors every batch and frees them all at its end. With
 // glibc's defaults each of them is a fresh mmap (or the freed heap top is trimmed back to the

@@ -122,8 +122,10 @@ int main(int argc, char** argv) {
                      "learned scale values (conv2 + fc1)", "train s / seed", "paper (ImageNet)"});
   double xnor_err = -1;
   std::unique_ptr<BinaryLeNet5> case4;
-  const char* paper[] = {"XNOR-Net 44.2 (AlexNet), 51.2 (ResNet-18) top-1", "case 1", "case 2",
-                         "case 3", "case 4 (best): 57.1 ResNet-18 (from memory, unverified)"};
+  // A paper cell is a number ../shared/papers.md marks as read in the paper (✔) or "-": XNOR-Net's
+  // top-1 are from its Table (papers.md §20); the XNOR-Net++ per-case numbers are only from
+  // memory there (§21), so their cells stay empty (book/24-xnorpp.md says why).
+  const char* paper[] = {"XNOR-Net 44.2 (AlexNet), 51.2 (ResNet-18) top-1", "-", "-", "-", "-"};
   for (int k = 0; k <= 4; ++k) {
     if (quick && !args.given("--models") && (k == 2 || k == 3)) continue;  // CI: XNOR-Net, case 1 and case 4 only
     if (!want[static_cast<size_t>(k)]) continue;

@@ -17,6 +17,8 @@
 #include "compression/coding/huffman.h"
 #include "compression/coding/relative_index.h"
 #include "compression/deep_compression.h"
+#include "engine/io/bytes.h"
+#include "engine/io/crc32.h"
 #include "compression/pruning/magnitude.h"
 #include "compression/quantization/kmeans.h"
 #include "compression/quantization/weight_sharing.h"
@@ -539,6 +541,41 @@ TEST_SUITE("deep_compression") {
       }
     }
     CHECK(rejected > 0);
+  }
+
+  TEST_CASE("a huge entry count in a small .mgfdc file is refused before anything is reserved for it") {
+    // The fuzzer's find: huffman_decode reserved `entries` bytes before checking them against
+    // the stream, so a 452-byte file asked for 1.4 GB. Here: a [65536, 65536] coded tensor
+    // (numel 2^32) declares 350 000 000 entries and an 8-bit stream.
+    ByteWriter p;
+    p.str_u8("tiny");
+    p.u32(1);              // tensor count
+    p.str_u8("fc.weight");
+    p.u8(2), p.u32(65536), p.u32(65536);
+    p.u8(1);               // coded
+    p.u8(1), p.u8(1);      // weight bits, gap bits
+    p.f32(0.5f);           // codebook C_1
+    p.u32(350000000);      // entry count
+    for (int stream = 0; stream < 2; ++stream) p.u16(2), p.u8(0x11), p.u32(8), p.u8(0);
+    ByteWriter f;
+    f.bytes("MGFDC\r\n\x1a", 8);
+    f.u32(1);
+    f.u64(p.size());
+    f.u32(crc32(p.data().data(), p.size()));
+    f.bytes(p.data().data(), p.size());
+    const std::string file(f.data().begin(), f.data().end());
+    CHECK_THROWS_WITH_AS(parse_compressed(file, "huge.mgfdc"),
+                         doctest::Contains("huge.mgfdc: field 'tensor 'fc.weight' weight-index stream bit count'"),
+                         std::runtime_error);
+    CHECK_THROWS_WITH_AS(parse_compressed(file, "huge.mgfdc"),
+                         doctest::Contains("expected at least one bit per symbol, 350000000 symbols, found 8 bits"),
+                         std::runtime_error);
+    // and huffman_decode itself checks the count against the bits before reserving
+    BitStream bs;
+    bs.bytes = {0};
+    bs.nbits = 8;
+    CHECK_THROWS_WITH_AS(huffman_decode(bs, {1, 1}, 350000000), doctest::Contains("350000000 symbols need at least"),
+                         std::runtime_error);
   }
 
   TEST_CASE("save_compressed writes atomically and load_compressed names the file in its errors") {

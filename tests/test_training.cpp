@@ -2,8 +2,13 @@
 // by hand, the IDX reader on every malformed case, the data loader, the training loop on a
 // tiny synthetic problem, checkpoints and .npy files. Book: book/03-training.md.
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,11 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "engine/checkpoint.h"
 #include "engine/data.h"
 #include "engine/idx.h"
 #include "engine/inflate.h"
+#include "engine/io/bytes.h"
 #include "engine/loader.h"
 #include "engine/npy.h"
 #include "engine/summary.h"
@@ -262,8 +269,8 @@ TEST_SUITE("training") {
       plain.push_back(static_cast<uint8_t>(rng.uniform() < 0.5f ? 'a' + rng.randint(4) : rng.randint(256)));
     std::string p = dir.file("blob", plain);
     REQUIRE(std::system(("gzip -9 -f '" + p + "'").c_str()) == 0);
-    Bytes gz = read_file_bytes(p + ".gz");  // gunzips on the magic
-    CHECK(gz == plain);
+    Bytes gz = read_file(p + ".gz");
+    CHECK(gunzip(gz.data(), gz.size(), p) == plain);
   }
 
   // ---- IDX ---------------------------------------------------------------------------------
@@ -329,9 +336,9 @@ TEST_SUITE("training") {
     auto put = [&](const std::string& name, const Bytes& b, bool gz) {
       dir.file("mnist/" + name + (gz ? ".gz" : ""), gz ? gzip_wrap(stored_block(b), b) : b);
     };
-    put("train-images-idx3-ubyte", idx_images(5, 4, 4), true);
+    put("train-images-idx3-ubyte", idx_images(5, 28, 28), true);   // the models' 28x28, checked at load
     put("train-labels-idx1-ubyte", idx_labels({1, 2, 3, 4, 5}), false);
-    put("t10k-images-idx3-ubyte", idx_images(2, 4, 4), false);
+    put("t10k-images-idx3-ubyte", idx_images(2, 28, 28), false);
     put("t10k-labels-idx1-ubyte", idx_labels({7, 8}), true);
     DataSplits s = load_mnist_like(dir.path.string(), "mnist", 3);
     CHECK(s.train.size() == 3);
@@ -593,6 +600,220 @@ TEST_SUITE("training") {
   }
 
   // ---- models ------------------------------------------------------------------------------
+  // ---- readers that cannot misbehave: each fuzzer reproducer asserts the named error ----------
+  TEST_CASE(".npy: a shape whose element count overflows 64 bits is refused, not loaded as numel 0") {
+    // The fuzzer's find: (2^32, 2^32) multiplied in int64_t wrapped to 0, so this header-only
+    // file matched its "0 data bytes" and loaded as a tensor whose shape and storage disagree.
+    std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
+    h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
+    h += '\n';
+    ByteWriter w;
+    w.bytes("\x93NUMPY\x01\x00", 8);
+    w.u16(static_cast<uint16_t>(h.size()));
+    w.bytes(h.data(), h.size());
+    CHECK_THROWS_WITH_AS(npy_decode(w.data(), "big.npy"), doctest::Contains("npy big.npy: shape [4294967296, 4294967296]"),
+                         std::overflow_error);
+    CHECK_THROWS_AS(Tensor({int64_t{1} << 32, int64_t{1} << 32}), std::overflow_error);
+  }
+
+  TEST_CASE("checkpoint: an overflowing shape or one larger than the file is refused before allocating") {
+    auto file = [](const std::vector<int64_t>& dims) {
+      ByteWriter w;
+      w.bytes("MGFCKPT", 8);  // with its terminating '\0'
+      w.u32(1);
+      w.u32(1);               // one entry
+      w.u8(0);                // a parameter
+      w.str_u32("w");
+      w.u32(static_cast<uint32_t>(dims.size()));
+      for (int64_t d : dims) w.i64(d);
+      w.u32(crc32(w.data().data(), w.size()));  // a valid checksum, so the parser is reached
+      return w.take();
+    };
+    CHECK_THROWS_WITH_AS(decode_checkpoint(file({int64_t{1} << 32, int64_t{1} << 32}), "x.mgf"),
+                         doctest::Contains("checkpoint x.mgf: tensor w: 4294967296 × 4294967296 overflows"),
+                         std::overflow_error);
+    // 2^20 × 2^12 floats = 16 GiB declared by a 49-byte file: refused by the bytes left.
+    CHECK_THROWS_WITH_AS(decode_checkpoint(file({int64_t{1} << 20, int64_t{1} << 12}), "x.mgf"),
+                         doctest::Contains("field 'data of w' at byte offset 42: declares 4294967296 elements"),
+                         std::runtime_error);
+  }
+
+  // A gzip "bomb" whose first bytes are a valid MNIST image header for 2 images (1 584 bytes
+  // in all) and which then inflates to over 1 GiB of zeros: a fixed-Huffman block with the
+  // header and one zero, then a dynamic block whose literal/length code holds only 256 (end)
+  // and 285 (length 258) and whose distance code holds only distance 1, both one bit long —
+  // two bits of stream per 258 bytes of output, so ~1 MB of stream. RFC 1951 §3.2.5-3.2.7.
+  Bytes gzip_bomb(uint64_t copies) {
+    Bytes plain = idx_images(2, 28, 28);
+    plain.resize(17);  // the 16-byte header and the first pixel (0)
+    BitWriter w;
+    w.bits(0, 1);      // BFINAL = 0
+    w.bits(1, 2);      // BTYPE = 01, fixed
+    for (uint8_t c : plain) w.fixed_symbol(c);
+    w.fixed_symbol(256);
+    w.bits(1, 1);      // BFINAL = 1
+    w.bits(2, 2);      // BTYPE = 10, dynamic
+    w.bits(286 - 257, 5), w.bits(1 - 1, 5), w.bits(18 - 4, 4);  // HLIT, HDIST, HCLEN
+    // Code-length code: symbols 0, 1 and 18 each 2 bits long (codes 00, 01, 10), sent in
+    // the RFC's order 16 17 18 0 8 7 9 6 10 5 11 4 12 3 13 2 14 1.
+    for (int s : {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1})
+      w.bits(s == 0 || s == 1 || s == 18 ? 2 : 0, 3);
+    auto zeros = [&](int n) { w.code(2, 2), w.bits(static_cast<uint32_t>(n - 11), 7); };  // symbol 18
+    zeros(138), zeros(118);  // literals 0..255 unused
+    w.code(1, 2);            // 256: length 1
+    zeros(28);               // 257..284 unused
+    w.code(1, 2);            // 285: length 1
+    w.code(1, 2);            // distance 0 (distance 1): length 1
+    // Canonical codes: 256 → 0, 285 → 1; distance 0 → 0.
+    for (uint64_t i = 0; i < copies; ++i) w.code(1, 1), w.code(0, 1);
+    w.code(0, 1);            // end of block
+    const uint64_t size = 17 + 258 * copies;
+    Bytes out;
+    if (size < 1 << 20) {  // small enough to build the plain bytes: a fully valid gzip file
+      plain.resize(size, 0);
+      out = gzip_wrap(w.out, plain);
+    } else {               // the trailer is never reached
+      out = gzip_wrap(w.out, {});
+    }
+    return out;
+  }
+
+  TEST_CASE("the gzip bomb generator is valid DEFLATE (checked on a small copy count)") {
+    Bytes small = gzip_bomb(100);
+    Bytes plain = gunzip(small.data(), small.size(), "small");
+    CHECK(plain.size() == 17 + 258 * 100);
+    CHECK(plain[3] == 3);
+    CHECK(std::count(plain.begin() + 16, plain.end(), 0) == static_cast<long>(plain.size() - 16));
+  }
+
+  TEST_CASE("an IDX gzip bomb (1 MB inflating to 1 GiB) is refused at its header's size, fast, with bounded memory") {
+    TempDir dir;
+    const uint64_t copies = ((uint64_t{1} << 30) + 257) / 258;  // ≥ 1 GiB of output
+    const std::string path = dir.file("bomb-idx3-ubyte.gz", gzip_bomb(copies));
+    REQUIRE(fs::file_size(path) < (2u << 20));
+    // In a child, so that its peak resident memory is its own: it starts from the parent's
+    // current pages, and we report only the growth while reading the file.
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      close(fds[0]);
+      struct Report {
+        long grew_kb, ms;
+        char msg[400];
+      } r{};
+      rusage u0, u1;
+      getrusage(RUSAGE_SELF, &u0);
+      const auto t0 = std::chrono::steady_clock::now();
+      std::string e = error_of([&] { read_file_bytes(path); });
+      r.ms = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+      getrusage(RUSAGE_SELF, &u1);
+      r.grew_kb = u1.ru_maxrss - u0.ru_maxrss;
+      std::snprintf(r.msg, sizeof r.msg, "%s", e.c_str());
+      ssize_t k = write(fds[1], &r, sizeof r);
+      _exit(k == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+    }
+    close(fds[1]);
+    struct {
+      long grew_kb, ms;
+      char msg[400];
+    } r{};
+    const ssize_t k = read(fds[0], &r, sizeof r);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(k == static_cast<ssize_t>(sizeof r));
+    const std::string e = r.msg;
+    MESSAGE("refused in " << r.ms << " ms, resident growth " << r.grew_kb << " KiB: " << e);
+    CHECK(has(e, path));
+    CHECK(has(e, "header declares 1584 bytes"));      // 16 + 2 × 28 × 28
+    CHECK(has(e, "output would exceed 1584 bytes"));
+    CHECK(r.grew_kb < 100 * 1024);
+    CHECK(r.ms < 2000);
+  }
+
+  TEST_CASE("a gzipped IDX file with a bad header is named by parse_idx, not by the output cap") {
+    TempDir dir;
+    Bytes zero = idx_images(2, 28, 28);
+    zero[11] = 0;  // rows = 0
+    const std::string p = dir.file("zero.gz", gzip_wrap(stored_block(zero), zero));
+    CHECK_THROWS_WITH_AS(read_idx(p, 3), doctest::Contains("dimension 1 is 0 (at byte offset 8)"), std::runtime_error);
+    Bytes labels = idx_labels({1, 2});
+    const std::string q = dir.file("labels.gz", gzip_wrap(stored_block(labels), labels));
+    CHECK_THROWS_WITH_AS(read_idx(q, 3), doctest::Contains("expected 3 dimension(s)"), std::runtime_error);
+    Bytes big = idx_images(2, 28, 28);
+    big.push_back(7);  // one byte more than the header declares
+    const std::string r = dir.file("big.gz", gzip_wrap(stored_block(big), big));
+    CHECK_THROWS_WITH_AS(read_idx(r, 3), doctest::Contains("output would exceed 1584 bytes"), std::runtime_error);
+    CHECK(read_idx(dir.file("ok.gz", gzip_wrap(stored_block(labels), labels)), 1).data == Bytes({1, 2}));
+  }
+
+  TEST_CASE("MNIST-like data with 10x10 images is refused at load, naming the file and 28x28") {
+    TempDir dir;
+    dir.file("train-images-idx3-ubyte", idx_images(3, 10, 10));
+    dir.file("train-labels-idx1-ubyte", idx_labels({1, 2, 3}));
+    dir.file("t10k-images-idx3-ubyte", idx_images(2, 10, 10));
+    dir.file("t10k-labels-idx1-ubyte", idx_labels({4, 5}));
+    const std::string want = (dir.path / "train-images-idx3-ubyte").string() +
+                             ": images are 10x10 (dims at byte offsets 8 and 12), expected 28x28";
+    CHECK_THROWS_WITH_AS(load_mnist_like(dir.path.string()), doctest::Contains(want.c_str()), std::runtime_error);
+  }
+
+  TEST_CASE("kill -9 at any moment of a checkpoint write leaves the old or the new file, whole") {
+    // A writer is forked and SIGKILLed at delays spread from 0 to past its write time; after
+    // each kill the file must read back (CRC and all) as the old or the new checkpoint, and
+    // the .tmp the killed writer may leave must not stop the next write.
+    TempDir dir;
+    const std::string path = (dir.path / "m.mgf").string();
+    auto entries = [](float v) {
+      Tensor t({1 << 20}, v);  // 4 MiB of floats: the write takes a measurable time
+      return encode_checkpoint({{CheckpointKind::parameter, "w", t}});
+    };
+    const Bytes older = entries(1.0f), newer = entries(2.0f);
+    auto first_value = [&] {
+      std::vector<CheckpointEntry> e = read_checkpoint(path);  // throws if not whole
+      REQUIRE(e.size() == 1);
+      return e[0].value[e[0].value.numel() - 1];
+    };
+    write_bytes_atomic(path, older);
+    auto t0 = std::chrono::steady_clock::now();
+    write_bytes_atomic(path, newer);
+    const double write_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    write_bytes_atomic(path, older);
+    int old_seen = 0, new_seen = 0;
+    const int kills = 24;
+    for (int i = 0; i < kills; ++i) {
+      const bool to_new = i % 2 == 0;  // alternate, so "new" is a different file each time
+      const Bytes& target = to_new ? newer : older;
+      const float before = first_value();
+      const pid_t pid = fork();
+      REQUIRE(pid >= 0);
+      if (pid == 0) {
+        try {
+          write_bytes_atomic(path, target);
+        } catch (...) {
+          _exit(1);
+        }
+        _exit(0);
+      }
+      // Delays from 0 to 1.5 × the write time, so some kills land before, during and after.
+      const auto delay = std::chrono::microseconds(static_cast<int64_t>(write_us * 1.5 * i / (kills - 1)));
+      std::this_thread::sleep_for(delay);
+      kill(pid, SIGKILL);
+      int status = 0;
+      waitpid(pid, &status, 0);
+      const float now = first_value();
+      CHECK((now == before || now == (to_new ? 2.0f : 1.0f)));
+      (now == before ? old_seen : new_seen) += 1;
+    }
+    MESSAGE("kills that left the old file: " << old_seen << ", the new one: " << new_seen);
+    write_bytes_atomic(path, newer);  // after any stale .tmp
+    CHECK(first_value() == 2.0f);
+    CHECK_FALSE(fs::exists(path + ".tmp"));
+  }
+
   TEST_CASE("LeNet-5 (Caffe) has 431 080 parameters and LeNet-300-100 has 266 610") {
     auto l5 = make_lenet5();
     CHECK(l5->num_parameters() == 431080);

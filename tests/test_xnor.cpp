@@ -206,6 +206,9 @@ TEST_SUITE("xnor") {
 
 // ---- the autograd ops ------------------------------------------------------------------------
 #include "compression/quantization/xnor.h"
+#include "engine/io/bytes.h"
+#include "engine/io/crc32.h"
+#include "engine/io/file.h"
 #include "engine/ops.h"
 
 namespace {
@@ -456,12 +459,76 @@ TEST_SUITE("xnor") {
     expect_error(good.substr(0, good.size() - 5), "truncated or padded");
     expect_error(good.substr(0, 10), "header");
     expect_error("NOTXNOR!" + good.substr(8), "magic");
-    std::string v2 = good;
-    v2[8] = 2;
-    expect_error(v2, "version");
+    std::string v3 = good;
+    v3[8] = 3;
+    expect_error(v3, "expected version 2, found 3");
+    std::string v1 = good;   // the old native-endian, FNV-1a format is refused by name
+    v1[8] = 1;
+    expect_error(v1, "found version 1");
     std::remove(path.c_str());
     CHECK_THROWS_AS(PackedBinaryNet((std::filesystem::temp_directory_path() / "mgf_no_such_file.xnor").string()), std::runtime_error);
     BinaryLeNet5 bwn(tiny(BinaryMode::bwn));
     CHECK_THROWS_AS(export_packed(bwn, path), std::invalid_argument);
+  }
+
+  TEST_CASE("a 66-byte .xnor file declaring 8 GiB of packed bits is refused before the buffer is sized") {
+    // The fuzzer's find: the packed buffer was resized from the record's dims before the file
+    // was checked to be long enough. Dims [2^30, 4]: 2^30 rows of one 64-bit word = 8 GiB.
+    ByteWriter p;
+    p.str_u32("conv2.bits");
+    p.u32(1), p.u32(2);  // kind 1 (packed signs), 2 dims
+    p.i64(int64_t{1} << 30), p.i64(4);
+    ByteWriter f;
+    f.bytes("MGFXNOR1", 8);
+    f.u32(2), f.u32(1), f.u64(p.size()), f.u32(crc32(p.data().data(), p.size()));
+    f.bytes(p.data().data(), p.size());
+    CHECK(f.size() == 66);
+    CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(f.data(), "huge.xnor"),
+                         doctest::Contains("packed model huge.xnor: field 'packed bits of conv2.bits' at byte offset 66: "
+                                           "declares 1073741824 elements of 8 bytes"),
+                         std::runtime_error);
+  }
+
+  TEST_CASE("from_bytes refuses a record whose shape forward() would read past") {
+    manual_seed(2);
+    BinaryLeNet5 m(tiny(BinaryMode::xnor));
+    const std::string path = (std::filesystem::temp_directory_path() / "mgf_test_xnor_shape.xnor").string();
+    export_packed(m, path);
+    std::vector<uint8_t> good = read_file(path);
+    std::remove(path.c_str());
+    CHECK_NOTHROW(PackedBinaryNet::from_bytes(good, "good.xnor"));
+    // fc2.bias [10] → claim [9]: find its dims field, rewrite it, and repair the checksum so
+    // the parser, not the CRC, has to catch it.
+    const std::string key = "fc2.bias";
+    auto at = std::search(good.begin(), good.end(), key.begin(), key.end()) - good.begin();
+    std::vector<uint8_t> bad = good;
+    const size_t dim = static_cast<size_t>(at) + key.size() + 8;  // after kind and ndim
+    REQUIRE(bad[dim] == 10);
+    bad[dim] = 9;
+    bad.erase(bad.begin() + static_cast<std::ptrdiff_t>(dim) + 8 + 9 * 4, bad.begin() + static_cast<std::ptrdiff_t>(dim) + 8 + 10 * 4);
+    ByteWriter fix;
+    fix.u64(bad.size() - 28);
+    fix.u32(crc32(bad.data() + 28, bad.size() - 28));
+    std::copy(fix.data().begin(), fix.data().end(), bad.begin() + 16);
+    CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(bad, "bad.xnor"),
+                         doctest::Contains("record fc2.bias: expected fp32 [10], found fp32 [9]"), std::runtime_error);
+    // A padding bit (past K in a row's last word) set: the popcount would count it.
+    bool tested = false;
+    for (const std::string rec : {"conv2.bits", "fc1.bits"}) {
+      const size_t name_at = static_cast<size_t>(std::search(good.begin(), good.end(), rec.begin(), rec.end()) - good.begin());
+      ByteReader r(good, "good");
+      r.seek(name_at + rec.size() + 8);
+      const int64_t rows = r.i64("rows"), K = r.i64("K");
+      if (rows < 1 || K % 64 == 0) continue;
+      std::vector<uint8_t> padded = good;
+      const size_t last_word = r.pos() + 8 * static_cast<size_t>(bit_words(K) - 1);
+      padded[last_word + 7] |= 0x80;  // bit 63 of row 0's last word
+      const uint32_t crc = crc32(padded.data() + 28, padded.size() - 28);
+      for (int k = 0; k < 4; ++k) padded[24 + static_cast<size_t>(k)] = static_cast<uint8_t>(crc >> (8 * k));
+      CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(padded, "pad.xnor"), doctest::Contains("padding bits set"),
+                           std::runtime_error);
+      tested = true;
+    }
+    CHECK(tested);
   }
 }

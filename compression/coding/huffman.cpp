@@ -128,6 +128,11 @@ std::vector<uint8_t> huffman_decode(const BitStream& in, const std::vector<uint8
       }
   int max_len = 0;
   for (uint8_t l : lengths) max_len = std::max<int>(max_len, l);
+  // Every codeword is at least one bit: more symbols than bits cannot be there, and `count`
+  // may come from a file, so it is checked before it sizes the reservation below.
+  if (count > 0 && static_cast<uint64_t>(count) > in.nbits)
+    throw std::runtime_error("huffman stream truncated: " + std::to_string(count) + " symbols need at least " +
+                             std::to_string(count) + " bits, found " + std::to_string(in.nbits));
   std::vector<uint8_t> out;
   out.reserve(static_cast<size_t>(std::max<int64_t>(count, 0)));
   uint64_t pos = 0;

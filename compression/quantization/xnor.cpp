@@ -14,7 +14,10 @@
 #include "compression/quantization/binary_gemm.h"
 #include "compression/quantization/bitpack.h"
 #include "compression/quantization/xnorpp.h"
-#include "engine/cli.h"
+#include "engine/io/bytes.h"
+#include "engine/io/checked.h"
+#include "engine/io/crc32.h"
+#include "engine/io/file.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
@@ -373,56 +376,26 @@ int64_t BinaryLeNet5::deployed_weight_bytes() const {
 }
 
 // ---- the packed file ------------------------------------------------------------------------------
+// The layout is documented once, above export_packed in xnor.h. Fields go through ByteWriter /
+// ByteReader (engine/io/bytes.h), so the file is little-endian on every host and every read
+// is checked against the bytes left; the checksum is the project's crc32() (engine/io/crc32.h).
 namespace {
 
 constexpr char kMagic[8] = {'M', 'G', 'F', 'X', 'N', 'O', 'R', '1'};
-constexpr uint32_t kVersion = 1;
-constexpr size_t kHeader = 8 + 4 + 4 + 8 + 8;
+constexpr uint32_t kVersion = 2;      // 1: native byte order and FNV-1a; no longer read
+constexpr size_t kHeader = 8 + 4 + 4 + 8 + 4;
 
-uint64_t fnv1a(const uint8_t* p, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
+void put_header(ByteWriter& w, const std::string& name, uint32_t kind, const std::vector<int64_t>& dims) {
+  w.str_u32(name);
+  w.u32(kind);
+  w.u32(static_cast<uint32_t>(dims.size()));
+  for (int64_t d : dims) w.i64(d);
 }
 
-template <class T>
-void put(std::string& s, const T& v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));
+void put_floats(ByteWriter& w, const std::string& name, const Tensor& t) {
+  put_header(w, name, 0, t.shape());
+  w.f32s(t.data(), static_cast<size_t>(t.numel()));
 }
-
-void put_record(std::string& s, const std::string& name, uint32_t kind, const std::vector<int64_t>& dims,
-                const void* data, size_t bytes) {
-  put(s, static_cast<uint32_t>(name.size()));
-  s += name;
-  put(s, kind);
-  put(s, static_cast<uint32_t>(dims.size()));
-  for (int64_t d : dims) put(s, d);
-  s.append(static_cast<const char*>(data), bytes);
-}
-
-void put_floats(std::string& s, const std::string& name, const Tensor& t) {
-  put_record(s, name, 0, t.shape(), t.data(), sizeof(float) * static_cast<size_t>(t.numel()));
-}
-
-// Reads fields from the payload; every read is bounds-checked against the payload size.
-struct Cursor {
-  const std::vector<uint8_t>& buf;
-  size_t pos;
-  const std::string& path;
-  void need(size_t n, const char* what) {
-    if (n > buf.size() - pos)
-      throw std::runtime_error(path + ": truncated " + what + " at byte " + std::to_string(pos) + ": expected " +
-                               std::to_string(n) + " more bytes, found " + std::to_string(buf.size() - pos));
-  }
-  template <class T>
-  T get(const char* what) {
-    need(sizeof(T), what);
-    T v;
-    std::memcpy(&v, buf.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-};
 
 }  // namespace
 
@@ -431,7 +404,7 @@ int64_t export_packed(BinaryLeNet5& m, const std::string& path) {
   const bool pp = c.mode == BinaryMode::xnorpp;
   if (!pp && !(c.mode == BinaryMode::xnor && c.order == BlockOrder::bacp))
     throw std::invalid_argument("export_packed: expected an XNOR B-A-C-P or XNOR++ model, found " + c.name());
-  std::string payload;
+  ByteWriter payload;
   uint32_t count = 0;
   auto floats = [&](const std::string& name, const Tensor& t) { put_floats(payload, name, t), ++count; };
   // meta: {XNOR-Net++?, β used?, α used?, Γ case}
@@ -451,7 +424,8 @@ int64_t export_packed(BinaryLeNet5& m, const std::string& path) {
     const Tensor& W = w->var.value();
     const int64_t O = W.dim(0), K = W.numel() / O;
     PackedSigns bits = PackedSigns::from_rows(W.data(), O, K);  // B = sign(W), 1 bit per weight
-    put_record(payload, name + ".bits", 1, {O, K}, bits.bits.data(), static_cast<size_t>(bits.bytes()));
+    put_header(payload, name + ".bits", 1, {O, K});
+    for (uint64_t word : bits.bits) payload.u64(word);
     ++count;
     if (pp) {  // Γ materialised once: one multiply per output at inference
       std::vector<Tensor> f;
@@ -467,83 +441,124 @@ int64_t export_packed(BinaryLeNet5& m, const std::string& path) {
   floats("fc2.weight", m.w4->var.value());
   floats("fc2.bias", m.b4->var.value());
 
-  std::string file(kMagic, 8);
-  put(file, kVersion);
-  put(file, count);
-  put(file, static_cast<uint64_t>(payload.size()));
-  put(file, fnv1a(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
-  file += payload;
-  write_file_atomic(path, file);
+  ByteWriter file;
+  file.bytes(kMagic, 8);
+  file.u32(kVersion);
+  file.u32(count);
+  file.u64(static_cast<uint64_t>(payload.size()));
+  file.u32(crc32(payload.data().data(), payload.size()));
+  file.bytes(payload.data().data(), payload.size());
+  write_file_atomic(path, file.data().data(), file.size());
   return static_cast<int64_t>(file.size());
 }
 
 PackedBinaryNet::PackedBinaryNet(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open the packed model (run the example that writes it first)");
-  std::vector<uint8_t> buf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  file_bytes_ = static_cast<int64_t>(buf.size());
-  if (buf.size() < kHeader)
-    throw std::runtime_error(path + ": expected a header of " + std::to_string(kHeader) + " bytes, found a file of " +
-                             std::to_string(buf.size()));
-  if (std::memcmp(buf.data(), kMagic, 8) != 0)
-    throw std::runtime_error(path + ": expected magic MGFXNOR1, found something else (not a packed XNOR model)");
-  Cursor c{buf, 8, path};
-  const uint32_t version = c.get<uint32_t>("version"), count = c.get<uint32_t>("record count");
-  const uint64_t size = c.get<uint64_t>("payload size"), sum = c.get<uint64_t>("checksum");
-  if (version != kVersion)
-    throw std::runtime_error(path + ": expected version " + std::to_string(kVersion) + ", found " + std::to_string(version));
-  if (size != buf.size() - kHeader)
-    throw std::runtime_error(path + ": expected a payload of " + std::to_string(size) + " bytes, found " +
-                             std::to_string(buf.size() - kHeader) + " (truncated or padded file)");
-  if (fnv1a(buf.data() + kHeader, size) != sum)
-    throw std::runtime_error(path + ": checksum mismatch: the file is corrupt");
-  for (uint32_t r = 0; r < count; ++r) {
-    const uint32_t len = c.get<uint32_t>("record name length");
-    c.need(len, "record name");
-    std::string name(reinterpret_cast<const char*>(buf.data() + c.pos), len);
-    c.pos += len;
-    const uint32_t kind = c.get<uint32_t>("record kind"), nd = c.get<uint32_t>("record ndim");
-    if (kind > 1 || nd < 1 || nd > 4)
-      throw std::runtime_error(path + ": record " + name + ": expected kind 0/1 and 1..4 dims, found kind " +
-                               std::to_string(kind) + ", " + std::to_string(nd) + " dims");
-    Rec rec;
-    int64_t numel = 1;
-    for (uint32_t d = 0; d < nd; ++d) {
-      rec.dims.push_back(c.get<int64_t>("record dims"));
-      if (rec.dims.back() < 1 || rec.dims.back() > (int64_t{1} << 30))
-        throw std::runtime_error(path + ": record " + name + ": bad dimension " + std::to_string(rec.dims.back()));
-      numel *= rec.dims.back();
-      if (numel > (int64_t{1} << 32)) throw std::runtime_error(path + ": record " + name + ": too many elements");
-    }
-    if (kind == 0) {
-      c.need(4 * static_cast<size_t>(numel), "fp32 data");
-      rec.f.resize(static_cast<size_t>(numel));
-      std::memcpy(rec.f.data(), buf.data() + c.pos, 4 * rec.f.size());
-      c.pos += 4 * rec.f.size();
-    } else {
-      if (nd != 2) throw std::runtime_error(path + ": record " + name + ": expected packed signs [rows, K]");
-      rec.b.resize(static_cast<size_t>(rec.dims[0] * bit_words(rec.dims[1])));
-      c.need(8 * rec.b.size(), "packed bits");
-      std::memcpy(rec.b.data(), buf.data() + c.pos, 8 * rec.b.size());
-      c.pos += 8 * rec.b.size();
-    }
-    recs_.emplace_back(std::move(name), std::move(rec));
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = read_file(path);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + " (run the example that writes the packed model first)");
   }
-  const Rec& meta = rec("meta");
-  if (meta.f.size() != 4) throw std::runtime_error(path + ": record meta: expected 4 values");
-  xnorpp_ = meta.f[0] != 0.0f;
-  use_beta_ = meta.f[1] != 0.0f;
-  // every record forward() reads must exist, with consistent shapes
-  const int64_t c2 = rec("conv2.bits").dims[0], fc = rec("fc1.bits").dims[0];
-  const int64_t c1 = rec("conv1.weight").dims[0];
-  if (rec("conv2.bits").dims[1] != c1 * 25 || rec("fc1.bits").dims[1] != c2 * 16 ||
-      rec("fc2.weight").dims != std::vector<int64_t>{10, fc} || rec("conv2.scale").dims[0] != c2 ||
-      rec("fc1.scale").dims[0] != fc)
-    throw std::runtime_error(path + ": inconsistent layer shapes in the packed model");
-  for (const char* b : {"bn1", "bn2", "bn3", "bn4"})
-    for (const char* f : {".gamma", ".beta", ".mean", ".var"}) rec(std::string(b) + f);
-  rec("conv1.bias");
-  rec("fc2.bias");
+  *this = from_bytes(bytes, path);
+}
+
+PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, const std::string& name) {
+  PackedBinaryNet net;
+  net.file_bytes_ = static_cast<int64_t>(buf.size());
+  ByteReader c(buf, "packed model " + name);
+  if (buf.size() < 12)
+    c.fail("header", "expected a header of " + std::to_string(kHeader) + " bytes, found a file of " +
+                         std::to_string(buf.size()));
+  if (std::memcmp(c.bytes(8, "magic"), kMagic, 8) != 0)
+    c.fail_at(0, "magic", "expected MGFXNOR1, found something else (not a packed XNOR model)");
+  const uint32_t version = c.u32("version");
+  if (version == 1)
+    c.fail_at(8, "version", "found version 1 (native byte order, FNV-1a checksum), which is no longer read: "
+                            "expected version " + std::to_string(kVersion) + "; re-export the model with export_packed");
+  if (version != kVersion)
+    c.fail_at(8, "version", "expected version " + std::to_string(kVersion) + ", found " + std::to_string(version));
+  if (buf.size() < kHeader)
+    c.fail("header", "expected a header of " + std::to_string(kHeader) + " bytes, found a file of " +
+                         std::to_string(buf.size()));
+  const uint32_t count = c.u32("record count");
+  const uint64_t size = c.u64("payload size");
+  const uint32_t sum = c.u32("checksum");
+  if (size != buf.size() - kHeader)
+    c.fail("payload size", "expected a payload of " + std::to_string(size) + " bytes, found " +
+                               std::to_string(buf.size() - kHeader) + " (truncated or padded file)");
+  if (crc32(buf.data() + kHeader, buf.size() - kHeader) != sum)
+    c.fail("checksum", "CRC-32 mismatch: the file is corrupt");
+  for (uint32_t r = 0; r < count; ++r) {
+    std::string rname = c.str_u32("record name");
+    const uint32_t kind = c.u32("record kind"), nd = c.u32("record ndim");
+    if (kind > 1 || nd < 1 || nd > 4)
+      c.fail("record kind", "record " + rname + ": expected kind 0/1 and 1..4 dims, found kind " +
+                                std::to_string(kind) + ", " + std::to_string(nd) + " dims");
+    Rec rec;
+    uint64_t numel = 1;
+    for (uint32_t d = 0; d < nd; ++d) {
+      rec.dims.push_back(c.i64("record dims"));
+      if (rec.dims.back() < 1 || rec.dims.back() > (int64_t{1} << 30))
+        c.fail("record dims", "record " + rname + ": bad dimension " + std::to_string(rec.dims.back()));
+      numel = checked_mul(numel, static_cast<uint64_t>(rec.dims.back()), c.what() + ": record " + rname);
+      if (numel > (uint64_t{1} << 32)) c.fail("record dims", "record " + rname + ": too many elements");
+    }
+    // Sizes are checked against the bytes left BEFORE anything is allocated from them: a
+    // 61-byte file must not make us reserve gigabytes.
+    if (kind == 0) {
+      c.need_array(numel, 4, "fp32 data of " + rname);
+      rec.f.resize(static_cast<size_t>(numel));
+      c.f32s(rec.f.data(), rec.f.size(), "fp32 data of " + rname);
+    } else {
+      if (nd != 2) c.fail("record ndim", "record " + rname + ": expected packed signs [rows, K]");
+      const uint64_t words = checked_mul(static_cast<uint64_t>(rec.dims[0]),
+                                         static_cast<uint64_t>(bit_words(rec.dims[1])), c.what() + ": " + rname);
+      c.need_array(words, 8, "packed bits of " + rname);
+      rec.b.resize(static_cast<size_t>(words));
+      for (auto& word : rec.b) word = c.u64("packed bits of " + rname);
+      // Bits past K in each row's last word must be 0: the popcount kernels count them.
+      const int64_t K = rec.dims[1], wpr = bit_words(K);
+      const uint64_t pad = K % 64 ? ~uint64_t{0} << (K % 64) : 0;
+      for (int64_t row = 0; row < rec.dims[0]; ++row)
+        if (rec.b[static_cast<size_t>((row + 1) * wpr - 1)] & pad)
+          c.fail("packed bits of " + rname, "row " + std::to_string(row) + " has padding bits set past K = " +
+                                                std::to_string(K) + " (expected 0)");
+    }
+    net.recs_.emplace_back(std::move(rname), std::move(rec));
+  }
+  if (c.remaining() != 0)
+    c.fail("end", "expected the end of the payload, found " + std::to_string(c.remaining()) + " more bytes");
+  // forward() indexes these records directly (scales per output, packed rows of K bits), so
+  // every one it reads must exist with exactly the kind and shape it assumes: LeNet-5's
+  // geometry (28 → conv 5×5 → 24 → pool → 12 → conv 5×5 → 8 → pool → 4) fixes all but c1, c2, fc.
+  auto find = [&](const std::string& rn) -> const Rec& {
+    for (const auto& r : net.recs_)
+      if (r.first == rn) return r.second;
+    throw std::runtime_error(c.what() + ": expected a record named " + rn + ", found none");
+  };
+  auto expect = [&](const std::string& rn, uint32_t kind, const std::vector<int64_t>& want) -> const Rec& {
+    const Rec& r = find(rn);
+    if (r.dims != want || (kind == 1) != r.f.empty())
+      throw std::runtime_error(c.what() + ": record " + rn + ": expected " + (kind ? "packed signs " : "fp32 ") +
+                               shape_str(want) + ", found " + (r.f.empty() ? "packed signs " : "fp32 ") +
+                               shape_str(r.dims));
+    return r;
+  };
+  const Rec& meta = expect("meta", 0, {4});
+  net.xnorpp_ = meta.f[0] != 0.0f;
+  net.use_beta_ = meta.f[1] != 0.0f;
+  const int64_t c1 = find("conv1.weight").dims[0], c2 = find("conv2.bits").dims[0], fc = find("fc1.bits").dims[0];
+  expect("conv1.weight", 0, {c1, 1, 5, 5});
+  expect("conv1.bias", 0, {c1});
+  expect("conv2.bits", 1, {c2, c1 * 25});
+  expect("conv2.scale", 0, {c2, net.xnorpp_ ? 64 : 1});   // Γ per output pixel (8×8), or α per filter
+  expect("fc1.bits", 1, {fc, c2 * 16});
+  expect("fc1.scale", 0, {fc, 1});
+  expect("fc2.weight", 0, {10, fc});
+  expect("fc2.bias", 0, {10});
+  for (auto [b, n] : {std::pair<const char*, int64_t>{"bn1", c1}, {"bn2", c1}, {"bn3", c2 * 16}, {"bn4", fc}})
+    for (const char* f : {".gamma", ".beta", ".mean", ".var"}) expect(std::string(b) + f, 0, {n});
+  return net;
 }
 
 const PackedBinaryNet::Rec& PackedBinaryNet::rec(const std::string& name) const {

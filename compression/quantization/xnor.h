@@ -102,11 +102,17 @@ class BinaryLeNet5 : public Module {
 };
 
 // ---- the packed format and inference on the popcount kernels --------------------------------
-// export_packed writes an XNOR-Net or XNOR-Net++ BinaryLeNet5 (B-A-C-P) as our .xnor file:
-//   "MGFXNOR1" | u32 version | u32 record count | u64 payload bytes | u64 FNV-1a of payload | payload
-// payload = records { u32 name length, name, u32 kind (0 fp32 tensor, 1 packed signs), u32 ndim,
-// i64 dims[ndim], data }. Binary layers are packed sign rows (bitpack.h) + their scales; the real
-// layers and batch-norm statistics are fp32. Written atomically (temporary file + rename).
+// export_packed writes an XNOR-Net or XNOR-Net++ BinaryLeNet5 (B-A-C-P) as our .xnor file.
+// Layout, version 2 — every field little-endian (engine/io/bytes.h), floats IEEE-754 binary32:
+//   magic "MGFXNOR1" (8) | u32 version = 2 | u32 record count | u64 payload bytes
+//   | u32 CRC-32 of the payload (engine/io/crc32.h) | payload
+//   payload = records { u32 name length, name, u32 kind (0 fp32 tensor, 1 packed signs),
+//                       u32 ndim, i64 dims[ndim], data }
+//   data: kind 0: numel × f32; kind 1 ([rows, K]): rows × ceil(K/64) × u64, the packed sign rows
+//         of bitpack.h (bit k of word k/64 set for sign +1)
+// Binary layers are packed sign rows + their scales; the real layers and batch-norm statistics
+// are fp32. Version 1 (native byte order, FNV-1a checksum) is refused with a message saying to
+// re-export. Written atomically (write_file_atomic, engine/io/file.h).
 // Returns the file size in bytes. Throws std::invalid_argument for a model it cannot pack.
 int64_t export_packed(BinaryLeNet5& model, const std::string& path);
 
@@ -115,6 +121,10 @@ class PackedBinaryNet {
   // Reads and checks the file; a wrong magic, version, size or checksum, or a truncated record,
   // is a std::runtime_error naming the file and what was expected vs found.
   explicit PackedBinaryNet(const std::string& path);
+  // The same from the bytes of a file already in memory (`name` is used in messages): every
+  // field is checked against the bytes left before anything is allocated from it, and every
+  // record forward() reads against the shape it assumes, so no input makes forward() misbehave.
+  static PackedBinaryNet from_bytes(const std::vector<uint8_t>& bytes, const std::string& name);
   // Logits [N, 10] for images [N, 1, 28, 28], binary layers on bgemm (xnor + popcount).
   Tensor forward(const Tensor& x) const;
   int64_t file_bytes() const { return file_bytes_; }
@@ -127,6 +137,7 @@ class PackedBinaryNet {
     std::vector<float> f;      // kind 0
     std::vector<uint64_t> b;   // kind 1: rows = dims[0], K = dims[1]
   };
+  PackedBinaryNet() = default;
   const Rec& rec(const std::string& name) const;
   std::vector<std::pair<std::string, Rec>> recs_;
   int64_t file_bytes_ = 0;
