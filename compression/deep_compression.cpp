@@ -496,16 +496,12 @@ double deep_compression_prune(Module& model, const DataSplits& data, const DeepC
   Rng rng(cfg.seed);
   DataLoader loader(data.train, cfg.batch, true, rng, cfg.jitter);
   SGD opt(model.parameters(), SgdOptions{cfg.prune_lr, 0.9f, cfg.weight_decay, false});
-  // The retraining rate of one step: cosine from prune_lr to 0 over the step's batches, or flat.
-  const double step_batches = static_cast<double>(std::max(1, cfg.prune_epochs)) * static_cast<double>(loader.num_batches());
-  int64_t batch_in_step = 0;
-  const LrSchedule cosine = cosine_schedule(cfg.prune_lr, step_batches);
+  // The retraining rate of one step: cosine from prune_lr to 0 over the step's epochs, or flat.
+  BatchSchedule cosine(cosine_schedule(cfg.prune_lr, std::max(1, cfg.prune_epochs)), loader.num_batches());
   TrainHooks hooks;
-  if (cfg.prune_cosine)
-    hooks.after_step = [&] { opt.lr = cosine.at(static_cast<double>(++batch_in_step)); };
+  if (cfg.prune_cosine) hooks.schedule = &cosine;
   for (int step = 1; step <= cfg.prune_steps; ++step) {
-    batch_in_step = 0;
-    opt.lr = cfg.prune_lr;
+    cosine.reset(opt);  // η = prune_lr at the start of every step
     // Han 2015 §3: prune the smallest |w| of each layer, then retrain what is left (the
     // optimizer re-applies the masks, so a pruned weight stays exactly zero).
     for (auto& np : prunable_parameters(model))

@@ -6,6 +6,7 @@
 #include <numbers>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "engine/optim.h"
 
@@ -75,6 +76,27 @@ LrSchedule cosine_schedule(float base, double total_epochs, float min_lr) {
   s.total = total_epochs;
   s.min_lr = min_lr;
   return s;
+}
+
+BatchSchedule::BatchSchedule(LrSchedule s, int64_t per_epoch) : shape(std::move(s)), batches_per_epoch(per_epoch) {
+  if (per_epoch < 1)
+    throw std::invalid_argument("BatchSchedule: batches per epoch must be >= 1, found " + std::to_string(per_epoch));
+}
+
+float BatchSchedule::lr() const {
+  const double per_epoch = static_cast<double>(batches_per_epoch);
+  if (restart_batch >= 0 && batch >= restart_batch) return restart_shape.at(static_cast<double>(batch - restart_batch) / per_epoch);
+  return shape.at(static_cast<double>(batch) / per_epoch);
+}
+
+void BatchSchedule::reset(Optimizer& opt) {
+  batch = 0;
+  opt.lr = lr();
+}
+
+void BatchSchedule::step(Optimizer& opt) {
+  ++batch;
+  opt.lr = lr();
 }
 
 }  // namespace mgf

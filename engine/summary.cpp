@@ -1,4 +1,5 @@
 // engine/summary.cpp — see summary.h.
+#include "engine/kernels/timing.h"
 #include "engine/summary.h"
 
 #include <algorithm>
@@ -50,18 +51,6 @@ int64_t layer_macs(Module& m, const Shape& input, const Shape& output) {
   return 0;
 }
 
-double median_time_us(const std::function<void()>& fn, int repeats) {
-  fn();  // warm-up: caches, first-touch allocation, the thread pool
-  std::vector<double> t;
-  for (int i = 0; i < std::max(repeats, 1); ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-  return t[t.size() / 2];
-}
-
 ModelSummary summarize(Module& model, const Shape& input, int repeats) {
   const bool was_training = model.training();
   model.eval();
@@ -84,14 +73,14 @@ ModelSummary summarize(Module& model, const Shape& input, int repeats) {
     L.nonzero = nonzero_params(*m);
     L.macs = layer_macs(*m, in.shape(), cur.shape());
     L.bytes = parameter_bytes(*m);
-    L.latency_us = median_time_us([&, m = m] { m->forward(in); }, repeats);
+    L.latency_us = median_call_us([&, m = m] { m->forward(in); }, repeats);
     s.params += L.params;
     s.nonzero += L.nonzero;
     s.macs += L.macs;
     s.layers.push_back(L);
   }
   s.bytes = parameter_bytes(model);
-  s.latency_us = median_time_us([&] { model.forward(Var(x)); }, repeats);
+  s.latency_us = median_call_us([&] { model.forward(Var(x)); }, repeats);
   model.train(was_training);
   return s;
 }

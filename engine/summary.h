@@ -64,7 +64,4 @@ int64_t parameter_bytes(Module& m);
 // Dense MACs per image of Linear and Conv2d (and ReportsMacs); 0 for other layers.
 int64_t layer_macs(Module& m, const Shape& input, const Shape& output);
 
-// Median of `repeats` timings of fn() in microseconds, after one warm-up call.
-double median_time_us(const std::function<void()>& fn, int repeats);
-
 }  // namespace mgf

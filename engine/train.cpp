@@ -66,6 +66,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, DataLoader& loader, const 
     if (hooks.after_backward) hooks.after_backward();
     opt.step();
     if (hooks.after_step) hooks.after_step();
+    if (hooks.schedule) hooks.schedule->step(opt);
 
     const int64_t b = static_cast<int64_t>(y.size());
     loss_sum += static_cast<double>(l) * static_cast<double>(b);  // cross_entropy is a batch mean

@@ -2,7 +2,8 @@
 // cross-entropy, and an evaluation pass that counts test errors the way the papers do.
 //
 // train_epoch: for each batch (x, y): zero the gradients, L = cross_entropy(model(x), y),
-// L.backward(), hooks.after_backward(), optimizer.step(), hooks.after_step(). The hooks are
+// L.backward(), hooks.after_backward(), optimizer.step(), hooks.after_step(),
+// hooks.schedule->step(optimizer) (the learning rate for the next batch). The hooks are
 // where chapters plug in (DNS updates masks after the step, a distillation chapter replaces
 // nothing here and writes its own loop). If L becomes NaN or ±Inf the loop stops with a
 // std::runtime_error naming the batch and the learning rate — continuing would only
@@ -11,8 +12,8 @@
 // loss, running accuracy, images/s, time left; otherwise (a log file, CI) one line per epoch.
 // evaluate: model.eval() (dropout off, batch-norm running statistics), NoGradGuard (no
 // graph), errors counted out of every example — "0.80 %" on MNIST is 80 of 10 000.
-// Book: book/03-training.md. Deliberately not here: schedules (the caller sets opt.lr
-// per epoch, see engine/schedule.h), early stopping, mixed precision.
+// Book: book/03-training.md. Deliberately not here: the schedule's formulas (the caller owns a
+// BatchSchedule, engine/schedule.h, and resets it), early stopping, mixed precision.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "engine/data.h"
 #include "engine/loader.h"
 #include "engine/optim.h"
+#include "engine/schedule.h"
 #include "layers/module.h"
 
 namespace mgf {
@@ -29,6 +31,7 @@ namespace mgf {
 struct TrainHooks {
   std::function<void()> after_backward;  // gradients are in the parameters; step not taken yet
   std::function<void()> after_step;      // the weights have just been updated
+  BatchSchedule* schedule = nullptr;     // if set, stepped once per batch after after_step
 };
 
 struct EpochStats {

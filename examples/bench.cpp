@@ -98,12 +98,6 @@ struct EpochTime {
   double wall = 0, cpu = 0;
 };
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 std::shared_ptr<Sequential> make_model(const std::string& name) {
   return name == "lenet5" ? make_lenet5() : make_lenet_300_100();
 }

@@ -33,6 +33,7 @@
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
+#include "engine/kernels/timing.h"
 #include "engine/loader.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -97,34 +98,10 @@ void print_inspect(const std::string& path) {
   t.print("where the bytes go");
 }
 
-// Median time of one call in microseconds, each call timed on its own: on a shared machine a
-// call that was preempted lands in the tail, not in the median.
-double median_us(const std::function<void()>& fn, int calls) {
-  std::vector<double> t;
-  fn();   // warm the caches
-  for (int c = 0; c < calls; ++c) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-// The same, but with the caches flushed before each call (a 64 MB buffer is written, which
-// evicts the weights, the indices and x): the deployment case of a model too big to stay cached.
-double median_cold_us(const std::function<void()>& fn, int reps) {
-  static std::vector<uint8_t> junk(64u << 20);
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    for (size_t i = 0; i < junk.size(); i += 64) junk[i] = static_cast<uint8_t>(junk[i] + r);
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+// Timing (engine/kernels/timing.h): median_call_us times each call on its own, so on a shared
+// machine a call that was preempted lands in the tail, not in the median; median_cold_us sweeps
+// 64 MB through the caches before each call (evicting the weights, the indices and x): the
+// deployment case of a model too big to stay cached.
 
 // Batch-1 timing of fc1 from a compressed file: dense float vs codebook indices vs the sparse
 // gap stream, all computing the same y = W·x; then the whole model, float vs run from the file.
@@ -167,7 +144,7 @@ void print_kernel_timing(const std::string& path, bool quick) {
   if (!cpu_has_avx2()) rows.erase(rows.begin());   // the scalar rows still run
   std::vector<double> us;
   std::vector<double> cold;
-  for (auto& row : rows) us.push_back(median_us(row.fn, calls));
+  for (auto& row : rows) us.push_back(median_call_us(row.fn, calls));
   for (auto& row : rows) cold.push_back(median_cold_us(row.fn, quick ? 5 : 21));
   ResultTable t({"fc1 at batch 1 (" + std::to_string(out) + "x" + std::to_string(in) + ", " +
                      fmt_pct(static_cast<double>(w->stream.entries() - w->stream.fillers()) / static_cast<double>(out * in), 1) + " kept)",
@@ -191,7 +168,7 @@ void print_kernel_timing(const std::string& path, bool quick) {
   dense->eval();
   Var img(Tensor(Shape{1, 1, 28, 28}, 0.1f));
   NoGradGuard ng;
-  const double td = median_us([&] { dense->forward(img); }, calls), tr = median_us([&] { runner.forward(img); }, calls);
+  const double td = median_call_us([&] { dense->forward(img); }, calls), tr = median_call_us([&] { runner.forward(img); }, calls);
   ResultTable m({"whole " + cm.arch + " at batch 1", "median us", "vs dense float"});
   m.add_row({"dense float layers (decoded weights), engine kernels (" + std::string(kernel_mode_name(kernel_mode())) + ")", fmt(td, 1), "1.00x"});
   m.add_row({"run from the file (every coded layer from its gap stream)", fmt(tr, 1), fmt(td / tr, 2) + "x"});
@@ -210,8 +187,8 @@ void print_kernel_timing(const std::string& path, bool quick) {
       Rng cr(5);
       for (int64_t i = 0; i < xin.numel(); ++i) xin[i] = cr.uniform();
       Var xv(xin), wv(wd), bv(bd);
-      const double t_dense = median_us([&] { conv2d(xv, wv, bv); }, calls);
-      const double t_stream = median_us([&] { cc.forward(xv); }, calls);
+      const double t_dense = median_call_us([&] { conv2d(xv, wv, bv); }, calls);
+      const double t_stream = median_call_us([&] { cc.forward(xv); }, calls);
       ct.add_row({name, shape_str({1, C, H, H}), fmt(t_dense, 2), fmt(t_stream, 2), fmt(t_dense / t_stream, 2) + "x",
                   fmt_pct(static_cast<double>(cw->stream.entries() - cw->stream.fillers()) / static_cast<double>(wd.numel()), 1)});
     }

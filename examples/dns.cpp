@@ -160,16 +160,17 @@ static int run(int argc, char** argv) {
     DnsPruner dns(*net, c_rate, o, args.seed() + 17);
     SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float_above("--lr", 0.0, 10.0)), 0.9f,
                                           static_cast<float>(weight_decay), false});
-    const double per_epoch = static_cast<double>(loader.num_batches());
     const bool restart = schedule != "run" && surgery_epochs < epochs;
     // run: η follows one cosine over all epochs. rewind: the surgery phase follows the same
     // cosine (so it ends with the same masks), then the frozen-mask phase rewinds to
     // --finetune-lr and anneals to 0 again (the rewind that helped magnitude pruning's
     // retraining, book/14). two-cosines: the surgery phase anneals to 0 on its own.
-    const LrSchedule sched = cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs);
+    BatchSchedule sched(cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs), loader.num_batches());
     const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float_above("--finetune-lr", 0.0, 10.0));
-    const LrSchedule sched_ft = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));  // used only if restart
-    int64_t step = 0;
+    if (restart) {  // from the first batch after surgery: a second cosine from ft_lr, clock at 0
+      sched.restart_batch = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
+      sched.restart_shape = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));
+    }
     TrainHooks hooks;
     hooks.after_backward = [&] { dns.after_backward(); };
     hooks.after_step = [&] {
@@ -177,10 +178,8 @@ static int run(int argc, char** argv) {
       // Once the masks are frozen only the kept weights matter; the decay that helped surgery
       // cut can then be lowered so the small network fits the training set better.
       if (dns.iteration() >= o.iter_stop) opt.options.weight_decay = static_cast<float>(finetune_decay);
-      const double t = static_cast<double>(++step) / per_epoch;
-      if (!restart || t < surgery_epochs) sched.apply(opt, t);
-      else sched_ft.apply(opt, t - surgery_epochs);
     };
+    hooks.schedule = &sched;  // stepped after after_step, as the lambda did
     std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", splice ? "dns" : "no-splice",
                 static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()));
     auto t0 = Clock::now();

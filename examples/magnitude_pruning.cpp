@@ -32,11 +32,13 @@
 
 #include "compression/coding/csr.h"
 #include "compression/pruning/magnitude.h"
+#include "compression/pruning/retrain.h"
 #include "compression/pruning/sensitivity.h"
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
+#include "engine/kernels/timing.h"
 #include "engine/loader.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
@@ -53,53 +55,20 @@ using namespace mgf;
 
 namespace {
 
-// ---- timing: the median of repeated runs ------------------------------------------------------
-using Clock = std::chrono::steady_clock;
-
-// Warm cache: the same call repeated, so W stays in L1/L2 — a layer run over and over.
-// Median over `samples` of the per-call time, in microseconds. Each sample repeats the call
-// for about 0.3 ms only, well under a scheduler time slice, so on a shared machine most
-// samples run undisturbed and the median is not the time of a preempted run.
+// ---- timing (engine/kernels/timing.h) ---------------------------------------------------------
+// Warm cache: the same call repeated, so W stays in L1/L2 — a layer run over and over. Each
+// sample repeats the call for about 0.3 ms only, well under a scheduler time slice, so on a
+// shared machine most samples run undisturbed and the median is not the time of a preempted run.
 double time_warm(const std::function<void()>& f, int samples) {
-  auto a0 = Clock::now();
-  f();
-  const double once = std::max(0.05, std::chrono::duration<double, std::micro>(Clock::now() - a0).count());
-  const int reps = static_cast<int>(std::clamp(300.0 / once, 1.0, 1000.0));
-  std::vector<double> t;
-  for (int s = 0; s < samples; ++s) {
-    auto a = Clock::now();
-    for (int r = 0; r < reps; ++r) f();
-    t.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count() / reps);
-  }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
+  return median_call_us(f, samples, calls_for(f, 300.0, 1000));
 }
 
-// Cold weights: before each timed call, 64 MB (twice this machine's L3) are streamed through
-// the caches, which evicts everything — dense W, the CSR arrays, x; then `warm_input` is read
-// once, because a layer's input has just been written by the layer before it. So W comes from
-// DRAM — the situation of a network whose weights do not fit in cache, which is the case Han
-// and Deep Compression argue about (AlexNet's FC layers) — and dense and sparse are treated
-// alike: same sweep, same input, median of `samples` single calls.
-// `warm_input` empty: the input stays evicted too (the harsher variant, also reported).
-double time_cold(const std::function<void()>& f, int samples, const std::vector<float>& warm_input) {
-  static std::vector<float> flush(16 << 20, 1.0f);
-  std::vector<double> t;
-  float sink = 0.0f;
-  for (int s = 0; s < samples; ++s) {
-    for (size_t i = 0; i < flush.size(); i += 16) {
-      flush[i] += 1.0f;
-      sink += flush[i];
-    }
-    for (size_t i = 0; i < warm_input.size(); i += 16) sink += warm_input[i];
-    auto a = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
-  }
-  if (sink == 42.0f) std::printf(" ");  // keeps the flush loop from being optimised away
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
-}
+// Cold weights (median_cold_us): before each timed call, 64 MB (twice this machine's L3) are
+// streamed through the caches, which evicts everything — dense W, the CSR arrays, x; then the
+// input X is read once, because a layer's input has just been written by the layer before it.
+// So W comes from DRAM — the situation of a network whose weights do not fit in cache, which is
+// the case Han and Deep Compression argue about (AlexNet's FC layers) — and dense and sparse are
+// treated alike. An empty input: the input stays evicted too (the harsher variant, also reported).
 
 struct TimingRow {
   double density;
@@ -139,12 +108,12 @@ std::vector<TimingRow> csr_timing(int64_t R, int64_t K, const std::vector<double
       row.dense_warm = time_warm(dense, samples);
       row.sparse_warm = time_warm(sparse, samples);
       row.sparse32_warm = time_warm(sparse32, samples);
-      row.dense_cold = time_cold(dense, samples, X);
-      row.sparse_cold = time_cold(sparse, samples, X);
-      row.sparse32_cold = time_cold(sparse32, samples, X);
+      row.dense_cold = median_cold_us(dense, samples, X);
+      row.sparse_cold = median_cold_us(sparse, samples, X);
+      row.sparse32_cold = median_cold_us(sparse32, samples, X);
       if (N == 1) {
-        row.dense_all_cold = time_cold(dense, samples, {});
-        row.sparse_all_cold = time_cold(sparse, samples, {});
+        row.dense_all_cold = median_cold_us(dense, samples, {});
+        row.sparse_all_cold = median_cold_us(sparse, samples, {});
       }
       rows.push_back(row);
       if (N == 1) {
@@ -158,132 +127,6 @@ std::vector<TimingRow> csr_timing(int64_t R, int64_t K, const std::vector<double
     }
   }
   return rows;
-}
-
-// ---- retraining with a regulariser (Han §3.1) -------------------------------------------------
-// L2 is the optimizer's weight decay, set when the SGD is built; L1 adds λ·sign(w) to every
-// gradient after backward (add_l1_grad()). Either acts on the same parameters (all of them).
-struct Regulariser {
-  Regularization kind = Regularization::l2;
-  float strength = 0.0f;  // L2: the weight decay λ (of λ/2·Σw²);  L1: λ of λ·Σ|w|
-  std::string name() const {
-    char b[32];
-    std::snprintf(b, sizeof b, "%s %g", kind == Regularization::l1 ? "L1" : "L2", static_cast<double>(strength));
-    return b;
-  }
-};
-
-// The retraining optimizer: SGD, momentum 0.9, weight decay = the L2 strength (0 with L1).
-SGD retrain_sgd(Module& model, float lr, const Regulariser& reg) {
-  return SGD(model.parameters(), SgdOptions{lr, 0.9f, reg.kind == Regularization::l2 ? reg.strength : 0.0f, false});
-}
-
-// One retraining phase of `epochs` epochs. The rate starts at lr and, with `cosine`, anneals to
-// 0 batch by batch over the phase. With L1, add_l1_grad() runs between backward and step; a
-// pruned weight is 0 (sign 0) and its gradient is masked, and the optimizer re-applies the mask
-// after the step, so pruned weights stay exactly zero under either regulariser.
-void retrain_phase(Module& model, SGD& opt, DataLoader& loader, float lr, bool cosine, int epochs,
-                   const Regulariser& reg, const std::string& label) {
-  int64_t batch_in_phase = 0;
-  const LrSchedule sched = cosine_schedule(lr, static_cast<double>(std::max(epochs, 1) * loader.num_batches()));
-  const std::vector<Parameter*> params = model.parameters();
-  TrainHooks hooks;
-  if (cosine) hooks.after_step = [&] { opt.lr = sched.at(static_cast<double>(++batch_in_phase)); };
-  if (reg.kind == Regularization::l1) hooks.after_backward = [&] { add_l1_grad(params, reg.strength); };
-  opt.lr = lr;
-  for (int e = 0; e < epochs; ++e) train_epoch(model, opt, loader, hooks, label + "." + std::to_string(e + 1));
-}
-
-// Every parameter's value and mask, so that each variant of --reg-compare starts from the same
-// weights. restore() copies them back in place.
-struct Snapshot {
-  std::vector<Tensor> values, masks;
-};
-Snapshot snapshot(Module& m) {
-  Snapshot s;
-  for (Parameter* p : m.parameters()) {
-    s.values.push_back(p->var.value().clone());
-    s.masks.push_back(p->has_mask() ? p->mask.clone() : Tensor());
-  }
-  return s;
-}
-void restore(Module& m, const Snapshot& s) {
-  const std::vector<Parameter*> ps = m.parameters();
-  for (size_t i = 0; i < ps.size(); ++i) {
-    Tensor& v = ps[i]->var.value();
-    std::copy(s.values[i].data(), s.values[i].data() + v.numel(), v.data());
-    if (s.masks[i].empty())
-      ps[i]->clear_mask();
-    else
-      ps[i]->mask = s.masks[i].clone();
-  }
-}
-
-// Han Fig. 5 on a LeNet: error against the fraction of weights kept, for
-//   (a) L1 or L2: fine-tune with the regulariser, prune once, no retraining;
-//   (b) L1 or L2: the same pruning, then retrain with that regulariser;
-//   (c) L2: iterative prune → retrain, down the same keep fractions in turn;
-//   (d) L1 to prune, then L2 to retrain (Han: "did not beat" L2 in both phases).
-// Every layer keeps the same fraction (target-sparsity mode, sparsity_mask()). The
-// fine-tuning and each retraining phase last `epochs` epochs at the example's rate schedule.
-// Returns errors[variant][keep index][seed]; index 0 of keeps is 1.0 (fine-tuned, unpruned).
-enum RegVariant { kL1Pruned, kL2Pruned, kL1Retrained, kL2Retrained, kL2Iterative, kL1ThenL2, kRegVariants };
-std::vector<std::vector<std::vector<double>>> reg_compare(Sequential& model, const DataSplits& data, int jitter,
-                                                          const std::vector<double>& keeps,
-                                                          const std::vector<uint64_t>& seeds, float lr, bool cosine,
-                                                          int epochs, const Regulariser& l1, const Regulariser& l2) {
-  std::vector<std::vector<std::vector<double>>> err(kRegVariants, std::vector<std::vector<double>>(keeps.size()));
-  const Snapshot base = snapshot(model);
-  auto layers = prunable_parameters(model);
-  auto test_error = [&] { return evaluate(model, data.test).error_rate(); };
-  auto prune_all_to = [&](double keep) {
-    for (auto& l : layers) prune_parameter(*l.param, sparsity_mask(l.param->var.value(), keep));
-  };
-  for (uint64_t seed : seeds) {
-    for (const Regulariser* reg : {&l1, &l2}) {
-      const bool is_l1 = reg->kind == Regularization::l1;
-      const std::string tag = (is_l1 ? "L1" : "L2") + std::string(" seed ") + std::to_string(seed);
-      Rng rng(seed);
-      DataLoader loader(data.train, 64, true, rng, jitter);
-      // Training with the regulariser (Han trains with it from the start; we fine-tune the
-      // L2-trained baseline, so the L2 arm is the baseline trained a little longer).
-      restore(model, base);
-      SGD ft = retrain_sgd(model, lr, *reg);
-      retrain_phase(model, ft, loader, lr, cosine, epochs, *reg, "fine-tune " + tag);
-      const Snapshot tuned = snapshot(model);
-      const double tuned_err = test_error();
-      err[is_l1 ? kL1Pruned : kL2Pruned][0].push_back(tuned_err);
-      err[is_l1 ? kL1Retrained : kL2Retrained][0].push_back(tuned_err);
-      if (is_l1) err[kL1ThenL2][0].push_back(tuned_err);
-      // Prune the fine-tuned weights once to `keep`, retrain with `r`: the errors before and after.
-      auto prune_retrain = [&](double keep, const Regulariser& r, const std::string& label) {
-        restore(model, tuned);
-        prune_all_to(keep);
-        const double pruned = test_error();
-        SGD opt = retrain_sgd(model, lr, r);
-        retrain_phase(model, opt, loader, lr, cosine, epochs, r, label + " keep " + fmt_pct(keep, 0));
-        return std::pair<double, double>{pruned, test_error()};
-      };
-      for (size_t k = 1; k < keeps.size(); ++k) {
-        const auto [pruned, retrained] = prune_retrain(keeps[k], *reg, "retrain " + tag);  // (a), (b)
-        err[is_l1 ? kL1Pruned : kL2Pruned][k].push_back(pruned);
-        err[is_l1 ? kL1Retrained : kL2Retrained][k].push_back(retrained);
-        if (is_l1) err[kL1ThenL2][k].push_back(prune_retrain(keeps[k], l2, "retrain " + tag + " then L2").second);  // (d)
-      }
-      if (is_l1) continue;
-      // (c) iterative, from the same L2 fine-tuned weights: prune a little more, retrain, repeat.
-      restore(model, tuned);
-      err[kL2Iterative][0].push_back(tuned_err);
-      SGD opt = retrain_sgd(model, lr, *reg);
-      for (size_t k = 1; k < keeps.size(); ++k) {
-        prune_all_to(keeps[k]);
-        retrain_phase(model, opt, loader, lr, cosine, epochs, *reg, "iterative " + tag + " keep " + fmt_pct(keeps[k], 0));
-        err[kL2Iterative][k].push_back(test_error());
-      }
-    }
-  }
-  restore(model, base);
-  return err;
 }
 
 // The pruned LeNet-300-100 run entirely from CSR: fc1 → relu → fc2 → relu → fc3, on the test
@@ -371,7 +214,7 @@ static int run(int argc, char** argv) {
   if (seeds.empty()) seeds.push_back(args.seed());
   const std::string fig_dir = "build/figures";
   std::filesystem::create_directories(fig_dir);
-  const auto t_start = Clock::now();
+  const auto t_start = std::chrono::steady_clock::now();
 
   std::printf("magnitude_pruning: model %s, kernels %s, threads %d\n", model_name.c_str(),
               kernel_mode_name(kernel_mode()), num_threads());
@@ -459,7 +302,7 @@ static int run(int argc, char** argv) {
       zoom.write(zoom_path);
       std::printf("wrote %s and %s\n", path.c_str(), zoom_path.c_str());
       if (!args.json_path().empty()) t.write_json(args.json_path());
-      std::printf("wall time %.1f s\n", std::chrono::duration<double>(Clock::now() - t_start).count());
+      std::printf("wall time %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
       return 0;
     }
 
@@ -663,7 +506,7 @@ static int run(int argc, char** argv) {
 
   summary.print("magnitude_pruning (" + model_name + ", " + args.get("--set") + "), beside Han et al. 2015");
   if (!args.json_path().empty()) summary.write_json(args.json_path());
-  std::printf("wall time %.1f s\n", std::chrono::duration<double>(Clock::now() - t_start).count());
+  std::printf("wall time %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
   check_sim_deploy();
   return 0;
 }

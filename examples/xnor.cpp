@@ -35,44 +35,26 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
+#include "engine/kernels/timing.h"
 #include "engine/rng.h"
 #include "engine/svg.h"
 #include "engine/threads.h"
 #include "engine/train.h"
 
 using namespace mgf;
-using Clock = std::chrono::steady_clock;
+using WallClock = std::chrono::steady_clock;
 
 namespace {
 
-// Median times of several functions in microseconds, measured INTERLEAVED: each of `samples`
-// rounds runs every function once (each repeated until it took ~2 ms), so a burst of load from
-// other processes on this shared machine hits every variant alike rather than one of them.
+// Median times of several functions in microseconds, measured INTERLEAVED
+// (median_call_us_interleaved, engine/kernels/timing.h): each of `samples` rounds runs every
+// function once, each repeated until it took ~2 ms, so a burst of load from other processes on
+// this shared machine hits every variant alike rather than one of them.
 std::vector<double> median_us(const std::vector<std::function<void()>>& fs, int samples,
                               std::vector<double>* minimum = nullptr) {
   std::vector<int> reps;
-  for (const auto& f : fs) {
-    f();  // warm-up
-    auto a = Clock::now();
-    f();
-    const double once = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
-    reps.push_back(std::max(1, static_cast<int>(2000.0 / std::max(once, 1.0))));
-  }
-  std::vector<std::vector<double>> t(fs.size());
-  for (int s = 0; s < samples; ++s)
-    for (size_t i = 0; i < fs.size(); ++i) {
-      auto a = Clock::now();
-      for (int r = 0; r < reps[i]; ++r) fs[i]();
-      t[i].push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count() / reps[i]);
-    }
-  std::vector<double> med;
-  if (minimum) minimum->clear();
-  for (auto& v : t) {
-    if (minimum) minimum->push_back(*std::min_element(v.begin(), v.end()));
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    med.push_back(v[v.size() / 2]);
-  }
-  return med;
+  for (const auto& f : fs) reps.push_back(calls_for(f, 2000.0, 2000));
+  return median_call_us_interleaved(fs, samples, reps, minimum);
 }
 
 // The paper's estimate (§3.2): a binary conv replaces cN_W multiply-adds per output by cN_W/64
@@ -350,9 +332,9 @@ static int run(int argc, char** argv) {
       o.epochs = epochs;
       o.batch = args.get_int("--batch", 1, 100000);
       o.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
-      const auto t0 = Clock::now();
+      const auto t0 = WallClock::now();
       EvalResult r = train_binary_lenet(*m, data, o, s.cfg.name());
-      secs += std::chrono::duration<double>(Clock::now() - t0).count();
+      secs += std::chrono::duration<double>(WallClock::now() - t0).count();
       errs.push_back(r.error_rate());
       per_seed += (k ? " " : "") + fmt(100 * r.error_rate(), 2);
       std::printf("%-22s seed %llu: test error %s (%lld / %lld)\n", s.cfg.name().c_str(),
@@ -381,7 +363,7 @@ static int run(int argc, char** argv) {
     PackedBinaryNet packed(path);
     xnor_model->eval();
     Tensor sim_logits({data.test.size(), 10});
-    const auto t0 = Clock::now();
+    const auto t0 = WallClock::now();
     {
       NoGradGuard ng;
       for (int64_t b = 0; b < data.test.size(); b += 1000) {
@@ -390,7 +372,7 @@ static int run(int argc, char** argv) {
         std::copy(l.data(), l.data() + l.numel(), sim_logits.data() + b * 10);
       }
     }
-    const double sim_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double sim_s = std::chrono::duration<double>(WallClock::now() - t0).count();
     const int64_t sim_errors = count_errors(sim_logits, data.test.labels);
     PackedEval pe = evaluate_packed(packed, data.test, &sim_logits);
     ResultTable dep({"path", "test errors", "disagreements with simulation", "images/s"});

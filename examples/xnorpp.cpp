@@ -27,27 +27,16 @@
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
+#include "engine/kernels/timing.h"
 #include "engine/rng.h"
 #include "engine/svg.h"
 #include "engine/threads.h"
 #include "engine/train.h"
 
 using namespace mgf;
-using Clock = std::chrono::steady_clock;
+using WallClock = std::chrono::steady_clock;
 
 namespace {
-
-double median_us(const std::function<void()>& f, int samples) {
-  f();
-  std::vector<double> t;
-  for (int s = 0; s < samples; ++s) {
-    auto a = Clock::now();
-    for (int r = 0; r < 10; ++r) f();
-    t.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count() / 10);
-  }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
-}
 
 // The scale's share of one binary conv (c → c, 3×3, hw×hw, 1 thread): the popcount GEMM, then
 // either Γ (one multiply per output, Γ materialised at load) or XNOR-Net's K = A∗k from the
@@ -66,16 +55,16 @@ void scale_cost(int64_t c, int64_t hw, int samples) {
   im2col_pack_signs(g, x.data(), xb.data());
   const int threads = num_threads();
   set_num_threads(1);
-  const double t_gemm = median_us([&] { bgemm(O, P, K, wb.bits.data(), xb.data(), z.data(), P); }, samples);
-  const double t_gamma = median_us([&] {
+  const double t_gemm = median_call_us([&] { bgemm(O, P, K, wb.bits.data(), xb.data(), z.data(), P); }, samples, 10);
+  const double t_gamma = median_call_us([&] {
     for (int64_t i = 0; i < O * P; ++i) y[static_cast<size_t>(i)] = gamma[static_cast<size_t>(i)] * static_cast<float>(z[static_cast<size_t>(i)]);
-  }, samples);
-  const double t_ak = median_us([&] {
+  }, samples, 10);
+  const double t_ak = median_call_us([&] {
     xnor_beta_map(g, x.data(), beta.data());
     for (int64_t o = 0; o < O; ++o)
       for (int64_t p = 0; p < P; ++p)
         y[static_cast<size_t>(o * P + p)] = alpha[static_cast<size_t>(o)] * beta[static_cast<size_t>(p)] * static_cast<float>(z[static_cast<size_t>(o * P + p)]);
-  }, samples);
+  }, samples, 10);
   set_num_threads(threads);
   ResultTable t({"step", "us", "% of the popcount GEMM"});
   t.add_row({std::string("popcount GEMM (bgemm, ") + bgemm_variant() + ")", fmt(t_gemm, 1), "100"});
@@ -156,9 +145,9 @@ static int run(int argc, char** argv) {
       o.epochs = epochs;
       o.batch = args.get_int("--batch", 1, 100000);
       o.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
-      const auto t0 = Clock::now();
+      const auto t0 = WallClock::now();
       EvalResult r = train_binary_lenet(*m, data, o, cfg.name());
-      secs += std::chrono::duration<double>(Clock::now() - t0).count();
+      secs += std::chrono::duration<double>(WallClock::now() - t0).count();
       errs.push_back(r.error_rate());
       per_seed += (s ? " " : "") + fmt(100 * r.error_rate(), 2);
       std::printf("%-16s seed %llu: test error %s\n", cfg.name().c_str(),

@@ -19,8 +19,11 @@
 #include "engine/rng.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
+using mgf::testing::expect_all_close;
+using mgf::testing::kAccumulate;
 using mgf::testing::check_gradients;
 using mgf::testing::GradCheckOptions;
 using mgf::testing::random_tensor;
@@ -88,12 +91,6 @@ Tensor conv_reference(const Tensor& x, const Tensor& w, const Tensor* b, const C
   return y;
 }
 
-bool all_close(const Tensor& a, const Tensor& b, float atol = 1e-4f, float rtol = 1e-4f) {
-  if (a.shape() != b.shape()) return false;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    if (std::fabs(a[i] - b[i]) > atol + rtol * std::fabs(b[i])) return false;
-  return true;
-}
 
 }  // namespace
 
@@ -387,7 +384,7 @@ TEST_SUITE("autograd") {
       Tensor x = random_tensor(cfgs[i].x, 50 + i), w = random_tensor(cfgs[i].w, 60 + i),
              b = random_tensor({cfgs[i].w[0]}, 70 + i);
       Tensor y = conv2d(Var(x), Var(w), Var(b), cfgs[i].o).value();
-      CHECK(all_close(y, conv_reference(x, w, &b, cfgs[i].o)));
+      expect_all_close(y, conv_reference(x, w, &b, cfgs[i].o), kAccumulate, "conv vs double reference");
     }
   }
 

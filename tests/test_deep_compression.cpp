@@ -28,8 +28,12 @@
 #include "engine/train.h"
 #include "layers/models/lenet.h"
 #include "tests/gradcheck.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
+using mgf::testing::expect_all_close;
+using mgf::testing::kAccumulate;
+using mgf::testing::kDecode;
 using mgf::testing::random_tensor;
 
 namespace {
@@ -105,18 +109,6 @@ std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("mgf-" + tag + "-" + name)).string();
 }
 
-bool close(float a, float b, float atol = 1e-5f, float rtol = 1e-4f) { return std::fabs(a - b) <= atol + rtol * std::fabs(b); }
-
-void check_close(const float* a, const float* b, int64_t n, float atol, float rtol) {
-  int64_t bad = -1;
-  float worst = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    worst = std::max(worst, std::fabs(a[i] - b[i]));
-    if (bad < 0 && !close(a[i], b[i], atol, rtol)) bad = i;
-  }
-  CAPTURE(worst);
-  if (bad >= 0) FAIL_CHECK("first mismatch at " << bad << ": " << a[bad] << " vs " << b[bad]);
-}
 
 }  // namespace
 
@@ -292,9 +284,9 @@ TEST_SUITE("deep_compression") {
       codebook_matvec_scalar(codes.data(), cb.data(), x.data(), b.data(), ys.data(), out, in);
       codebook_matvec_avx2(codes.data(), cb.data(), x.data(), b.data(), ya.data(), out, in);
       codebook_matvec_binsum(codes.data(), cb.data(), 32, x.data(), b.data(), yb.data(), out, in);
-      check_close(ys.data(), ref.data(), out, 1e-4f, 1e-4f);
-      check_close(ya.data(), ys.data(), out, 1e-4f, 1e-4f);
-      check_close(yb.data(), ys.data(), out, 1e-4f, 1e-4f);
+      expect_all_close(ys.data(), ref.data(), out, kAccumulate, "ys vs ref");
+      expect_all_close(ya.data(), ys.data(), out, kAccumulate, "ya vs ys");
+      expect_all_close(yb.data(), ys.data(), out, kAccumulate, "yb vs ys");
     }
   }
 
@@ -352,8 +344,8 @@ TEST_SUITE("deep_compression") {
         for (auto& v : ref) v += 0.5f;
         relative_index_matvec_scalar(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), x.data(), ys.data(), rows, cols);
         relative_index_matvec_avx2(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), x.data(), ya.data(), rows, cols);
-        check_close(ys.data(), ref.data(), rows, 1e-4f, 1e-4f);
-        check_close(ya.data(), ys.data(), rows, 1e-4f, 1e-4f);
+        expect_all_close(ys.data(), ref.data(), rows, kAccumulate, "ys vs ref");
+        expect_all_close(ya.data(), ys.data(), rows, kAccumulate, "ya vs ys");
       }
   }
 
@@ -377,9 +369,9 @@ TEST_SUITE("deep_compression") {
         relative_index_spmm_scalar(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), B.data(), P, cs.data(), rows, cols);
         relative_index_spmm_avx2(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), B.data(), P, ca.data(), rows, cols);
         relative_index_spmm(s.gaps.data(), s.codes.data(), s.entries(), cb.data(), B.data(), P, cd.data(), rows, cols);
-        check_close(cs.data(), ref.data(), rows * P, 1e-5f, 1e-4f);
-        check_close(ca.data(), cs.data(), rows * P, 1e-5f, 1e-4f);
-        check_close(cd.data(), cs.data(), rows * P, 1e-5f, 1e-4f);
+        expect_all_close(cs.data(), ref.data(), rows * P, kDecode, "cs vs ref");
+        expect_all_close(ca.data(), cs.data(), rows * P, kDecode, "ca vs cs");
+        expect_all_close(cd.data(), cs.data(), rows * P, kDecode, "cd vs cs");
       }
   }
 
@@ -628,7 +620,7 @@ TEST_SUITE("deep_compression") {
     NoGradGuard ng;
     Tensor want = net->forward(x).value(), got = runner.forward(x).value();
     REQUIRE(got.shape() == want.shape());
-    check_close(got.data(), want.data(), got.numel(), 1e-5f, 1e-4f);
+    expect_all_close(got.data(), want.data(), got.numel(), kDecode, "got vs want");
     for (int64_t n = 0; n < 9; ++n) {
       auto arg = [&](const Tensor& t) { return std::max_element(t.data() + n * 5, t.data() + n * 5 + 5) - (t.data() + n * 5); };
       CHECK(arg(got) == arg(want));
@@ -662,7 +654,7 @@ TEST_SUITE("deep_compression") {
       Var x(random_tensor({5, 1, 28, 28}, 210, 0.0f, 1.0f));
       Tensor want = net->forward(x).value(), got = runner.forward(x).value();
       REQUIRE(got.shape() == want.shape());
-      check_close(got.data(), want.data(), got.numel(), 1e-4f, 1e-4f);
+      expect_all_close(got.data(), want.data(), got.numel(), kAccumulate, "got vs want");
     }
   }
 
@@ -691,7 +683,7 @@ TEST_SUITE("deep_compression") {
     NoGradGuard ng;
     Tensor want = conv2d(Var(x), Var(sw.decode()), Var(bias), o).value(), got = cc.forward(Var(x)).value();
     REQUIRE(got.shape() == want.shape());
-    check_close(got.data(), want.data(), got.numel(), 1e-5f, 1e-4f);
+    expect_all_close(got.data(), want.data(), got.numel(), kDecode, "got vs want");
     CHECK_THROWS_AS(cc.forward(Var(random_tensor({2, 4, 7, 9}, 1))), std::invalid_argument);   // wrong channels
     o.groups = 3;
     CHECK_THROWS_AS(CompressedConv2d(t, {}, o), std::invalid_argument);

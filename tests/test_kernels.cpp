@@ -19,8 +19,10 @@
 #include "engine/kernels/gemm.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
+using namespace mgf::testing;
 
 namespace {
 
@@ -33,29 +35,11 @@ std::vector<float> random_vec(int64_t n, uint64_t seed, float lo = -1.0f, float 
   return v;
 }
 
-// |a − b| <= atol + rtol·|b| everywhere; on failure names the first bad index and the largest
-// difference (STYLE.md rule 5).
-bool close(const std::vector<float>& a, const std::vector<float>& b, float rtol = 1e-5f, float atol = 1e-5f,
-           const std::string& what = "") {
-  if (a.size() != b.size()) {
-    FAIL_CHECK(what << ": sizes differ " << a.size() << " vs " << b.size());
-    return false;
-  }
-  int64_t first = -1;
-  float worst = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const float d = std::fabs(a[i] - b[i]);
-    const bool bad = !(d <= atol + rtol * std::fabs(b[i]));  // NaN counts as bad
-    if (bad && first < 0) first = static_cast<int64_t>(i);
-    if (d > worst || std::isnan(d)) worst = d;
-  }
-  if (first >= 0) {
-    FAIL_CHECK(what << ": first bad index " << first << " (" << a[first] << " vs " << b[first]
-                    << "), largest |a-b| = " << worst);
-    return false;
-  }
-  return true;
-}
+// Budgets of this file beyond tests/support/compare.h's (Tol is {atol, rtol}):
+constexpr Tol kSgdStep{1e-7f, 1e-6f};        // w - lr*(g + λw) with momentum: FMA vs mul+add on O(1) weights
+constexpr Tol kProbabilities{1e-7f, 1e-5f};  // softmax: exp by a polynomial, values in [0, 1]
+constexpr Tol kAveraged{1e-6f, 1e-5f};       // avg-pool backward: a gradient divided by the window size
+constexpr Tol kLadderRung{1e-5f, 1e-4f};     // the packed AVX2 ladder rung vs the packed C++ one: FMA rounding, K to 300
 
 // Bit-for-bit equality (so −0 and +0 differ); on failure names the first differing index.
 bool bits_equal(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
@@ -121,10 +105,10 @@ TEST_SUITE("kernels") {
                 CAPTURE(alpha);
                 std::vector<float> ref;
                 auto s = run_gemm(sgemm_scalar, ta, tb, M, N, K, alpha, 0.5f, 100 + M * 7 + N * 3 + K, &ref);
-                CHECK(close(s, ref, 1e-5f, 1e-5f, "scalar vs double reference"));
+                expect_all_close(s, ref, kKernelParity, "scalar vs double reference");
                 if (cpu_has_avx2()) {
                   auto v = run_gemm(sgemm_avx2, ta, tb, M, N, K, alpha, 0.5f, 100 + M * 7 + N * 3 + K);
-                  CHECK(close(v, s, 1e-5f, 1e-5f, "avx2 vs scalar"));
+                  expect_all_close(v, s, kKernelParity, "avx2 vs scalar");
                 }
               }
             }
@@ -157,7 +141,7 @@ TEST_SUITE("kernels") {
               CAPTURE(static_cast<int>(tb));
               auto s = run_gemm(sgemm_scalar, ta, tb, d.M, d.N, d.K, alpha, beta, 11);
               auto v = run_gemm(sgemm_avx2, ta, tb, d.M, d.N, d.K, alpha, beta, 11);
-              CHECK(close(v, s, 1e-4f, 1e-4f, "avx2 vs scalar"));
+              expect_all_close(v, s, kAccumulate, "avx2 vs scalar");
             }
   }
 
@@ -175,10 +159,10 @@ TEST_SUITE("kernels") {
           CAPTURE(d.K);
           std::vector<float> ref;
           auto s = run_gemm(sgemm_scalar, ta, tb, d.M, d.N, d.K, 1.0f, 0.0f, 7, &ref);
-          CHECK(close(s, ref, 1e-4f, 1e-4f, "scalar vs double reference"));
+          expect_all_close(s, ref, kAccumulate, "scalar vs double reference");
           if (cpu_has_avx2()) {
             auto v = run_gemm(sgemm_avx2, ta, tb, d.M, d.N, d.K, 1.0f, 0.0f, 7);
-            CHECK(close(v, s, 1e-4f, 1e-4f, "avx2 vs scalar"));
+            expect_all_close(v, s, kAccumulate, "avx2 vs scalar");
           }
         }
   }
@@ -211,8 +195,8 @@ TEST_SUITE("kernels") {
     auto two = run_gemm(sgemm_avx2, Trans::N, Trans::T, M, N, K, 1.0f, 0.0f, 3);
     auto tall2 = run_gemm(sgemm_avx2, Trans::N, Trans::T, 700, 40, K, 1.0f, 0.0f, 4);
     set_num_threads(saved);
-    CHECK(close(two, one, 0.0f, 0.0f, "2 threads vs 1, split along N"));
-    CHECK(close(tall2, tall, 0.0f, 0.0f, "2 threads vs 1, split along M"));
+    expect_all_close(two, one, kExact, "2 threads vs 1, split along N");
+    expect_all_close(tall2, tall, kExact, "2 threads vs 1, split along M");
   }
 }
 
@@ -251,12 +235,12 @@ TEST_SUITE("kernels") {
       std::vector<float> a(rows * cols, -7.0f), b(rows * cols, 7.0f);
       im2col_scalar(g, x.data(), a.data());
       im2col_avx2(g, x.data(), b.data());
-      CHECK(close(b, a, 0.0f, 0.0f, "im2col"));
+      expect_all_close(b, a, kExact, "im2col");
       auto col = random_vec(rows * cols, 6);
       auto dx1 = random_vec(g.C * g.H * g.W, 8), dx2 = dx1;
       col2im_scalar(g, col.data(), dx1.data());
       col2im_avx2(g, col.data(), dx2.data());
-      CHECK(close(dx2, dx1, 0.0f, 0.0f, "col2im"));
+      expect_all_close(dx2, dx1, kExact, "col2im");
     }
   }
 
@@ -302,12 +286,12 @@ TEST_SUITE("kernels") {
       std::vector<float> y1(n_out), y2(n_out);
       depthwise_forward_scalar(g, x.data(), w.data(), b.data(), y1.data());
       depthwise_forward_avx2(g, x.data(), w.data(), b.data(), y2.data());
-      CHECK(close(y2, y1, 1e-5f, 1e-5f, "depthwise forward"));
+      expect_all_close(y2, y1, kKernelParity, "depthwise forward");
       auto dx1 = random_vec(n_in, 15), dx2 = dx1, dw1 = random_vec(n_w, 16), dw2 = dw1;
       depthwise_backward_scalar(g, x.data(), w.data(), dy.data(), dx1.data(), dw1.data());
       depthwise_backward_avx2(g, x.data(), w.data(), dy.data(), dx2.data(), dw2.data());
-      CHECK(close(dx2, dx1, 1e-5f, 1e-5f, "depthwise dx"));
-      CHECK(close(dw2, dw1, 1e-4f, 1e-4f, "depthwise dw"));
+      expect_all_close(dx2, dx1, kKernelParity, "depthwise dx");
+      expect_all_close(dw2, dw1, kAccumulate, "depthwise dw");
     }
   }
 
@@ -390,11 +374,11 @@ TEST_SUITE("kernels") {
         std::vector<float> y1(n), y2(n);
         a.fs(x.data(), y1.data(), n);
         a.fv(x.data(), y2.data(), n);
-        CHECK(close(y2, y1, 0.0f, 0.0f, std::string(a.name) + " forward"));
+        expect_all_close(y2, y1, kExact, std::string(a.name) + " forward");
         auto dx1 = random_vec(n, 33), dx2 = dx1;
         a.bs(x.data(), dy.data(), dx1.data(), n);
         a.bv(x.data(), dy.data(), dx2.data(), n);
-        CHECK(close(dx2, dx1, 1e-6f, 1e-6f, std::string(a.name) + " backward"));
+        expect_all_close(dx2, dx1, kElementwise, std::string(a.name) + " backward");
       }
   }
 
@@ -438,8 +422,8 @@ TEST_SUITE("kernels") {
         CHECK(w1[0] == w0[0] - 0.1f * (nesterov ? g0 + 0.9f * vv : vv));
         if (!cpu_has_avx2()) continue;
         sgd_momentum_step_avx2(w2.data(), v2.data(), g.data(), n, 0.1f, 0.9f, 5e-4f, nesterov);
-        CHECK(close(w2, w1, 1e-6f, 1e-7f, "sgd_momentum_step w"));
-        CHECK(close(v2, v1, 1e-6f, 1e-7f, "sgd_momentum_step v"));
+        expect_all_close(w2, w1, kSgdStep, "sgd_momentum_step w");
+        expect_all_close(v2, v1, kSgdStep, "sgd_momentum_step v");
       }
   }
 
@@ -454,29 +438,29 @@ TEST_SUITE("kernels") {
         auto y1 = random_vec(N * a * b, 43), y2 = y1;
         bias_add_channels_scalar(y1.data(), bias.data(), N, a, b);
         bias_add_channels_avx2(y2.data(), bias.data(), N, a, b);
-        CHECK(close(y2, y1, 0.0f, 0.0f, "bias_add_channels"));
+        expect_all_close(y2, y1, kExact, "bias_add_channels");
         bias_add_rows_scalar(y1.data(), bias.data(), N * b, a);
         bias_add_rows_avx2(y2.data(), bias.data(), N * b, a);
-        CHECK(close(y2, y1, 0.0f, 0.0f, "bias_add_rows"));
+        expect_all_close(y2, y1, kExact, "bias_add_rows");
         auto x = random_vec(N * a * b, 44);
         std::vector<float> z1(x.size()), z2(x.size());
         scale_shift_channels_scalar(x.data(), s.data(), t.data(), z1.data(), N, a, b);
         scale_shift_channels_avx2(x.data(), s.data(), t.data(), z2.data(), N, a, b);
-        CHECK(close(z2, z1, 1e-6f, 1e-6f, "scale_shift_channels"));
+        expect_all_close(z2, z1, kElementwise, "scale_shift_channels");
         std::vector<float> r1(N * a, 1.0f), r2 = r1, c1(b, 1.0f), c2 = c1;
         sum_rows_scalar(x.data(), N * a, b, r1.data());
         sum_rows_avx2(x.data(), N * a, b, r2.data());
-        CHECK(close(r2, r1, 1e-5f, 1e-5f, "sum_rows"));
+        expect_all_close(r2, r1, kKernelParity, "sum_rows");
         sum_cols_scalar(x.data(), N * a, b, c1.data());
         sum_cols_avx2(x.data(), N * a, b, c2.data());
-        CHECK(close(c2, c1, 1e-5f, 1e-5f, "sum_cols"));
+        expect_all_close(c2, c1, kKernelParity, "sum_cols");
       }
     for (int64_t n : kSizes) {  // add_inplace, the kernel the bias and column sums are built on
       CAPTURE(n);
       auto x = random_vec(n, 45), y1 = random_vec(n, 46), y2 = y1;
       add_inplace_scalar(y1.data(), x.data(), n);
       add_inplace_avx2(y2.data(), x.data(), n);
-      CHECK(close(y2, y1, 0.0f, 0.0f, "add_inplace"));
+      expect_all_close(y2, y1, kExact, "add_inplace");
     }
     // accumulate: out starts at 10, rows {1,2,3} and {4,5,6}
     const float m[6] = {1, 2, 3, 4, 5, 6};
@@ -508,13 +492,13 @@ TEST_SUITE("kernels") {
       std::vector<float> p2(R * C), l2(R * C);
       softmax_rows_avx2(x.data(), p2.data(), R, C);
       log_softmax_rows_avx2(x.data(), l2.data(), R, C);
-      CHECK(close(p2, p1, 1e-5f, 1e-7f, "softmax"));
-      CHECK(close(l2, l1, 1e-5f, 1e-5f, "log_softmax"));
+      expect_all_close(p2, p1, kProbabilities, "softmax");
+      expect_all_close(l2, l1, kKernelParity, "log_softmax");
       auto d2 = random_vec(R * C, 52), e2 = d2;
       softmax_rows_backward_avx2(p1.data(), dy.data(), d2.data(), R, C);
       log_softmax_rows_backward_avx2(l1.data(), dy.data(), e2.data(), R, C);
-      CHECK(close(d2, d1, 1e-5f, 1e-5f, "softmax backward"));
-      CHECK(close(e2, e1, 1e-5f, 1e-5f, "log_softmax backward"));
+      expect_all_close(d2, d1, kKernelParity, "softmax backward");
+      expect_all_close(e2, e1, kKernelParity, "log_softmax backward");
     }
   }
 
@@ -572,21 +556,21 @@ TEST_SUITE("kernels") {
       std::vector<int32_t> a1(n_out), a2(n_out);
       max_pool2d_forward_scalar(cg, xi.data(), y1.data(), a1.data());
       max_pool2d_forward_avx2(cg, xi.data(), y2.data(), a2.data());
-      CHECK(close(y2, y1, 0.0f, 0.0f, "max_pool values"));
+      expect_all_close(y2, y1, kExact, "max_pool values");
       CHECK(a2 == a1);
       auto dy = random_vec(n_out, 71);
       auto dx1 = random_vec(n_in, 72), dx2 = dx1;
       max_pool2d_backward_scalar(cg, dy.data(), a1.data(), dx1.data());
       max_pool2d_backward_avx2(cg, dy.data(), a1.data(), dx2.data());
-      CHECK(close(dx2, dx1, 0.0f, 0.0f, "max_pool backward"));
+      expect_all_close(dx2, dx1, kExact, "max_pool backward");
       std::vector<float> v1(n_out), v2(n_out);
       avg_pool2d_forward_scalar(cg, xi.data(), v1.data());
       avg_pool2d_forward_avx2(cg, xi.data(), v2.data());
-      CHECK(close(v2, v1, 0.0f, 0.0f, "avg_pool forward"));
+      expect_all_close(v2, v1, kExact, "avg_pool forward");
       auto ex1 = random_vec(n_in, 73), ex2 = ex1;
       avg_pool2d_backward_scalar(cg, dy.data(), ex1.data());
       avg_pool2d_backward_avx2(cg, dy.data(), ex2.data());
-      CHECK(close(ex2, ex1, 1e-5f, 1e-6f, "avg_pool backward"));
+      expect_all_close(ex2, ex1, kAveraged, "avg_pool backward");
     }
   }
 
@@ -603,7 +587,7 @@ TEST_SUITE("kernels") {
         std::vector<int32_t> a1(n_out), a2(n_out);
         max_pool2d_forward_scalar(cg, xi.data(), y1.data(), a1.data());
         max_pool2d_forward_avx2(cg, xi.data(), y2.data(), a2.data());
-        CHECK(close(y2, y1, 0.0f, 0.0f, "max_pool 2x2 values"));
+        expect_all_close(y2, y1, kExact, "max_pool 2x2 values");
         CHECK(a2 == a1);
         auto dy = random_vec(n_out, 75);
         auto dx1 = random_vec(n_in, 76), dx2 = dx1;
@@ -681,7 +665,7 @@ TEST_SUITE("kernels") {
           for (Step s : steps) {
             std::fill(C.begin(), C.end(), -1.0f);
             s(M, N, K, A.data(), B.data(), C.data());
-            CHECK(close(C, ref, 1e-4f, 1e-4f, "ladder step"));
+            expect_all_close(C, ref, kAccumulate, "ladder step");
           }
         }
   }
@@ -698,7 +682,7 @@ TEST_SUITE("kernels") {
           std::vector<float> ref(M * N, -1.0f), C(M * N, -1.0f);
           gemm_ladder_packed(M, N, K, A.data(), B.data(), ref.data());
           gemm_ladder_packed_avx2(M, N, K, A.data(), B.data(), C.data());
-          CHECK(close(C, ref, 1e-4f, 1e-5f, "packed AVX2 rung"));
+          expect_all_close(C, ref, kLadderRung, "packed AVX2 rung");
         }
   }
 }

@@ -10,15 +10,21 @@
 
 #include "compression/coding/csr.h"
 #include "compression/pruning/magnitude.h"
+#include "compression/pruning/retrain.h"
 #include "compression/pruning/sensitivity.h"
 #include "engine/kernels/conv.h"
 #include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/train.h"
 #include "tests/gradcheck.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
+using mgf::testing::expect_all_close;
+using mgf::testing::kExact;
+using mgf::testing::kKernelParity;
 using mgf::testing::random_tensor;
 
 namespace {
@@ -32,23 +38,6 @@ Tensor random_sparse(int64_t rows, int64_t cols, double density, uint64_t seed) 
   return w;
 }
 
-// |a-b| <= atol + rtol|b| everywhere; names the first bad index and the largest difference.
-bool all_close(const float* a, const float* b, int64_t n, float atol, float rtol, const char* what) {
-  int64_t first_bad = -1;
-  float worst = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = std::fabs(a[i] - b[i]);
-    worst = std::max(worst, d);
-    if (first_bad < 0 && d > atol + rtol * std::fabs(b[i])) first_bad = i;
-  }
-  if (first_bad >= 0) {
-    std::string msg = std::string(what) + ": first bad index " + std::to_string(first_bad) + " (" +
-                      std::to_string(a[first_bad]) + " vs " + std::to_string(b[first_bad]) +
-                      "), largest |a-b| = " + std::to_string(worst);
-    FAIL_CHECK(msg);
-  }
-  return first_bad < 0;
-}
 
 Parameter make_param(Tensor w) {
   Parameter p;
@@ -67,6 +56,15 @@ class TwoLayer : public Module {
   Var forward(const Var& x) override { return linear(x, w1->effective(), b1->effective()); }
   std::string type_name() const override { return "TwoLayer"; }
   Parameter *w1, *b1, *w2;
+};
+
+// One linear layer on flattened 8x8 images (synthetic_dataset's), for the retraining tests.
+class FlatLinear : public Module {
+ public:
+  FlatLinear() { w = &register_parameter("fc.weight", random_tensor({4, 64}, 7, -0.1f, 0.1f)); }
+  Var forward(const Var& x) override { return linear(flatten(x), w->effective(), Var()); }
+  std::string type_name() const override { return "FlatLinear"; }
+  Parameter* w;
 };
 
 const int64_t kSizes[] = {1, 7, 8, 9, 31, 33, 1027};
@@ -122,7 +120,7 @@ TEST_SUITE("magnitude_pruning") {
     Var y = linear(x, p.effective(), Var());
     Tensor wz = p.var.value().clone();
     Var y_ref = linear(x, Var(wz), Var());
-    CHECK(all_close(y.value().data(), y_ref.value().data(), y.value().numel(), 0.0f, 0.0f, "forward"));
+    expect_all_close(y.value().data(), y_ref.value().data(), y.value().numel(), kExact, "forward");
     // gradient: exactly zero at every pruned position, nonzero somewhere else
     sum(y).backward();
     const Tensor& g = p.var.grad();
@@ -217,6 +215,48 @@ TEST_SUITE("magnitude_pruning") {
     for (int64_t i = 0; i < w0.numel(); ++i)
       if (mask[i] == 0.0f) CHECK(l1.w1->var.value()[i] == 0.0f);
     CHECK(count_nonzero(l1.w1->var.value()) <= kept);
+  }
+
+  TEST_CASE("snapshot/restore brings back every value and mask exactly, and rejects another model") {
+    TwoLayer m;
+    const Snapshot dense = snapshot(m);
+    prune_parameter(*m.w1, sparsity_mask(m.w1->var.value(), 0.5));
+    m.b1->var.value()[0] = 42.0f;
+    const Snapshot pruned = snapshot(m);
+    restore(m, dense);
+    CHECK_FALSE(m.w1->has_mask());
+    CHECK(m.w1->var.value().to_vector() == dense.values[0].to_vector());
+    CHECK(m.b1->var.value()[0] != 42.0f);
+    restore(m, pruned);
+    REQUIRE(m.w1->has_mask());
+    CHECK(m.w1->mask.to_vector() == pruned.masks[0].to_vector());
+    CHECK(m.b1->var.value()[0] == 42.0f);
+    CHECK(count_nonzero(m.w1->var.value()) == 12);
+    FlatLinear other;
+    CHECK_THROWS_AS(restore(other, pruned), std::invalid_argument);
+  }
+
+  TEST_CASE("retrain_phase: the cosine starts at lr and ends at 0, pruned weights stay exactly zero") {
+    set_training_output(false);
+    Dataset train = synthetic_dataset(64, 4, 8, 3);
+    FlatLinear m;
+    const Tensor mask = sparsity_mask(m.w->var.value(), 0.25);
+    prune_parameter(*m.w, mask);
+    Rng rng(5);
+    DataLoader loader(train, 16, true, rng);
+    for (Regularization kind : {Regularization::l2, Regularization::l1}) {
+      const Regulariser reg{kind, 1e-3f};
+      SGD opt = retrain_sgd(m, 0.05f, reg);
+      CHECK(opt.options.weight_decay == (kind == Regularization::l2 ? 1e-3f : 0.0f));
+      retrain_phase(m, opt, loader, 0.05f, true, 2, reg, "test");
+      CHECK(opt.lr == doctest::Approx(0.0f));  // 2 epochs of 4 batches: the cosine's end
+      for (int64_t i = 0; i < mask.numel(); ++i)
+        if (mask[i] == 0.0f) CHECK(m.w->var.value()[i] == 0.0f);
+      retrain_phase(m, opt, loader, 0.05f, false, 1, reg, "flat");
+      CHECK(opt.lr == 0.05f);  // flat: the rate is never touched after the start
+    }
+    CHECK(Regulariser{Regularization::l1, 0.0005f}.name() == "L1 0.0005");
+    set_training_output(true);
   }
 
   TEST_CASE("the regularization flag takes l2 or l1 and names what it found otherwise") {
@@ -318,10 +358,10 @@ TEST_SUITE("magnitude_pruning") {
         csr_matvec_avx2_unrolled(W, x.data(), yu.data());
         csr_matvec_avx2_loads(W, x.data(), yl.data());
         csr_matvec(W, x.data(), yd.data());
-        CHECK(all_close(yg.data(), ys.data(), rows, 1e-5f, 1e-5f, "gather vs scalar"));
-        CHECK(all_close(yu.data(), ys.data(), rows, 1e-5f, 1e-5f, "unrolled vs scalar"));
-        CHECK(all_close(yl.data(), ys.data(), rows, 1e-5f, 1e-5f, "loads vs scalar"));
-        CHECK(all_close(yd.data(), ys.data(), rows, 1e-5f, 1e-5f, "dispatcher vs scalar"));
+        expect_all_close(yg.data(), ys.data(), rows, kKernelParity, "gather vs scalar");
+        expect_all_close(yu.data(), ys.data(), rows, kKernelParity, "unrolled vs scalar");
+        expect_all_close(yl.data(), ys.data(), rows, kKernelParity, "loads vs scalar");
+        expect_all_close(yd.data(), ys.data(), rows, kKernelParity, "dispatcher vs scalar");
       }
   }
 
@@ -336,7 +376,7 @@ TEST_SUITE("magnitude_pruning") {
         std::vector<float> cs(R * P, -7.0f), ca(R * P, -7.0f);  // garbage: C is written, not read
         csr_spmm_scalar(W, B.data(), P, cs.data());
         csr_spmm_avx2(W, B.data(), P, ca.data());
-        CHECK(all_close(ca.data(), cs.data(), R * P, 1e-5f, 1e-5f, "spmm avx2 vs scalar"));
+        expect_all_close(ca.data(), cs.data(), R * P, kKernelParity, "spmm avx2 vs scalar");
       }
   }
 
@@ -361,18 +401,18 @@ TEST_SUITE("magnitude_pruning") {
         csr_matvec_avx2_loads(N, x.data(), yl.data());
         csr_matvec(N, x.data(), yd.data());
         for (int64_t r = 0; r < rows; ++r) REQUIRE(ys[r] == ref[r]);   // same order, same sums
-        CHECK(all_close(yg.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit gather vs scalar"));
-        CHECK(all_close(yu.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit unrolled vs scalar"));
-        CHECK(all_close(yl.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit loads vs scalar"));
-        CHECK(all_close(yd.data(), ys.data(), rows, 1e-5f, 1e-5f, "16-bit dispatcher vs scalar"));
+        expect_all_close(yg.data(), ys.data(), rows, kKernelParity, "16-bit gather vs scalar");
+        expect_all_close(yu.data(), ys.data(), rows, kKernelParity, "16-bit unrolled vs scalar");
+        expect_all_close(yl.data(), ys.data(), rows, kKernelParity, "16-bit loads vs scalar");
+        expect_all_close(yd.data(), ys.data(), rows, kKernelParity, "16-bit dispatcher vs scalar");
         const int64_t P = 37;   // spmm: the 32-wide body, an 8-wide block... and a tail
         Tensor B = random_tensor({cols, P}, 6);
         std::vector<float> cs(rows * P, -7.0f), ca(rows * P, -7.0f), c32(rows * P, -7.0f);
         csr_spmm_scalar(N, B.data(), P, cs.data());
         csr_spmm_avx2(N, B.data(), P, ca.data());
         csr_spmm_scalar(W, B.data(), P, c32.data());
-        CHECK(all_close(cs.data(), c32.data(), rows * P, 0.0f, 0.0f, "16-bit spmm scalar vs int32"));
-        CHECK(all_close(ca.data(), cs.data(), rows * P, 1e-5f, 1e-5f, "16-bit spmm avx2 vs scalar"));
+        expect_all_close(cs.data(), c32.data(), rows * P, kExact, "16-bit spmm scalar vs int32");
+        expect_all_close(ca.data(), cs.data(), rows * P, kKernelParity, "16-bit spmm avx2 vs scalar");
       }
     // the widest matrix 16 bits can index: column 65535 survives the narrowing
     Tensor wide({1, 65536});
@@ -409,7 +449,7 @@ TEST_SUITE("magnitude_pruning") {
         Tensor y_dense = linear(Var(x), w.effective(), Var(b)).value();
         Tensor y_sparse = sl.forward(x);
         REQUIRE(y_sparse.shape() == y_dense.shape());
-        CHECK(all_close(y_sparse.data(), y_dense.data(), y_dense.numel(), 1e-5f, 1e-5f, "sparse vs dense"));
+        expect_all_close(y_sparse.data(), y_dense.data(), y_dense.numel(), kKernelParity, "sparse vs dense");
       }
     }
   }
@@ -423,7 +463,7 @@ TEST_SUITE("magnitude_pruning") {
     im2col(g, x.data(), col.data());
     sgemm(Trans::N, Trans::N, OC, P, CKK, 1.0f, w.data(), CKK, col.data(), P, 0.0f, y_dense.data(), P);
     csr_spmm(csr_from_tensor(w), col.data(), P, y_sparse.data());
-    CHECK(all_close(y_sparse.data(), y_dense.data(), OC * P, 1e-5f, 1e-5f, "sparse conv vs dense"));
+    expect_all_close(y_sparse.data(), y_dense.data(), OC * P, kKernelParity, "sparse conv vs dense");
   }
 
   TEST_CASE("SparseLinear rejects mismatched shapes") {

@@ -186,6 +186,30 @@ TEST_SUITE("optim") {
     CHECK_THROWS_AS(cosine_schedule(1.0f, 0), std::invalid_argument);
   }
 
+  TEST_CASE("BatchSchedule counts batches, reads its shape in epochs and restarts at restart_batch") {
+    OneParam p({1.0f});
+    SGD opt(p.parameters(), {.lr = 5.0f});
+    BatchSchedule s(cosine_schedule(1.0f, 2), 4);  // 2 epochs of 4 batches
+    s.reset(opt);
+    CHECK(opt.lr == 1.0f);
+    for (int b = 0; b < 4; ++b) s.step(opt);  // one epoch: halfway down the cosine
+    CHECK(s.batch == 4);
+    CHECK(opt.lr == doctest::Approx(0.5f));
+    for (int b = 0; b < 4; ++b) s.step(opt);
+    CHECK(opt.lr == doctest::Approx(0.0f));
+    s.restart_batch = 6;
+    s.restart_shape = cosine_schedule(0.25f, 1);
+    s.reset(opt);
+    for (int b = 0; b < 5; ++b) s.step(opt);
+    CHECK(opt.lr == doctest::Approx(0.5 * (1 + std::cos(std::numbers::pi * 5 / 8))));  // before the restart
+    s.step(opt);
+    CHECK(opt.lr == 0.25f);  // the restart shape at its t = 0
+    s.step(opt);
+    s.step(opt);
+    CHECK(opt.lr == doctest::Approx(0.125f));  // half of the restart's one epoch
+    CHECK_THROWS_AS(BatchSchedule(constant_schedule(1.0f), 0), std::invalid_argument);
+  }
+
   TEST_CASE("same seed and thread count give bit-identical training") {
     int saved = num_threads();
     set_num_threads(2);

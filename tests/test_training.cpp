@@ -437,6 +437,29 @@ TEST_SUITE("training") {
     set_training_output(true);
   }
 
+  TEST_CASE("train_epoch steps hooks.schedule once per batch, after after_step") {
+    set_training_output(false);
+    Dataset train = synthetic_dataset(40, 4, 8, 1);  // 3 batches of 16 (the last ragged)
+    TinyMlp m(64, 8, 4, 2);
+    SGD opt(m.parameters(), {.lr = 0.1f});
+    Rng rng(1);
+    DataLoader loader(train, 16, true, rng);
+    BatchSchedule sched(cosine_schedule(0.1f, 2), loader.num_batches());
+    std::vector<float> seen;  // η each after_step sees: the rate the batch was trained with
+    TrainHooks hooks;
+    hooks.after_step = [&] { seen.push_back(opt.lr); };
+    hooks.schedule = &sched;
+    sched.reset(opt);
+    train_epoch(m, opt, loader, hooks);
+    train_epoch(m, opt, loader, hooks);
+    REQUIRE(seen.size() == 6);
+    CHECK(sched.batch == 6);
+    CHECK(seen[0] == 0.1f);
+    CHECK(seen[3] == doctest::Approx(0.05f));  // the first batch of epoch 2: halfway
+    CHECK(opt.lr == doctest::Approx(0.0f));    // after both epochs the cosine is at its end
+    set_training_output(true);
+  }
+
   TEST_CASE("train_epoch stops with a clear message when the loss becomes NaN") {
     set_training_output(false);
     Dataset train = synthetic_dataset(40, 4, 8, 1);

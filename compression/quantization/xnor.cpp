@@ -634,17 +634,15 @@ Tensor PackedBinaryNet::forward(const Tensor& x) const {
 EvalResult train_binary_lenet(BinaryLeNet5& model, const DataSplits& data, const BinaryTrainOptions& o,
                               const std::string& label) {
   Adam opt(model.parameters(), AdamOptions{o.lr});
-  const LrSchedule sched = cosine_schedule(o.lr, o.epochs);
   Rng rng(global_rng().next_u64());
   DataLoader loader(data.train, o.batch, true, rng);
-  // The cosine is followed per batch (t = epoch + batches done / batches per epoch), so a short
+  // The cosine is followed per batch (t = batches done / batches per epoch), so a short
   // schedule (1–2 epochs of the full set) still decays to 0 instead of holding η0 for an epoch.
-  const double per_epoch = static_cast<double>(loader.num_batches());
+  BatchSchedule sched(cosine_schedule(o.lr, o.epochs), loader.num_batches());
+  TrainHooks hooks;
+  hooks.schedule = &sched;
+  sched.reset(opt);
   for (int e = 0; e < o.epochs; ++e) {
-    int64_t done = 0;
-    sched.apply(opt, e);
-    TrainHooks hooks;
-    hooks.after_step = [&] { sched.apply(opt, e + static_cast<double>(++done) / per_epoch); };
     model.train();
     train_epoch(model, opt, loader, hooks, label + " epoch " + std::to_string(e + 1) + "/" + std::to_string(o.epochs));
   }

@@ -51,17 +51,16 @@ std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, c
   Rng rng(seed);
   DataLoader loader(train, r.batch, true, rng, r.jitter);
   SGD opt(model.parameters(), {.lr = r.lr, .momentum = r.momentum, .weight_decay = r.weight_decay});
-  LrSchedule sched = cosine_schedule(r.lr, r.epochs);
-  sched.warmup = r.warmup;
-  sched.warmup_start = 0.1f;
+  LrSchedule cosine = cosine_schedule(r.lr, r.epochs);
+  cosine.warmup = r.warmup;
+  cosine.warmup_start = 0.1f;
   std::vector<EpochLog> logs;
   // The learning rate follows the schedule per batch (fractional epochs), so the warm-up
   // ramps within the first epoch instead of jumping once per epoch.
-  const double per_epoch = static_cast<double>(loader.num_batches());
-  int64_t step = 0;
+  BatchSchedule sched(cosine, loader.num_batches());
   TrainHooks hooks;
-  hooks.after_step = [&] { sched.apply(opt, static_cast<double>(++step) / per_epoch); };
-  sched.apply(opt, 0.0);
+  hooks.schedule = &sched;
+  sched.reset(opt);
   for (int e = 0; e < r.epochs; ++e) {
     EpochLog log;
     log.epoch = e + 1;
