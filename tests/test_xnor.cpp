@@ -205,6 +205,7 @@ TEST_SUITE("xnor") {
 }
 
 // ---- the autograd ops ------------------------------------------------------------------------
+#include "compression/quantization/packed_binary.h"
 #include "compression/quantization/xnor.h"
 #include "engine/io/bytes.h"
 #include "engine/io/crc32.h"
@@ -346,7 +347,7 @@ void scramble_bn(BinaryLeNet5& m, uint64_t seed) {
     for (int64_t i = 0; i < t->numel(); ++i)
       (*t)[i] = name.find("var") != std::string::npos ? r.uniform(0.5f, 2.0f) : r.uniform(-0.3f, 0.3f);
   for (auto& np : m.named_parameters())
-    if (np.name.find(".beta") != std::string::npos && np.name.find("bn") == 0)
+    if (np.name.find(".bias") != std::string::npos && np.name.find("bn") == 0)
       for (int64_t i = 0; i < np.param->var.value().numel(); ++i) np.param->var.value()[i] = r.uniform(-0.3f, 0.3f);
 }
 int64_t argmax_row(const Tensor& t, int64_t n) {
