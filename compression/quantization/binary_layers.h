@@ -5,9 +5,9 @@
 //   y = binary_conv2d(x, W̃, {binarize_input, use_beta})       W̃ = α·sign(W), sign(W) or W
 // or, with a Γ case (XNOR-Net++), y = (sign(x) ⊛ sign(W)) ⊙ Γ with Γ's factors as parameters.
 // The weight stays real (the latent weight of Algorithm 1) and is binarized in every forward.
-// Init: He normal, W ~ N(0, 2/fan_in) (He et al. 2015, the init the XNOR-Net authors' Torch
-// code uses for convolutions); XNOR-Net++'s Γ starts at α = ‖W_o‖₁/n (gamma_init, xnorpp.h),
-// so a model that redraws the weight calls reset_gamma() after it.
+// Init: He normal, W ~ N(0, 2/fan_in) (He et al. 2015: the latent weights feed a sign or a
+// ReLU block); XNOR-Net++'s Γ starts at α = ‖W_o‖₁/n (gamma_init, xnorpp.h), so a model that
+// redraws the weight calls reset_gamma() after it.
 // SignSTE is sign_ste as a layer: the binary activation of the C-B-A-P block order.
 // Book: book/23-xnor.md, book/24-xnorpp.md.
 #pragma once

@@ -13,8 +13,8 @@
 // input, and K comes from the real batch-norm output); in C-B-A-P it is a SignSTE layer before
 // the pool, so max-pooling sees ±1 values. "real" runs conv2 and fc1 through the same op with
 // real weights, so the float row differs from the others only in what is binarized.
-// Init: He normal for the four weights (the XNOR-Net authors' Torch code), biases 0, batch norm
-// γ = 1, β = 0. The packed form is compression/quantization/packed_binary.h.
+// Init: He normal for the four weights, biases 0, batch norm γ = 1, β = 0; the draws are
+// exactly the four weights, in the order conv1, conv2, fc1, fc2, from global_rng(). The packed form is compression/quantization/packed_binary.h.
 // Book: book/23-xnor.md, book/24-xnorpp.md.
 #pragma once
 #include <cstdint>
