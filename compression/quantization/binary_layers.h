@@ -9,12 +9,14 @@
 // ReLU block); XNOR-Net++'s Γ starts at α = ‖W_o‖₁/n (gamma_init, xnorpp.h), so a model that
 // redraws the weight calls reset_gamma() after it.
 // SignSTE is sign_ste as a layer: the binary activation of the C-B-A-P block order.
-// Book: book/23-xnor.md, book/24-xnorpp.md.
+// Book: book/23-xnor.md, book/24-xnorpp.md. Not here: a bias (XNOR-Net's binary layers have
+// none; the batch norm that follows carries the shift), groups.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "compression/quantization/xnor.h"
+#include "engine/rng.h"
 #include "layers/module.h"
 
 namespace mgf {
@@ -27,6 +29,7 @@ struct BinaryLayerOptions {
   bool use_beta = false;         // XNOR: K (β) from the real input
   int gamma_case = 0;            // XNOR-Net++ 1..4: sign(W), sign(x) and the learned Γ instead of α, K
   int64_t out_h = 0, out_w = 0;  // the output size Γ is shaped for (0, 0 for a fully connected layer)
+  int64_t stride = 1, pad = 0;   // BinaryConv2d only
 };
 
 // The shared part of both binary layers.
@@ -53,6 +56,11 @@ class BinaryLinear : public BinaryLayer {
   BinaryLinear(int64_t in, int64_t out, BinaryLayerOptions o = {}) : BinaryLayer({out, in}, o) {}
   std::string type_name() const override { return "BinaryLinear"; }
 };
+
+// He normal: w ~ N(0, σ²), σ = √(2/fan_in) (layers/init.h's fan_in). Written as √(2/fan), not
+// kaiming_normal's gain/√fan: the two round differently (at fan_in = 500, LeNet-5's conv2),
+// and the chapters' runs were drawn with this one.
+void he_normal(Tensor& w, Rng& rng = global_rng());
 
 class SignSTE : public Module {
  public:

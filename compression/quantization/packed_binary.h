@@ -2,6 +2,9 @@
 // and PackedBinaryNet, which runs it on the popcount GEMM (binary_gemm.h). Its test is
 // simulation = deployment: the packed model predicts what the float simulation
 // (layers/models/binary_lenet5.h) predicts. Book: book/23-xnor.md, book/24-xnorpp.md.
+// Not here: other networks (the file's layer list is the B-A-C-P LeNet-5's; a new network
+// needs a record of its layers and a version 3), C-B-A-P or BWN models (export refuses them),
+// and activations kept in bits between binary layers (see Layer below).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,7 +1,6 @@
 // layers/models/binary_lenet5.cpp — see binary_lenet5.h.
 #include "layers/models/binary_lenet5.h"
 
-#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -13,7 +12,6 @@
 #include "engine/rng.h"
 #include "engine/schedule.h"
 #include "layers/activation.h"
-#include "layers/init.h"
 #include "layers/norm.h"
 #include "layers/pool.h"
 #include "layers/shape.h"
@@ -38,16 +36,6 @@ std::string BinaryNetConfig::name() const {
 bool BinaryNetConfig::bacp() const {
   return mode == BinaryMode::xnorpp || (mode == BinaryMode::xnor && order == BlockOrder::bacp);
 }
-
-namespace {
-// He normal, std = √(2/fan_in). Written as √(2/fan) rather than kaiming_normal's gain/√fan:
-// the two round differently at fan_in = 500 (conv2), and this is the value every run of the
-// chapter was drawn with.
-void he_normal(Parameter& w) {
-  Tensor& t = w.var.value();
-  normal_init(t, 0.0f, std::sqrt(2.0f / static_cast<float>(fan_in(t))));
-}
-}  // namespace
 
 BinaryLeNet5::BinaryLeNet5(BinaryNetConfig cfg) : cfg_(cfg) {
   if (cfg.mode == BinaryMode::xnorpp && (cfg.gamma_case < 1 || cfg.gamma_case > 4))
@@ -100,11 +88,11 @@ BinaryLeNet5::BinaryLeNet5(BinaryNetConfig cfg) : cfg_(cfg) {
   }
   fc2 = add("fc2", std::make_shared<Linear>(fc, 10)).get();
   global_rng() = before;
-  he_normal(conv1->weight);
+  he_normal(conv1->weight.var.value());
   conv1->bias->var.value().fill(0.0f);
-  he_normal(conv2->weight);
-  he_normal(fc1->weight);
-  he_normal(fc2->weight);
+  he_normal(conv2->weight.var.value());
+  he_normal(fc1->weight.var.value());
+  he_normal(fc2->weight.var.value());
   fc2->bias->var.value().fill(0.0f);
   conv2->reset_gamma();  // XNOR-Net++: Γ starts at α of the weights just drawn
   fc1->reset_gamma();
