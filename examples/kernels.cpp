@@ -5,8 +5,8 @@
 //   build/examples/kernels --quick    n = 256, seconds
 //
 // Every step is first checked against step 1 on an odd-sized problem ("all steps agree"),
-// then timed on n×n×n (median of >= 3 runs). Steps 1–4 live in engine/kernels/gemm_ladder.cpp,
-// steps 5–6 are the engine's sgemm_avx2 (engine/kernels/gemm.cpp) at 1 and 2 threads.
+// then timed on n×n×n (median of >= 3 runs). Steps 1–5 live in engine/kernels/gemm_ladder.cpp,
+// steps 6–7 are the engine's sgemm_avx2 (engine/kernels/gemm.cpp) at 1 and 2 threads.
 // Writes build/figures/kernels-ladder.svg (GFLOP/s per step, log scale, peaks as lines).
 #include <cmath>
 #include <cstdio>
@@ -74,8 +74,9 @@ int main(int argc, char** argv) {
       {"2 loop order", "i-p-j: inner loop contiguous in B and C", gemm_ladder_loop_order, 1},
       {"3 blocking", "+ KB x NB block of B kept in L2", gemm_ladder_blocked, 1},
       {"4 packing", "+ packed slivers, 6x16 tile in locals (plain C++)", gemm_ladder_packed, 1},
-      {"5 AVX2 kernel", "+ hand-written AVX2/FMA 6x16 micro-kernel", avx2_gemm, 1},
-      {"6 threads", "+ parallel_for over 2 cores", avx2_gemm, 2},
+      {"5 AVX2 tile", "+ the 6x16 tile in AVX2/FMA intrinsics", gemm_ladder_packed_avx2, 1},
+      {"6 sgemm_avx2", "+ tuned blocks, edge kernels, thin paths (engine)", avx2_gemm, 1},
+      {"7 threads", "+ parallel_for over 2 cores", avx2_gemm, 2},
   };
   const bool avx2 = cpu_has_avx2();
   if (!avx2) steps.resize(4);

@@ -685,4 +685,20 @@ TEST_SUITE("kernels") {
           }
         }
   }
+  TEST_CASE("the plain packed AVX2 rung of the ladder equals the plain packed C++ rung") {
+    // Same packing, same 6×16 tile, same summation order per element: only FMA rounding differs.
+    // Sizes cross the tile (6, 16), the M block (96) and the K slice (256) with ragged tails.
+    for (int64_t M : {1, 5, 6, 7, 97, 193})
+      for (int64_t N : {1, 15, 16, 17, 33})
+        for (int64_t K : {1, 7, 256, 300}) {
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(K);
+          auto A = random_vec(M * K, 92), B = random_vec(K * N, 93);
+          std::vector<float> ref(M * N, -1.0f), C(M * N, -1.0f);
+          gemm_ladder_packed(M, N, K, A.data(), B.data(), ref.data());
+          gemm_ladder_packed_avx2(M, N, K, A.data(), B.data(), C.data());
+          CHECK(close(C, ref, 1e-4f, 1e-5f, "packed AVX2 rung"));
+        }
+  }
 }

@@ -72,7 +72,49 @@ void ladder_tile(int64_t kc, const float* a, const float* b, float* C, int64_t l
 }
 }  // namespace
 
-void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+// 5. The same packing and the same 6×16 tile, with the tile written in AVX2/FMA intrinsics:
+// the tile is 12 ymm accumulators (6 rows × 2 vectors of 8), and per p the kernel loads 16
+// floats of B, broadcasts 6 of A and issues 12 FMAs. 12 independent chains cover the 8 that
+// two FMA pipes of latency 4 need; 12 + 2 (B) + 1 (broadcast) = 15 of the 16 ymm registers.
+// This is the plain rung: no edge kernels, no in-place operands, no threads — a ragged tile
+// is computed in full on the zero-padded slivers and only its m×n corner is stored. The
+// engine's sgemm_avx2 (engine/kernels/gemm.cpp) adds those on top.
+#if MGF_HAVE_X86
+namespace {
+MGF_AVX2 void ladder_tile_avx2(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int64_t m,
+                               int64_t n, bool add) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t p = 0; p < kc; ++p, a += LMR, b += LNR) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);  // b[p][0..15]
+    __m256 ai = _mm256_broadcast_ss(a + 0);  // acc[0][0..15] += a[0] * b[0..15]
+    c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);  // rows 1..5 alike
+    c10 = _mm256_fmadd_ps(ai, b0, c10), c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20), c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30), c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40), c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50), c51 = _mm256_fmadd_ps(ai, b1, c51);
+  }
+  // Store through a local tile, then copy the m×n corner: the same store as ladder_tile.
+  alignas(32) float acc[LMR][LNR];
+  _mm256_store_ps(acc[0], c00), _mm256_store_ps(acc[0] + 8, c01), _mm256_store_ps(acc[1], c10);
+  _mm256_store_ps(acc[1] + 8, c11), _mm256_store_ps(acc[2], c20), _mm256_store_ps(acc[2] + 8, c21);
+  _mm256_store_ps(acc[3], c30), _mm256_store_ps(acc[3] + 8, c31), _mm256_store_ps(acc[4], c40);
+  _mm256_store_ps(acc[4] + 8, c41), _mm256_store_ps(acc[5], c50), _mm256_store_ps(acc[5] + 8, c51);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) C[i * ldc + j] = add ? C[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+}  // namespace
+#endif
+
+// Steps 4 and 5 share the packing; only the tile differs.
+using LadderTile = void (*)(int64_t, const float*, const float*, float*, int64_t, int64_t, int64_t, bool);
+static void ladder_packed(LadderTile tile, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
   const int64_t npad = (N + LNR - 1) / LNR * LNR, mpad = (LMC + LMR - 1) / LMR * LMR;
   std::vector<float> bp(static_cast<size_t>(std::min(K, LKC) * npad)), ap(static_cast<size_t>(std::min(K, LKC) * mpad));
   for (int64_t pc = 0; pc < K; pc += LKC) {
@@ -87,10 +129,21 @@ void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const f
           for (int64_t i = 0; i < LMR; ++i) ap[s * kc + p * LMR + i] = s + i < mc ? A[(ic + s + i) * K + pc + p] : 0.0f;
       for (int64_t jr = 0; jr < N; jr += LNR)
         for (int64_t ir = 0; ir < mc; ir += LMR)
-          ladder_tile(kc, &ap[ir * kc], &bp[jr * kc], C + (ic + ir) * N + jr, N, std::min(LMR, mc - ir),
-                      std::min(LNR, N - jr), pc > 0);
+          tile(kc, &ap[ir * kc], &bp[jr * kc], C + (ic + ir) * N + jr, N, std::min(LMR, mc - ir),
+               std::min(LNR, N - jr), pc > 0);
     }
   }
+}
+
+void gemm_ladder_packed(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  ladder_packed(ladder_tile, M, N, K, A, B, C);
+}
+
+void gemm_ladder_packed_avx2(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+#if MGF_HAVE_X86
+  if (cpu_has_avx2()) return ladder_packed(ladder_tile_avx2, M, N, K, A, B, C);
+#endif
+  gemm_ladder_packed(M, N, K, A, B, C);  // no AVX2 here: the plain tile, same contract
 }
 
 // ---- peaks ------------------------------------------------------------------------------------
