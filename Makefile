@@ -2,10 +2,10 @@
 #
 #   make            static library, test runner and every example
 #   make test       all doctest suites, then all of them again with MGF_KERNELS=scalar
-#   make test SUITE=xnor   one chapter's suite (both kernel modes)
+#   make test SUITE=xnor   one chapter's suite (both kernel modes; an unknown id fails and lists them)
 #   make demo       the tour: train, compress, compare (needs MNIST; says how to get it)
 #   make bench      kernel benchmark table (scalar vs AVX2), also build/bench.json
-#   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (both kernel modes)
 #   make book-check every file, symbol and suite the book names exists
 #   make data       unpack MNIST / Fashion-MNIST into ./data
 #   make clean
@@ -19,9 +19,10 @@ WARN      = -Wall -Wextra -Werror
 ALLFLAGS  = -std=c++20 $(OPT) -g $(WARN) -pthread -I. $(SAN) $(CXXFLAGS) -MMD -MP
 LDFLAGS  += -pthread $(SAN)
 
-LIB_SRC  := $(sort $(wildcard engine/*.cpp engine/io/*.cpp engine/kernels/*.cpp layers/*.cpp layers/models/*.cpp \
-              compression/*.cpp compression/*/*.cpp distill/*.cpp))
-TEST_SRC := $(sort $(wildcard tests/*.cpp))
+# Sources at any folder depth (engine/io/, layers/blocks/, compression/lowrank/, tests/support/
+# are picked up without editing this line); every example is one program.
+LIB_SRC  := $(shell find engine layers compression distill -name '*.cpp' 2>/dev/null | LC_ALL=C sort)
+TEST_SRC := $(shell find tests -name '*.cpp' 2>/dev/null | LC_ALL=C sort)
 EX_SRC   := $(sort $(wildcard examples/*.cpp))
 
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -61,7 +62,14 @@ doctest-check:
 
 # Both kernel modes: the dispatcher's choice (AVX2 where the CPU has it), then scalar only.
 TEST_ARGS = $(if $(SUITE),--test-suite=$(SUITE)) $(TESTFLAGS)
+# SUITE=<id> that matches no suite (a typo) fails and lists the suites, instead of "passing"
+# with every case skipped. $(1) is the test binary.
+check_suite = @if [ -n "$(SUITE)" ] && $(1) --test-suite="$(SUITE)" --list-test-suites | \
+	  grep -q 'test suites with unskipped test cases passing the current filters: 0$$'; then \
+	  echo "make: SUITE=$(SUITE) matches no test suite; the suites are:" >&2; \
+	  $(1) --list-test-suites | sed -n '/^====/,/^====/p' | grep -v '^====' | sed 's/^/  /' >&2; exit 1; fi
 test: tests
+	$(call check_suite,$(TEST_BIN))
 	@echo "== make test: kernels = default (AVX2 when the CPU has it) =="
 	$(TEST_BIN) $(TEST_ARGS)
 	@echo "== make test: kernels = scalar (MGF_KERNELS=scalar) =="
@@ -69,7 +77,11 @@ test: tests
 
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
+	$(call check_suite,build-asan/tests/run_tests)
+	@echo "== make asan: kernels = default (AVX2 when the CPU has it) =="
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/run_tests $(TEST_ARGS)
+	@echo "== make asan: kernels = scalar (MGF_KERNELS=scalar) =="
+	MGF_KERNELS=scalar ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/run_tests $(TEST_ARGS)
 
 demo: $(BUILD)/examples/demo
 	$(BUILD)/examples/demo $(ARGS)

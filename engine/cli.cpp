@@ -1,31 +1,96 @@
 // engine/cli.cpp — see cli.h.
 #include "engine/cli.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/data.h"
 #include "engine/kernels/cpu.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
 
 namespace mgf {
 
-ExampleArgs::ExampleArgs(std::string program, std::string what, std::string duration)
+static std::string fmt_g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+int run_main(const std::string& program, int argc, char** argv, const std::function<int(int, char**)>& body) {
+  try {
+    return body(argc, argv);
+  } catch (const FlagError& e) {
+    std::fprintf(stderr, "%s: %s\n(run '%s --help' for the flags)\n", program.c_str(), e.what(), program.c_str());
+    return 2;
+  } catch (const DataNotFound& e) {  // its message already says where it looked and what to do
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program.c_str(), e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "%s: error: an exception that is not a std::exception\n", program.c_str());
+    return 1;
+  }
+}
+
+void check_writable(const std::string& flag, const std::string& path) {
+  if (path.empty()) throw FlagError(flag + " expects a file path, found ''");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw FlagError(flag + " " + path + ": is a directory, expected a file path");
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw FlagError(flag + " " + path + ": directory " + dir + " does not exist (create it first)");
+  // access() asks the kernel with the real ids, without writing anything: a probe file could
+  // be left behind by a killed run.
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw FlagError(flag + " " + path + ": directory " + dir + " is not writable");
+}
+
+ExampleArgs::ExampleArgs(std::string program, std::string what, std::string duration,
+                         const std::vector<std::string>& common)
     : program_(std::move(program)), what_(std::move(what)), duration_(std::move(duration)) {
+  // Why each common flag may be refused, in the program's words.
+  const std::map<std::string, std::string> why = {{"--data", "it reads no data set"},
+                                                  {"--epochs", "it trains nothing"},
+                                                  {"--json", "it writes no result table"},
+                                                  {"--svg", "it writes no figure"}};
+  for (const std::string& c : common)
+    if (!why.count(c)) throw std::logic_error("ExampleArgs: " + c + " is not a refusable common flag");
+  auto takes = [&](const char* f) { return std::find(common.begin(), common.end(), f) != common.end(); };
+  for (const auto& [flag, reason] : why)
+    if (!takes(flag.c_str())) refused_[flag] = reason;
   option("--quick", "false", "a run of seconds on a small slice, for CI and a first look");
-  option("--data", "", "directory of the IDX files (MNIST format); default: $MGF_DATA, ./data, ../shared/data");
-  option("--epochs", "", "training epochs (default: the chapter's full schedule, or its --quick one)");
-  option("--seed", "1", "random seed; the same seed and thread count give the same run");
-  option("--threads", "", "worker threads (default: $MGF_THREADS or all cores)");
+  if (takes("--data"))
+    option("--data", "", "directory of the IDX files (MNIST format); default: $MGF_DATA, ./data, ../shared/data");
+  if (takes("--epochs"))
+    option("--epochs", "", "training epochs, 1.." + std::to_string(kMaxEpochs) +
+                               " (default: the chapter's full schedule, or its --quick one)");
+  option("--seed", "1", "random seed (>= 0); the same seed and thread count give the same run");
+  option("--threads", "", "worker threads, 1..256 (default: $MGF_THREADS or all cores)");
   option("--kernels", "", "force one side of every kernel: scalar | avx2 (default: the best the CPU has)");
-  option("--json", "", "also write the result table as JSON to this file");
-  option("--svg", "", "where to write the figure");
+  if (takes("--json")) output("--json", "", "also write the result table as JSON to this file");
+  if (takes("--svg")) output("--svg", "", "where to write the figure");
+}
+
+void ExampleArgs::output(const std::string& flag, const std::string& default_value, const std::string& help) {
+  option(flag, default_value, help);
+  if (std::find(outputs_.begin(), outputs_.end(), flag) == outputs_.end()) outputs_.push_back(flag);
 }
 
 void ExampleArgs::option(const std::string& flag, const std::string& default_value, const std::string& help) {
@@ -46,11 +111,7 @@ void ExampleArgs::print_usage() const {
   std::printf("  %-20s %s\n\nDuration: %s\n", "--help", "this text", duration_.c_str());
 }
 
-void ExampleArgs::fail(const std::string& message) const {
-  std::fprintf(stderr, "%s: %s\n(run '%s --help' for the flags)\n", program_.c_str(), message.c_str(),
-               program_.c_str());
-  std::exit(2);
-}
+void ExampleArgs::fail(const std::string& message) const { throw FlagError(message); }
 
 void ExampleArgs::parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -67,6 +128,8 @@ void ExampleArgs::parse(int argc, char** argv) {
       has_eq = true;
     }
     auto it = opts_.find(a);
+    if (auto r = refused_.find(a); it == opts_.end() && r != refused_.end())
+      fail("this program does not take " + a + " (" + r->second + ")");
     if (it == opts_.end()) fail("unknown flag '" + a + "'");
     bool sw = it->second.def == "false" || it->second.def == "true";
     if (sw) {
@@ -82,11 +145,7 @@ void ExampleArgs::parse(int argc, char** argv) {
     }
     given_[a] = true;
   }
-  if (given("--threads")) {
-    int64_t t = get_int("--threads");
-    if (t < 1 || t > 256) fail("--threads expects 1..256, found " + get("--threads"));
-    set_num_threads(static_cast<int>(t));
-  }
+  if (given("--threads")) set_num_threads(static_cast<int>(get_int("--threads", 1, 256)));
   if (given("--kernels")) {
     try {
       set_kernel_mode(parse_kernel_mode(get("--kernels").c_str()));
@@ -94,12 +153,17 @@ void ExampleArgs::parse(int argc, char** argv) {
       fail(std::string("--kernels: ") + e.what());
     }
   }
-  if (given("--epochs") && get_int("--epochs") < 0) fail("--epochs expects a number >= 0, found " + get("--epochs"));
+  // --epochs 0 is refused: every schedule here (cosine_schedule, the recipes) needs one epoch.
+  if (given("--epochs")) get_int("--epochs", 1, kMaxEpochs);
+  if (given("--data") && get("--data").empty())
+    fail("--data expects a directory, found '' (leave the flag out to search the usual places)");
   manual_seed(seed());
+  for (const std::string& f : outputs_)
+    if (given(f)) check_writable(f, get(f));
 }
 
 int ExampleArgs::epochs(int full, int quick_value) const {
-  if (given("--epochs")) return static_cast<int>(get_int("--epochs"));
+  if (given("--epochs")) return static_cast<int>(get_int("--epochs", 1, kMaxEpochs));
   return quick() ? quick_value : full;
 }
 
@@ -119,6 +183,26 @@ int64_t ExampleArgs::get_int(const std::string& flag) const {
   errno = 0;
   long long x = std::strtoll(v.c_str(), &end, 10);
   if (v.empty() || *end != '\0' || errno) fail("flag " + flag + " expects an integer, found '" + v + "'");
+  return x;
+}
+
+int64_t ExampleArgs::get_int(const std::string& flag, int64_t lo, int64_t hi) const {
+  const int64_t x = get_int(flag);
+  if (x < lo || x > hi)
+    fail("flag " + flag + " expects an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", found '" +
+         get(flag) + "'");
+  return x;
+}
+
+double ExampleArgs::get_float(const std::string& flag, double lo, double hi) const {
+  const double x = get_float(flag);
+  if (x < lo || x > hi) fail("flag " + flag + " expects a number in [" + fmt_g(lo) + ", " + fmt_g(hi) + "], found '" + get(flag) + "'");
+  return x;
+}
+
+double ExampleArgs::get_float_above(const std::string& flag, double lo, double hi) const {
+  const double x = get_float(flag);
+  if (!(x > lo) || x > hi) fail("flag " + flag + " expects a number in (" + fmt_g(lo) + ", " + fmt_g(hi) + "], found '" + get(flag) + "'");
   return x;
 }
 
@@ -155,6 +239,15 @@ std::vector<double> ExampleArgs::get_numbers(const std::string& flag) const {
       fail("flag " + flag + " expects comma-separated numbers, found '" + item + "' in '" + get(flag) + "'");
     out.push_back(x);
   }
+  return out;
+}
+
+std::vector<double> ExampleArgs::get_numbers(const std::string& flag, double lo, double hi) const {
+  std::vector<double> out = get_numbers(flag);
+  for (double x : out)
+    if (x < lo || x > hi)
+      fail("flag " + flag + " expects numbers in [" + fmt_g(lo) + ", " + fmt_g(hi) + "], found " + fmt_g(x) + " in '" +
+           get(flag) + "'");
   return out;
 }
 
@@ -208,27 +301,170 @@ static std::string json_escape(const std::string& s) {
   return o;
 }
 
-static bool is_number(const std::string& s) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  return *end == '\0' && std::isfinite(v);
+// One table cell read back as JSON values. "1.64 %" -> 1.64 with unit "%"; "36.4x" -> 36.4,
+// unit "x"; "1.6 ± 0.1 %" -> 1.6 and sd 0.1; "120 / 430500" or "1.30x / 4.61x" -> an array
+// [120, 430500]; a trailing "(370/2000)" -> a detail value, "(same)" -> a note; "-" -> null;
+// anything else ("lenet5", "2 prune (CSR)", "108x at 0.91 %") stays a string. The units
+// are a closed list (is_unit).
+struct JsonCell {
+  enum Kind { null, numeric, text } kind = text;
+  std::string text_value, sd, unit, note;
+  std::vector<std::string> values, detail;  // detail: the numbers of a trailing "(...)"
+};
+
+static std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(' '), b = s.find_last_not_of(' ');
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
-void ResultTable::write_json(const std::string& path) const {
+// The number at the start of `s` in JSON spelling (the table's digits kept), or "".
+static std::string leading_number(const std::string& s, size_t* used) {
+  const char* begin = s.c_str();
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  *used = static_cast<size_t>(end - begin);
+  if (*used == 0 || !std::isfinite(v)) return "";
+  for (size_t i = 0; i < *used; ++i)  // refuse strtod's hex, inf and nan spellings
+    if (std::isalpha(static_cast<unsigned char>(s[i])) && s[i] != 'e' && s[i] != 'E') return "";
+  std::string n = s.substr(0, *used);
+  if (n[0] == '+') n.erase(0, 1);
+  if (n[0] == '.') n.insert(0, "0");
+  if (n.size() > 1 && n[0] == '-' && n[1] == '.') n.insert(1, "0");
+  if (n.back() == '.') n.pop_back();
+  return n;
+}
+
+// The units the tables print. A closed list: "2 prune" or "1 naive" is a label, not a number.
+static bool is_unit(const std::string& u) {
+  static const std::set<std::string> units = {"",   "%",  "x",  "pp", "B",  "KB", "kB", "MB", "GB",
+                                              "bytes", "bits", "s", "ms", "us", "\xC2\xB5s", "ns"};
+  return units.count(u) > 0;
+}
+
+// "a [± b] [unit] [/ c [unit] ...]" -> values, sd (single value only), unit; false if not that.
+static bool parse_numbers(const std::string& text, std::vector<std::string>& values, std::string& sd, std::string& unit) {
+  std::string rest = trim(text);
+  while (true) {
+    size_t used = 0;
+    const std::string v = leading_number(rest, &used);
+    if (v.empty()) return false;
+    values.push_back(v);
+    rest = trim(rest.substr(used));
+    for (const std::string pm : {"\xC2\xB1", "+/-", "+-"}) {  // "±" in UTF-8, or an ASCII spelling
+      if (rest.rfind(pm, 0) != 0) continue;
+      const std::string r2 = trim(rest.substr(pm.size()));
+      size_t used2 = 0;
+      sd = leading_number(r2, &used2);
+      if (sd.empty()) return false;
+      rest = trim(r2.substr(used2));
+      break;
+    }
+    const size_t slash = rest.find('/');
+    const std::string u = trim(rest.substr(0, slash));
+    if (!is_unit(u) || (values.size() > 1 && !u.empty() && u != unit)) return false;
+    if (!u.empty()) unit = u;
+    if (slash == std::string::npos) break;
+    rest = trim(rest.substr(slash + 1));
+  }
+  return sd.empty() || values.size() == 1;
+}
+
+static bool has_digit(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+static JsonCell parse_cell(const std::string& raw) {
+  JsonCell c;
+  const std::string s = trim(raw);
+  if (s.empty() || s == "-" || s == "n/a") {
+    c.kind = JsonCell::null;
+    return c;
+  }
+  c.text_value = s;
+  std::string main = s, paren;
+  if (const size_t open = s.rfind(" ("); s.back() == ')' && open != std::string::npos) {
+    main = s.substr(0, open);
+    paren = s.substr(open + 2, s.size() - open - 3);
+  }
+  if (!parse_numbers(main, c.values, c.sd, c.unit)) return JsonCell{JsonCell::text, s, "", "", "", {}, {}};
+  if (!paren.empty()) {
+    std::string psd, punit;
+    if (has_digit(paren) && !(parse_numbers(paren, c.detail, psd, punit) && psd.empty() && punit.empty()))
+      return JsonCell{JsonCell::text, s, "", "", "", {}, {}};
+    if (!has_digit(paren)) c.note = paren;
+  }
+  c.kind = JsonCell::numeric;
+  return c;
+}
+
+static std::string with_unit(const std::string& column, const std::string& unit) {
+  if (unit.empty() || column.find("(" + unit + ")") != std::string::npos) return column;
+  if (column.rfind(unit + " ", 0) == 0) return column;  // "% of peak" already names its unit
+  if (column.size() > unit.size() && column.compare(column.size() - unit.size(), unit.size(), unit) == 0 &&
+      column[column.size() - unit.size() - 1] == ' ')
+    return column;  // "error %" already names its unit
+  return column + " (" + unit + ")";
+}
+
+static std::string json_numbers(const std::vector<std::string>& v) {
+  if (v.size() == 1) return v[0];
+  std::string o = "[";
+  for (size_t i = 0; i < v.size(); ++i) o += (i ? ", " : "") + v[i];
+  return o + "]";
+}
+
+std::string ResultTable::json() const {
+  std::vector<std::vector<JsonCell>> cells(rows_.size());
+  for (size_t r = 0; r < rows_.size(); ++r)
+    for (const std::string& c : rows_[r]) cells[r].push_back(parse_cell(c));
+  // A column whose numbers share one unit gets it in its key in every row, nulls included, so
+  // every row has the same keys; a column of mixed units or with text names the unit per cell.
+  std::vector<std::string> unit(columns_.size());
+  std::vector<bool> one_unit(columns_.size(), true);
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    bool seen = false;
+    for (const auto& row : cells) {
+      const JsonCell& x = row[c];
+      if (x.kind == JsonCell::text) one_unit[c] = false;
+      if (x.kind != JsonCell::numeric) continue;
+      if (seen && x.unit != unit[c]) one_unit[c] = false;
+      unit[c] = x.unit;
+      seen = true;
+    }
+  }
   std::ostringstream o;
   o << "[\n";
   for (size_t r = 0; r < rows_.size(); ++r) {
     o << "  {";
     for (size_t c = 0; c < columns_.size(); ++c) {
-      o << (c ? ", " : "") << '"' << json_escape(columns_[c]) << "\": ";
-      if (is_number(rows_[r][c])) o << rows_[r][c];
-      else o << '"' << json_escape(rows_[r][c]) << '"';
+      const JsonCell& x = cells[r][c];
+      const std::string& u = one_unit[c] ? unit[c] : x.unit;
+      auto key = [&](const std::string& k) { return '"' + json_escape(k) + "\": "; };
+      o << (c ? ", " : "") << key(with_unit(columns_[c], u));
+      if (x.kind == JsonCell::null) o << "null";
+      else if (x.kind == JsonCell::text) o << '"' << json_escape(x.text_value) << '"';
+      else o << json_numbers(x.values);
+      if (!x.sd.empty()) o << ", " << key(with_unit(columns_[c] + " sd", u)) << x.sd;
+      if (!x.detail.empty()) o << ", " << key(columns_[c] + " detail") << json_numbers(x.detail);
+      if (!x.note.empty()) o << ", " << key(columns_[c] + " note") << '"' << json_escape(x.note) << '"';
     }
     o << "}" << (r + 1 < rows_.size() ? "," : "") << "\n";
   }
   o << "]\n";
-  write_file_atomic(path, o.str());
+  return o.str();
+}
+
+void ResultTable::write_json(const std::string& path) const { write_file_atomic(path, json()); }
+
+void check_sim_equals_deploy(const std::string& what, int64_t differing, int64_t total, double max_logit_diff,
+                             double budget) {
+  const bool logits_off = max_logit_diff > budget || std::isnan(max_logit_diff);
+  if (differing == 0 && !logits_off) return;
+  std::string m = "simulation != deployment for " + what + ": " + std::to_string(differing) + " of " +
+                  std::to_string(total) + " predictions differ";
+  if (max_logit_diff >= 0 || std::isnan(max_logit_diff))
+    m += ", largest logit difference " + fmt_g(max_logit_diff) + " (budget kSimDeployLogitBudget = " + fmt_g(budget) + ")";
+  throw std::runtime_error(m + "; the compressed format does not compute what its float simulation computes");
 }
 
 std::string fmt(double v, int decimals) {

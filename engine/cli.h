@@ -3,17 +3,30 @@
 // Every example program accepts the same flags so a reader learns them once (DESIGN.md):
 //   --help  --quick  --data DIR  --epochs N  --seed N  --threads N  --kernels scalar|avx2
 //   --json FILE  --svg FILE
-// plus flags of its own, declared with `option(...)`. A bad flag ends the program with a
-// message that says what was expected and what was found, and exit status 2.
+// plus flags of its own, declared with `option(...)`. A program takes only the common flags it
+// honours (`--data --epochs --json --svg`, listed in its constructor; --help --quick --seed
+// --threads --kernels are always there): the others are absent from --help and refused.
+// A bad flag throws FlagError; `run_main` turns it into a message and exit status 2, and any
+// other error into "<program>: error: <message>" and exit status 1 (book/00-introduction.md).
+// Output paths (--json, --svg, and flags declared with `output(...)`) are checked writable
+// in parse(), before any work starts.
 //
-//   ExampleArgs args("magnitude_pruning", "Reproduces Han et al. 2015 Table 1 ...",
-//                    "full run: about 20 min on 2 cores");
-//   args.option("--quality", "1.0", "threshold = quality x std of the layer's weights");
-//   args.parse(argc, argv);              // handles --help, --threads, --kernels, --seed
-//   float q = args.get_float("--quality");
+//   int main(int argc, char** argv) {
+//     return run_main("magnitude_pruning", argc, argv, [](int argc, char** argv) {
+//       ExampleArgs args("magnitude_pruning", "Reproduces Han et al. 2015 Table 1 ...",
+//                        "full run: about 20 min on 2 cores", {"--data", "--epochs", "--json", "--svg"});
+//       args.option("--quality", "1.0", "threshold = quality x std of the layer's weights");
+//       args.parse(argc, argv);              // handles --help, --threads, --kernels, --seed
+//       float q = static_cast<float>(args.get_float("--quality", 0.0, 10.0));
+//       ...
+//       return 0;
+//     });
+//   }
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,36 +34,72 @@
 
 namespace mgf {
 
+// A bad flag: unknown, not taken, malformed or out of range. run_main exits 2 on it.
+class FlagError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Runs an example's body with one error path: returns what the body returns; on FlagError
+// prints "<program>: <message>" and a --help hint and returns 2; on any other exception
+// prints "<program>: error: <message>" and returns 1. Nothing escapes, so no program ends
+// with "terminate called" or a status >= 128.
+int run_main(const std::string& program, int argc, char** argv, const std::function<int(int, char**)>& body);
+
+// Throws std::runtime_error naming `flag` and `path` unless `path` can be written: its
+// directory exists, is a directory and is writable, and the path is not a directory. Writes
+// nothing (no probe file), so a run that fails later leaves nothing behind.
+void check_writable(const std::string& flag, const std::string& path);
+
 class ExampleArgs {
  public:
-  ExampleArgs(std::string program, std::string what, std::string duration);
+  // `common`: the common flags among --data --epochs --json --svg this program honours; the
+  // rest are refused ("X does not take --svg (it writes no figure)"). The default takes all
+  // four (tests construct it that way).
+  ExampleArgs(std::string program, std::string what, std::string duration,
+              const std::vector<std::string>& common = {"--data", "--epochs", "--json", "--svg"});
 
   // Declares an extra flag with its default ("" for a flag without default) and help line.
   // A flag whose default is "false" or "true" is a switch: `--flag` alone sets it true.
   void option(const std::string& flag, const std::string& default_value, const std::string& help);
 
-  // Parses argv; on --help prints usage and exits 0; on a bad flag prints why and exits 2.
-  // Applies --threads (set_num_threads), --kernels (set_kernel_mode) and --seed (manual_seed).
+  // Declares a flag that names a file the program writes; parse() checks it writable when given.
+  void output(const std::string& flag, const std::string& default_value, const std::string& help);
+
+  // Parses argv; on --help prints usage and exits 0; on a bad flag throws FlagError.
+  // Applies --threads (set_num_threads), --kernels (set_kernel_mode) and --seed (manual_seed);
+  // refuses --data "", --seed < 0, --epochs outside 1..kMaxEpochs, and output paths
+  // (--json, --svg, output(...) flags) that cannot be written.
   void parse(int argc, char** argv);
 
+  static constexpr int64_t kMaxEpochs = 100000;
   bool quick() const { return get_bool("--quick"); }
-  int epochs(int full, int quick_value) const;  // --epochs if given, else quick ? quick_value : full
-  uint64_t seed() const { return static_cast<uint64_t>(get_int("--seed")); }
+  // --epochs if given (1..kMaxEpochs, checked in parse), else quick ? quick_value : full.
+  int epochs(int full, int quick_value) const;
+  uint64_t seed() const { return static_cast<uint64_t>(get_int("--seed", 0, INT64_MAX)); }
   std::string data_dir() const { return get("--data"); }  // "" = search the usual places
   std::string json_path() const { return get("--json"); }
   std::string svg_path(const std::string& fallback) const;  // --svg if given, else fallback
 
   std::string get(const std::string& flag) const;
-  int64_t get_int(const std::string& flag) const;   // exits 2 with a message if not an integer
-  double get_float(const std::string& flag) const;  // exits 2 with a message if not a number
+  int64_t get_int(const std::string& flag) const;   // throws FlagError if not an integer
+  double get_float(const std::string& flag) const;  // throws FlagError if not a finite number
+  // The same, range-checked: throws FlagError naming the flag, the range and the value when
+  // the value is outside [lo, hi]. Use the int form for an `int` target with hi <= INT_MAX,
+  // so nothing is truncated by a cast.
+  int64_t get_int(const std::string& flag, int64_t lo, int64_t hi) const;
+  double get_float(const std::string& flag, double lo, double hi) const;
+  // Floats in (lo, hi]: a learning rate > 0, a kept fraction > 0.
+  double get_float_above(const std::string& flag, double lo, double hi) const;
   bool get_bool(const std::string& flag) const;
   // A comma-separated flag ("0.66,0.12,0.08"): its items, or its items as numbers (exits 2
   // naming the flag and the item when one is not a number). An empty value gives no items.
   std::vector<std::string> get_list(const std::string& flag) const;
   std::vector<double> get_numbers(const std::string& flag) const;
+  std::vector<double> get_numbers(const std::string& flag, double lo, double hi) const;  // each in [lo, hi]
   bool given(const std::string& flag) const { return given_.count(flag) > 0; }
   void print_usage() const;
-  [[noreturn]] void fail(const std::string& message) const;  // "<program>: message" + hint; exit 2
+  [[noreturn]] void fail(const std::string& message) const;  // throws FlagError(message)
 
  private:
   struct Opt {
@@ -61,17 +110,23 @@ class ExampleArgs {
   std::map<std::string, Opt> opts_;
   std::map<std::string, std::string> values_;
   std::map<std::string, bool> given_;
+  std::map<std::string, std::string> refused_;  // common flag not taken -> why
+  std::vector<std::string> outputs_;             // flags checked writable in parse()
 };
 
 // A result table: printed aligned on stdout and, with --json, written as an array of
 // objects (one per row). Cells are strings; numbers are formatted by the caller (fmt()).
+// In the JSON every number is a JSON number: a cell "1.64 %" in column "error" becomes
+// "error (%)": 1.64, "36.4x" becomes "<column> (x)": 36.4, "1.6 ± 0.1 %" becomes
+// "<column> (%)": 1.6 and "<column> sd (%)": 0.1, and "-" or "" becomes null.
 class ResultTable {
  public:
   explicit ResultTable(std::vector<std::string> columns) : columns_(std::move(columns)) {}
   void add_row(std::vector<std::string> cells);  // throws if the count differs from the columns
   void print(const std::string& title = "") const;
-  // Atomic write (temporary file + rename); numbers that parse as numbers are written bare.
+  // Atomic write (temporary file + rename); numbers as JSON numbers, units in the key (above).
   void write_json(const std::string& path) const;
+  std::string json() const;
   const std::vector<std::vector<std::string>>& rows() const { return rows_; }
 
  private:
@@ -87,5 +142,19 @@ MeanSd mean_sd(const std::vector<double>& v);
 
 std::string fmt(double v, int decimals = 2);  // fixed notation
 std::string fmt_pct(double fraction, int decimals = 2);  // 0.0164 -> "1.64 %"
+
+// Simulation = deployment (issue 12): a compressed model run from its real format (CSR, a
+// .mgfdc file, packed bits) must give the predictions of the float model that simulates it,
+// and logits within kSimDeployLogitBudget of its logits. The formats store the same numbers
+// (masked weights, centroids), so the only difference left is float summation order (CSR
+// skips zeros, im2col vs direct): about 1e-5 on logits of magnitude 10, a hundred times under
+// the budget, while a wrong index or centroid moves a logit by 1e-2 or more.
+constexpr double kSimDeployLogitBudget = 1e-3;
+
+// Throws std::runtime_error (run_main: exit 1) naming `what`, the count of differing
+// predictions and the largest logit difference when `differing` > 0 or `max_logit_diff` >
+// `budget`. Pass max_logit_diff < 0 where only predictions are compared.
+void check_sim_equals_deploy(const std::string& what, int64_t differing, int64_t total, double max_logit_diff,
+                             double budget = kSimDeployLogitBudget);
 
 }  // namespace mgf

@@ -166,17 +166,11 @@ EpochTime time_batch1(const std::string& name, const Dataset& d) {
 
 int run_epoch_bench(const ExampleArgs& args) {
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), "mnist", args.quick() ? 1280 : -1, 0);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), "mnist", args.quick() ? 1280 : -1, 0);  // errors: run_main, exit 1
   const Dataset& d = data.train;
   const int64_t images = args.quick() ? 640 : d.size();
-  const int runs = static_cast<int>(args.get_int("--runs"));
-  const int scalar_runs = std::min<int>(args.quick() ? 1 : 1000, static_cast<int>(args.get_int("--scalar-runs")));
-  if (runs < 1 || scalar_runs < 0) args.fail("--runs must be >= 1 and --scalar-runs >= 0");
+  const int runs = static_cast<int>(args.get_int("--runs", 1, 1000));
+  const int scalar_runs = std::min<int>(args.quick() ? 1 : 1000, static_cast<int>(args.get_int("--scalar-runs", 0, 1000)));
   const bool have_avx2 = cpu_has_avx2();
   std::printf("bench --epoch: %lld MNIST training images, batch 64, SGD momentum 0.9; medians of %d (AVX2) / %d "
               "(scalar) epochs; load average %s\n",
@@ -222,11 +216,12 @@ int run_epoch_bench(const ExampleArgs& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("bench",
                    "Kernel benchmark: every kernel's scalar side against its AVX2 side (GFLOP/s or GB/s),\n"
                    "median of >= 3 runs; 1 thread unless the threads column says 2.",
-                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)");
+                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)",
+                   {"--data", "--json"});
   args.option("--filter", "", "only rows whose kernel name contains this text (e.g. sgemm)");
   args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
   args.option("--clock", "wall", "wall | cpu: cpu times 1-thread rows in process CPU time, which leaves out the\n"
@@ -238,6 +233,8 @@ int main(int argc, char** argv) {
   args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
   args.parse(argc, argv);
   if (args.get_bool("--epoch")) return run_epoch_bench(args);
+  for (const char* f : {"--data", "--runs", "--model", "--scalar-runs"})  // --epoch's flags, not the kernels'
+    if (args.given(f)) args.fail(std::string(f) + " applies only with --epoch");
   Bench b;
   if (args.get("--clock") == "cpu") b.clock = Clock::cpu;
   else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
@@ -385,3 +382,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+// One error path (engine/cli.h): "bench: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("bench", argc, argv, run); }

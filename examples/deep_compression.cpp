@@ -222,17 +222,18 @@ void print_kernel_timing(const std::string& path, bool quick) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("deep_compression",
                    "Deep Compression (Han, Mao, Dally 2016): pruning -> trained quantization -> Huffman coding, "
                    "written to a real file and run from it; Tables 1-3 on MNIST.",
                    "full run on the 2-core VM with the baseline checkpoint cached: ~4 min (lenet300), ~7 min (lenet5 "
-                   "--no-ablation); training a missing baseline adds ~2 / ~17 min; --quick: seconds");
+                   "--no-ablation); training a missing baseline adds ~2 / ~17 min; --quick: seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
   args.option("--bench-file", "", "only time the batch-1 kernels on an existing compressed file, then exit");
-  args.option("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
+  args.output("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
   args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
   args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
   args.option("--init", "linear", "k-means initialisation: linear | forgy | density");
@@ -252,21 +253,11 @@ int main(int argc, char** argv) {
   args.parse(argc, argv);
 
   if (!args.get("--inspect").empty()) {
-    try {
-      print_inspect(args.get("--inspect"));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "deep_compression: %s\n", e.what());
-      return 1;
-    }
+    print_inspect(args.get("--inspect"));  // errors: run_main, exit 1
     return 0;
   }
   if (!args.get("--bench-file").empty()) {
-    try {
-      print_kernel_timing(args.get("--bench-file"), args.quick());
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "deep_compression: %s\n", e.what());
-      return 1;
-    }
+    print_kernel_timing(args.get("--bench-file"), args.quick());  // errors: run_main, exit 1
     return 0;
   }
 
@@ -274,12 +265,7 @@ int main(int argc, char** argv) {
   if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found '" + model_name + "'");
   const bool quick = args.quick(), lenet5 = model_name == "lenet5";
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "deep_compression: %s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);  // errors: run_main, exit 1
   std::printf("Deep Compression on %s, %s: %lld training / %lld test images%s\n", model_name.c_str(), data.name.c_str(),
               static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
               quick ? " (--quick: a slice, short schedule)" : "");
@@ -288,8 +274,8 @@ int main(int argc, char** argv) {
   // ---- the configuration: the paper's per-layer keep ratios and bits (§5, Tables 2-3) ----
   const auto& paper = lenet5 ? kPaper5 : kPaper300;
   DeepCompressionConfig cfg = deep_compression_paper_config(model_name);   // keep ratios and bits of Tables 2-3
-  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits"));
-  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits"));
+  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits", 1, 8));
+  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits", 1, 8));
   cfg.init = parse_kmeans_init(args.get("--init"));
   // LeNet-5 with the paper's 8 % of fc1 lands at 34.9-35.1x on disk; 7.8 % (800 weights fewer)
   // gives the size target its margin (book/15).
@@ -306,15 +292,15 @@ int main(int argc, char** argv) {
       cfg.keep[i].second = keep[i];
     }
   }
-  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps"));
-  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs"));
+  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps", 1, 100));
+  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs", 0, 1000));
   else if (quick) cfg.prune_epochs = 1;
-  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float("--prune-lr"));
+  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float_above("--prune-lr", 0.0, 10.0));
   if (args.get("--prune-schedule") != "cosine" && args.get("--prune-schedule") != "flat")
     args.fail("--prune-schedule expects cosine or flat, found '" + args.get("--prune-schedule") + "'");
   cfg.prune_cosine = args.get("--prune-schedule") == "cosine";
-  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd"));
-  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr"));
+  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd", 0.0, 1.0));
+  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr", 0.0, 10.0));
   cfg.quant_epochs = args.epochs(cfg.quant_epochs, 1);
   cfg.seed = args.seed();
   std::filesystem::create_directories("build");
@@ -354,6 +340,7 @@ int main(int argc, char** argv) {
   std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
               "masked+quantized float model; largest logit difference %.2e\n",
               static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
+  check_sim_equals_deploy(cfg.file, r.prediction_mismatches, data.test.size(), r.max_logit_diff);
   std::printf("file model: fully connected layers run from the gap stream + codebook indices%s\n",
               lenet5 ? ", conv layers as im2col x the same stream (nothing re-inflated to float)" : " (no conv layers)");
 
@@ -396,8 +383,8 @@ int main(int argc, char** argv) {
   // order of the centroid-training batches; the pruned model they start from is the same one.
   std::vector<double> abl_x[3], abl_y[3];
   if (!args.get_bool("--no-ablation")) {
-    const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs"));
-    const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds"));
+    const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs", 0, 1000));
+    const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds", 1, 1000));
     if (abl_seeds < 1) args.fail("--ablation-seeds expects >= 1, found " + args.get("--ablation-seeds"));
     std::vector<int> abl_bits;
     for (double b : args.get_numbers("--ablation-bits")) {
@@ -477,3 +464,6 @@ int main(int argc, char** argv) {
   std::printf("wall time: %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
+
+// One error path (engine/cli.h): "deep_compression: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("deep_compression", argc, argv, run); }

@@ -111,6 +111,8 @@ void step_deep_compression(DemoContext& ctx) {
               "and %lld from the P+Q+H file's\n",
               fmt_pct(r.error_quantized).c_str(), static_cast<long long>(n), static_cast<long long>(pq_mismatches),
               static_cast<long long>(r.prediction_mismatches));
+  check_sim_equals_deploy(pq_file, pq_mismatches, n, pq_max_diff);
+  check_sim_equals_deploy(cfg.file, r.prediction_mismatches, n, r.max_logit_diff);
 }
 
 // The demo's "binarize" row in one call: trains an XNOR-Net (B-A-C-P) LeNet-5 for `epochs`,
@@ -189,12 +191,13 @@ const std::vector<std::pair<const char*, std::function<void(DemoContext&)>>> kSt
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("demo",
                    "The tour: trains LeNet-300-100 on MNIST, then prunes, shares and Huffman-codes it (Deep\n"
                    "Compression, run from its compressed file) and binarizes a LeNet-5 (XNOR-Net, run on packed\n"
                    "popcount kernels); prints accuracy, size and speed in one table.",
-                   "about 2-3 minutes on 2 idle cores; --quick: a few seconds");
+                   "about 2-3 minutes on 2 idle cores; --quick: a few seconds",
+                   {"--data", "--epochs", "--json"});
   args.parse(argc, argv);
   set_training_output(isatty(2));
   const auto t0 = std::chrono::steady_clock::now();
@@ -224,3 +227,6 @@ int main(int argc, char** argv) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
+
+// One error path (engine/cli.h): "demo: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("demo", argc, argv, run); }

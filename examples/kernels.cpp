@@ -45,11 +45,12 @@ void avx2_gemm(int64_t M, int64_t N, int64_t K, const float* A, const float* B, 
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("kernels",
                    "The GEMM ladder (naive -> loop order -> blocking -> packing -> AVX2 micro-kernel -> threads),\n"
                    "each step timed beside the measured FMA peak, and the roofline of the elementwise kernels.",
-                   "full run (n = 1024): about 1 minute; --quick (n = 256): seconds");
+                   "full run (n = 1024): about 1 minute; --quick (n = 256): seconds",
+                   {"--json", "--svg"});
   args.option("--size", "", "n of the n x n x n GEMM (default 1024, --quick 256)");
   args.option("--clock", "wall", "wall | cpu: cpu times the 1-thread steps in process CPU time, leaving out the\n"
               "time other jobs on a shared machine held the core (step 6, 2 threads, always uses wall time)");
@@ -58,8 +59,7 @@ int main(int argc, char** argv) {
   if (args.get("--clock") == "cpu") clock = Clock::cpu;
   else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
   const bool quick = args.quick();
-  const int64_t n = args.given("--size") ? args.get_int("--size") : (quick ? 256 : 1024);
-  if (n < 1 || n > 8192) args.fail("--size expects 1..8192, found " + args.get("--size"));
+  const int64_t n = args.given("--size") ? args.get_int("--size", 1, 8192) : (quick ? 256 : 1024);
   const double min_s = quick ? 0.03 : 0.2;
   const int saved_threads = num_threads();
 
@@ -182,3 +182,6 @@ int main(int argc, char** argv) {
   std::printf("wrote %s\n", svg.c_str());
   return 0;
 }
+
+// One error path (engine/cli.h): "kernels: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("kernels", argc, argv, run); }

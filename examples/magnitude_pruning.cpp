@@ -319,12 +319,13 @@ int64_t sparse_lenet300_errors(Sequential& net, const Dataset& test, double& max
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("magnitude_pruning",
                    "Han et al. 2015: prune by magnitude, retrain, iterate; LeNet-300-100 and LeNet-5 on MNIST to 12x "
                    "at the baseline's error; sensitivity scan; the pruned layers run from CSR (timing vs dense).",
                    "LeNet-300-100 about 2 min, LeNet-5 about 25 min (plus about 20 min once to train its baseline) on 2 busy cores; "
-                   "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds");
+                   "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: Han's Table 1-2)");
@@ -355,14 +356,12 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument&) {
     args.fail("--regularization expects l2 or l1, found '" + args.get("--regularization") + "'");
   }
-  const double l1_strength = args.get_float("--l1");
-  if (!(l1_strength > 0.0 && std::isfinite(l1_strength)))
-    args.fail("--l1 expects a positive number, found '" + args.get("--l1") + "'");
+  const double l1_strength = args.get_float_above("--l1", 0.0, 1.0);
   if (reg_kind == Regularization::l1 && args.given("--weight-decay") && args.get_float("--weight-decay") != 0.0)
     args.fail("--weight-decay is the L2 strength; with --regularization l1 expected it unset or 0, found " +
               args.get("--weight-decay"));
   const Regulariser l1_reg{Regularization::l1, static_cast<float>(l1_strength)};
-  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay"))};
+  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay", 0.0, 1.0))};
   const Regulariser reg = reg_kind == Regularization::l1 ? l1_reg : l2_reg;
   std::vector<uint64_t> seeds;  // --reg-compare repeats every variant for each
   for (double v : args.get_numbers("--reg-seeds")) {
@@ -378,15 +377,11 @@ int main(int argc, char** argv) {
               kernel_mode_name(kernel_mode()), num_threads());
 
   ResultTable summary({"what", "ours", "paper"});
+  std::function<void()> check_sim_deploy = [] {};  // run after the table is written, so it is kept
   if (!args.get_bool("--timing-only")) {
     // ---- 1. data and the trained dense baseline ---------------------------------------------
     DataSplits data;
-    try {
-      data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : -1, quick ? 1000 : -1);
-    } catch (const DataNotFound& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      return 1;
-    }
+    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : -1, quick ? 1000 : -1);  // errors: run_main, exit 1
     auto net = trained_baseline(model_name, data, quick);
     Sequential& model = *net;
     const EvalResult base = evaluate(model, data.test);
@@ -412,7 +407,7 @@ int main(int argc, char** argv) {
     // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
     // 1/10 on our cosine-trained baselines); flat is Han's setting.
     const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (cosine ? 1.0f : 10.0f)
-                                              : static_cast<float>(args.get_float("--lr"));
+                                              : static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
     const std::string tag = model_name + "-" + args.get("--set");  // figure names: one per model and data set
 
     // ---- Han Fig. 5 (§3.1): L1 vs L2, without and with retraining; replaces steps 2-6 ----------
@@ -486,14 +481,14 @@ int main(int argc, char** argv) {
     std::printf("wrote %s\n", sens_svg.c_str());
 
     // ---- 3. iterative prune → retrain ----------------------------------------------------------
-    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep");
-    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality");
+    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep", 0.0, 1.0);
+    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality", 0.0, 100.0);
     if (final_keep.size() != layers.size()) args.fail("--keep expects one value per prunable layer");
     if (!quality.empty() && quality.size() != layers.size()) args.fail("--quality expects one value per prunable layer");
     std::vector<double> layer_std;  // std of each trained dense layer: the scale of the quality threshold
     for (auto& l : layers) layer_std.push_back(weight_std(l.param->var.value()));
-    const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps") : (quick ? 2 : 5));
-    const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs") : (quick ? 0 : 4));
+    const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps", 1, 100) : (quick ? 2 : 5));
+    const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs", 0, 1000) : (quick ? 0 : 4));
     SGD opt = retrain_sgd(model, lr, reg);
     Rng loader_rng(args.seed());
     // The baseline's own augmentation (LeNet-5 trains on 2-pixel jitter) is kept while retraining.
@@ -582,6 +577,11 @@ int main(int argc, char** argv) {
                   static_cast<long long>(sparse_errors), static_cast<long long>(fin.errors), max_diff);
       summary.add_row({"errors from CSR inference (= masked float?)",
                        std::to_string(sparse_errors) + (sparse_errors == fin.errors ? " (same)" : " (DIFFERENT)"), "-"});
+      // Only the error counts are compared here, so a differing count is a lower bound on the
+      // differing predictions; the logit budget catches the rest.
+      check_sim_deploy = [=, n = data.test.size(), d = std::abs(sparse_errors - fin.errors)] {
+        check_sim_equals_deploy("the CSR LeNet-300-100", d, n, max_diff);
+      };
     }
     int64_t csr_bytes = 0, csr16_bytes = 0;
     for (auto& l : layers) {
@@ -664,5 +664,9 @@ int main(int argc, char** argv) {
   summary.print("magnitude_pruning (" + model_name + ", " + args.get("--set") + "), beside Han et al. 2015");
   if (!args.json_path().empty()) summary.write_json(args.json_path());
   std::printf("wall time %.1f s\n", std::chrono::duration<double>(Clock::now() - t_start).count());
+  check_sim_deploy();
   return 0;
 }
+
+// One error path (engine/cli.h): "magnitude_pruning: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("magnitude_pruning", argc, argv, run); }

@@ -25,15 +25,16 @@
 
 using namespace mgf;
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   ExampleArgs args("training",
                    "Trains LeNet-300-100 or LeNet-5 (Caffe) on MNIST-format data and compares the test error with\n"
                    "the papers' baselines (1.64 % / 1.6 % and 0.80 %). Saves checkpoints/<model>-<set>.mgf, which\n"
                    "the compression chapters load through trained_baseline().",
-                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 7-19 min; --quick: seconds");
+                   "full run (20 epochs, 2 busy cores): LeNet-300-100 about 1.5 min, LeNet-5 7-19 min; --quick: seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist (looked up under --data, $MGF_DATA, ./data, ../shared/data)");
-  args.option("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick.mgf with --quick)");
+  args.output("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick.mgf with --quick)");
   args.parse(argc, argv);
   const std::string model_name = args.get("--model"), set = args.get("--set");
   if (model_name != "lenet300" && model_name != "lenet5")
@@ -45,12 +46,7 @@ int main(int argc, char** argv) {
   BaselineRecipe recipe = baseline_recipe(model_name, args.quick());
   recipe.epochs = args.epochs(recipe.epochs, recipe.epochs);
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), set, recipe.max_train, recipe.max_test);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "training: %s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), set, recipe.max_train, recipe.max_test);  // errors: run_main, exit 1
   std::printf("%s: %lld training and %lld test images from %s; %d threads\n", set.c_str(),
               static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), data.dir.c_str(),
               num_threads());
@@ -117,3 +113,6 @@ int main(int argc, char** argv) {
               svg.c_str(), wall, s_per_epoch, ips);
   return 0;
 }
+
+// One error path (engine/cli.h): "training: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("training", argc, argv, run); }

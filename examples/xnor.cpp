@@ -184,7 +184,7 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
   const bool quick = args.quick();
   const int threads = num_threads();
   set_num_threads(1);  // one core for every variant: the ratios compare kernels, not thread counts
-  const int64_t c = quick ? 64 : args.get_int("--channels"), hw = quick ? 8 : args.get_int("--hw");
+  const int64_t c = quick ? 64 : args.get_int("--channels", 1, 4096), hw = quick ? 8 : args.get_int("--hw", 1, 1024);
   const int samples = quick ? 5 : 15;
   ConvTimes t = time_conv(c, hw, samples, threads);
   const double S = paper_speedup(c, 9);
@@ -260,14 +260,22 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// --train: -1 (all) or a positive count; 0 would train on nothing.
+static int64_t train_images(const ExampleArgs& args) {
+  const int64_t n = args.get_int("--train", -1, 100000000);
+  if (n == 0) args.fail("--train expects -1 (all) or a positive count, found 0");
+  return n;
+}
+
+static int run(int argc, char** argv) {
   ExampleArgs args("xnor",
                    "Reproduces XNOR-Net (Rastegari et al. 2016): BWN / XNOR LeNet-5 accuracy vs float, the block\n"
                    "order ablation (B-A-C-P vs C-B-A-P), alpha / beta ablations, the packed model on popcount\n"
                    "kernels (simulation = deployment, 32x memory), and the 58x convolution speed claim measured.",
                    "about 50 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread; the book's block-order\n"
                    "run (--skip-speed --models xnor,xnor-cbap: 2 models x 3 seeds) took 5 min of CPU, 11-14 min wall\n"
-                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s");
+                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s",
+                   {"--data", "--epochs", "--json", "--svg"});
   args.option("--set", "mnist", "mnist or fashion-mnist");
   args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
   args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
@@ -285,23 +293,20 @@ int main(int argc, char** argv) {
   std::printf("xnor: kernels %s (bgemm variant %s), AVX-512 VPOPCNTDQ %s, %d threads\n", kernel_mode_name(kernel_mode()),
               bgemm_variant(), cpu_has_avx512() ? "yes" : "no", num_threads());
 
+  // The data is loaded first, so that a data error ends the run before the timing part.
+  DataSplits data;
+  if (!args.get_bool("--skip-train"))
+    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : train_images(args), quick ? 1000 : -1);
+  else if (args.given("--data"))
+    args.fail("--data is not used with --skip-train (it reads no data then)");
   if (!args.get_bool("--skip-speed")) speed_part(args, notes);
   if (args.get_bool("--skip-train")) return 0;
-
-  DataSplits data;
-  try {
-    const int64_t ntrain = quick ? 2000 : args.get_int("--train");
-    data = load_mnist_like(args.data_dir(), args.get("--set"), ntrain, quick ? 1000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
   const int epochs = args.epochs(1, 1);
-  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds");
+  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
   std::printf("\n== Part 2: LeNet-5 (real conv1 and fc2) on %s: %lld train / %lld test images, %d epochs, Adam %g, batch %lld ==\n",
               data.name.c_str(), static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
-              epochs, args.get_float("--lr"), static_cast<long long>(args.get_int("--batch")));
+              epochs, args.get_float_above("--lr", 0.0, 10.0), static_cast<long long>(args.get_int("--batch", 1, 100000)));
 
   struct Spec {
     const char* key;
@@ -343,8 +348,8 @@ int main(int argc, char** argv) {
       auto m = std::make_unique<BinaryLeNet5>(s.cfg);
       BinaryTrainOptions o;
       o.epochs = epochs;
-      o.batch = args.get_int("--batch");
-      o.lr = static_cast<float>(args.get_float("--lr"));
+      o.batch = args.get_int("--batch", 1, 100000);
+      o.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
       const auto t0 = Clock::now();
       EvalResult r = train_binary_lenet(*m, data, o, s.cfg.name());
       secs += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -394,6 +399,7 @@ int main(int argc, char** argv) {
     dep.add_row({std::string("packed .xnor on bgemm (") + bgemm_variant() + ")", std::to_string(pe.errors),
                  std::to_string(pe.disagreements), fmt(pe.count / pe.seconds, 0)});
     dep.print("simulation = deployment on the " + std::to_string(data.test.size()) + " test images");
+    check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // evaluate_packed compares predictions
 
     ResultTable mem({"what", "fp32 bytes", "deployed bytes", "ratio"});
     for (const auto& [name, w] : xnor_model->binary_weights()) {
@@ -412,3 +418,6 @@ int main(int argc, char** argv) {
   for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
   return 0;
 }
+
+// One error path (engine/cli.h): "xnor: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("xnor", argc, argv, run); }

@@ -87,13 +87,21 @@ void scale_cost(int64_t c, int64_t hw, int samples) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// --train: -1 (all) or a positive count; 0 would train on nothing.
+static int64_t train_images(const ExampleArgs& args) {
+  const int64_t n = args.get_int("--train", -1, 100000000);
+  if (n == 0) args.fail("--train expects -1 (all) or a positive count, found 0");
+  return n;
+}
+
+static int run(int argc, char** argv) {
   ExampleArgs args("xnorpp",
                    "Reproduces XNOR-Net++ (Bulat & Tzimiropoulos 2019): a learned scale Gamma (4 shapes) vs\n"
                    "XNOR-Net's analytic alpha*K on a binary LeNet-5, at equal binary cost; the case-4 model packed\n"
                    "and run on the popcount kernels; the cost of the scale at the paper's conv shape.",
                    "about 45 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread: the default\n"
-                   "(5 models x 3 seeds) ~12 min of CPU, 20-35 min wall on the loaded 2-core VM; --quick: ~15 s");
+                   "(5 models x 3 seeds) ~12 min of CPU, 20-35 min wall on the loaded 2-core VM; --quick: ~15 s",
+                   {"--data", "--epochs", "--json"});
   args.option("--set", "mnist", "mnist or fashion-mnist");
   args.option("--train", "-1", "training images to use (-1 = all 60000; --quick uses 2000)");
   args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
@@ -106,14 +114,9 @@ int main(int argc, char** argv) {
   scale_cost(quick ? 64 : 256, quick ? 8 : 14, quick ? 5 : 15);
 
   DataSplits data;
-  try {
-    data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : args.get_int("--train"), quick ? 1000 : -1);
-  } catch (const DataNotFound& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : train_images(args), quick ? 1000 : -1);  // errors: run_main, exit 1
   const int epochs = args.epochs(1, 1);
-  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds");
+  const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
   std::vector<bool> want(5, false);
   {
@@ -126,7 +129,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\nLeNet-5 B-A-C-P on %s: %lld train / %lld test images, %d epochs, Adam %g, batch %lld, seeds %llu..%llu\n",
               data.name.c_str(), static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
-              epochs, args.get_float("--lr"), static_cast<long long>(args.get_int("--batch")),
+              epochs, args.get_float_above("--lr", 0.0, 10.0), static_cast<long long>(args.get_int("--batch", 1, 100000)),
               static_cast<unsigned long long>(args.seed()), static_cast<unsigned long long>(args.seed() + nseeds - 1));
 
   ResultTable table({"scale", "test error per seed", "mean +- sd", "vs XNOR-Net (pp, means)",
@@ -151,8 +154,8 @@ int main(int argc, char** argv) {
       auto m = std::make_unique<BinaryLeNet5>(cfg);
       BinaryTrainOptions o;
       o.epochs = epochs;
-      o.batch = args.get_int("--batch");
-      o.lr = static_cast<float>(args.get_float("--lr"));
+      o.batch = args.get_int("--batch", 1, 100000);
+      o.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
       const auto t0 = Clock::now();
       EvalResult r = train_binary_lenet(*m, data, o, cfg.name());
       secs += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -196,6 +199,10 @@ int main(int argc, char** argv) {
                 static_cast<long long>(bytes), static_cast<long long>(pe.errors),
                 static_cast<long long>(count_errors(sim, data.test.labels)), static_cast<long long>(pe.disagreements),
                 static_cast<long long>(pe.count), pe.count / pe.seconds, bgemm_variant());
+    check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // evaluate_packed compares predictions
   }
   return 0;
 }
+
+// One error path (engine/cli.h): "xnorpp: error: ..." and exit 1, or exit 2 for a bad flag.
+int main(int argc, char** argv) { return run_main("xnorpp", argc, argv, run); }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "engine/cli.h"
+#include "engine/data.h"
 #include "engine/kernels/cpu.h"
 #include "engine/rng.h"
 #include "engine/svg.h"
@@ -169,6 +171,132 @@ TEST_SUITE("engine") {
     CHECK(m.mean == doctest::Approx(2.0));
     CHECK(m.sd == doctest::Approx(1.0));   // n - 1 in the denominator: population sd would be 0.816
     CHECK(mean_sd({4.0}).sd == 0.0);
+  }
+
+  // Parses `flags` (argv[0] = "t") into `args`; FlagError propagates.
+  static void parse_flags(ExampleArgs& args, std::vector<std::string> flags) {
+    flags.insert(flags.begin(), "t");
+    std::vector<char*> argv;
+    for (std::string& a : flags) argv.push_back(a.data());
+    args.parse(static_cast<int>(argv.size()), argv.data());
+  }
+
+  // The message of the FlagError that parsing `flags` throws, or "" when it throws none.
+  static std::string flag_error(const std::vector<std::string>& common, const std::vector<std::string>& flags) {
+    ExampleArgs args("t", "test", "instant", common);
+    args.option("--lr", "0.1", "rate");
+    args.option("--n", "3", "count");
+    try {
+      parse_flags(args, flags);
+      (void)args.get_float_above("--lr", 0.0, 10.0);
+      (void)args.get_int("--n", 1, INT_MAX);
+      (void)args.epochs(5, 1);
+    } catch (const FlagError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  TEST_CASE("ExampleArgs: range-checked flags, no silent truncation") {
+    const std::vector<std::string> all = {"--data", "--epochs", "--json", "--svg"};
+    CHECK(flag_error(all, {"--epochs", "3", "--lr", "0.5", "--n", "7", "--seed", "0"}) == "");
+    CHECK(flag_error(all, {"--epochs", "0"}).find("--epochs expects an integer in 1..") != std::string::npos);
+    // 99999999999 fits int64 but not int: refused, never truncated to 1215752191.
+    CHECK(flag_error(all, {"--epochs", "99999999999"}).find("99999999999") != std::string::npos);
+    CHECK(flag_error(all, {"--n", "99999999999"}).find("--n expects an integer in 1..2147483647") != std::string::npos);
+    CHECK(flag_error(all, {"--n", "1e3"}).find("--n expects an integer") != std::string::npos);
+    CHECK(flag_error(all, {"--seed", "-1"}).find("--seed") != std::string::npos);
+    CHECK(flag_error(all, {"--data", ""}).find("--data expects a directory") != std::string::npos);
+    CHECK(flag_error(all, {"--lr", "0"}).find("--lr expects a number in (0, 10]") != std::string::npos);
+    CHECK(flag_error(all, {"--lr", "nan"}).find("--lr expects a number") != std::string::npos);
+    CHECK(flag_error(all, {"--threads", "0"}).find("--threads") != std::string::npos);
+    CHECK(flag_error(all, {"--bogus"}).find("unknown flag '--bogus'") != std::string::npos);
+    ExampleArgs args("t", "test", "instant");
+    args.option("--keep", "0.5,1.5", "fractions");
+    parse_flags(args, {});
+    CHECK_THROWS_AS(args.get_numbers("--keep", 0.0, 1.0), FlagError);
+    CHECK(args.get_numbers("--keep", 0.0, 2.0).size() == 2);
+    CHECK_THROWS_AS(args.get_float("--keep"), FlagError);
+  }
+
+  TEST_CASE("ExampleArgs: a common flag the program does not take is refused, and absent from --help") {
+    const std::string e = flag_error({"--json"}, {"--svg", "x.svg"});
+    CHECK(e == "this program does not take --svg (it writes no figure)");
+    CHECK(flag_error({"--json"}, {"--data", "d"}) == "this program does not take --data (it reads no data set)");
+    CHECK(flag_error({"--json"}, {"--epochs", "2"}) == "this program does not take --epochs (it trains nothing)");
+    CHECK(flag_error({"--svg"}, {"--json", "x.json"}) == "this program does not take --json (it writes no result table)");
+    CHECK_THROWS_AS(ExampleArgs("t", "test", "instant", {"--threads"}), std::logic_error);
+    ExampleArgs args("t", "test", "instant", {"--json"});
+    CHECK_THROWS_AS(args.get("--svg"), std::logic_error);  // never declared, so --help cannot list it
+  }
+
+  TEST_CASE("ExampleArgs: output paths are checked writable before any work, leaving no file") {
+    const std::string bad = "build/no-such-dir-cli-test/x.json";
+    const std::string e = flag_error({"--json"}, {"--json", bad});
+    CHECK(e.find("--json") != std::string::npos);
+    CHECK(e.find(bad) != std::string::npos);
+    CHECK(e.find("does not exist") != std::string::npos);
+    CHECK(flag_error({"--json"}, {"--json", "build"}).find("is a directory") != std::string::npos);
+    CHECK(flag_error({"--json"}, {"--json", "build/cli-test-ok.json"}) == "");
+    std::ifstream probe("build/cli-test-ok.json");
+    CHECK_FALSE(probe.good());  // checking wrote nothing
+    ExampleArgs args("t", "test", "instant", {});
+    args.output("--out", "", "file");
+    CHECK_THROWS_AS(parse_flags(args, {"--out", bad}), FlagError);
+  }
+
+  TEST_CASE("ResultTable: every number is a JSON number, the unit moves into the key") {
+    ResultTable t({"model", "test error", "ratio", "size", "error %"});
+    t.add_row({"lenet5", "1.64 %", "36.4x", "1.6 \xC2\xB1 0.1 kB", "0.8"});
+    t.add_row({"lenet300", "-", "12.0x", "2 \xC2\xB1 0.25 kB", "n/a"});
+    t.add_row({"3-bit", ".5 %", "1e2x", "3 kB", "-0.5"});
+    ResultTable u({"errors", "pair", "count", "mean +- sd", "paper"});
+    u.add_row({"7.65 % (153/2000)", "1.30x / 4.61x", "76 (same)", "10.80 +- 0.25", "108x at 0.91 %"});
+    const std::string j = u.json();
+    CHECK(j.find("\"errors (%)\": 7.65, \"errors detail\": [153, 2000]") != std::string::npos);
+    CHECK(j.find("\"pair (x)\": [1.30, 4.61]") != std::string::npos);
+    CHECK(j.find("\"count\": 76, \"count note\": \"same\"") != std::string::npos);
+    CHECK(j.find("\"mean +- sd\": 10.80, \"mean +- sd sd\": 0.25") != std::string::npos);
+    CHECK(j.find("\"paper\": \"108x at 0.91 %\"") != std::string::npos);  // prose stays a string
+    ResultTable labels({"step", "% of peak"});
+    labels.add_row({"2 prune (CSR)", "3.9 %"});  // a label that starts with a digit: "prune" is no unit
+    CHECK(labels.json().find("\"step\": \"2 prune (CSR)\", \"% of peak\": 3.9") != std::string::npos);
+    const std::string s = t.json();
+    CHECK(s.find("\"test error (%)\": 1.64") != std::string::npos);
+    CHECK(s.find("\"test error (%)\": null") != std::string::npos);  // same key in every row
+    CHECK(s.find("\"test error (%)\": 0.5") != std::string::npos);
+    CHECK(s.find("\"ratio (x)\": 36.4") != std::string::npos);
+    CHECK(s.find("\"ratio (x)\": 1e2") != std::string::npos);
+    CHECK(s.find("\"size (kB)\": 1.6, \"size sd (kB)\": 0.1") != std::string::npos);
+    CHECK(s.find("\"error %\": -0.5") != std::string::npos);  // the column already names its unit
+    CHECK(s.find("\"model\": \"3-bit\"") != std::string::npos);
+    CHECK(s.find("\"1.64 %\"") == std::string::npos);  // no number left as a string
+    CHECK(s.find("36.4x") == std::string::npos);
+  }
+
+  TEST_CASE("run_main: exit 2 for a bad flag, 1 for any other error, never an escaped exception") {
+    char name[] = "t";
+    char* argv[] = {name, nullptr};
+    CHECK(run_main("t", 1, argv, [](int, char**) { return 0; }) == 0);
+    CHECK(run_main("t", 1, argv, [](int, char**) { return 3; }) == 3);
+    CHECK(run_main("t", 1, argv, [](int, char**) -> int { throw FlagError("--x expects 1..2, found 3"); }) == 2);
+    CHECK(run_main("t", 1, argv, [](int, char**) -> int { throw DataNotFound("no MNIST; run make data"); }) == 1);
+    CHECK(run_main("t", 1, argv, [](int, char**) -> int { throw std::runtime_error("x.idx: bad magic"); }) == 1);
+    CHECK(run_main("t", 1, argv, [](int, char**) -> int { throw 42; }) == 1);
+    CHECK(run_main("t", 1, argv, [](int argc, char** av) {  // a real parse inside the wrapper
+            ExampleArgs args("t", "test", "instant", {});
+            args.parse(argc + 2, std::vector<char*>{av[0], const_cast<char*>("--svg"), const_cast<char*>("f.svg")}.data());
+            return 0;
+          }) == 2);
+  }
+
+  TEST_CASE("check_sim_equals_deploy: any differing prediction or a logit past the budget is an error") {
+    CHECK_NOTHROW(check_sim_equals_deploy("f", 0, 100, 1e-6));
+    CHECK_NOTHROW(check_sim_equals_deploy("f", 0, 100, -1.0));  // predictions only
+    CHECK_THROWS_WITH_AS(check_sim_equals_deploy("f.mgfdc", 2, 100, 1e-6),
+                         doctest::Contains("2 of 100 predictions differ"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(check_sim_equals_deploy("f.mgfdc", 0, 100, 10 * kSimDeployLogitBudget),
+                         doctest::Contains("kSimDeployLogitBudget"), std::runtime_error);
   }
 
   TEST_CASE("SvgPlot: renders series, log axes, and rejects mismatched data") {
