@@ -10,13 +10,14 @@
 // compressed file on disk, the packed binary file on disk.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 
 #include "compression/coding/csr.h"
 #include "compression/deep_compression.h"
-#include "compression/quantization/xnor.h"
+#include "compression/quantization/packed_binary.h"
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/summary.h"
@@ -112,6 +113,33 @@ void step_deep_compression(DemoContext& ctx) {
               static_cast<long long>(r.prediction_mismatches));
   check_sim_equals_deploy(pq_file, pq_mismatches, n, pq_max_diff);
   check_sim_equals_deploy(cfg.file, r.prediction_mismatches, n, r.max_logit_diff);
+}
+
+// The demo's "binarize" row in one call: trains an XNOR-Net (B-A-C-P) LeNet-5 for `epochs`,
+// writes it packed to `packed_path`, reloads it and runs the packed model (popcount kernels)
+// on the test set.
+struct BinarizeRow {
+  double sim_error = 0, packed_error = 0;          // test error of the float simulation / packed model
+  int64_t float_bytes = 0, deployed_bytes = 0, file_bytes = 0;
+  double train_seconds = 0, packed_images_per_s = 0;
+};
+BinarizeRow xnor_binarize_row(const DataSplits& data, int epochs, const std::string& packed_path) {
+  BinaryNetConfig cfg;  // XNOR-Net, B-A-C-P, α and β
+  BinaryLeNet5 model(cfg);
+  BinarizeRow row;
+  const auto t0 = std::chrono::steady_clock::now();
+  BinaryTrainOptions o;
+  o.epochs = epochs;
+  row.sim_error = train_binary_lenet(model, data, o, "xnor").error_rate();
+  row.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  row.float_bytes = model.float_weight_bytes();
+  row.deployed_bytes = model.deployed_weight_bytes();
+  row.file_bytes = export_packed(model, packed_path);
+  PackedBinaryNet packed(packed_path);
+  PackedEval pe = evaluate_packed(packed, data.test);
+  row.packed_error = static_cast<double>(pe.errors) / static_cast<double>(std::max<int64_t>(1, pe.count));
+  row.packed_images_per_s = pe.seconds > 0 ? static_cast<double>(pe.count) / pe.seconds : 0;
+  return row;
 }
 
 // Step 5 (book/23-xnor.md): an XNOR-Net LeNet-5 (binary weights and inputs in conv2 and fc1,

@@ -29,7 +29,7 @@
 
 #include "compression/quantization/binary_gemm.h"
 #include "compression/quantization/bitpack.h"
-#include "compression/quantization/xnor.h"
+#include "compression/quantization/packed_binary.h"
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/conv.h"
@@ -384,11 +384,11 @@ static int run(int argc, char** argv) {
     check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // evaluate_packed compares predictions
 
     ResultTable mem({"what", "fp32 bytes", "deployed bytes", "ratio"});
-    for (Parameter* w : {xnor_model->w2, xnor_model->w3}) {
+    for (const auto& [name, w] : xnor_model->binary_weights()) {
       const int64_t O = w->var.value().dim(0), K = w->var.value().numel() / O;
       const int64_t fb = 4 * O * K, pb = 8 * O * bit_words(K);
-      mem.add_row({w->name + " " + w->var.value().str() + " signs", std::to_string(fb), std::to_string(pb), fmt(double(fb) / pb, 2) + "x"});
-      mem.add_row({w->name + " signs + alpha", std::to_string(fb), std::to_string(pb + 4 * O), fmt(double(fb) / (pb + 4 * O), 2) + "x"});
+      mem.add_row({name + " " + w->var.value().str() + " signs", std::to_string(fb), std::to_string(pb), fmt(double(fb) / pb, 2) + "x"});
+      mem.add_row({name + " signs + alpha", std::to_string(fb), std::to_string(pb + 4 * O), fmt(double(fb) / (pb + 4 * O), 2) + "x"});
     }
     mem.add_row({"whole model (weights + BN statistics)", std::to_string(xnor_model->float_weight_bytes()),
                  std::to_string(xnor_model->deployed_weight_bytes()),

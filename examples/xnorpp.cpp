@@ -22,7 +22,7 @@
 
 #include "compression/quantization/binary_gemm.h"
 #include "compression/quantization/bitpack.h"
-#include "compression/quantization/xnor.h"
+#include "compression/quantization/packed_binary.h"
 #include "compression/quantization/xnorpp.h"
 #include "engine/cli.h"
 #include "engine/data.h"

@@ -205,11 +205,13 @@ TEST_SUITE("xnor") {
 }
 
 // ---- the autograd ops ------------------------------------------------------------------------
+#include "compression/quantization/packed_binary.h"
 #include "compression/quantization/xnor.h"
 #include "engine/io/bytes.h"
 #include "engine/io/crc32.h"
 #include "engine/io/file.h"
 #include "engine/ops.h"
+#include "layers/init.h"
 
 namespace {
 // Values uniform in ±[lo, hi]: away from the kink at 0 (and, with lo > 1, outside the STE window).
@@ -346,7 +348,7 @@ void scramble_bn(BinaryLeNet5& m, uint64_t seed) {
     for (int64_t i = 0; i < t->numel(); ++i)
       (*t)[i] = name.find("var") != std::string::npos ? r.uniform(0.5f, 2.0f) : r.uniform(-0.3f, 0.3f);
   for (auto& np : m.named_parameters())
-    if (np.name.find(".beta") != std::string::npos && np.name.find("bn") == 0)
+    if (np.name.find(".bias") != std::string::npos && np.name.find("bn") == 0)
       for (int64_t i = 0; i < np.param->var.value().numel(); ++i) np.param->var.value()[i] = r.uniform(-0.3f, 0.3f);
 }
 int64_t argmax_row(const Tensor& t, int64_t n) {
@@ -391,6 +393,60 @@ TEST_SUITE("xnor") {
     // at K a multiple of 64 the sign bits alone are exactly 1/32 of the floats
     Tensor w = random_tensor({10, 128}, 3);
     CHECK(PackedSigns::from_rows(w.data(), 10, 128).bytes() * 32 == 4 * w.numel());
+  }
+
+  TEST_CASE("the binary LeNet-5 is its layers in the documented order, and draws only its four He-normal weights") {
+    struct Want {
+      BinaryNetConfig c;
+      std::vector<std::string> children;
+    };
+    const Want wants[] = {
+        {tiny(BinaryMode::real), {"conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2", "pool2", "flatten", "fc1", "bn3", "relu3", "fc2"}},
+        {tiny(BinaryMode::xnor), {"conv1", "bn1", "relu1", "pool1", "bn2", "conv2", "pool2", "flatten", "bn3", "fc1", "bn4", "relu4", "fc2"}},
+        {tiny(BinaryMode::xnor, BlockOrder::cbap),
+         {"conv1", "bn1", "sign1", "pool1", "conv2", "bn2", "sign2", "pool2", "flatten", "fc1", "bn3", "relu3", "fc2"}}};
+    for (const Want& w : wants) {
+      CAPTURE(w.c.name());
+      manual_seed(11);
+      BinaryLeNet5 m(w.c);
+      std::vector<std::string> names;
+      for (const auto& child : m) names.push_back(child.first);
+      CHECK(names == w.children);
+      // The same stream by hand: N(0, 2/fan_in) for conv1, conv2, fc1, fc2, and nothing else
+      // (the layers' own default init must not move the generator, or a seed's data order changes).
+      Rng r(11);
+      for (const Parameter* p : {&m.conv1->weight, &m.conv2->weight, &m.fc1->weight, &m.fc2->weight}) {
+        const Tensor& t = p->var.value();
+        const float sd = std::sqrt(2.0f / static_cast<float>(fan_in(t)));
+        int64_t differ = 0;
+        for (int64_t i = 0; i < t.numel(); ++i) differ += t[i] != r.normal(0.0f, sd);
+        CHECK(differ == 0);
+      }
+      CHECK(global_rng().next_u64() == r.next_u64());
+      for (const Parameter* b : {m.conv1->bias, m.fc2->bias})
+        for (int64_t i = 0; i < b->var.value().numel(); ++i) REQUIRE(b->var.value()[i] == 0.0f);
+    }
+  }
+
+  TEST_CASE("the packed runner's layers come from the file: kinds in order, sizes from the records") {
+    manual_seed(4);
+    BinaryLeNet5 m(tiny(BinaryMode::xnor));
+    const std::string path = (std::filesystem::temp_directory_path() / "mgf_test_xnor_layers.xnor").string();
+    export_packed(m, path);
+    PackedBinaryNet p(path);
+    std::remove(path.c_str());
+    using K = PackedBinaryNet::Kind;
+    std::vector<K> kinds;
+    for (const auto& l : p.layers()) kinds.push_back(l.kind);
+    CHECK(kinds == std::vector<K>{K::conv, K::batch_norm, K::relu, K::max_pool, K::batch_norm, K::binary_conv, K::max_pool,
+                                  K::flatten, K::batch_norm, K::binary_linear, K::batch_norm, K::relu, K::linear});
+    REQUIRE(p.layers().size() == 13);
+    const auto& L = p.layers();
+    CHECK((L[0].out == 4 && L[0].g.KH == 5 && L[0].g.OH() == 24));        // conv1 [4, 1, 5, 5] on 28×28
+    CHECK((L[5].name == "conv2" && L[5].g.C == 4 && L[5].g.H == 12 && L[5].g.KH == 5 && L[5].out == 6 &&
+           L[5].g.OH() == 8));                                             // 100 = 4·5·5 bits per row
+    CHECK((L[9].name == "fc1" && L[9].g.C == 6 * 16 && L[9].out == 16));  // 6 × 4 × 4 after the pool
+    CHECK(p.binary_weight_bytes() == 8 * (6 * 2 + 16 * 2));
   }
 
   TEST_CASE("simulation = deployment: the packed model on the popcount GEMM predicts what the float simulation predicts") {

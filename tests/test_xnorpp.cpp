@@ -6,6 +6,7 @@
 #include <string>
 
 #include "compression/quantization/xnor.h"
+#include "layers/models/binary_lenet5.h"
 #include "compression/quantization/xnorpp.h"
 #include "engine/ops.h"
 #include "tests/gradcheck.h"
