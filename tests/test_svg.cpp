@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -26,30 +26,39 @@ struct Parsed {
   std::vector<Text> texts;
 };
 
+// Plain string scanning rather than <regex>: g++ 12's <regex> trips -Werror=maybe-uninitialized
+// in the sanitizer build (-O1), and the SVG we parse is our own, one element per tag.
 std::string attr(const std::string& tag, const std::string& name) {
-  std::smatch m;
-  if (std::regex_search(tag, m, std::regex("\\s" + name + "=\"([^\"]*)\""))) return m[1];
+  const std::string key = name + "=\"";
+  for (size_t at = tag.find(key); at != std::string::npos; at = tag.find(key, at + 1)) {
+    if (at == 0 || !std::isspace(static_cast<unsigned char>(tag[at - 1]))) continue;  // "x=" inside "font-x="
+    const size_t from = at + key.size(), to = tag.find('"', from);
+    if (to != std::string::npos) return tag.substr(from, to - from);
+  }
   return "";
 }
 
 Parsed parse(const std::string& svg) {
   Parsed p;
-  std::smatch m;
-  REQUIRE(std::regex_search(svg, m, std::regex("<svg [^>]*>")));
-  p.width = std::stod(attr(m[0], "width"));
-  p.height = std::stod(attr(m[0], "height"));
-  const std::regex text_re("<text([^>]*)>([^<]*)</text>");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), text_re); it != std::sregex_iterator(); ++it) {
-    const std::string tag = (*it)[1];
+  const size_t svg_at = svg.find("<svg ");
+  REQUIRE(svg_at != std::string::npos);
+  const std::string svg_tag = svg.substr(svg_at, svg.find('>', svg_at) - svg_at);
+  p.width = std::stod(attr(svg_tag, "width"));
+  p.height = std::stod(attr(svg_tag, "height"));
+  for (size_t at = svg.find("<text"); at != std::string::npos; at = svg.find("<text", at + 1)) {
+    const size_t close = svg.find('>', at), end = svg.find("</text>", at);
+    REQUIRE(close != std::string::npos);
+    REQUIRE(end != std::string::npos);
+    const std::string tag = svg.substr(at + 5, close - at - 5);
     Text t;
-    t.content = (*it)[2];
+    t.content = svg.substr(close + 1, end - close - 1);
     if (!attr(tag, "font-size").empty()) t.size = std::stod(attr(tag, "font-size"));
     if (!attr(tag, "text-anchor").empty()) t.anchor = attr(tag, "text-anchor");
     t.cls = attr(tag, "class");
     const std::string tr = attr(tag, "transform");
-    std::smatch tm;
-    if (std::regex_search(tr, tm, std::regex("translate\\(([-0-9.e]+),([-0-9.e]+)\\)"))) {
-      t.x = std::stod(tm[1]), t.y = std::stod(tm[2]);
+    if (const size_t tp = tr.find("translate("); tp != std::string::npos) {
+      const size_t comma = tr.find(',', tp);
+      t.x = std::stod(tr.substr(tp + 10, comma - tp - 10)), t.y = std::stod(tr.substr(comma + 1));
       t.rotated = tr.find("rotate") != std::string::npos;
     } else {
       t.x = std::stod(attr(tag, "x")), t.y = std::stod(attr(tag, "y"));
