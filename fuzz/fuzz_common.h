@@ -17,6 +17,7 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -110,10 +111,19 @@ inline void repair_gzip(std::vector<uint8_t>& b) {
 }
 
 // Writes bytes to a file of this process's own (for readers that only take a path) and
-// returns its path. `tag` keeps two files of one harness apart.
+// returns its path. `tag` keeps two files of one harness apart. The files are removed when
+// the process exits normally (libFuzzer ends a run with exit()).
 inline std::string scratch_file(const std::vector<uint8_t>& bytes, const std::string& tag) {
+  struct Scratch {
+    std::vector<std::string> paths;
+    ~Scratch() {
+      for (const auto& p : paths) std::remove(p.c_str());
+    }
+  };
+  static Scratch made;
   static const std::string dir = std::filesystem::temp_directory_path().string();
   const std::string path = dir + "/mgf-fuzz-" + std::to_string(getpid()) + "-" + tag;
+  if (std::find(made.paths.begin(), made.paths.end(), path) == made.paths.end()) made.paths.push_back(path);
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) {
     std::perror(path.c_str());
