@@ -2,7 +2,7 @@
 # fuzz/run.sh BUILD SECONDS RUNS NAME... — runs each harness BUILD/fuzz_NAME on its corpus
 # BUILD/corpus/NAME, for RUNS executions when RUNS is given, else for SECONDS seconds, one
 # after the other (one process at a time), and prints one line per harness:
-#   fuzz_npy: 1000000 executions in 61 s (16393/s), peak RSS 48 MB, corpus 212 inputs, 0 crashes
+#   fuzz_npy: 1000000 executions in 27 s (38461/s), 497 edges covered, corpus 116 inputs, peak RSS 283 MB, 0 crashes
 # A crash (or sanitizer report, unexpected exception, allocation over FUZZ_LIMIT_MB MB,
 # input slower than 10 s) stops that harness; its input is kept as BUILD/crashes/NAME-*, the
 # log's end is shown, and the script exits 1 after running the rest. `make fuzz` calls this.
@@ -24,10 +24,13 @@ for name in "$@"; do
   secs_used=$(( $(date +%s) - start ))
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
   execs=$(stat number_of_executed_units) rate=$(stat average_exec_per_sec) rss=$(stat peak_rss_mb)
+  # libFuzzer's last status line: "#N DONE cov: EDGES ft: FEATURES corp: INPUTS/SIZE ..."
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p') corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
   crashes=0
   [ "$rc" = 0 ] || crashes=1
-  echo "fuzz_$name: ${execs:-?} executions in $secs_used s (${rate:-?}/s), peak RSS ${rss:-?} MB," \
-       "corpus $(ls "$corpus" | wc -l) inputs, $crashes crashes"
+  echo "fuzz_$name: ${execs:-?} executions in $secs_used s (${rate:-?}/s), ${cov:-?} edges covered," \
+       "corpus ${corp:-?} inputs, peak RSS ${rss:-?} MB, $crashes crashes"
   if [ "$rc" != 0 ]; then
     failed=1
     echo "--- fuzz_$name exited $rc; end of $log:"
