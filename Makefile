@@ -96,9 +96,49 @@ data:
 	@sh engine/get_data.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 help:
 	@sed -n '2,13p' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(EX_SRC:examples/%.cpp=$(BUILD)/obj/examples/%.d)
+
+# ---- make fuzz: libFuzzer harnesses for every file reader (fuzz/README.md) -----------------
+#   make fuzz                    build, write the seed corpora, run each harness FUZZ_SECONDS
+#   make fuzz FUZZ_RUNS=1000000  run each harness for that many executions instead
+#   make fuzz FUZZ_NAMES=npy     only some harnesses
+# The library is rebuilt with clang's coverage hooks (fuzzer-no-link) plus ASan and UBSan in
+# build-fuzz/; a harness stops at its first crash, sanitizer report, unexpected exception or
+# allocation over FUZZ_LIMIT_MB, leaves the input in build-fuzz/crashes/, and make fails.
+FUZZ_CXX     ?= clang++
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_RUNS    ?=
+FUZZ_LIMIT_MB ?= 512
+FUZZ_NAMES   ?= idx inflate npy checkpoint mgfdc xnor
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_FLAGS    = -std=c++20 -O2 -g $(WARN) -pthread -I.
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+fuzz: fuzz-build fuzz-corpus
+	@FUZZ_LIMIT_MB=$(FUZZ_LIMIT_MB) sh fuzz/run.sh $(FUZZ_BUILD) "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZ_NAMES)
+
+# Two steps: the instrumented library (the main rules, another BUILD and flags), then the
+# harnesses against it, so a second `make fuzz` relinks nothing that is up to date.
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CXX="$(FUZZ_CXX)" OPT=-O2 \
+	  SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" lib
+	$(MAKE) --no-print-directory $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%) $(FUZZ_BUILD)/make_corpus
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.cpp fuzz/fuzz_common.h $(FUZZ_BUILD)/libmgf.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_BUILD)/libmgf.a -o $@
+
+$(FUZZ_BUILD)/make_corpus: fuzz/make_corpus.cpp fuzz/fuzz_common.h $(FUZZ_BUILD)/libmgf.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) $< $(FUZZ_BUILD)/libmgf.a -o $@
+
+# Seeds are rewritten every time (same names, same bytes); what the fuzzer added beside them
+# in earlier runs stays, so coverage builds up across runs.
+fuzz-corpus: fuzz-build
+	@$(FUZZ_BUILD)/make_corpus $(FUZZ_BUILD)/corpus
+	@if command -v gzip >/dev/null; then for f in $(FUZZ_BUILD)/corpus/idx-raw/*; do \
+	  gzip -9 -n -c "$$f" > $(FUZZ_BUILD)/corpus/inflate/gzip-$$(basename "$$f").gz; done; fi

@@ -10,11 +10,11 @@
 # Exit status 1, with one line per missing thing, when anything is missing.
 cd "$(dirname "$0")/.." || exit 2
 fail=0
-src_dirs="engine layers compression distill examples tests"
+src_dirs="engine layers compression distill examples tests fuzz"
 for md in book/*.md book/results/*.md; do
   [ -f "$md" ] || continue
   # files
-  for f in $(grep -o '`[A-Za-z0-9_./-]*`' "$md" | tr -d '`' | grep -E '^(engine|layers|compression|distill|examples|tests|book)/' | sort -u); do
+  for f in $(grep -o '`[A-Za-z0-9_./-]*`' "$md" | tr -d '`' | grep -E '^(engine|layers|compression|distill|examples|tests|fuzz|book)/' | sort -u); do
     [ -e "$f" ] || { echo "$md: names file $f, which does not exist"; fail=1; }
   done
   # symbols: `name()` or `A::name()`; the last component must be defined somewhere in the sources

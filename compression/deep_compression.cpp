@@ -415,6 +415,17 @@ CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Mo
       if (params.size() != (b ? 2u : 1u))
         throw std::invalid_argument("CompressedRunner: child '" + cname + "' has " + std::to_string(params.size()) +
                                     " parameters, the file has " + std::to_string(b ? 2 : 1));
+      // The same shape check as every other parameter: a file whose layer is larger than the
+      // skeleton's would otherwise size the layer (and its output) from the file alone.
+      for (auto& np : params) {
+        const CompressedTensor* t = np.name == "weight" ? w : b;
+        if (!t)
+          throw std::invalid_argument("CompressedRunner: the model's parameter '" + cname + "." + np.name +
+                                      "' is not in the file");
+        if (t->shape != np.param->var.value().shape())
+          throw std::invalid_argument("CompressedRunner: '" + cname + "." + np.name + "': expected " +
+                                      np.param->var.value().str() + ", the file has " + shape_str(t->shape));
+      }
       used += b ? 2 : 1;
       stages_.push_back(register_module(cname, std::make_shared<CompressedLinear>(*w, b ? b->values : std::vector<float>{})));
       ++n_compressed_;

@@ -54,7 +54,7 @@ class BitReader {
   size_t n_, pos_ = 0;      // pos_: next byte to load into buf_ (may run past n_: zero fill)
   uint64_t buf_ = 0;
   int cnt_ = 0;             // bits in buf_
-  const std::string& name_;
+  const std::string name_;  // a copy: callers pass temporaries ("name @offset") that die before fail()
 };
 
 // ---- canonical Huffman codes (RFC 1951 §3.2.2) ---------------------------------------------
