@@ -208,37 +208,10 @@ int run_epoch_bench(const ExampleArgs& args) {
   return 0;
 }
 
-}  // namespace
+// ---- the kernel rows, one function per family (each adds its rows to b.table) ----
 
-static int run(int argc, char** argv) {
-  ExampleArgs args("bench",
-                   "Kernel benchmark: every kernel's scalar side against its AVX2 side (GFLOP/s or GB/s),\n"
-                   "median of >= 3 runs; 1 thread unless the threads column says 2.",
-                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)",
-                   {"--data", "--json"});
-  args.option("--filter", "", "only rows whose kernel name contains this text (e.g. sgemm)");
-  args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
-  args.option("--clock", "wall", "wall | cpu: cpu times 1-thread rows in process CPU time, which leaves out the\n"
-              "time other jobs on a shared machine held the core (2-thread rows always use wall time)");
-  args.option("--epoch", "false", "instead of the kernels: one MNIST training epoch of LeNet-5 and LeNet-300-100\n"
-              "(scalar vs AVX2, 1 and 2 threads) and batch-1 inference latency, wall and CPU time");
-  args.option("--runs", "3", "--epoch: epochs timed per AVX2 configuration (the median is reported)");
-  args.option("--model", "all", "--epoch: lenet5, lenet300 or all");
-  args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
-  args.parse(argc, argv);
-  if (args.get_bool("--epoch")) return run_epoch_bench(args);
-  for (const char* f : {"--data", "--runs", "--model", "--scalar-runs"})  // --epoch's flags, not the kernels'
-    if (args.given(f)) args.fail(std::string(f) + " applies only with --epoch");
-  Bench b;
-  if (args.get("--clock") == "cpu") b.clock = Clock::cpu;
-  else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
-  b.filter = args.get("--filter");
-  b.skip_scalar = args.get_bool("--skip-scalar");
-  const bool quick = args.quick();
-  if (quick) b.min_s = 0.02;
-  std::printf("bench: kernels scalar vs avx2 (CPU has AVX2: %s), %s, clock %s\n", b.have_avx2 ? "yes" : "no",
-              quick ? "--quick (small shapes, short runs)" : "full", args.get("--clock").c_str());
-
+// sgemm: square, LeNet-300-100 at batch 64, LeNet-5 convolutions as im2col GEMMs.
+void bench_sgemm(Bench& b, bool quick) {
   // ---- sgemm, square ----
   const std::vector<int64_t> squares = quick ? std::vector<int64_t>{256} : std::vector<int64_t>{256, 512, 1024, 2048};
   for (int64_t n : squares) b.gemm("sgemm square", Trans::N, Trans::N, n, n, n, 1, true);
@@ -264,7 +237,10 @@ static int run(int argc, char** argv) {
     b.gemm("sgemm lenet5 conv2", Trans::N, Trans::N, 50, 64 * 64, 500, 1);
     b.gemm("sgemm lenet5 fc1", Trans::N, Trans::N, 64, 500, 800, 1);
   }
+}
 
+// im2col / col2im and the depthwise 3×3 convolution.
+void bench_conv(Bench& b, bool quick) {
   // ---- im2col / col2im: bytes = col written (+ read for col2im) ----
   {
     ConvGeom g1{1, 28, 28, 5, 5, 1, 1, 0, 0}, g2{20, 12, 12, 5, 5, 1, 1, 0, 0};
@@ -295,7 +271,10 @@ static int run(int argc, char** argv) {
           [&] { depthwise_backward_scalar(g, x.data(), w.data(), dy.data(), dx.data(), dw.data()); },
           [&] { depthwise_backward_avx2(g, x.data(), w.data(), dy.data(), dx.data(), dw.data()); });
   }
+}
 
+// Elementwise, channel and softmax kernels, GB/s.
+void bench_elementwise(Bench& b, bool quick) {
   // ---- elementwise, GB/s: bytes each call must move (reads + writes) ----
   {
     const int64_t n = quick ? (1 << 16) : (1 << 20);  // 4 MiB per array at full size: L3, not DRAM
@@ -335,40 +314,86 @@ static int run(int argc, char** argv) {
             [&] { log_softmax_rows_scalar(x.data(), y.data(), R, cls); },
             [&] { log_softmax_rows_avx2(x.data(), y.data(), R, cls); });
     }
-    // LeNet-5's pool1 at batch 64 as one 1280-channel image: 20·64 planes of 24×24, 2×2/2
-    ConvGeom pg{quick ? 64 : 1280, 24, 24, 2, 2, 2, 2, 0, 0};
-    const int64_t pin = pg.C * 24 * 24, pout = pg.C * 12 * 12;
-    auto px = uniform_floats(pin, 11);
-    std::vector<float> py(static_cast<size_t>(pout)), pdx(static_cast<size_t>(pin));
-    std::vector<int32_t> parg(static_cast<size_t>(pout));
-    const std::string pshape = std::to_string(pg.C) + "x24x24 2x2/2";
-    max_pool2d_forward(pg, px.data(), py.data(), parg.data());  // real arg-max indices for the backward row
-    b.row("max_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 8.0 * pout,
-          [&] { max_pool2d_forward_scalar(pg, px.data(), py.data(), parg.data()); },
-          [&] { max_pool2d_forward_avx2(pg, px.data(), py.data(), parg.data()); });
-    b.row("max_pool2d backward", pshape, "GB/s", 1, 8.0 * pin + 8.0 * pout,
-          [&] { max_pool2d_backward_scalar(pg, py.data(), parg.data(), pdx.data()); },
-          [&] { max_pool2d_backward_avx2(pg, py.data(), parg.data(), pdx.data()); });
-    b.row("avg_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 4.0 * pout,
-          [&] { avg_pool2d_forward_scalar(pg, px.data(), py.data()); },
-          [&] { avg_pool2d_forward_avx2(pg, px.data(), py.data()); });
-    // LeNet-5's pool2 at batch 64: 50·64 planes of 8×8 (OW = 4: one vector of 8 input columns)
-    // and a 3×3, stride-3 window (the backward's general, gathering path)
-    for (const ConvGeom& g : {ConvGeom{quick ? 64 : 3200, 8, 8, 2, 2, 2, 2, 0, 0},
-                              ConvGeom{quick ? 64 : 1280, 24, 24, 3, 3, 3, 3, 0, 0}}) {
-      const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
-      auto gx = uniform_floats(n_in, 12);
-      std::vector<float> gy(static_cast<size_t>(n_out)), gdx(static_cast<size_t>(n_in));
-      std::vector<int32_t> garg(static_cast<size_t>(n_out));
-      max_pool2d_forward(g, gx.data(), gy.data(), garg.data());
-      const std::string gshape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " " +
-                                 std::to_string(g.KH) + "x" + std::to_string(g.KW) + "/" + std::to_string(g.SH);
-      b.row("max_pool2d backward", gshape, "GB/s", 1, 8.0 * n_in + 8.0 * n_out,
-            [&] { max_pool2d_backward_scalar(g, gy.data(), garg.data(), gdx.data()); },
-            [&] { max_pool2d_backward_avx2(g, gy.data(), garg.data(), gdx.data()); });
-    }
   }
+}
 
+// Max / average pooling at LeNet-5's pool shapes, GB/s.
+void bench_pool(Bench& b, bool quick) {
+  // LeNet-5's pool1 at batch 64 as one 1280-channel image: 20·64 planes of 24×24, 2×2/2
+  ConvGeom pg{quick ? 64 : 1280, 24, 24, 2, 2, 2, 2, 0, 0};
+  const int64_t pin = pg.C * 24 * 24, pout = pg.C * 12 * 12;
+  auto px = uniform_floats(pin, 11);
+  std::vector<float> py(static_cast<size_t>(pout)), pdx(static_cast<size_t>(pin));
+  std::vector<int32_t> parg(static_cast<size_t>(pout));
+  const std::string pshape = std::to_string(pg.C) + "x24x24 2x2/2";
+  max_pool2d_forward(pg, px.data(), py.data(), parg.data());  // real arg-max indices for the backward row
+  b.row("max_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 8.0 * pout,
+        [&] { max_pool2d_forward_scalar(pg, px.data(), py.data(), parg.data()); },
+        [&] { max_pool2d_forward_avx2(pg, px.data(), py.data(), parg.data()); });
+  b.row("max_pool2d backward", pshape, "GB/s", 1, 8.0 * pin + 8.0 * pout,
+        [&] { max_pool2d_backward_scalar(pg, py.data(), parg.data(), pdx.data()); },
+        [&] { max_pool2d_backward_avx2(pg, py.data(), parg.data(), pdx.data()); });
+  b.row("avg_pool2d forward", pshape, "GB/s", 1, 4.0 * pin + 4.0 * pout,
+        [&] { avg_pool2d_forward_scalar(pg, px.data(), py.data()); },
+        [&] { avg_pool2d_forward_avx2(pg, px.data(), py.data()); });
+  // LeNet-5's pool2 at batch 64: 50·64 planes of 8×8 (OW = 4: one vector of 8 input columns)
+  // and a 3×3, stride-3 window (the backward's general, gathering path)
+  for (const ConvGeom& g : {ConvGeom{quick ? 64 : 3200, 8, 8, 2, 2, 2, 2, 0, 0},
+                            ConvGeom{quick ? 64 : 1280, 24, 24, 3, 3, 3, 3, 0, 0}}) {
+    const int64_t n_in = g.C * g.H * g.W, n_out = g.C * g.OH() * g.OW();
+    auto gx = uniform_floats(n_in, 12);
+    std::vector<float> gy(static_cast<size_t>(n_out)), gdx(static_cast<size_t>(n_in));
+    std::vector<int32_t> garg(static_cast<size_t>(n_out));
+    max_pool2d_forward(g, gx.data(), gy.data(), garg.data());
+    const std::string gshape = std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) + " " +
+                               std::to_string(g.KH) + "x" + std::to_string(g.KW) + "/" + std::to_string(g.SH);
+    b.row("max_pool2d backward", gshape, "GB/s", 1, 8.0 * n_in + 8.0 * n_out,
+          [&] { max_pool2d_backward_scalar(g, gy.data(), garg.data(), gdx.data()); },
+          [&] { max_pool2d_backward_avx2(g, gy.data(), garg.data(), gdx.data()); });
+  }
+}
+
+}  // namespace
+
+static int run(int argc, char** argv) {
+  ExampleArgs args("bench",
+                   "Kernel benchmark: every kernel's scalar side against its AVX2 side (GFLOP/s or GB/s),\n"
+                   "median of >= 3 runs; 1 thread unless the threads column says 2.",
+                   "full run: about 2-3 minutes on 2 cores (--quick: seconds)",
+                   {"--data", "--json"});
+  args.option("--filter", "", "only rows whose kernel name contains this text (e.g. sgemm)");
+  args.option("--skip-scalar", "false", "time only the AVX2 side (examples/peers.sh uses this)");
+  args.option("--clock", "wall", "wall | cpu: cpu times 1-thread rows in process CPU time, which leaves out the\n"
+              "time other jobs on a shared machine held the core (2-thread rows always use wall time)");
+  args.option("--epoch", "false", "instead of the kernels: one MNIST training epoch of LeNet-5 and LeNet-300-100\n"
+              "(scalar vs AVX2, 1 and 2 threads) and batch-1 inference latency, wall and CPU time");
+  args.option("--runs", "3", "--epoch: epochs timed per AVX2 configuration (the median is reported)");
+  args.option("--model", "all", "--epoch: lenet5, lenet300 or all");
+  args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
+  args.parse(argc, argv);
+  if (args.get_bool("--epoch")) return run_epoch_bench(args);
+  for (const char* f : {"--data", "--runs", "--model", "--scalar-runs"})  // --epoch's flags, not the kernels'
+    if (args.given(f)) args.fail(std::string(f) + " applies only with --epoch");
+  Bench b;
+  if (args.get("--clock") == "cpu") b.clock = Clock::cpu;
+  else if (args.get("--clock") != "wall") args.fail("--clock expects wall or cpu, found " + args.get("--clock"));
+  b.filter = args.get("--filter");
+  b.skip_scalar = args.get_bool("--skip-scalar");
+  const bool quick = args.quick();
+  if (quick) b.min_s = 0.02;
+  std::printf("bench: kernels scalar vs avx2 (CPU has AVX2: %s), %s, clock %s\n", b.have_avx2 ? "yes" : "no",
+              quick ? "--quick (small shapes, short runs)" : "full", args.get("--clock").c_str());
+
+  // ---- 1. sgemm ----
+  bench_sgemm(b, quick);
+  // ---- 2. convolution helpers ----
+  bench_conv(b, quick);
+  // ---- 3. elementwise ----
+  bench_elementwise(b, quick);
+  // ---- 4. pooling ----
+  bench_pool(b, quick);
+
+  // ---- 5. the table ----
   b.table.print("kernels: scalar vs AVX2 (median of >= 3 runs; GFLOP/s = 2MNK / time; GB/s = bytes moved / time)");
   if (!args.json_path().empty()) {
     b.table.write_json(args.json_path());

@@ -197,6 +197,216 @@ void print_kernel_timing(const std::string& path, bool quick) {
   set_num_threads(threads);
 }
 
+// ---- the steps of run(), in order ---------------------------------------------------------------
+
+// The configuration from the flags: the paper's per-layer keep ratios and bits (§5, Tables 2-3),
+// then the pruning and centroid-training recipe. cfg.file is set here; after_prune by the caller.
+DeepCompressionConfig read_config(const ExampleArgs& args, const std::string& model_name, const std::string& data_name) {
+  const bool quick = args.quick(), lenet5 = model_name == "lenet5";
+  DeepCompressionConfig cfg = deep_compression_paper_config(model_name);   // keep ratios and bits of Tables 2-3
+  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits", 1, 8));
+  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits", 1, 8));
+  cfg.init = parse_kmeans_init(args.get("--init"));
+  // LeNet-5 with the paper's 8 % of fc1 lands at 34.9-35.1x on disk; 7.8 % (800 weights fewer)
+  // gives the size target its margin (book/15).
+  if (lenet5 && args.get("--keep").empty())
+    for (auto& [name, k] : cfg.keep)
+      if (name == "fc1.weight") k = 0.078;
+  if (!args.get("--keep").empty()) {
+    const std::vector<double> keep = args.get_numbers("--keep");
+    if (keep.size() != cfg.keep.size())
+      args.fail("--keep expects " + std::to_string(cfg.keep.size()) + " fractions (one per prunable layer), found " +
+                std::to_string(keep.size()));
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (!(keep[i] > 0 && keep[i] <= 1)) args.fail("--keep expects fractions in (0, 1], found '" + args.get("--keep") + "'");
+      cfg.keep[i].second = keep[i];
+    }
+  }
+  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps", 1, 100));
+  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs", 0, 1000));
+  else if (quick) cfg.prune_epochs = 1;
+  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float_above("--prune-lr", 0.0, 10.0));
+  if (args.get("--prune-schedule") != "cosine" && args.get("--prune-schedule") != "flat")
+    args.fail("--prune-schedule expects cosine or flat, found '" + args.get("--prune-schedule") + "'");
+  cfg.prune_cosine = args.get("--prune-schedule") == "cosine";
+  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd", 0.0, 1.0));
+  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr", 0.0, 10.0));
+  cfg.quant_epochs = args.epochs(cfg.quant_epochs, 1);
+  cfg.seed = args.seed();
+  std::filesystem::create_directories("build");
+  cfg.file = args.get("--out").empty() ? "build/deep_compression-" + model_name + "-" + data_name + ".mgfdc" : args.get("--out");
+  return cfg;
+}
+
+// What the run will do: bits, kept fractions, the pruning and centroid recipe.
+void print_config(const DeepCompressionConfig& cfg) {
+  std::printf("bits: conv %d, fc %d (paper: LeNet-300-100 6 everywhere; LeNet-5 conv 8, fc 5); relative index: "
+              "conv %d, fc %d bits; init %s; code 0 is the pruned zero, so b bits = 2^b - 1 learned centroids\n",
+              cfg.conv_bits, cfg.fc_bits, cfg.coding.conv_gap_bits, cfg.coding.fc_gap_bits, kmeans_init_name(cfg.init));
+  std::printf("kept:");
+  for (auto& [name, k] : cfg.keep) std::printf(" %s %.1f %%", name.c_str(), 100 * k);
+  std::printf("\npruning: %d steps x %d epoch(s), lr %g %s, L2 %g, jitter %d px; centroids: %d epoch(s), lr %g\n",
+              cfg.prune_steps, cfg.prune_epochs, static_cast<double>(cfg.prune_lr),
+              cfg.prune_cosine ? "cosine to 0 per step" : "flat", static_cast<double>(cfg.weight_decay), cfg.jitter,
+              cfg.quant_epochs, static_cast<double>(cfg.quant_lr));
+}
+
+// Table 1: the headline, bytes on disk; the size target; simulation = deployment (exits 1 on a
+// mismatch, after the table is printed and written).
+void report_table1(const ExampleArgs& args, const DeepCompressionResult& r, const DeepCompressionConfig& cfg,
+                   const std::string& model_name, const DataSplits& data) {
+  const bool lenet5 = model_name == "lenet5";
+  const double paper_ratio = lenet5 ? 39 : 40, paper_err0 = lenet5 ? 0.80 : 1.64, paper_err = lenet5 ? 0.74 : 1.58;
+  ResultTable summary({"stage", "test error", "size", "ratio", "paper error", "paper ratio"});
+  summary.add_row({"baseline (float checkpoint on disk)", fmt_pct(r.error_baseline), kb(r.float_checkpoint_bytes), "1.0x",
+                   fmt(paper_err0) + " %", "1x"});
+  summary.add_row({"pruned (P), masked float", fmt_pct(r.error_pruned), "-", "-", "-", "12x"});
+  summary.add_row({"P + k-means (no fine-tuning)", fmt_pct(r.error_quantized_kmeans), "-", "-", "-", "-"});
+  summary.add_row({"P+Q file (fixed-width codes)", fmt_pct(r.error_quantized), kb(r.pq_file_bytes),
+                   fmt(static_cast<double>(r.float_checkpoint_bytes) / static_cast<double>(r.pq_file_bytes), 1) + "x", "-",
+                   lenet5 ? "33x" : "32x"});
+  summary.add_row({"P+Q+H file, run from the file", fmt_pct(r.error_deployed), kb(r.file_bytes), fmt(r.ratio(), 1) + "x",
+                   fmt(paper_err) + " %", fmt(paper_ratio, 0) + "x"});
+  summary.print("Deep Compression, " + model_name + " on " + data.name + " (Table 1)");
+  if (!args.json_path().empty()) summary.write_json(args.json_path());
+  std::printf("target: >= 35x at <= baseline + 0.1 pp: %s (%.2fx, %+.2f pp)\n",
+              r.ratio() >= 35 && r.error_deployed <= r.error_baseline + 0.001 ? "MET" : "NOT MET", r.ratio(),
+              100 * (r.error_deployed - r.error_baseline));
+  std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
+              "masked+quantized float model; largest logit difference %.2e\n",
+              static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
+  check_sim_equals_deploy(cfg.file, r.prediction_mismatches, data.test.size(), r.max_logit_diff);
+  std::printf("file model: fully connected layers run from the gap stream + codebook indices%s\n",
+              lenet5 ? ", conv layers as im2col x the same stream (nothing re-inflated to float)" : " (no conv layers)");
+}
+
+// Tables 2-3: bits per layer, ours beside the paper's.
+void report_bits(const DeepCompressionResult& r, bool lenet5) {
+  const auto& paper = lenet5 ? kPaper5 : kPaper300;
+  ResultTable bits({"layer", "#W", "kept (P)", "weight bits P+Q / P+Q+H", "index bits P+Q / P+Q+H", "compression P+Q / P+Q+H"});
+  int64_t nz = 0, w_total = 0, ent = 0;
+  double code_bits = 0, gap_bits = 0;
+  for (auto& row : paper) {
+    if (!*row.ours) continue;
+    const TensorLayout *h = find_layout(r.layout, row.ours), *f = find_layout(r.pq_layout, row.ours);
+    if (!h || !f) continue;
+    nz += h->nonzeros;
+    w_total += h->numel;
+    ent += h->entries;
+    code_bits += static_cast<double>(h->code_bits);
+    gap_bits += static_cast<double>(h->gap_stream_bits);
+    const double e = static_cast<double>(std::max<int64_t>(h->entries, 1)), fb = 4.0 * static_cast<double>(h->numel);
+    bits.add_row({std::string(row.ours) + " (ours)", std::to_string(h->numel),
+                  fmt_pct(static_cast<double>(h->nonzeros) / static_cast<double>(h->numel), 1),
+                  std::to_string(h->weight_bits) + " / " + fmt(static_cast<double>(h->code_bits) / e, 1),
+                  std::to_string(h->gap_bits) + " / " + fmt(static_cast<double>(h->gap_stream_bits) / e, 1),
+                  fmt_pct(static_cast<double>(f->total_bytes()) / fb, 2) + " / " + fmt_pct(static_cast<double>(h->total_bytes()) / fb, 2)});
+    bits.add_row({std::string(row.layer) + " (paper)", row.weights, fmt_pct(row.keep, 0), row.wbits, row.ibits, row.compression});
+  }
+  bits.add_row({"total (ours, whole file / float checkpoint)", std::to_string(w_total),
+                fmt_pct(static_cast<double>(nz) / static_cast<double>(w_total), 1),
+                "- / " + fmt(code_bits / static_cast<double>(std::max<int64_t>(ent, 1)), 1),
+                "- / " + fmt(gap_bits / static_cast<double>(std::max<int64_t>(ent, 1)), 1),
+                fmt_pct(static_cast<double>(r.pq_file_bytes) / static_cast<double>(r.float_checkpoint_bytes), 2) + " / " +
+                    fmt_pct(static_cast<double>(r.file_bytes) / static_cast<double>(r.float_checkpoint_bytes), 2)});
+  const PaperRow& tot = paper.back();
+  bits.add_row({"total (paper)", tot.weights, fmt_pct(tot.keep, 0), tot.wbits, tot.ibits, tot.compression});
+  bits.print(std::string("bits per layer (Table ") + (lenet5 ? "3" : "2") +
+             "); bits are per stored entry (fillers included); compression = the layer's bytes in the file / 4 bytes x #W");
+  std::printf("Huffman saves %.1f %% of the P+Q file (paper: 20-30 %%)\n",
+              100.0 * (1.0 - static_cast<double>(r.file_bytes) / static_cast<double>(r.pq_file_bytes)));
+}
+
+// The initialisation ablation on fc1 (§3.2, Fig. 5): a table, and per init the mean error after
+// centroid training by bits (abl_x, abl_y, indexed by KmeansInit) for the figure.
+  // Over --ablation-seeds seeds: seed s changes the k-means random start (Forgy, density) and the
+  // order of the centroid-training batches; the pruned model they start from is the same one.
+void run_init_ablation(const ExampleArgs& args, const DeepCompressionConfig& cfg, const std::string& model_name,
+                       const std::string& pruned_ckpt, const DataSplits& data, std::vector<double> (&abl_x)[3],
+                       std::vector<double> (&abl_y)[3]) {
+  const bool quick = args.quick();
+  const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs", 0, 1000));
+  const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds", 1, 1000));
+  if (abl_seeds < 1) args.fail("--ablation-seeds expects >= 1, found " + args.get("--ablation-seeds"));
+  std::vector<int> abl_bits;
+  for (double b : args.get_numbers("--ablation-bits")) {
+    if (b < 1 || b > 8 || b != std::floor(b)) args.fail("--ablation-bits expects integers 1..8, found '" + args.get("--ablation-bits") + "'");
+    abl_bits.push_back(static_cast<int>(b));
+  }
+  auto pm = [&](const std::vector<double>& v) {
+    const MeanSd ms = mean_sd(v);
+    return v.size() > 1 ? fmt(100 * ms.mean, 2) + " ± " + fmt(100 * ms.sd, 2) + " %" : fmt_pct(ms.mean);
+  };
+  ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training",
+                   "per seed (after training)"});
+  for (int b : abl_bits)
+    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
+      std::vector<double> e0s, e1s;
+      std::string per_seed;
+      for (int s = 0; s < abl_seeds; ++s) {
+        auto m = make_model(model_name);
+        load_checkpoint(pruned_ckpt, *m);
+        Rng rng(cfg.seed + 7 + 101 * static_cast<uint64_t>(s));
+        TrainedQuantization q;
+        q.add("fc1.weight", m->at<Linear>("fc1").weight, b, init, rng);
+        const double e0 = evaluate(*m, data.test).error_rate();
+        double e1 = e0;
+        if (abl_epochs > 0) {
+          std::vector<Parameter*> others;
+          for (Parameter* p : m->parameters())
+            if (p != q.layers()[0].param) others.push_back(p);
+          SGD opt(others, SgdOptions{cfg.quant_bias_lr, 0.9f, 0.0f, false});
+          Rng lr(cfg.seed + 8 + 101 * static_cast<uint64_t>(s));
+          DataLoader loader(data.train, cfg.batch, true, lr, cfg.jitter);
+          TrainHooks hooks;
+          hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
+          for (int e = 0; e < abl_epochs; ++e)
+            train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
+          e1 = evaluate(*m, data.test).error_rate();
+        }
+        e0s.push_back(e0);
+        e1s.push_back(e1);
+        per_seed += (s ? ", " : "") + fmt(100 * e1, 2);
+      }
+      const double m1 = mean_sd(e1s).mean;
+      abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), pm(e0s),
+                   abl_epochs > 0 ? pm(e1s) : "(skipped)", abl_epochs > 0 ? per_seed : "-"});
+      abl_x[static_cast<int>(init)].push_back(b);
+      abl_y[static_cast<int>(init)].push_back(100 * m1);
+    }
+  abl.print("k-means initialisation on fc1 only (other layers pruned, float), " + std::to_string(abl_seeds) +
+            " seed(s): mean ± sample sd; paper Fig. 5: linear is best");
+}
+
+// The figures: error vs compression ratio (ours beside Table 1), and the init ablation if it ran.
+void write_figures(const ExampleArgs& args, const DeepCompressionResult& r, const DeepCompressionConfig& cfg,
+                   const std::string& model_name, const DataSplits& data, const std::vector<double> (&abl_x)[3],
+                   const std::vector<double> (&abl_y)[3]) {
+  const bool lenet5 = model_name == "lenet5";
+  const double paper_ratio = lenet5 ? 39 : 40, paper_err0 = lenet5 ? 0.80 : 1.64, paper_err = lenet5 ? 0.74 : 1.58;
+  SvgPlot p("Deep Compression, " + model_name + " on " + data.name, "compression ratio (float checkpoint bytes / file bytes)",
+            "test error (%)");
+  p.log_x = true;
+  p.line("ours: baseline -> P+Q file -> P+Q+H file",
+         {1.0, static_cast<double>(r.float_checkpoint_bytes) / static_cast<double>(r.pq_file_bytes), r.ratio()},
+         {100 * r.error_baseline, 100 * r.error_quantized, 100 * r.error_deployed});
+  p.line("paper (Table 1): baseline -> P+Q -> P+Q+H", {1.0, lenet5 ? 33.0 : 32.0, paper_ratio},
+         {paper_err0, paper_err, paper_err}, "", true);
+  const std::string svg = args.svg_path("build/figures/deep_compression-" + model_name + "-" + data.name + ".svg");
+  std::filesystem::create_directories(std::filesystem::path(svg).parent_path());
+  p.write(svg);
+  std::string svg2;
+  if (!abl_x[0].empty()) {
+    SvgPlot q("k-means init on fc1, " + model_name + " on " + data.name, "fc1 weight bits", "test error (%)");
+    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density})
+      q.line(kmeans_init_name(init), abl_x[static_cast<int>(init)], abl_y[static_cast<int>(init)]);
+    svg2 = (std::filesystem::path(svg).parent_path() / ("deep_compression-" + model_name + "-" + data.name + "-init.svg")).string();
+    q.write(svg2);
+  }
+  std::printf("figure: %s %s\nfile: %s (inspect it with: build/examples/deep_compression --inspect %s)\n", svg.c_str(),
+              svg2.c_str(), cfg.file.c_str(), cfg.file.c_str());
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -241,6 +451,8 @@ static int run(int argc, char** argv) {
   const std::string model_name = args.get("--model"), set = args.get("--set");
   if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found '" + model_name + "'");
   const bool quick = args.quick(), lenet5 = model_name == "lenet5";
+
+  // ---- 1. data and the trained dense baseline ----
   DataSplits data;
   data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);  // errors: run_main, exit 1
   std::printf("Deep Compression on %s, %s: %lld training / %lld test images%s\n", model_name.c_str(), data.name.c_str(),
@@ -248,196 +460,30 @@ static int run(int argc, char** argv) {
               quick ? " (--quick: a slice, short schedule)" : "");
   std::shared_ptr<Sequential> model = trained_baseline(model_name, data, quick);
 
-  // ---- the configuration: the paper's per-layer keep ratios and bits (§5, Tables 2-3) ----
-  const auto& paper = lenet5 ? kPaper5 : kPaper300;
-  DeepCompressionConfig cfg = deep_compression_paper_config(model_name);   // keep ratios and bits of Tables 2-3
-  if (args.given("--conv-bits")) cfg.conv_bits = static_cast<int>(args.get_int("--conv-bits", 1, 8));
-  if (!args.get("--fc-bits").empty()) cfg.fc_bits = static_cast<int>(args.get_int("--fc-bits", 1, 8));
-  cfg.init = parse_kmeans_init(args.get("--init"));
-  // LeNet-5 with the paper's 8 % of fc1 lands at 34.9-35.1x on disk; 7.8 % (800 weights fewer)
-  // gives the size target its margin (book/15).
-  if (lenet5 && args.get("--keep").empty())
-    for (auto& [name, k] : cfg.keep)
-      if (name == "fc1.weight") k = 0.078;
-  if (!args.get("--keep").empty()) {
-    const std::vector<double> keep = args.get_numbers("--keep");
-    if (keep.size() != cfg.keep.size())
-      args.fail("--keep expects " + std::to_string(cfg.keep.size()) + " fractions (one per prunable layer), found " +
-                std::to_string(keep.size()));
-    for (size_t i = 0; i < keep.size(); ++i) {
-      if (!(keep[i] > 0 && keep[i] <= 1)) args.fail("--keep expects fractions in (0, 1], found '" + args.get("--keep") + "'");
-      cfg.keep[i].second = keep[i];
-    }
-  }
-  cfg.prune_steps = quick ? 2 : static_cast<int>(args.get_int("--prune-steps", 1, 100));
-  if (!args.get("--prune-epochs").empty()) cfg.prune_epochs = static_cast<int>(args.get_int("--prune-epochs", 0, 1000));
-  else if (quick) cfg.prune_epochs = 1;
-  if (!args.get("--prune-lr").empty()) cfg.prune_lr = static_cast<float>(args.get_float_above("--prune-lr", 0.0, 10.0));
-  if (args.get("--prune-schedule") != "cosine" && args.get("--prune-schedule") != "flat")
-    args.fail("--prune-schedule expects cosine or flat, found '" + args.get("--prune-schedule") + "'");
-  cfg.prune_cosine = args.get("--prune-schedule") == "cosine";
-  cfg.weight_decay = static_cast<float>(args.get_float("--prune-wd", 0.0, 1.0));
-  cfg.quant_lr = static_cast<float>(args.get_float("--quant-lr", 0.0, 10.0));
-  cfg.quant_epochs = args.epochs(cfg.quant_epochs, 1);
-  cfg.seed = args.seed();
-  std::filesystem::create_directories("build");
-  cfg.file = args.get("--out").empty() ? "build/deep_compression-" + model_name + "-" + data.name + ".mgfdc" : args.get("--out");
+  // ---- 2. the configuration (§5, Tables 2-3) ----
+  DeepCompressionConfig cfg = read_config(args, model_name, data.name);
   const std::string pruned_ckpt = cfg.file + ".pruned.mgf";
   cfg.after_prune = [&](Module& m) { save_checkpoint(pruned_ckpt, m); };
-  std::printf("bits: conv %d, fc %d (paper: LeNet-300-100 6 everywhere; LeNet-5 conv 8, fc 5); relative index: "
-              "conv %d, fc %d bits; init %s; code 0 is the pruned zero, so b bits = 2^b - 1 learned centroids\n",
-              cfg.conv_bits, cfg.fc_bits, cfg.coding.conv_gap_bits, cfg.coding.fc_gap_bits, kmeans_init_name(cfg.init));
-  std::printf("kept:");
-  for (auto& [name, k] : cfg.keep) std::printf(" %s %.1f %%", name.c_str(), 100 * k);
-  std::printf("\npruning: %d steps x %d epoch(s), lr %g %s, L2 %g, jitter %d px; centroids: %d epoch(s), lr %g\n",
-              cfg.prune_steps, cfg.prune_epochs, static_cast<double>(cfg.prune_lr),
-              cfg.prune_cosine ? "cosine to 0 per step" : "flat", static_cast<double>(cfg.weight_decay), cfg.jitter,
-              cfg.quant_epochs, static_cast<double>(cfg.quant_lr));
+  print_config(cfg);
 
+  // ---- 3. prune -> quantize -> Huffman, write the file, run from it ----
   const auto t0 = std::chrono::steady_clock::now();
   DeepCompressionResult r = compress_and_measure(*model, [&] { return make_model(model_name); }, data, cfg);
 
-  // ---- Table 1: the headline, bytes on disk --------------------------------------------------
-  const double paper_ratio = lenet5 ? 39 : 40, paper_err0 = lenet5 ? 0.80 : 1.64, paper_err = lenet5 ? 0.74 : 1.58;
-  ResultTable summary({"stage", "test error", "size", "ratio", "paper error", "paper ratio"});
-  summary.add_row({"baseline (float checkpoint on disk)", fmt_pct(r.error_baseline), kb(r.float_checkpoint_bytes), "1.0x",
-                   fmt(paper_err0) + " %", "1x"});
-  summary.add_row({"pruned (P), masked float", fmt_pct(r.error_pruned), "-", "-", "-", "12x"});
-  summary.add_row({"P + k-means (no fine-tuning)", fmt_pct(r.error_quantized_kmeans), "-", "-", "-", "-"});
-  summary.add_row({"P+Q file (fixed-width codes)", fmt_pct(r.error_quantized), kb(r.pq_file_bytes),
-                   fmt(static_cast<double>(r.float_checkpoint_bytes) / static_cast<double>(r.pq_file_bytes), 1) + "x", "-",
-                   lenet5 ? "33x" : "32x"});
-  summary.add_row({"P+Q+H file, run from the file", fmt_pct(r.error_deployed), kb(r.file_bytes), fmt(r.ratio(), 1) + "x",
-                   fmt(paper_err) + " %", fmt(paper_ratio, 0) + "x"});
-  summary.print("Deep Compression, " + model_name + " on " + data.name + " (Table 1)");
-  if (!args.json_path().empty()) summary.write_json(args.json_path());
-  std::printf("target: >= 35x at <= baseline + 0.1 pp: %s (%.2fx, %+.2f pp)\n",
-              r.ratio() >= 35 && r.error_deployed <= r.error_baseline + 0.001 ? "MET" : "NOT MET", r.ratio(),
-              100 * (r.error_deployed - r.error_baseline));
-  std::printf("simulation = deployment: %lld of %lld test predictions differ between the file model and the "
-              "masked+quantized float model; largest logit difference %.2e\n",
-              static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
-  check_sim_equals_deploy(cfg.file, r.prediction_mismatches, data.test.size(), r.max_logit_diff);
-  std::printf("file model: fully connected layers run from the gap stream + codebook indices%s\n",
-              lenet5 ? ", conv layers as im2col x the same stream (nothing re-inflated to float)" : " (no conv layers)");
+  // ---- 4. Table 1 (and simulation = deployment), Tables 2-3 ----
+  report_table1(args, r, cfg, model_name, data);
+  report_bits(r, lenet5);
 
-  // ---- Tables 2-3: bits per layer, ours beside the paper's -------------------------------------
-  ResultTable bits({"layer", "#W", "kept (P)", "weight bits P+Q / P+Q+H", "index bits P+Q / P+Q+H", "compression P+Q / P+Q+H"});
-  int64_t nz = 0, w_total = 0, ent = 0;
-  double code_bits = 0, gap_bits = 0;
-  for (auto& row : paper) {
-    if (!*row.ours) continue;
-    const TensorLayout *h = find_layout(r.layout, row.ours), *f = find_layout(r.pq_layout, row.ours);
-    if (!h || !f) continue;
-    nz += h->nonzeros;
-    w_total += h->numel;
-    ent += h->entries;
-    code_bits += static_cast<double>(h->code_bits);
-    gap_bits += static_cast<double>(h->gap_stream_bits);
-    const double e = static_cast<double>(std::max<int64_t>(h->entries, 1)), fb = 4.0 * static_cast<double>(h->numel);
-    bits.add_row({std::string(row.ours) + " (ours)", std::to_string(h->numel),
-                  fmt_pct(static_cast<double>(h->nonzeros) / static_cast<double>(h->numel), 1),
-                  std::to_string(h->weight_bits) + " / " + fmt(static_cast<double>(h->code_bits) / e, 1),
-                  std::to_string(h->gap_bits) + " / " + fmt(static_cast<double>(h->gap_stream_bits) / e, 1),
-                  fmt_pct(static_cast<double>(f->total_bytes()) / fb, 2) + " / " + fmt_pct(static_cast<double>(h->total_bytes()) / fb, 2)});
-    bits.add_row({std::string(row.layer) + " (paper)", row.weights, fmt_pct(row.keep, 0), row.wbits, row.ibits, row.compression});
-  }
-  bits.add_row({"total (ours, whole file / float checkpoint)", std::to_string(w_total),
-                fmt_pct(static_cast<double>(nz) / static_cast<double>(w_total), 1),
-                "- / " + fmt(code_bits / static_cast<double>(std::max<int64_t>(ent, 1)), 1),
-                "- / " + fmt(gap_bits / static_cast<double>(std::max<int64_t>(ent, 1)), 1),
-                fmt_pct(static_cast<double>(r.pq_file_bytes) / static_cast<double>(r.float_checkpoint_bytes), 2) + " / " +
-                    fmt_pct(static_cast<double>(r.file_bytes) / static_cast<double>(r.float_checkpoint_bytes), 2)});
-  const PaperRow& tot = paper.back();
-  bits.add_row({"total (paper)", tot.weights, fmt_pct(tot.keep, 0), tot.wbits, tot.ibits, tot.compression});
-  bits.print(std::string("bits per layer (Table ") + (lenet5 ? "3" : "2") +
-             "); bits are per stored entry (fillers included); compression = the layer's bytes in the file / 4 bytes x #W");
-  std::printf("Huffman saves %.1f %% of the P+Q file (paper: 20-30 %%)\n",
-              100.0 * (1.0 - static_cast<double>(r.file_bytes) / static_cast<double>(r.pq_file_bytes)));
-
-  // ---- the initialisation ablation on fc1 (§3.2, Fig. 5) ----------------------------------------
-  // Over --ablation-seeds seeds: seed s changes the k-means random start (Forgy, density) and the
-  // order of the centroid-training batches; the pruned model they start from is the same one.
+  // ---- 5. the initialisation ablation on fc1 (§3.2, Fig. 5) ----
   std::vector<double> abl_x[3], abl_y[3];
-  if (!args.get_bool("--no-ablation")) {
-    const int abl_epochs = args.get("--ablation-epochs").empty() ? (quick ? 0 : 1) : static_cast<int>(args.get_int("--ablation-epochs", 0, 1000));
-    const int abl_seeds = static_cast<int>(args.get_int("--ablation-seeds", 1, 1000));
-    if (abl_seeds < 1) args.fail("--ablation-seeds expects >= 1, found " + args.get("--ablation-seeds"));
-    std::vector<int> abl_bits;
-    for (double b : args.get_numbers("--ablation-bits")) {
-      if (b < 1 || b > 8 || b != std::floor(b)) args.fail("--ablation-bits expects integers 1..8, found '" + args.get("--ablation-bits") + "'");
-      abl_bits.push_back(static_cast<int>(b));
-    }
-    auto pm = [&](const std::vector<double>& v) {
-      const MeanSd ms = mean_sd(v);
-      return v.size() > 1 ? fmt(100 * ms.mean, 2) + " ± " + fmt(100 * ms.sd, 2) + " %" : fmt_pct(ms.mean);
-    };
-    ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training",
-                     "per seed (after training)"});
-    for (int b : abl_bits)
-      for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
-        std::vector<double> e0s, e1s;
-        std::string per_seed;
-        for (int s = 0; s < abl_seeds; ++s) {
-          auto m = make_model(model_name);
-          load_checkpoint(pruned_ckpt, *m);
-          Rng rng(cfg.seed + 7 + 101 * static_cast<uint64_t>(s));
-          TrainedQuantization q;
-          q.add("fc1.weight", m->at<Linear>("fc1").weight, b, init, rng);
-          const double e0 = evaluate(*m, data.test).error_rate();
-          double e1 = e0;
-          if (abl_epochs > 0) {
-            std::vector<Parameter*> others;
-            for (Parameter* p : m->parameters())
-              if (p != q.layers()[0].param) others.push_back(p);
-            SGD opt(others, SgdOptions{cfg.quant_bias_lr, 0.9f, 0.0f, false});
-            Rng lr(cfg.seed + 8 + 101 * static_cast<uint64_t>(s));
-            DataLoader loader(data.train, cfg.batch, true, lr, cfg.jitter);
-            TrainHooks hooks;
-            hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
-            for (int e = 0; e < abl_epochs; ++e)
-              train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
-            e1 = evaluate(*m, data.test).error_rate();
-          }
-          e0s.push_back(e0);
-          e1s.push_back(e1);
-          per_seed += (s ? ", " : "") + fmt(100 * e1, 2);
-        }
-        const double m1 = mean_sd(e1s).mean;
-        abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), pm(e0s),
-                     abl_epochs > 0 ? pm(e1s) : "(skipped)", abl_epochs > 0 ? per_seed : "-"});
-        abl_x[static_cast<int>(init)].push_back(b);
-        abl_y[static_cast<int>(init)].push_back(100 * m1);
-      }
-    abl.print("k-means initialisation on fc1 only (other layers pruned, float), " + std::to_string(abl_seeds) +
-              " seed(s): mean ± sample sd; paper Fig. 5: linear is best");
-  }
+  if (!args.get_bool("--no-ablation")) run_init_ablation(args, cfg, model_name, pruned_ckpt, data, abl_x, abl_y);
   std::remove(pruned_ckpt.c_str());
 
+  // ---- 6. the batch-1 kernels on the file, timed ----
   print_kernel_timing(cfg.file, quick);
 
-  // ---- the figure: error vs compression ratio --------------------------------------------------
-  SvgPlot p("Deep Compression, " + model_name + " on " + data.name, "compression ratio (float checkpoint bytes / file bytes)",
-            "test error (%)");
-  p.log_x = true;
-  p.line("ours: baseline -> P+Q file -> P+Q+H file",
-         {1.0, static_cast<double>(r.float_checkpoint_bytes) / static_cast<double>(r.pq_file_bytes), r.ratio()},
-         {100 * r.error_baseline, 100 * r.error_quantized, 100 * r.error_deployed});
-  p.line("paper (Table 1): baseline -> P+Q -> P+Q+H", {1.0, lenet5 ? 33.0 : 32.0, paper_ratio},
-         {paper_err0, paper_err, paper_err}, "", true);
-  const std::string svg = args.svg_path("build/figures/deep_compression-" + model_name + "-" + data.name + ".svg");
-  std::filesystem::create_directories(std::filesystem::path(svg).parent_path());
-  p.write(svg);
-  std::string svg2;
-  if (!abl_x[0].empty()) {
-    SvgPlot q("k-means init on fc1, " + model_name + " on " + data.name, "fc1 weight bits", "test error (%)");
-    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density})
-      q.line(kmeans_init_name(init), abl_x[static_cast<int>(init)], abl_y[static_cast<int>(init)]);
-    svg2 = (std::filesystem::path(svg).parent_path() / ("deep_compression-" + model_name + "-" + data.name + "-init.svg")).string();
-    q.write(svg2);
-  }
-  std::printf("figure: %s %s\nfile: %s (inspect it with: build/examples/deep_compression --inspect %s)\n", svg.c_str(),
-              svg2.c_str(), cfg.file.c_str(), cfg.file.c_str());
+  // ---- 7. the figures ----
+  write_figures(args, r, cfg, model_name, data, abl_x, abl_y);
   std::printf("wall time: %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }

@@ -53,51 +53,18 @@ struct RunResult {
   double seconds = 0.0;
 };
 
-}  // namespace
+// The run's settings, read from the flags (defaults: the book's tuned ones, book/17-dns.md).
+struct Settings {
+  std::vector<float> c_rate;
+  double weight_decay = 0.0, finetune_decay = 0.0;
+  int epochs = 0, surgery_epochs = 0, jitter = 0, finetune_jitter = 0;
+  std::string schedule;
+  std::vector<bool> variants;  // splice or not, in the order they run
+};
 
-static int run(int argc, char** argv) {
-  ExampleArgs args("dns",
-                   "Guo et al. 2016, Dynamic Network Surgery: prune and splice during training; LeNet-5 and "
-                   "LeNet-300-100 on MNIST, with and without splicing.",
-                   "LeNet-300-100 about 5 min, LeNet-5 about 20 min on 2 busy cores (both rows); --quick seconds",
-                   {"--data", "--epochs", "--json", "--svg"});
-  args.option("--model", "lenet5", "lenet5 | lenet300");
-  args.option("--set", "mnist", "mnist | fashion-mnist");
-  args.option("--c-rate", "", "c per prunable layer, comma-separated (default: ours for the model, see the book)");
-  args.option("--gamma", "0.0001", "γ of the surgery probability (the authors' README: 1e-4)");
-  args.option("--power", "1", "power of the surgery probability (README: 1)");
-  args.option("--surgery-epochs", "", "epochs with surgery (then iter_stop); default: the model's share of --epochs");
-  args.option("--lr", "0.01", "SGD learning rate at the start (cosine decay to 0, see --schedule)");
-  args.option("--schedule", "run",
-              "run: one cosine from --lr to 0 over all epochs | rewind: the same during surgery, then the frozen-mask "
-              "phase rewinds to --finetune-lr and anneals to 0 | two-cosines: a cosine from --lr to 0 over the "
-              "surgery phase, then one from --finetune-lr to 0 over the frozen-mask phase");
-  args.option("--finetune-lr", "", "with --schedule rewind | two-cosines: the rate the frozen-mask phase rewinds to (default: --lr)");
-  args.option("--weight-decay", "0.001", "L2 on all of W (pruned weights included, as in Caffe)");
-  args.option("--finetune-weight-decay", "",
-              "weight decay once surgery has stopped (the masks are frozen); default: --weight-decay");
-  args.option("--finetune-jitter", "",
-              "pixels of random shift of the training images once surgery has stopped; default: the baseline "
-              "recipe's (LeNet-5 2, LeNet-300-100 0)");
-  args.option("--no-splice", "false", "run only the ablation row (pruned weights frozen)");
-  args.option("--splice-only", "false", "run only the DNS row");
-  args.parse(argc, argv);
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables and progress lines (stderr) interleave in order
-  const bool quick = args.quick();
-  const std::string model_name = args.get("--model");
-  if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found " + model_name);
+// Reads and checks the flags, and prints the settings line by line as it goes.
+Settings read_settings(const ExampleArgs& args, const std::string& model_name, bool quick) {
   const bool lenet5 = model_name == "lenet5";
-  std::filesystem::create_directories("build/figures");
-  const auto t_start = Clock::now();
-  std::printf("dns: model %s, kernels %s, threads %d\n", model_name.c_str(), kernel_mode_name(kernel_mode()),
-              num_threads());
-
-  DataSplits data;
-  data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 1000 : -1, quick ? 1000 : -1);  // errors: run_main, exit 1
-  const EvalResult base = evaluate(*trained_baseline(model_name, data, quick), data.test);
-  std::printf("dense baseline: %s test error\n", fmt_pct(base.error_rate()).c_str());
-  std::fflush(stdout);
-
   // Our per-layer c_rates (the authors tuned theirs per layer too; only ip1's c = 4 is public,
   // for a different μ, σ). Chosen so the layers end near the kept fractions the DNS paper
   // reports, cutting the big FC layers hardest.
@@ -140,84 +107,94 @@ static int run(int argc, char** argv) {
   if (!args.get_bool("--no-splice")) variants.push_back(true);
   if (!args.get_bool("--splice-only")) variants.push_back(false);
 
-  std::vector<RunResult> results;
-  for (bool splice : variants) {
-    RunResult res;
-    res.name = splice ? "DNS (surgery + splicing)" : "ablation: no splicing (pruned weights frozen)";
-    auto net = trained_baseline(model_name, data, quick);  // a fresh copy of the same baseline
-    Rng loader_rng(args.seed());
-    DataLoader loader(data.train, 64, true, loader_rng, jitter);
-    // The frozen-mask phase gets its own loader only when its jitter differs, with its own
-    // random stream, so the default run draws exactly what it always drew.
-    Rng ft_rng(args.seed() + 29);
-    std::unique_ptr<DataLoader> loader_ft;
-    if (finetune_jitter != jitter) loader_ft = std::make_unique<DataLoader>(data.train, 64, true, ft_rng, finetune_jitter);
-    DnsOptions o;
-    o.gamma = args.get_float_above("--gamma", 0.0, 1.0);
-    o.power = args.get_float_above("--power", 0.0, 100.0);
-    o.iter_stop = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
-    o.splice = splice;
-    DnsPruner dns(*net, c_rate, o, args.seed() + 17);
-    SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float_above("--lr", 0.0, 10.0)), 0.9f,
-                                          static_cast<float>(weight_decay), false});
-    const bool restart = schedule != "run" && surgery_epochs < epochs;
-    // run: η follows one cosine over all epochs. rewind: the surgery phase follows the same
-    // cosine (so it ends with the same masks), then the frozen-mask phase rewinds to
-    // --finetune-lr and anneals to 0 again (the rewind that helped magnitude pruning's
-    // retraining, book/14). two-cosines: the surgery phase anneals to 0 on its own.
-    BatchSchedule sched(cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs), loader.num_batches());
-    const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float_above("--finetune-lr", 0.0, 10.0));
-    if (restart) {  // from the first batch after surgery: a second cosine from ft_lr, clock at 0
-      sched.restart_batch = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
-      sched.restart_shape = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));
-    }
-    TrainHooks hooks;
-    hooks.after_backward = [&] { dns.after_backward(); };
-    hooks.after_step = [&] {
-      dns.after_step();
-      // Once the masks are frozen only the kept weights matter; the decay that helped surgery
-      // cut can then be lowered so the small network fits the training set better.
-      if (dns.iteration() >= o.iter_stop) opt.options.weight_decay = static_cast<float>(finetune_decay);
-    };
-    hooks.schedule = &sched;  // stepped after after_step, as the lambda did
-    std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", splice ? "dns" : "no-splice",
-                static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()));
-    auto t0 = Clock::now();
-    res.curve_epoch.push_back(0);
-    res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
-    res.curve_error.push_back(100.0 * evaluate(*net, data.test).error_rate());
-    for (int e = 0; e < epochs; ++e) {
-      train_epoch(*net, opt, e >= surgery_epochs && loader_ft ? *loader_ft : loader, hooks, std::string(splice ? "dns" : "no-splice") + " epoch " + std::to_string(e + 1));
-      const double err = evaluate(*net, data.test).error_rate();
-      res.curve_epoch.push_back(e + 1);
-      res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
-      res.curve_error.push_back(100.0 * err);
-      std::printf("  %s epoch %d: kept %lld / %lld (%.1fx), test error %s, surgery %s\n", splice ? "dns" : "no-splice",
-                  e + 1, static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()),
-                  res.curve_compression.back(), fmt_pct(err).c_str(), dns.iteration() < o.iter_stop ? "on" : "stopped");
-      std::fflush(stdout);
-    }
-    dns.finish();  // T becomes each Parameter's mask: an ordinary pruned model from here on
-    res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    const EvalResult fin = evaluate(*net, data.test);
-    res.error = fin.error_rate();
-    res.errors = fin.errors;
-    res.kept = dns.kept();
-    res.total = dns.total();
-    for (const auto& L : dns.layers()) {
-      res.layer_kept.push_back({L.name, static_cast<double>(count_nonzero(L.T)) / L.T.numel()});
-      res.layer_spliced.push_back(L.spliced);
-      res.layer_n.push_back(L.T.numel());
-    }
-    // Simulation = deployment: the pruned FC layers from CSR give the masked layer's outputs.
-    int64_t csr_bytes = 0;
-    for (auto& np : prunable_parameters(*net)) csr_bytes += csr_from_tensor(np.param->var.value()).storage_bytes();
-    std::printf("  %s: CSR storage of the pruned weights %lld bytes (dense %lld)\n", res.name.c_str(),
-                static_cast<long long>(csr_bytes), static_cast<long long>(4 * res.total));
-    results.push_back(res);
-  }
+  return Settings{c_rate, weight_decay, finetune_decay, epochs, surgery_epochs, jitter, finetune_jitter, schedule, variants};
+}
 
-  // ---- tables ----------------------------------------------------------------------------------
+// One training run with surgery (splice) or the ablation (pruned weights frozen), from a fresh
+// copy of the trained baseline; returns the final numbers and the per-epoch curve.
+RunResult run_surgery(const ExampleArgs& args, const Settings& st, const std::string& model_name, const DataSplits& data,
+                      bool quick, bool splice) {
+  const std::vector<float>& c_rate = st.c_rate;
+  const std::string& schedule = st.schedule;
+  const int epochs = st.epochs, surgery_epochs = st.surgery_epochs, jitter = st.jitter, finetune_jitter = st.finetune_jitter;
+  const double weight_decay = st.weight_decay, finetune_decay = st.finetune_decay;
+  RunResult res;
+  res.name = splice ? "DNS (surgery + splicing)" : "ablation: no splicing (pruned weights frozen)";
+  auto net = trained_baseline(model_name, data, quick);  // a fresh copy of the same baseline
+  Rng loader_rng(args.seed());
+  DataLoader loader(data.train, 64, true, loader_rng, jitter);
+  // The frozen-mask phase gets its own loader only when its jitter differs, with its own
+  // random stream, so the default run draws exactly what it always drew.
+  Rng ft_rng(args.seed() + 29);
+  std::unique_ptr<DataLoader> loader_ft;
+  if (finetune_jitter != jitter) loader_ft = std::make_unique<DataLoader>(data.train, 64, true, ft_rng, finetune_jitter);
+  DnsOptions o;
+  o.gamma = args.get_float_above("--gamma", 0.0, 1.0);
+  o.power = args.get_float_above("--power", 0.0, 100.0);
+  o.iter_stop = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
+  o.splice = splice;
+  DnsPruner dns(*net, c_rate, o, args.seed() + 17);
+  SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float_above("--lr", 0.0, 10.0)), 0.9f,
+                                        static_cast<float>(weight_decay), false});
+  const bool restart = schedule != "run" && surgery_epochs < epochs;
+  // run: η follows one cosine over all epochs. rewind: the surgery phase follows the same
+  // cosine (so it ends with the same masks), then the frozen-mask phase rewinds to
+  // --finetune-lr and anneals to 0 again (the rewind that helped magnitude pruning's
+  // retraining, book/14). two-cosines: the surgery phase anneals to 0 on its own.
+  BatchSchedule sched(cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs), loader.num_batches());
+  const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float_above("--finetune-lr", 0.0, 10.0));
+  if (restart) {  // from the first batch after surgery: a second cosine from ft_lr, clock at 0
+    sched.restart_batch = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
+    sched.restart_shape = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));
+  }
+  TrainHooks hooks;
+  hooks.after_backward = [&] { dns.after_backward(); };
+  hooks.after_step = [&] {
+    dns.after_step();
+    // Once the masks are frozen only the kept weights matter; the decay that helped surgery
+    // cut can then be lowered so the small network fits the training set better.
+    if (dns.iteration() >= o.iter_stop) opt.options.weight_decay = static_cast<float>(finetune_decay);
+  };
+  hooks.schedule = &sched;  // stepped after after_step, as the lambda did
+  std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", splice ? "dns" : "no-splice",
+              static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()));
+  auto t0 = Clock::now();
+  res.curve_epoch.push_back(0);
+  res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
+  res.curve_error.push_back(100.0 * evaluate(*net, data.test).error_rate());
+  for (int e = 0; e < epochs; ++e) {
+    train_epoch(*net, opt, e >= surgery_epochs && loader_ft ? *loader_ft : loader, hooks, std::string(splice ? "dns" : "no-splice") + " epoch " + std::to_string(e + 1));
+    const double err = evaluate(*net, data.test).error_rate();
+    res.curve_epoch.push_back(e + 1);
+    res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
+    res.curve_error.push_back(100.0 * err);
+    std::printf("  %s epoch %d: kept %lld / %lld (%.1fx), test error %s, surgery %s\n", splice ? "dns" : "no-splice",
+                e + 1, static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()),
+                res.curve_compression.back(), fmt_pct(err).c_str(), dns.iteration() < o.iter_stop ? "on" : "stopped");
+    std::fflush(stdout);
+  }
+  dns.finish();  // T becomes each Parameter's mask: an ordinary pruned model from here on
+  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const EvalResult fin = evaluate(*net, data.test);
+  res.error = fin.error_rate();
+  res.errors = fin.errors;
+  res.kept = dns.kept();
+  res.total = dns.total();
+  for (const auto& L : dns.layers()) {
+    res.layer_kept.push_back({L.name, static_cast<double>(count_nonzero(L.T)) / L.T.numel()});
+    res.layer_spliced.push_back(L.spliced);
+    res.layer_n.push_back(L.T.numel());
+  }
+  // Simulation = deployment: the pruned FC layers from CSR give the masked layer's outputs.
+  int64_t csr_bytes = 0;
+  for (auto& np : prunable_parameters(*net)) csr_bytes += csr_from_tensor(np.param->var.value()).storage_bytes();
+  std::printf("  %s: CSR storage of the pruned weights %lld bytes (dense %lld)\n", res.name.c_str(),
+              static_cast<long long>(csr_bytes), static_cast<long long>(4 * res.total));
+  return res;
+}
+
+// Weights kept per layer, and how many pruned weights each run spliced back.
+void print_layer_table(const std::vector<RunResult>& results, const std::vector<float>& c_rate) {
   std::vector<std::string> cols{"layer", "weights", "c_rate"};
   for (auto& r : results) {
     cols.push_back(r.name.substr(0, r.name.find(' ')) + " kept");
@@ -235,6 +212,13 @@ static int run(int argc, char** argv) {
   }
   layers.print("Weights kept per layer after surgery (and how many pruned weights were spliced back)");
 
+}
+
+// The summary beside the paper (and --json), then the figure: compression and error per epoch.
+void report(const ExampleArgs& args, const std::vector<RunResult>& results, const EvalResult& base, const Settings& st,
+            const std::string& model_name, Clock::time_point t_start) {
+  const bool lenet5 = model_name == "lenet5";
+  const int epochs = st.epochs, surgery_epochs = st.surgery_epochs;
   ResultTable summary({"run", "test error", "error change", "kept weights", "compression", "train time (s)", "paper"});
   // Paper cells: only numbers ../shared/papers.md has from the paper itself (its abstract: LeNet-5
   // 108x without accuracy loss); its table's errors and the LeNet-300-100 row are unverified, so "-".
@@ -258,6 +242,63 @@ static int run(int argc, char** argv) {
   const std::string path = args.svg_path("build/figures/dns-" + model_name + "-" + args.get("--set") + ".svg");
   p.write(path);
   std::printf("wrote %s\nwall time %.1f s\n", path.c_str(), std::chrono::duration<double>(Clock::now() - t_start).count());
+}
+
+}  // namespace
+
+static int run(int argc, char** argv) {
+  ExampleArgs args("dns",
+                   "Guo et al. 2016, Dynamic Network Surgery: prune and splice during training; LeNet-5 and "
+                   "LeNet-300-100 on MNIST, with and without splicing.",
+                   "LeNet-300-100 about 5 min, LeNet-5 about 20 min on 2 busy cores (both rows); --quick seconds",
+                   {"--data", "--epochs", "--json", "--svg"});
+  args.option("--model", "lenet5", "lenet5 | lenet300");
+  args.option("--set", "mnist", "mnist | fashion-mnist");
+  args.option("--c-rate", "", "c per prunable layer, comma-separated (default: ours for the model, see the book)");
+  args.option("--gamma", "0.0001", "γ of the surgery probability (the authors' README: 1e-4)");
+  args.option("--power", "1", "power of the surgery probability (README: 1)");
+  args.option("--surgery-epochs", "", "epochs with surgery (then iter_stop); default: the model's share of --epochs");
+  args.option("--lr", "0.01", "SGD learning rate at the start (cosine decay to 0, see --schedule)");
+  args.option("--schedule", "run",
+              "run: one cosine from --lr to 0 over all epochs | rewind: the same during surgery, then the frozen-mask "
+              "phase rewinds to --finetune-lr and anneals to 0 | two-cosines: a cosine from --lr to 0 over the "
+              "surgery phase, then one from --finetune-lr to 0 over the frozen-mask phase");
+  args.option("--finetune-lr", "", "with --schedule rewind | two-cosines: the rate the frozen-mask phase rewinds to (default: --lr)");
+  args.option("--weight-decay", "0.001", "L2 on all of W (pruned weights included, as in Caffe)");
+  args.option("--finetune-weight-decay", "",
+              "weight decay once surgery has stopped (the masks are frozen); default: --weight-decay");
+  args.option("--finetune-jitter", "",
+              "pixels of random shift of the training images once surgery has stopped; default: the baseline "
+              "recipe's (LeNet-5 2, LeNet-300-100 0)");
+  args.option("--no-splice", "false", "run only the ablation row (pruned weights frozen)");
+  args.option("--splice-only", "false", "run only the DNS row");
+  args.parse(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // tables and progress lines (stderr) interleave in order
+  const bool quick = args.quick();
+  const std::string model_name = args.get("--model");
+  if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found " + model_name);
+  std::filesystem::create_directories("build/figures");
+  const auto t_start = Clock::now();
+  std::printf("dns: model %s, kernels %s, threads %d\n", model_name.c_str(), kernel_mode_name(kernel_mode()),
+              num_threads());
+
+  // ---- 1. data and the trained dense baseline ----
+  DataSplits data;
+  data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 1000 : -1, quick ? 1000 : -1);  // errors: run_main, exit 1
+  const EvalResult base = evaluate(*trained_baseline(model_name, data, quick), data.test);
+  std::printf("dense baseline: %s test error\n", fmt_pct(base.error_rate()).c_str());
+  std::fflush(stdout);
+
+  // ---- 2. the settings: c-rates, decay, epochs, schedule ----
+  const Settings st = read_settings(args, model_name, quick);
+
+  // ---- 3. each variant: surgery (+ splicing) from the same baseline ----
+  std::vector<RunResult> results;
+  for (bool splice : st.variants) results.push_back(run_surgery(args, st, model_name, data, quick, splice));
+
+  // ---- 4. tables and the figure ----
+  print_layer_table(results, st.c_rate);
+  report(args, results, base, st, model_name, t_start);
   return 0;
 }
 

@@ -160,6 +160,259 @@ int64_t sparse_lenet300_errors(Sequential& net, const Dataset& test, double& max
   return errors;
 }
 
+
+// ---- the steps of run(), in order -----------------------------------------------------------------
+
+// The regulariser of retraining (Han §3.1): L2 = weight decay, or L1 with weight decay 0.
+// `chosen` is the one --regularization names; --reg-compare uses both.
+struct Regularisers {
+  Regulariser l1, l2, chosen;
+};
+Regularisers read_regularisers(const ExampleArgs& args) {
+  Regularization reg_kind = Regularization::l2;
+  try {
+    reg_kind = parse_regularization(args.get("--regularization"));
+  } catch (const std::invalid_argument&) {
+    args.fail("--regularization expects l2 or l1, found '" + args.get("--regularization") + "'");
+  }
+  const double l1_strength = args.get_float_above("--l1", 0.0, 1.0);
+  if (reg_kind == Regularization::l1 && args.given("--weight-decay") && args.get_float("--weight-decay") != 0.0)
+    args.fail("--weight-decay is the L2 strength; with --regularization l1 expected it unset or 0, found " +
+              args.get("--weight-decay"));
+  const Regulariser l1_reg{Regularization::l1, static_cast<float>(l1_strength)};
+  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay", 0.0, 1.0))};
+  return {l1_reg, l2_reg, reg_kind == Regularization::l1 ? l1_reg : l2_reg};
+}
+
+// --reg-seeds (default: --seed): --reg-compare repeats every variant for each.
+std::vector<uint64_t> read_seeds(const ExampleArgs& args) {
+  std::vector<uint64_t> seeds;
+  for (double v : args.get_numbers("--reg-seeds")) {
+    if (!(v >= 0.0 && v == std::floor(v))) args.fail("--reg-seeds expects non-negative integers, found " + fmt(v, 3));
+    seeds.push_back(static_cast<uint64_t>(v));
+  }
+  if (seeds.empty()) seeds.push_back(args.seed());
+  return seeds;
+}
+
+// The retraining recipe, shared by the iterative run and --reg-compare.
+struct RetrainRecipe {
+  int epochs_per_step = 1;
+  bool cosine = true;
+  float lr = 0.01f;
+};
+RetrainRecipe read_retrain_recipe(const ExampleArgs& args, const std::string& model_name) {
+  RetrainRecipe r;
+  r.epochs_per_step = args.epochs(2, 1);
+  if (args.get("--schedule") != "flat" && args.get("--schedule") != "cosine")
+    args.fail("--schedule expects flat or cosine, found '" + args.get("--schedule") + "'");
+  r.cosine = args.get("--schedule") == "cosine";
+  // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
+  // 1/10 on our cosine-trained baselines); flat is Han's setting.
+  r.lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (r.cosine ? 1.0f : 10.0f)
+                                  : static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
+  return r;
+}
+
+// Han Fig. 5: the table (mean ± sd over seeds) and two figures: every variant on a log error
+// axis, and the retrained ones alone on a linear axis, where their differences of a tenth of a
+// point can be seen. Same colour per variant. Writes --json if given.
+void report_reg_compare(const ExampleArgs& args, const std::vector<std::vector<std::vector<double>>>& err,
+                        const std::vector<double>& keeps, size_t n_seeds, double base_error,
+                        const std::string& model_name, const RetrainRecipe& rr, const Regularisers& regs,
+                        const std::string& default_path) {
+  const char* names[kRegVariants] = {"L1, pruned once, no retraining", "L2, pruned once, no retraining",
+                                     "L1, pruned once + retrained", "L2, pruned once + retrained",
+                                     "L2, iterative prune + retrain", "L1 to prune, L2 to retrain"};
+  // the same, short enough for the figure's legend (150 px)
+  const char* legend[kRegVariants] = {"L1, no retrain", "L2, no retrain", "L1 + retrain",
+                                      "L2 + retrain",   "L2 iterative",   "L1, L2 retrain"};
+  ResultTable t({"kept", names[0], names[1], names[2], names[3], names[4], names[5]});
+  SvgPlot p("L1 vs L2 regularisation, " + model_name + " (Han Fig. 5)", "weights kept (%)", "test error (%)");
+  SvgPlot zoom("L1 vs L2 after retraining, " + model_name, "weights kept (%)", "test error (%)");
+  p.log_x = zoom.log_x = true;
+  p.log_y = true;
+  for (size_t k = 0; k < keeps.size(); ++k) {
+    std::vector<std::string> row{fmt_pct(keeps[k], 0)};
+    for (int v = 0; v < kRegVariants; ++v) {
+      const MeanSd m = mean_sd(err[v][k]);
+      row.push_back(n_seeds == 1 ? fmt_pct(m.mean) : fmt(100.0 * m.mean, 2) + " ± " + fmt(100.0 * m.sd, 2) + " %");
+    }
+    t.add_row(row);
+  }
+  for (int v = 0; v < kRegVariants; ++v) {
+    std::vector<double> xs, ys;
+    for (size_t k = 0; k < keeps.size(); ++k) {
+      xs.push_back(100.0 * keeps[k]);
+      ys.push_back(100.0 * mean_sd(err[v][k]).mean);
+    }
+    const bool retrained = v != kL1Pruned && v != kL2Pruned;
+    p.line(legend[v], xs, ys, SvgPlot::palette(static_cast<size_t>(v)), !retrained);  // dashed: no retraining
+    if (retrained) zoom.line(legend[v], xs, ys, SvgPlot::palette(static_cast<size_t>(v)));
+  }
+  p.hline(100.0 * base_error, "our dense baseline");
+  zoom.hline(100.0 * base_error, "our dense baseline");
+  t.print("Han Fig. 5 on " + model_name + ": test error" + (n_seeds > 1 ? " (mean ± sd over " + std::to_string(n_seeds) + " seeds)" : "") +
+          "; every layer pruned to the kept fraction; fine-tune and each retraining " + std::to_string(rr.epochs_per_step) +
+          " epoch(s), LR " + fmt(rr.lr, 4) + (rr.cosine ? " cosine to 0" : " flat") + "; " + regs.l1.name() + ", " + regs.l2.name() +
+          "; row 100 % = after the fine-tune, unpruned");
+  const std::string path = args.svg_path(default_path);
+  // the zoom beside it: name.svg → name-retrained.svg
+  const std::string zoom_path = path.substr(0, path.size() - (path.ends_with(".svg") ? 4 : 0)) + "-retrained.svg";
+  p.write(path);
+  zoom.write(zoom_path);
+  std::printf("wrote %s and %s\n", path.c_str(), zoom_path.c_str());
+  if (!args.json_path().empty()) t.write_json(args.json_path());
+}
+
+// Han Fig. 6: the table of test error with one layer pruned, and its figure.
+void report_sensitivity(const std::vector<NamedParameter>& layers, const std::vector<double>& keeps,
+                        const std::vector<SensitivityPoint>& pts, double base_error, const std::string& model_name,
+                        const std::string& path) {
+  std::vector<std::string> cols{"kept"};
+  for (auto& l : layers) cols.push_back(l.name);
+  ResultTable sens(cols);
+  for (size_t k = 0; k < keeps.size(); ++k) {
+    std::vector<std::string> row{fmt_pct(keeps[k], 0)};
+    for (size_t l = 0; l < layers.size(); ++l) row.push_back(fmt_pct(pts[l * keeps.size() + k].error));
+    sens.add_row(row);
+  }
+  sens.print("Sensitivity: test error with ONE layer pruned by magnitude, no retraining (Han Fig. 6)");
+  write_sensitivity_svg(pts, base_error, "Pruning sensitivity, " + model_name + " (no retraining)", path);
+  std::printf("wrote %s\n", path.c_str());
+}
+
+// The iterative run step by step, and the error-vs-compression figure beside Han's 12x point.
+void report_iterations(const std::vector<PruneStepRow>& rows, const IterativePruning& ip, double base_error,
+                       const std::string& model_name, const std::string& path) {
+  std::vector<double> curve_x{1.0}, curve_y{100.0 * base_error};
+  ResultTable iters({"step", "kept", "compression", "error after prune", "error after retrain"});
+  for (size_t s = 0; s < rows.size(); ++s) {
+    const PruneStepRow& r = rows[s];
+    const double ratio = static_cast<double>(r.total) / std::max<int64_t>(r.kept, 1);
+    iters.add_row({r.pruned ? std::to_string(s + 1) : "final", fmt_pct(static_cast<double>(r.kept) / r.total),
+                   fmt(ratio, 1) + "x", fmt_pct(r.error_pruned), fmt_pct(r.error_retrained)});
+    curve_x.push_back(ratio);
+    curve_y.push_back(100.0 * r.error_retrained);
+  }
+  iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(ip.lr, 4) + (ip.cosine ? " cosine to 0 per step" : " flat") + ", " +
+              ip.reg.name() + ", " + std::to_string(ip.epochs_per_step) + " epoch(s) per step)");
+  SvgPlot p("Error vs compression, " + model_name + " (iterative magnitude pruning)", "compression (x)",
+            "test error (%)");
+  p.log_x = true;
+  p.line("ours, after retraining", curve_x, curve_y);
+  p.points("Han 2015 (12x)", {12.0}, {model_name == "lenet5" ? 0.77 : 1.59});
+  p.hline(100.0 * base_error, "our dense baseline");
+  p.write(path);
+  std::printf("wrote %s\n", path.c_str());
+}
+
+// Han Tables 1-2: weights kept per layer beside the paper's, and the summary rows.
+void report_per_layer(const std::vector<NamedParameter>& layers, const std::vector<double>& paper_keep,
+                      const std::vector<double>& quality_used, const EvalResult& base, const EvalResult& fin,
+                      bool lenet5, ResultTable& summary) {
+  ResultTable per_layer({"layer", "weights", "kept (ours)", "kept (Han)", "threshold / std (quality)"});
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const Tensor& w = layers[l].param->var.value();
+    per_layer.add_row({layers[l].name, std::to_string(w.numel()), fmt_pct(density(*layers[l].param), 1),
+                       fmt_pct(paper_keep[l], 0), fmt(quality_used[l], 2)});
+  }
+  auto [k, n] = count_kept(layers);
+  per_layer.add_row({"total", std::to_string(n), fmt_pct(static_cast<double>(k) / n, 1), "8 %", ""});
+  per_layer.print("Weights kept per layer (Han Tables 1-2); quality = last pruning threshold / std of the dense layer");
+  const double ratio = static_cast<double>(n) / k;
+  summary.add_row({"test error, dense", fmt_pct(base.error_rate()), lenet5 ? "0.80 %" : "1.64 %"});
+  summary.add_row({"test error, pruned + retrained", fmt_pct(fin.error_rate()), lenet5 ? "0.77 %" : "1.59 %"});
+  summary.add_row({"weights kept", std::to_string(k) + " / " + std::to_string(n), lenet5 ? "36K / 431K" : "22K / 267K"});
+  summary.add_row({"compression (weights)", fmt(ratio, 1) + "x", "12x"});
+  summary.add_row({"error change", fmt(100.0 * (fin.error_rate() - base.error_rate()), 2) + " pp", lenet5 ? "-0.03 pp" : "-0.05 pp"});
+}
+
+// The pruned weights' CSR storage, 16-bit and int32 columns, beside dense float.
+void add_csr_bytes_row(const std::vector<NamedParameter>& layers, ResultTable& summary) {
+  int64_t csr_bytes = 0, csr16_bytes = 0;
+  for (auto& l : layers) {
+    const CsrMatrix c = csr_from_tensor(l.param->var.value());
+    csr_bytes += c.storage_bytes();
+    csr16_bytes += c.cols <= 65536 ? csr_narrow(c).storage_bytes() : c.storage_bytes();
+  }
+  summary.add_row({"CSR bytes of the weights, 16-bit / int32 columns, vs dense",
+                   std::to_string(csr16_bytes) + " / " + std::to_string(csr_bytes) + " / " +
+                       std::to_string(4 * count_kept(layers).total),
+                   "-"});
+}
+
+// CSR vs dense sgemm at fc1's shape, densities 100 % -> 1 %: the batch-1 kernel table, the
+// warm / cold table, batch 1 with the input evicted, and the break-even figure; the 8 % rows
+// go into the summary.
+void report_csr_timing(const ExampleArgs& args, const std::string& model_name, const std::string& fig_dir,
+                       ResultTable& summary) {
+  const bool quick = args.quick();
+  const bool l5 = model_name == "lenet5";
+  const int64_t R = l5 ? 500 : 300, K = l5 ? 800 : 784;
+  const std::vector<double> dens = quick ? std::vector<double>{1.0, 0.08, 0.01}
+                                         : std::vector<double>{1.0, 0.5, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01};
+  // One thread for both sides: a fair per-core comparison (and the batch-1 kernels are serial).
+  const int saved_threads = num_threads();
+  set_num_threads(1);
+  ResultTable kt({"density", "dense sgemm (us)", "CSR16 scalar", "CSR16 AVX2 gather", "CSR16 AVX2 loads",
+                  "CSR16 AVX2 unrolled", "CSR32 AVX2 loads"});
+  auto rows = csr_timing(R, K, dens, quick, kt);
+  set_num_threads(saved_threads);
+  std::string shape = std::to_string(R) + "x" + std::to_string(K);
+  kt.print("Batch-1 CSR kernels, warm cache, fc1 " + shape +
+           ", 1 thread, median us per call (CSR16: 16-bit columns, CSR32: int32 columns)");
+  ResultTable tt({"density", "batch", "dense warm (us)", "CSR16 warm (us)", "speed-up warm", "dense cold (us)",
+                  "CSR16 cold (us)", "speed-up cold", "CSR32 warm / cold (us)", "CSR32 speed-up warm / cold"});
+  std::vector<double> xs, d1, s1, d64, s64, d1c, s1c, d64c, s64c;
+  for (auto& r : rows) {
+    tt.add_row({fmt_pct(r.density, 0), std::to_string(r.batch), fmt(r.dense_warm, 2), fmt(r.sparse_warm, 2),
+                fmt(r.dense_warm / r.sparse_warm, 2) + "x", fmt(r.dense_cold, 2), fmt(r.sparse_cold, 2),
+                fmt(r.dense_cold / r.sparse_cold, 2) + "x", fmt(r.sparse32_warm, 2) + " / " + fmt(r.sparse32_cold, 2),
+                fmt(r.dense_warm / r.sparse32_warm, 2) + "x / " + fmt(r.dense_cold / r.sparse32_cold, 2) + "x"});
+    if (r.batch == 1) {
+      xs.push_back(100.0 * r.density);
+      d1.push_back(r.dense_warm);
+      s1.push_back(r.sparse_warm);
+      d1c.push_back(r.dense_cold);
+      s1c.push_back(r.sparse_cold);
+    } else {
+      d64.push_back(r.dense_warm);
+      s64.push_back(r.sparse_warm);
+      d64c.push_back(r.dense_cold);
+      s64c.push_back(r.sparse_cold);
+    }
+    if (std::fabs(r.density - 0.08) < 1e-9)
+      summary.add_row({"fc1 at 8 %, batch " + std::to_string(r.batch) + ": CSR16 speed-up warm / cold weights",
+                       fmt(r.dense_warm / r.sparse_warm, 2) + "x / " + fmt(r.dense_cold / r.sparse_cold, 2) + "x",
+                       r.batch == 1 ? "~3x (CPU, Deep Compression)" : "-"});
+  }
+  tt.print("CSR (kernel mode " + std::string(kernel_mode_name(kernel_mode())) + ") vs dense sgemm, fc1 " + shape +
+           ", 1 thread, median us per call; cold = 64 MB swept through the caches before each call (weights from "
+           "DRAM), then the input re-read");
+  ResultTable ac({"density", "dense (us)", "CSR16 (us)", "speed-up"});
+  for (auto& r : rows)
+    if (r.batch == 1)
+      ac.add_row({fmt_pct(r.density, 0), fmt(r.dense_all_cold, 2), fmt(r.sparse_all_cold, 2),
+                  fmt(r.dense_all_cold / r.sparse_all_cold, 2) + "x"});
+  ac.print("Batch 1 with the input evicted too (nothing re-read after the sweep; x's lines also come from DRAM)");
+  SvgPlot p("Break-even: CSR vs dense, fc1 " + shape + " (1 thread)", "density (% of weights kept)",
+            "time per call (us)");
+  p.log_x = true;
+  p.log_y = true;
+  p.line("dense sgemm, batch 1, warm", xs, d1, "", true);
+  p.line("CSR (16-bit columns), batch 1, warm", xs, s1);
+  p.line("dense sgemm, batch 1, cold", xs, d1c, "", true);
+  p.line("CSR, batch 1, cold", xs, s1c);
+  p.line("dense sgemm, batch 64, warm", xs, d64, "", true);
+  p.line("CSR, batch 64, warm", xs, s64);
+  p.line("dense sgemm, batch 64, cold", xs, d64c, "", true);
+  p.line("CSR, batch 64, cold", xs, s64c);
+  const std::string path = args.svg_path(fig_dir + "/magnitude_pruning-breakeven.svg");
+  p.write(path);
+  std::printf("wrote %s\n", path.c_str());
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -192,26 +445,8 @@ static int run(int argc, char** argv) {
   const bool quick = args.quick();
   const std::string model_name = args.get("--model");
   if (model_name != "lenet300" && model_name != "lenet5") args.fail("--model expects lenet300 or lenet5, found " + model_name);
-  // The regulariser of retraining (Han §3.1): L2 = weight decay, or L1 with weight decay 0.
-  Regularization reg_kind = Regularization::l2;
-  try {
-    reg_kind = parse_regularization(args.get("--regularization"));
-  } catch (const std::invalid_argument&) {
-    args.fail("--regularization expects l2 or l1, found '" + args.get("--regularization") + "'");
-  }
-  const double l1_strength = args.get_float_above("--l1", 0.0, 1.0);
-  if (reg_kind == Regularization::l1 && args.given("--weight-decay") && args.get_float("--weight-decay") != 0.0)
-    args.fail("--weight-decay is the L2 strength; with --regularization l1 expected it unset or 0, found " +
-              args.get("--weight-decay"));
-  const Regulariser l1_reg{Regularization::l1, static_cast<float>(l1_strength)};
-  const Regulariser l2_reg{Regularization::l2, static_cast<float>(args.get_float("--weight-decay", 0.0, 1.0))};
-  const Regulariser reg = reg_kind == Regularization::l1 ? l1_reg : l2_reg;
-  std::vector<uint64_t> seeds;  // --reg-compare repeats every variant for each
-  for (double v : args.get_numbers("--reg-seeds")) {
-    if (!(v >= 0.0 && v == std::floor(v))) args.fail("--reg-seeds expects non-negative integers, found " + fmt(v, 3));
-    seeds.push_back(static_cast<uint64_t>(v));
-  }
-  if (seeds.empty()) seeds.push_back(args.seed());
+  const Regularisers regs = read_regularisers(args);
+  const std::vector<uint64_t> seeds = read_seeds(args);
   const std::string fig_dir = "build/figures";
   std::filesystem::create_directories(fig_dir);
   const auto t_start = std::chrono::steady_clock::now();
@@ -230,6 +465,7 @@ static int run(int argc, char** argv) {
     const EvalResult base = evaluate(model, data.test);
     std::printf("dense baseline: %s test error (%lld / %lld)\n", fmt_pct(base.error_rate()).c_str(),
                 static_cast<long long>(base.errors), static_cast<long long>(base.count));
+    auto test_error = [&] { return evaluate(model, data.test).error_rate(); };
 
     auto layers = prunable_parameters(model);
     const bool lenet5 = model_name == "lenet5";
@@ -241,67 +477,16 @@ static int run(int argc, char** argv) {
                    layers.size());
       return 1;
     }
-
-    // The retraining recipe, shared by the iterative run and --reg-compare.
-    const int epochs_per_step = args.epochs(2, 1);
-    if (args.get("--schedule") != "flat" && args.get("--schedule") != "cosine")
-      args.fail("--schedule expects flat or cosine, found '" + args.get("--schedule") + "'");
-    const bool cosine = args.get("--schedule") == "cosine";
-    // cosine rewinds each step to the baseline's peak rate (book/14: better than Han's flat
-    // 1/10 on our cosine-trained baselines); flat is Han's setting.
-    const float lr = args.get("--lr").empty() ? baseline_recipe(model_name, false).lr / (cosine ? 1.0f : 10.0f)
-                                              : static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
+    const RetrainRecipe rr = read_retrain_recipe(args, model_name);
     const std::string tag = model_name + "-" + args.get("--set");  // figure names: one per model and data set
 
     // ---- Han Fig. 5 (§3.1): L1 vs L2, without and with retraining; replaces steps 2-6 ----------
     if (args.get_bool("--reg-compare")) {
       const std::vector<double> keeps{1.0, 0.5, 0.25, 0.12, 0.08, 0.05};
-      const auto err = reg_compare(model, data, baseline_recipe(model_name, quick).jitter, keeps, seeds, lr, cosine,
-                                   epochs_per_step, l1_reg, l2_reg);
-      const char* names[kRegVariants] = {"L1, pruned once, no retraining", "L2, pruned once, no retraining",
-                                         "L1, pruned once + retrained", "L2, pruned once + retrained",
-                                         "L2, iterative prune + retrain", "L1 to prune, L2 to retrain"};
-      // the same, short enough for the figure's legend (150 px)
-      const char* legend[kRegVariants] = {"L1, no retrain", "L2, no retrain", "L1 + retrain",
-                                          "L2 + retrain",   "L2 iterative",   "L1, L2 retrain"};
-      ResultTable t({"kept", names[0], names[1], names[2], names[3], names[4], names[5]});
-      // Two figures: every variant on a log error axis, and the retrained ones alone on a linear
-      // axis, where their differences of a tenth of a point can be seen. Same colour per variant.
-      SvgPlot p("L1 vs L2 regularisation, " + model_name + " (Han Fig. 5)", "weights kept (%)", "test error (%)");
-      SvgPlot zoom("L1 vs L2 after retraining, " + model_name, "weights kept (%)", "test error (%)");
-      p.log_x = zoom.log_x = true;
-      p.log_y = true;
-      for (size_t k = 0; k < keeps.size(); ++k) {
-        std::vector<std::string> row{fmt_pct(keeps[k], 0)};
-        for (int v = 0; v < kRegVariants; ++v) {
-          const MeanSd m = mean_sd(err[v][k]);
-          row.push_back(seeds.size() == 1 ? fmt_pct(m.mean) : fmt(100.0 * m.mean, 2) + " ± " + fmt(100.0 * m.sd, 2) + " %");
-        }
-        t.add_row(row);
-      }
-      for (int v = 0; v < kRegVariants; ++v) {
-        std::vector<double> xs, ys;
-        for (size_t k = 0; k < keeps.size(); ++k) {
-          xs.push_back(100.0 * keeps[k]);
-          ys.push_back(100.0 * mean_sd(err[v][k]).mean);
-        }
-        const bool retrained = v != kL1Pruned && v != kL2Pruned;
-        p.line(legend[v], xs, ys, SvgPlot::palette(static_cast<size_t>(v)), !retrained);  // dashed: no retraining
-        if (retrained) zoom.line(legend[v], xs, ys, SvgPlot::palette(static_cast<size_t>(v)));
-      }
-      p.hline(100.0 * base.error_rate(), "our dense baseline");
-      zoom.hline(100.0 * base.error_rate(), "our dense baseline");
-      t.print("Han Fig. 5 on " + model_name + ": test error" + (seeds.size() > 1 ? " (mean ± sd over " + std::to_string(seeds.size()) + " seeds)" : "") +
-              "; every layer pruned to the kept fraction; fine-tune and each retraining " + std::to_string(epochs_per_step) +
-              " epoch(s), LR " + fmt(lr, 4) + (cosine ? " cosine to 0" : " flat") + "; " + l1_reg.name() + ", " + l2_reg.name() +
-              "; row 100 % = after the fine-tune, unpruned");
-      const std::string path = args.svg_path(fig_dir + "/magnitude_pruning-reg-" + tag + ".svg");
-      // the zoom beside it: name.svg → name-retrained.svg
-      const std::string zoom_path = path.substr(0, path.size() - (path.ends_with(".svg") ? 4 : 0)) + "-retrained.svg";
-      p.write(path);
-      zoom.write(zoom_path);
-      std::printf("wrote %s and %s\n", path.c_str(), zoom_path.c_str());
-      if (!args.json_path().empty()) t.write_json(args.json_path());
+      const auto err = reg_compare(model, data, baseline_recipe(model_name, quick).jitter, keeps, seeds, rr.lr, rr.cosine,
+                                   rr.epochs_per_step, regs.l1, regs.l2);
+      report_reg_compare(args, err, keeps, seeds.size(), base.error_rate(), model_name, rr, regs,
+                         fig_dir + "/magnitude_pruning-reg-" + tag + ".svg");
       std::printf("wall time %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
       return 0;
     }
@@ -309,107 +494,33 @@ static int run(int argc, char** argv) {
     // ---- 2. sensitivity: one layer at a time, no retraining (Han Fig. 6) ----------------------
     const std::vector<double> keeps = quick ? std::vector<double>{1.0, 0.2, 0.05}
                                             : std::vector<double>{1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01};
-    auto pts = sensitivity_scan(layers, keeps, [&] { return evaluate(model, data.test).error_rate(); });
-    std::vector<std::string> cols{"kept"};
-    for (auto& l : layers) cols.push_back(l.name);
-    ResultTable sens(cols);
-    for (size_t k = 0; k < keeps.size(); ++k) {
-      std::vector<std::string> row{fmt_pct(keeps[k], 0)};
-      for (size_t l = 0; l < layers.size(); ++l) row.push_back(fmt_pct(pts[l * keeps.size() + k].error));
-      sens.add_row(row);
-    }
-    sens.print("Sensitivity: test error with ONE layer pruned by magnitude, no retraining (Han Fig. 6)");
-    const std::string sens_svg = fig_dir + "/magnitude_pruning-" + tag + "-sensitivity.svg";
-    write_sensitivity_svg(pts, base.error_rate(), "Pruning sensitivity, " + model_name + " (no retraining)", sens_svg);
-    std::printf("wrote %s\n", sens_svg.c_str());
+    const auto pts = sensitivity_scan(layers, keeps, test_error);
+    report_sensitivity(layers, keeps, pts, base.error_rate(), model_name,
+                       fig_dir + "/magnitude_pruning-" + tag + "-sensitivity.svg");
 
-    // ---- 3. iterative prune → retrain ----------------------------------------------------------
-    std::vector<double> final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep", 0.0, 1.0);
-    std::vector<double> quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality", 0.0, 100.0);
-    if (final_keep.size() != layers.size()) args.fail("--keep expects one value per prunable layer");
-    if (!quality.empty() && quality.size() != layers.size()) args.fail("--quality expects one value per prunable layer");
-    std::vector<double> layer_std;  // std of each trained dense layer: the scale of the quality threshold
-    for (auto& l : layers) layer_std.push_back(weight_std(l.param->var.value()));
-    const int steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps", 1, 100) : (quick ? 2 : 5));
-    const int final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs", 0, 1000) : (quick ? 0 : 4));
-    SGD opt = retrain_sgd(model, lr, reg);
+    // ---- 3. iterative prune → retrain (compression/pruning/retrain.h) --------------------------
+    IterativePruning ip;
+    ip.final_keep = args.get("--keep").empty() ? paper_keep : args.get_numbers("--keep", 0.0, 1.0);
+    ip.quality = args.get("--quality").empty() ? std::vector<double>{} : args.get_numbers("--quality", 0.0, 100.0);
+    if (ip.final_keep.size() != layers.size()) args.fail("--keep expects one value per prunable layer");
+    if (!ip.quality.empty() && ip.quality.size() != layers.size()) args.fail("--quality expects one value per prunable layer");
+    ip.steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps", 1, 100) : (quick ? 2 : 5));
+    ip.final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs", 0, 1000) : (quick ? 0 : 4));
+    ip.epochs_per_step = rr.epochs_per_step;
+    ip.lr = rr.lr;
+    ip.cosine = rr.cosine;
+    ip.reg = regs.chosen;
     Rng loader_rng(args.seed());
     // The baseline's own augmentation (LeNet-5 trains on 2-pixel jitter) is kept while retraining.
     DataLoader loader(data.train, 64, true, loader_rng, baseline_recipe(model_name, quick).jitter);
-    auto total_kept = [&] {
-      int64_t k = 0, n = 0;
-      for (auto& l : layers) {
-        k += count_nonzero(l.param->var.value());
-        n += l.param->var.value().numel();
-      }
-      return std::pair<int64_t, int64_t>{k, n};
-    };
-    std::vector<double> quality_used(layers.size(), 0.0);
-    std::vector<double> curve_x{1.0}, curve_y{100.0 * base.error_rate()};
-    ResultTable iters({"step", "kept", "compression", "error after prune", "error after retrain"});
-    for (int s = 1; s <= steps + (final_epochs > 0 ? 1 : 0); ++s) {
-      const bool prune_now = s <= steps;
-      if (prune_now)
-        for (size_t l = 0; l < layers.size(); ++l) {
-          Tensor& w = layers[l].param->var.value();
-          Tensor mask = quality.empty()
-                            ? sparsity_mask(w, iterative_keep_fraction(final_keep[l], s, steps))
-                            // quality mode: the threshold rises linearly to q·std(dense W)
-                            : magnitude_mask(w, static_cast<float>(quality[l] * layer_std[l] * s / steps));
-          prune_parameter(*layers[l].param, mask);
-          // The threshold in force (smallest surviving |w| right after pruning), in units of
-          // the dense layer's std: the quality parameter this step amounts to.
-          float thr = 0.0f;
-          bool first = true;
-          for (int64_t i = 0; i < w.numel(); ++i)
-            if (w[i] != 0.0f && (first || std::fabs(w[i]) < thr)) {
-              thr = std::fabs(w[i]);
-              first = false;
-            }
-          quality_used[l] = thr / layer_std[l];
-        }
-      const double err_pruned = evaluate(model, data.test).error_rate();
-      // cosine: each step's retraining starts again at lr and anneals to 0, batch by batch
-      retrain_phase(model, opt, loader, lr, cosine, prune_now ? epochs_per_step : final_epochs, reg,
-                    "retrain " + std::to_string(s));
-      const double err = evaluate(model, data.test).error_rate();
-      auto [k, n] = total_kept();
-      iters.add_row({prune_now ? std::to_string(s) : "final", fmt_pct(static_cast<double>(k) / n),
-                     fmt(static_cast<double>(n) / std::max<int64_t>(k, 1), 1) + "x", fmt_pct(err_pruned), fmt_pct(err)});
-      curve_x.push_back(static_cast<double>(n) / std::max<int64_t>(k, 1));
-      curve_y.push_back(100.0 * err);
-    }
-    iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(lr, 4) + (cosine ? " cosine to 0 per step" : " flat") + ", " +
-                reg.name() + ", " + std::to_string(epochs_per_step) + " epoch(s) per step)");
-    {
-      SvgPlot p("Error vs compression, " + model_name + " (iterative magnitude pruning)", "compression (x)",
-                "test error (%)");
-      p.log_x = true;
-      p.line("ours, after retraining", curve_x, curve_y);
-      p.points("Han 2015 (12x)", {12.0}, {lenet5 ? 0.77 : 1.59});
-      p.hline(100.0 * base.error_rate(), "our dense baseline");
-      const std::string path = fig_dir + "/magnitude_pruning-" + tag + "-error_vs_compression.svg";
-      p.write(path);
-      std::printf("wrote %s\n", path.c_str());
-    }
+    std::vector<double> quality_used;
+    const auto rows = iterative_prune_retrain(model, layers, loader, ip, test_error, quality_used);
+    report_iterations(rows, ip, base.error_rate(), model_name,
+                      fig_dir + "/magnitude_pruning-" + tag + "-error_vs_compression.svg");
 
     // ---- 4. per-layer result beside the paper ----------------------------------------------------
     const EvalResult fin = evaluate(model, data.test);
-    ResultTable per_layer({"layer", "weights", "kept (ours)", "kept (Han)", "threshold / std (quality)"});
-    for (size_t l = 0; l < layers.size(); ++l) {
-      const Tensor& w = layers[l].param->var.value();
-      per_layer.add_row({layers[l].name, std::to_string(w.numel()), fmt_pct(density(*layers[l].param), 1),
-                         fmt_pct(paper_keep[l], 0), fmt(quality_used[l], 2)});
-    }
-    auto [k, n] = total_kept();
-    per_layer.add_row({"total", std::to_string(n), fmt_pct(static_cast<double>(k) / n, 1), "8 %", ""});
-    per_layer.print("Weights kept per layer (Han Tables 1-2); quality = last pruning threshold / std of the dense layer");
-    const double ratio = static_cast<double>(n) / k;
-    summary.add_row({"test error, dense", fmt_pct(base.error_rate()), lenet5 ? "0.80 %" : "1.64 %"});
-    summary.add_row({"test error, pruned + retrained", fmt_pct(fin.error_rate()), lenet5 ? "0.77 %" : "1.59 %"});
-    summary.add_row({"weights kept", std::to_string(k) + " / " + std::to_string(n), lenet5 ? "36K / 431K" : "22K / 267K"});
-    summary.add_row({"compression (weights)", fmt(ratio, 1) + "x", "12x"});
-    summary.add_row({"error change", fmt(100.0 * (fin.error_rate() - base.error_rate()), 2) + " pp", lenet5 ? "-0.03 pp" : "-0.05 pp"});
+    report_per_layer(layers, paper_keep, quality_used, base, fin, lenet5, summary);
 
     // ---- 5. simulation = deployment: the pruned net from CSR --------------------------------------
     if (!lenet5) {
@@ -426,83 +537,12 @@ static int run(int argc, char** argv) {
         check_sim_equals_deploy("the CSR LeNet-300-100", d, n, max_diff);
       };
     }
-    int64_t csr_bytes = 0, csr16_bytes = 0;
-    for (auto& l : layers) {
-      const CsrMatrix c = csr_from_tensor(l.param->var.value());
-      csr_bytes += c.storage_bytes();
-      csr16_bytes += c.cols <= 65536 ? csr_narrow(c).storage_bytes() : c.storage_bytes();
-    }
-    summary.add_row({"CSR bytes of the weights, 16-bit / int32 columns, vs dense",
-                     std::to_string(csr16_bytes) + " / " + std::to_string(csr_bytes) + " / " + std::to_string(4 * n),
-                     "-"});
+    add_csr_bytes_row(layers, summary);
   }
 
   // ---- 6. CSR vs dense timing at fc1's shape ---------------------------------------------------------
-  if (args.get_bool("--timing") || args.get_bool("--timing-only")) {
-    const bool l5 = model_name == "lenet5";
-    const int64_t R = l5 ? 500 : 300, K = l5 ? 800 : 784;
-    const std::vector<double> dens = quick ? std::vector<double>{1.0, 0.08, 0.01}
-                                           : std::vector<double>{1.0, 0.5, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01};
-    // One thread for both sides: a fair per-core comparison (and the batch-1 kernels are serial).
-    const int saved_threads = num_threads();
-    set_num_threads(1);
-    ResultTable kt({"density", "dense sgemm (us)", "CSR16 scalar", "CSR16 AVX2 gather", "CSR16 AVX2 loads",
-                    "CSR16 AVX2 unrolled", "CSR32 AVX2 loads"});
-    auto rows = csr_timing(R, K, dens, quick, kt);
-    set_num_threads(saved_threads);
-    std::string shape = std::to_string(R) + "x" + std::to_string(K);
-    kt.print("Batch-1 CSR kernels, warm cache, fc1 " + shape +
-             ", 1 thread, median us per call (CSR16: 16-bit columns, CSR32: int32 columns)");
-    ResultTable tt({"density", "batch", "dense warm (us)", "CSR16 warm (us)", "speed-up warm", "dense cold (us)",
-                    "CSR16 cold (us)", "speed-up cold", "CSR32 warm / cold (us)", "CSR32 speed-up warm / cold"});
-    std::vector<double> xs, d1, s1, d64, s64, d1c, s1c, d64c, s64c;
-    for (auto& r : rows) {
-      tt.add_row({fmt_pct(r.density, 0), std::to_string(r.batch), fmt(r.dense_warm, 2), fmt(r.sparse_warm, 2),
-                  fmt(r.dense_warm / r.sparse_warm, 2) + "x", fmt(r.dense_cold, 2), fmt(r.sparse_cold, 2),
-                  fmt(r.dense_cold / r.sparse_cold, 2) + "x", fmt(r.sparse32_warm, 2) + " / " + fmt(r.sparse32_cold, 2),
-                  fmt(r.dense_warm / r.sparse32_warm, 2) + "x / " + fmt(r.dense_cold / r.sparse32_cold, 2) + "x"});
-      if (r.batch == 1) {
-        xs.push_back(100.0 * r.density);
-        d1.push_back(r.dense_warm);
-        s1.push_back(r.sparse_warm);
-        d1c.push_back(r.dense_cold);
-        s1c.push_back(r.sparse_cold);
-      } else {
-        d64.push_back(r.dense_warm);
-        s64.push_back(r.sparse_warm);
-        d64c.push_back(r.dense_cold);
-        s64c.push_back(r.sparse_cold);
-      }
-      if (std::fabs(r.density - 0.08) < 1e-9)
-        summary.add_row({"fc1 at 8 %, batch " + std::to_string(r.batch) + ": CSR16 speed-up warm / cold weights",
-                         fmt(r.dense_warm / r.sparse_warm, 2) + "x / " + fmt(r.dense_cold / r.sparse_cold, 2) + "x",
-                         r.batch == 1 ? "~3x (CPU, Deep Compression)" : "-"});
-    }
-    tt.print("CSR (kernel mode " + std::string(kernel_mode_name(kernel_mode())) + ") vs dense sgemm, fc1 " + shape +
-             ", 1 thread, median us per call; cold = 64 MB swept through the caches before each call (weights from "
-             "DRAM), then the input re-read");
-    ResultTable ac({"density", "dense (us)", "CSR16 (us)", "speed-up"});
-    for (auto& r : rows)
-      if (r.batch == 1)
-        ac.add_row({fmt_pct(r.density, 0), fmt(r.dense_all_cold, 2), fmt(r.sparse_all_cold, 2),
-                    fmt(r.dense_all_cold / r.sparse_all_cold, 2) + "x"});
-    ac.print("Batch 1 with the input evicted too (nothing re-read after the sweep; x's lines also come from DRAM)");
-    SvgPlot p("Break-even: CSR vs dense, fc1 " + shape + " (1 thread)", "density (% of weights kept)",
-              "time per call (us)");
-    p.log_x = true;
-    p.log_y = true;
-    p.line("dense sgemm, batch 1, warm", xs, d1, "", true);
-    p.line("CSR (16-bit columns), batch 1, warm", xs, s1);
-    p.line("dense sgemm, batch 1, cold", xs, d1c, "", true);
-    p.line("CSR, batch 1, cold", xs, s1c);
-    p.line("dense sgemm, batch 64, warm", xs, d64, "", true);
-    p.line("CSR, batch 64, warm", xs, s64);
-    p.line("dense sgemm, batch 64, cold", xs, d64c, "", true);
-    p.line("CSR, batch 64, cold", xs, s64c);
-    const std::string path = args.svg_path(fig_dir + "/magnitude_pruning-breakeven.svg");
-    p.write(path);
-    std::printf("wrote %s\n", path.c_str());
-  }
+  if (args.get_bool("--timing") || args.get_bool("--timing-only"))
+    report_csr_timing(args, model_name, fig_dir, summary);
 
   summary.print("magnitude_pruning (" + model_name + ", " + args.get("--set") + "), beside Han et al. 2015");
   if (!args.json_path().empty()) summary.write_json(args.json_path());

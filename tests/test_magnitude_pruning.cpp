@@ -259,6 +259,60 @@ TEST_SUITE("magnitude_pruning") {
     set_training_output(true);
   }
 
+  TEST_CASE("the threshold in force is the smallest kept |w|; count_kept sums nonzeros and sizes") {
+    Tensor w({2, 3}, std::vector<float>{0.0f, -0.3f, 0.5f, 0.0f, 0.2f, -0.9f});
+    CHECK(smallest_kept_magnitude(w) == 0.2f);
+    CHECK(smallest_kept_magnitude(Tensor({4})) == 0.0f);  // all pruned: no threshold
+    TwoLayer m;
+    prune_parameter(*m.w1, sparsity_mask(m.w1->var.value(), 0.5));  // 12 of 24 kept
+    const KeptCount c = count_kept(prunable_parameters(m));           // fc1 (24) and conv (18), not the bias
+    CHECK(c.kept == 12 + 18);
+    CHECK(c.total == 24 + 18);
+  }
+
+  TEST_CASE("iterative_prune_retrain walks the geometric keep fractions, then a final phase without pruning") {
+    set_training_output(false);
+    Dataset train = synthetic_dataset(64, 4, 8, 3);
+    FlatLinear m;
+    const auto layers = prunable_parameters(m);
+    Rng rng(5);
+    DataLoader loader(train, 16, true, rng);
+    IterativePruning ip;
+    ip.final_keep = {0.25};
+    ip.steps = 2;
+    ip.epochs_per_step = 1;
+    ip.final_epochs = 1;
+    ip.lr = 0.05f;
+    ip.reg = Regulariser{Regularization::l2, 1e-3f};
+    int evaluations = 0;
+    std::vector<double> quality_used;
+    const auto rows = iterative_prune_retrain(m, layers, loader, ip, [&] { return 0.01 * ++evaluations; }, quality_used);
+    REQUIRE(rows.size() == 3);  // two pruning steps and the final phase
+    CHECK(evaluations == 6);    // after pruning and after retraining, each step
+    CHECK(rows[0].pruned);
+    CHECK(rows[0].kept == std::llround(iterative_keep_fraction(0.25, 1, 2) * 256));  // 50 % of 256
+    CHECK(rows[1].kept == 64);
+    CHECK_FALSE(rows[2].pruned);
+    CHECK(rows[2].kept == 64);  // nothing pruned, nothing revived
+    CHECK(rows[2].total == 256);
+    CHECK(rows[1].error_pruned == doctest::Approx(0.03));
+    CHECK(rows[1].error_retrained == doctest::Approx(0.04));
+    REQUIRE(quality_used.size() == 1);
+    CHECK(quality_used[0] > 0.0);
+    // quality mode: the last threshold is q x std(dense W), so every survivor is above it
+    FlatLinear q;
+    const auto qlayers = prunable_parameters(q);
+    ip.quality = {1.0};
+    ip.steps = 1;
+    ip.final_epochs = 0;
+    iterative_prune_retrain(q, qlayers, loader, ip, [] { return 0.0; }, quality_used);
+    CHECK(quality_used[0] > 1.0);
+    ip.final_keep = {0.25, 0.5};  // two fractions for one layer
+    CHECK_THROWS_AS(iterative_prune_retrain(q, qlayers, loader, ip, [] { return 0.0; }, quality_used),
+                    std::invalid_argument);
+    set_training_output(true);
+  }
+
   TEST_CASE("the regularization flag takes l2 or l1 and names what it found otherwise") {
     CHECK(parse_regularization("l2") == Regularization::l2);
     CHECK(parse_regularization("l1") == Regularization::l1);

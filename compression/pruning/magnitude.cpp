@@ -114,4 +114,24 @@ double iterative_keep_fraction(double final_keep, int step, int steps) {
   return std::pow(final_keep, static_cast<double>(step) / steps);
 }
 
+float smallest_kept_magnitude(const Tensor& w) {
+  float thr = 0.0f;
+  bool first = true;
+  for (int64_t i = 0; i < w.numel(); ++i)
+    if (w[i] != 0.0f && (first || std::fabs(w[i]) < thr)) {
+      thr = std::fabs(w[i]);
+      first = false;
+    }
+  return thr;
+}
+
+KeptCount count_kept(const std::vector<NamedParameter>& layers) {
+  KeptCount c;
+  for (const auto& l : layers) {
+    c.kept += count_nonzero(l.param->var.value());
+    c.total += l.param->var.value().numel();
+  }
+  return c;
+}
+
 }  // namespace mgf

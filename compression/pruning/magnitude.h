@@ -71,4 +71,14 @@ Regularization parse_regularization(const std::string& name);
 // the same fraction of what is left: Han's iterative pruning, Fig. 5 right).
 double iterative_keep_fraction(double final_keep, int step, int steps);
 
+// The smallest |w| among the nonzero entries of w (0 when all are zero): right after pruning,
+// the threshold in force. Divided by the dense layer's std it is Han's quality parameter.
+float smallest_kept_magnitude(const Tensor& w);
+
+// Nonzero weights and all weights, summed over `layers` (the numbers of Han's Tables 1-2).
+struct KeptCount {
+  int64_t kept = 0, total = 0;
+};
+KeptCount count_kept(const std::vector<NamedParameter>& layers);
+
 }  // namespace mgf

@@ -126,4 +126,47 @@ std::vector<std::vector<std::vector<double>>> reg_compare(Sequential& model, con
   return err;
 }
 
+std::vector<PruneStepRow> iterative_prune_retrain(Module& model, const std::vector<NamedParameter>& layers,
+                                                  DataLoader& loader, const IterativePruning& cfg,
+                                                  const std::function<double()>& test_error,
+                                                  std::vector<double>& quality_used) {
+  if (cfg.final_keep.size() != layers.size() || (!cfg.quality.empty() && cfg.quality.size() != layers.size()))
+    throw std::invalid_argument("iterative_prune_retrain: expected one keep fraction (and quality) per layer, " +
+                                std::to_string(layers.size()) + " layers; found " +
+                                std::to_string(cfg.final_keep.size()) + " keep fractions, " +
+                                std::to_string(cfg.quality.size()) + " qualities");
+  std::vector<double> layer_std;  // std of each trained dense layer: the scale of the quality threshold
+  for (auto& l : layers) layer_std.push_back(weight_std(l.param->var.value()));
+  SGD opt = retrain_sgd(model, cfg.lr, cfg.reg);
+  quality_used.assign(layers.size(), 0.0);
+  std::vector<PruneStepRow> rows;
+  for (int s = 1; s <= cfg.steps + (cfg.final_epochs > 0 ? 1 : 0); ++s) {
+    const bool prune_now = s <= cfg.steps;
+    if (prune_now)
+      for (size_t l = 0; l < layers.size(); ++l) {
+        Tensor& w = layers[l].param->var.value();
+        Tensor mask = cfg.quality.empty()
+                          ? sparsity_mask(w, iterative_keep_fraction(cfg.final_keep[l], s, cfg.steps))
+                          // quality mode: the threshold rises linearly to q·std(dense W)
+                          : magnitude_mask(w, static_cast<float>(cfg.quality[l] * layer_std[l] * s / cfg.steps));
+        prune_parameter(*layers[l].param, mask);
+        // The threshold in force, in units of the dense layer's std: the quality parameter
+        // this step amounts to.
+        quality_used[l] = smallest_kept_magnitude(w) / layer_std[l];
+      }
+    PruneStepRow row;
+    row.pruned = prune_now;
+    row.error_pruned = test_error();
+    // cosine: each step's retraining starts again at lr and anneals to 0, batch by batch
+    retrain_phase(model, opt, loader, cfg.lr, cfg.cosine, prune_now ? cfg.epochs_per_step : cfg.final_epochs, cfg.reg,
+                  "retrain " + std::to_string(s));
+    row.error_retrained = test_error();
+    const KeptCount c = count_kept(layers);
+    row.kept = c.kept;
+    row.total = c.total;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 }  // namespace mgf

@@ -9,6 +9,7 @@
 // formula (engine/schedule.h), the data (the caller owns the loader).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,31 @@ struct Snapshot {
 };
 Snapshot snapshot(Module& m);
 void restore(Module& m, const Snapshot& s);
+
+// ---- iterative prune -> retrain (Han §3, Tables 1-2) --------------------------------------------
+// `steps` rounds of: prune every layer in `layers`, then retrain the survivors for
+// epochs_per_step epochs (retrain_phase(), rate lr, cosine or flat, regulariser reg); then, if
+// final_epochs > 0, one more retraining phase without pruning. Step s of S prunes layer l
+//   target-sparsity mode (quality empty): to iterative_keep_fraction(final_keep[l], s, S);
+//   quality mode: below the threshold quality[l] * std(dense layer l) * s / S, rising linearly.
+// Each row: the kept / total weights after the step and test_error() after pruning and after
+// retraining. quality_used[l] gets the last threshold in force / std of the dense layer.
+struct IterativePruning {
+  std::vector<double> final_keep, quality;  // one per layer; quality empty = target-sparsity mode
+  int steps = 5, epochs_per_step = 2, final_epochs = 0;
+  float lr = 0.01f;
+  bool cosine = true;
+  Regulariser reg;
+};
+struct PruneStepRow {
+  bool pruned = true;  // false: the final retraining phase
+  int64_t kept = 0, total = 0;
+  double error_pruned = 0.0, error_retrained = 0.0;
+};
+std::vector<PruneStepRow> iterative_prune_retrain(Module& model, const std::vector<NamedParameter>& layers,
+                                                  DataLoader& loader, const IterativePruning& cfg,
+                                                  const std::function<double()>& test_error,
+                                                  std::vector<double>& quality_used);
 
 // ---- Han Fig. 5: L1 vs L2, with and without retraining ----------------------------------------
 // On a LeNet: error against the fraction of weights kept, for
