@@ -20,6 +20,7 @@
 #include "compression/quantization/packed_binary.h"
 #include "engine/cli.h"
 #include "engine/data.h"
+#include "engine/rng.h"
 #include "engine/summary.h"
 #include "engine/threads.h"
 #include "engine/train.h"
@@ -213,7 +214,12 @@ static int run(int argc, char** argv) {
   }
   std::printf("mustgofast demo: MNIST from %s (%lld train, %lld test images), %d threads\n\n", ctx.data.dir.c_str(),
               static_cast<long long>(ctx.data.train.size()), static_cast<long long>(ctx.data.test.size()), num_threads());
-  for (const auto& [name, step] : kSteps) step(ctx);
+  // Each step draws from its own seeded stream (seed + its index), so what one step draws (a
+  // skeleton model built to load a file, say) cannot move another step's numbers.
+  for (size_t i = 0; i < kSteps.size(); ++i) {
+    manual_seed(args.seed() + i);
+    kSteps[i].second(ctx);
+  }
   std::printf("\n");
   ctx.table.print("mustgofast: accuracy, size and speed per technique (LeNet-300-100, MNIST" +
                   std::string(args.quick() ? ", quick slice" : "") + ")");
