@@ -34,7 +34,7 @@ static int run(int argc, char** argv) {
                    {"--data", "--epochs", "--json", "--svg"});
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist (looked up under --data, $MGF_DATA, ./data, ../shared/data)");
-  args.output("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick.mgf with --quick)");
+  args.output("--checkpoint", "", "where to save (default: checkpoints/<model>-<set>.mgf, -quick-n<images>.mgf with --quick)");
   args.parse(argc, argv);
   const std::string model_name = args.get("--model"), set = args.get("--set");
   if (model_name != "lenet300" && model_name != "lenet5")
@@ -74,7 +74,7 @@ static int run(int argc, char** argv) {
   });
 
   const std::string ckpt = args.given("--checkpoint") ? args.get("--checkpoint")
-                                                      : baseline_path(model_name, set, args.quick());
+                                                      : baseline_path(model_name, set, args.quick(), data.train.size());
   save_checkpoint(ckpt, *model);
 
   const EvalResult final_test = logs.empty() ? evaluate(*model, data.test) : logs.back().test;

@@ -830,7 +830,7 @@ TEST_SUITE("training") {
     CHECK_THROWS_AS(make_model("alexnet"), std::invalid_argument);
   }
 
-  TEST_CASE("trained_baseline trains once, saves <model>-<set>-quick.mgf, then loads it") {
+  TEST_CASE("trained_baseline trains once, saves <model>-<set>-quick-n<images>.mgf, then loads it") {
     set_training_output(false);
     TempDir dir;
     setenv("MGF_CHECKPOINTS", dir.path.string().c_str(), 1);
@@ -839,10 +839,16 @@ TEST_SUITE("training") {
     d.test = synthetic_dataset(100, 10, 28, 2);
     d.name = "synthetic";
     auto a = trained_baseline("lenet300", d, true);
-    CHECK(fs::exists(dir.path / "lenet300-synthetic-quick.mgf"));
+    CHECK(fs::exists(dir.path / "lenet300-synthetic-quick-n640.mgf"));
     CHECK_FALSE(fs::exists(dir.path / "lenet300-synthetic.mgf"));  // never under the full name
     auto b = trained_baseline("lenet300", d, true);
     CHECK(all_values(*a) == all_values(*b));
+    // Another slice of the data is another quick model, never the cached one.
+    DataSplits half = d;
+    half.train = d.train.slice(0, 320);
+    auto c = trained_baseline("lenet300", half, true);
+    CHECK(fs::exists(dir.path / "lenet300-synthetic-quick-n320.mgf"));
+    CHECK(all_values(*c) != all_values(*a));
     CHECK(evaluate(*b, d.test).error_rate() < 0.5);  // it learned something (chance is 0.9)
     unsetenv("MGF_CHECKPOINTS");
     set_training_output(true);

@@ -1,6 +1,7 @@
 // layers/models/baseline.cpp — see baseline.h.
 #include "layers/models/baseline.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -79,15 +80,19 @@ std::string checkpoint_dir() {
   return env && *env ? env : "checkpoints";
 }
 
-std::string baseline_path(const std::string& model, const std::string& set, bool quick) {
-  return (std::filesystem::path(checkpoint_dir()) / (model + "-" + set + (quick ? "-quick" : "") + ".mgf")).string();
+std::string baseline_path(const std::string& model, const std::string& set, bool quick, int64_t train_images) {
+  const std::string tag = quick ? "-quick-n" + std::to_string(train_images) : "";
+  return (std::filesystem::path(checkpoint_dir()) / (model + "-" + set + tag + ".mgf")).string();
 }
 
 std::shared_ptr<Sequential> trained_baseline(const std::string& model, const DataSplits& data, bool quick) {
   auto m = make_model(model);
   const std::string set = data.name.empty() ? "mnist" : data.name;
   std::vector<std::string> candidates = {baseline_path(model, set, false)};
-  if (quick) candidates.push_back(baseline_path(model, set, true));
+  if (quick) {  // named by the images the quick recipe trains on: a slice of data.train
+    const int64_t cap = baseline_recipe(model, true).max_train;
+    candidates.push_back(baseline_path(model, set, true, cap < 0 ? data.train.size() : std::min(cap, data.train.size())));
+  }
   for (const auto& path : candidates)
     if (std::filesystem::exists(path)) {
       load_checkpoint(path, *m);

@@ -4,9 +4,11 @@
 // trained_baseline("lenet300" | "lenet5", data, quick):
 //   1. loads checkpoints/<model>-<set>.mgf when it exists (written by a full run of
 //      examples/training.cpp, or by an earlier call here);
-//   2. else, when quick, loads checkpoints/<model>-<set>-quick.mgf, or trains the short
-//      recipe on a slice (seconds) and saves it there — a quick model never takes the
-//      full model's name, so it cannot be mistaken for the baseline;
+//   2. else, when quick, loads checkpoints/<model>-<set>-quick-n<N>.mgf (N = the training
+//      images the quick recipe sees, so examples that slice the data differently never load
+//      each other's quick model), or trains the short recipe on that slice (seconds) and saves
+//      it there — a quick model never takes the full model's name, so it cannot be mistaken
+//      for the baseline;
 //   3. else trains the full recipe (minutes) and saves checkpoints/<model>-<set>.mgf.
 // The directory is `checkpoints/` under the working directory (the repository root when you
 // run from there; git-ignored), or $MGF_CHECKPOINTS when set.
@@ -56,7 +58,8 @@ std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, c
                                         uint64_t seed, const std::function<void(const EpochLog&)>& on_epoch = {});
 
 std::string checkpoint_dir();   // $MGF_CHECKPOINTS or "checkpoints"
-std::string baseline_path(const std::string& model, const std::string& set, bool quick);
+// <dir>/<model>-<set>.mgf, or for a quick model <dir>/<model>-<set>-quick-n<train_images>.mgf.
+std::string baseline_path(const std::string& model, const std::string& set, bool quick, int64_t train_images = 0);
 
 std::shared_ptr<Sequential> trained_baseline(const std::string& model, const DataSplits& data, bool quick);
 
