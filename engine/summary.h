@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/cli.h"
+#include "engine/table.h"
 #include "engine/tensor.h"
 #include "layers/module.h"
 
