@@ -29,9 +29,6 @@
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
-#include "engine/loader.h"
-#include "engine/optim.h"
-#include "engine/schedule.h"
 #include "engine/svg.h"
 #include "engine/threads.h"
 #include "engine/train.h"
@@ -42,16 +39,6 @@ using namespace mgf;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-struct RunResult {
-  std::string name;
-  double error = 0.0;
-  int64_t errors = 0, kept = 0, total = 0;
-  std::vector<std::pair<std::string, double>> layer_kept;  // fraction per layer
-  std::vector<int64_t> layer_spliced, layer_n;
-  std::vector<double> curve_epoch, curve_compression, curve_error;
-  double seconds = 0.0;
-};
 
 // The run's settings, read from the flags (defaults: the book's tuned ones, book/17-dns.md).
 struct Settings {
@@ -110,86 +97,51 @@ Settings read_settings(const ExampleArgs& args, const std::string& model_name, b
   return Settings{c_rate, weight_decay, finetune_decay, epochs, surgery_epochs, jitter, finetune_jitter, schedule, variants};
 }
 
-// One training run with surgery (splice) or the ablation (pruned weights frozen), from a fresh
-// copy of the trained baseline; returns the final numbers and the per-epoch curve.
+// One row: surgery with splicing, or the ablation (pruned weights frozen), each run by
+// dns_train (compression/pruning/dns.h) from a fresh copy of the trained baseline.
+struct RunResult {
+  std::string name;
+  DnsTrainResult run;
+};
+
 RunResult run_surgery(const ExampleArgs& args, const Settings& st, const std::string& model_name, const DataSplits& data,
                       bool quick, bool splice) {
-  const std::vector<float>& c_rate = st.c_rate;
-  const std::string& schedule = st.schedule;
-  const int epochs = st.epochs, surgery_epochs = st.surgery_epochs, jitter = st.jitter, finetune_jitter = st.finetune_jitter;
-  const double weight_decay = st.weight_decay, finetune_decay = st.finetune_decay;
+  const char* tag = splice ? "dns" : "no-splice";
   RunResult res;
   res.name = splice ? "DNS (surgery + splicing)" : "ablation: no splicing (pruned weights frozen)";
   auto net = trained_baseline(model_name, data, quick);  // a fresh copy of the same baseline
-  Rng loader_rng(args.seed());
-  DataLoader loader(data.train, 64, true, loader_rng, jitter);
-  // The frozen-mask phase gets its own loader only when its jitter differs, with its own
-  // random stream, so the default run draws exactly what it always drew.
-  Rng ft_rng(args.seed() + 29);
-  std::unique_ptr<DataLoader> loader_ft;
-  if (finetune_jitter != jitter) loader_ft = std::make_unique<DataLoader>(data.train, 64, true, ft_rng, finetune_jitter);
-  DnsOptions o;
-  o.gamma = args.get_float_above("--gamma", 0.0, 1.0);
-  o.power = args.get_float_above("--power", 0.0, 100.0);
-  o.iter_stop = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
-  o.splice = splice;
-  DnsPruner dns(*net, c_rate, o, args.seed() + 17);
-  SGD opt(net->parameters(), SgdOptions{static_cast<float>(args.get_float_above("--lr", 0.0, 10.0)), 0.9f,
-                                        static_cast<float>(weight_decay), false});
-  const bool restart = schedule != "run" && surgery_epochs < epochs;
-  // run: η follows one cosine over all epochs. rewind: the surgery phase follows the same
-  // cosine (so it ends with the same masks), then the frozen-mask phase rewinds to
-  // --finetune-lr and anneals to 0 again (the rewind that helped magnitude pruning's
-  // retraining, book/14). two-cosines: the surgery phase anneals to 0 on its own.
-  BatchSchedule sched(cosine_schedule(opt.lr, schedule == "two-cosines" ? surgery_epochs : epochs), loader.num_batches());
-  const float ft_lr = args.get("--finetune-lr").empty() ? opt.lr : static_cast<float>(args.get_float_above("--finetune-lr", 0.0, 10.0));
-  if (restart) {  // from the first batch after surgery: a second cosine from ft_lr, clock at 0
-    sched.restart_batch = static_cast<int64_t>(surgery_epochs) * loader.num_batches();
-    sched.restart_shape = cosine_schedule(ft_lr, std::max(1, epochs - surgery_epochs));
-  }
-  TrainHooks hooks;
-  hooks.after_backward = [&] { dns.after_backward(); };
-  hooks.after_step = [&] {
-    dns.after_step();
-    // Once the masks are frozen only the kept weights matter; the decay that helped surgery
-    // cut can then be lowered so the small network fits the training set better.
-    if (dns.iteration() >= o.iter_stop) opt.options.weight_decay = static_cast<float>(finetune_decay);
-  };
-  hooks.schedule = &sched;  // stepped after after_step, as the lambda did
-  std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", splice ? "dns" : "no-splice",
-              static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()));
-  auto t0 = Clock::now();
-  res.curve_epoch.push_back(0);
-  res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
-  res.curve_error.push_back(100.0 * evaluate(*net, data.test).error_rate());
-  for (int e = 0; e < epochs; ++e) {
-    train_epoch(*net, opt, e >= surgery_epochs && loader_ft ? *loader_ft : loader, hooks, std::string(splice ? "dns" : "no-splice") + " epoch " + std::to_string(e + 1));
-    const double err = evaluate(*net, data.test).error_rate();
-    res.curve_epoch.push_back(e + 1);
-    res.curve_compression.push_back(static_cast<double>(dns.total()) / std::max<int64_t>(dns.kept(), 1));
-    res.curve_error.push_back(100.0 * err);
-    std::printf("  %s epoch %d: kept %lld / %lld (%.1fx), test error %s, surgery %s\n", splice ? "dns" : "no-splice",
-                e + 1, static_cast<long long>(dns.kept()), static_cast<long long>(dns.total()),
-                res.curve_compression.back(), fmt_pct(err).c_str(), dns.iteration() < o.iter_stop ? "on" : "stopped");
+  DnsTrainOptions o;
+  o.c_rate = st.c_rate;
+  o.surgery.gamma = args.get_float_above("--gamma", 0.0, 1.0);
+  o.surgery.power = args.get_float_above("--power", 0.0, 100.0);
+  o.surgery.splice = splice;
+  o.epochs = st.epochs;
+  o.surgery_epochs = st.surgery_epochs;
+  o.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
+  o.finetune_lr = args.get("--finetune-lr").empty() ? o.lr : static_cast<float>(args.get_float_above("--finetune-lr", 0.0, 10.0));
+  o.schedule = st.schedule == "rewind" ? DnsSchedule::rewind : st.schedule == "two-cosines" ? DnsSchedule::two_cosines : DnsSchedule::run;
+  o.weight_decay = static_cast<float>(st.weight_decay);
+  o.finetune_weight_decay = static_cast<float>(st.finetune_decay);
+  o.jitter = st.jitter;
+  o.finetune_jitter = st.finetune_jitter;
+  o.seed = args.seed();
+  o.label = tag;
+  res.run = dns_train(*net, data.train, data.test, o, [&](const DnsCurvePoint& pt) {
+    if (pt.epoch == 0) {
+      std::printf("  %s after the first surgery (iteration 0): kept %lld / %lld\n", tag, static_cast<long long>(pt.kept),
+                  static_cast<long long>(pt.total));
+      return;
+    }
+    std::printf("  %s epoch %d: kept %lld / %lld (%.1fx), test error %s, surgery %s\n", tag, pt.epoch,
+                static_cast<long long>(pt.kept), static_cast<long long>(pt.total), pt.compression(),
+                fmt_pct(pt.error).c_str(), pt.surgery_on ? "on" : "stopped");
     std::fflush(stdout);
-  }
-  dns.finish();  // T becomes each Parameter's mask: an ordinary pruned model from here on
-  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  const EvalResult fin = evaluate(*net, data.test);
-  res.error = fin.error_rate();
-  res.errors = fin.errors;
-  res.kept = dns.kept();
-  res.total = dns.total();
-  for (const auto& L : dns.layers()) {
-    res.layer_kept.push_back({L.name, static_cast<double>(count_nonzero(L.T)) / L.T.numel()});
-    res.layer_spliced.push_back(L.spliced);
-    res.layer_n.push_back(L.T.numel());
-  }
+  });
   // Simulation = deployment: the pruned FC layers from CSR give the masked layer's outputs.
   int64_t csr_bytes = 0;
   for (auto& np : prunable_parameters(*net)) csr_bytes += csr_from_tensor(np.param->var.value()).storage_bytes();
   std::printf("  %s: CSR storage of the pruned weights %lld bytes (dense %lld)\n", res.name.c_str(),
-              static_cast<long long>(csr_bytes), static_cast<long long>(4 * res.total));
+              static_cast<long long>(csr_bytes), static_cast<long long>(4 * res.run.total));
   return res;
 }
 
@@ -201,12 +153,14 @@ void print_layer_table(const std::vector<RunResult>& results, const std::vector<
     cols.push_back("spliced (0->1)");
   }
   ResultTable layers(cols);
-  for (size_t l = 0; l < results[0].layer_kept.size(); ++l) {
-    std::vector<std::string> row{results[0].layer_kept[l].first, std::to_string(results[0].layer_n[l]),
+  for (size_t l = 0; l < results[0].run.layers.size(); ++l) {
+    const DnsLayerResult& L0 = results[0].run.layers[l];
+    std::vector<std::string> row{L0.name, std::to_string(L0.weights),
                                  fmt(c_rate.size() == 1 ? c_rate[0] : c_rate[l], 2)};
     for (auto& r : results) {
-      row.push_back(fmt_pct(r.layer_kept[l].second, 2));
-      row.push_back(std::to_string(r.layer_spliced[l]));
+      const DnsLayerResult& L = r.run.layers[l];
+      row.push_back(fmt_pct(static_cast<double>(L.kept) / L.weights, 2));
+      row.push_back(std::to_string(L.spliced));
     }
     layers.add_row(row);
   }
@@ -223,11 +177,11 @@ void report(const ExampleArgs& args, const std::vector<RunResult>& results, cons
   // Paper cells: only numbers ../shared/papers.md has from the paper itself (its abstract: LeNet-5
   // 108x without accuracy loss); its table's errors and the LeNet-300-100 row are unverified, so "-".
   summary.add_row({"dense baseline", fmt_pct(base.error_rate()), "-", "all", "1x", "-", "-"});
-  for (auto& r : results)
-    summary.add_row({r.name, fmt_pct(r.error), fmt(100.0 * (r.error - base.error_rate()), 2) + " pp",
+  for (auto& [name, r] : results)
+    summary.add_row({name, fmt_pct(r.error), fmt(100.0 * (r.error - base.error_rate()), 2) + " pp",
                      std::to_string(r.kept) + " / " + std::to_string(r.total),
                      fmt(static_cast<double>(r.total) / std::max<int64_t>(r.kept, 1), 1) + "x", fmt(r.seconds, 0),
-                     r.name[0] == 'D' && lenet5 ? "108x, no accuracy loss (abstract)" : "-"});
+                     name[0] == 'D' && lenet5 ? "108x, no accuracy loss (abstract)" : "-"});
   summary.print("dns (" + model_name + ", " + args.get("--set") + ", " + std::to_string(epochs) + " epochs, surgery in the first " +
                 std::to_string(surgery_epochs) + "), beside Guo et al. 2016");
   if (!args.json_path().empty()) summary.write_json(args.json_path());
@@ -235,7 +189,14 @@ void report(const ExampleArgs& args, const std::vector<RunResult>& results, cons
   SvgPlot p("DNS on " + model_name + ": compression and error during training", "compression (x, weights)",
             "test error (%)");
   p.log_x = true;
-  for (auto& r : results) p.line(r.name, r.curve_compression, r.curve_error);
+  for (auto& [name, r] : results) {
+    std::vector<double> compression, error;
+    for (const DnsCurvePoint& pt : r.curve) {
+      compression.push_back(pt.compression());
+      error.push_back(100.0 * pt.error);
+    }
+    p.line(name, compression, error);
+  }
   // The abstract's 108x "without accuracy loss", drawn at our own baseline's error.
   if (lenet5) p.points("Guo 2016: 108x, no loss (abstract)", {108.0}, {100.0 * base.error_rate()});
   p.hline(100.0 * base.error_rate(), "our dense baseline");

@@ -3,11 +3,17 @@
 #include "compression/pruning/dns.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "compression/pruning/magnitude.h"
+#include "engine/loader.h"
+#include "engine/optim.h"
+#include "engine/schedule.h"
+#include "engine/train.h"
 
 namespace mgf {
 
@@ -159,6 +165,70 @@ int64_t DnsPruner::total() const {
   int64_t t = 0;
   for (const auto& L : layers_) t += L.T.numel();
   return t;
+}
+
+// ---- dns_train -----------------------------------------------------------------------------------
+DnsTrainResult dns_train(Module& net, const Dataset& train, const Dataset& eval, const DnsTrainOptions& o,
+                         const std::function<void(const DnsCurvePoint&)>& on_point) {
+  if (o.epochs < 1 || o.surgery_epochs < 0)
+    throw std::invalid_argument("dns_train: expected epochs >= 1 and surgery_epochs >= 0, found " +
+                                std::to_string(o.epochs) + " and " + std::to_string(o.surgery_epochs));
+  DnsTrainResult res;
+  Rng loader_rng(o.seed);
+  DataLoader loader(train, o.batch, true, loader_rng, o.jitter);
+  // The frozen-mask phase gets its own loader only when its jitter differs, with its own
+  // random stream, so a run with equal jitters draws exactly what one loader draws.
+  Rng ft_rng(o.seed + 29);
+  std::unique_ptr<DataLoader> loader_ft;
+  if (o.finetune_jitter != o.jitter) loader_ft = std::make_unique<DataLoader>(train, o.batch, true, ft_rng, o.finetune_jitter);
+  DnsOptions dopt = o.surgery;
+  dopt.iter_stop = static_cast<int64_t>(o.surgery_epochs) * loader.num_batches();
+  res.iter_stop = dopt.iter_stop;
+  DnsPruner dns(net, o.c_rate, dopt, o.seed + 17);
+  SGD opt(net.parameters(), SgdOptions{o.lr, 0.9f, o.weight_decay, false});
+  const bool restart = o.schedule != DnsSchedule::run && o.surgery_epochs < o.epochs;
+  BatchSchedule sched(cosine_schedule(opt.lr, o.schedule == DnsSchedule::two_cosines ? o.surgery_epochs : o.epochs),
+                      loader.num_batches());
+  if (restart) {  // from the first batch after surgery: a second cosine from finetune_lr, clock at 0
+    sched.restart_batch = static_cast<int64_t>(o.surgery_epochs) * loader.num_batches();
+    sched.restart_shape = cosine_schedule(o.finetune_lr, std::max(1, o.epochs - o.surgery_epochs));
+  }
+  TrainHooks hooks;
+  hooks.after_backward = [&] { dns.after_backward(); };
+  hooks.after_step = [&] {
+    dns.after_step();
+    // Once the masks are frozen only the kept weights matter; the decay that helped surgery
+    // cut can then be lowered so the small network fits the training set better.
+    if (dns.iteration() >= dopt.iter_stop) opt.options.weight_decay = o.finetune_weight_decay;
+  };
+  hooks.schedule = &sched;  // stepped after after_step
+  const auto t0 = std::chrono::steady_clock::now();
+  auto measure = [&](int epoch) {
+    DnsCurvePoint pt;
+    pt.epoch = epoch;
+    pt.kept = dns.kept();
+    pt.total = dns.total();
+    pt.error = evaluate(net, eval).error_rate();
+    pt.surgery_on = dns.iteration() < dopt.iter_stop;
+    res.curve.push_back(pt);
+    if (on_point) on_point(pt);
+  };
+  measure(0);
+  for (int e = 0; e < o.epochs; ++e) {
+    train_epoch(net, opt, e >= o.surgery_epochs && loader_ft ? *loader_ft : loader, hooks,
+                o.label + " epoch " + std::to_string(e + 1));
+    measure(e + 1);
+  }
+  dns.finish();  // T becomes each Parameter's mask: an ordinary pruned model from here on
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const EvalResult fin = evaluate(net, eval);
+  res.error = fin.error_rate();
+  res.errors = fin.errors;
+  res.kept = dns.kept();
+  res.total = dns.total();
+  for (const auto& L : dns.layers())
+    res.layers.push_back({L.name, L.T.numel(), count_nonzero(L.T), L.spliced, L.cut});
+  return res;
 }
 
 }  // namespace mgf

@@ -14,10 +14,12 @@
 // dense and count weights only, as Han's tables do), and separate conv/FC phases.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/data.h"
 #include "engine/rng.h"
 #include "layers/module.h"
 
@@ -99,5 +101,67 @@ class DnsPruner {
   int64_t iter_ = 0;
   bool finished_ = false;
 };
+
+// ---- a whole DNS run: surgery for a while, then the masks frozen ------------------------------
+// The paper's procedure (§3, Algorithm 1) as one call: SGD (momentum 0.9) on the training set
+// with a DnsPruner in the loop for `surgery_epochs` epochs (iter_stop = surgery_epochs × batches
+// per epoch), then `epochs − surgery_epochs` more epochs with the masks frozen, then finish().
+// The learning rate follows, per batch (engine/schedule.h):
+//   run          one cosine from lr to 0 over all epochs;
+//   rewind       the same cosine during surgery (so surgery ends with the same masks), then the
+//                frozen-mask phase rewinds to finetune_lr and anneals to 0 again (the rewind that
+//                helped magnitude pruning's retraining, book/14);
+//   two_cosines  a cosine from lr to 0 over the surgery phase alone, then one from finetune_lr.
+// Weight decay is `weight_decay` during surgery and `finetune_weight_decay` once the masks are
+// frozen (only the kept weights matter then). The frozen-mask phase shifts the training images
+// by up to `finetune_jitter` pixels; only when that differs from `jitter` does it get a loader
+// of its own (its own random stream), so a run with equal jitters draws one stream throughout.
+enum class DnsSchedule { run, rewind, two_cosines };
+
+struct DnsTrainOptions {
+  std::vector<float> c_rate{1.0f};   // one per prunable weight, or one for all (DnsPruner)
+  DnsOptions surgery;                // γ, power, splice; iter_stop is set from surgery_epochs
+  int epochs = 1, surgery_epochs = 1;
+  float lr = 0.01f, finetune_lr = 0.01f;
+  DnsSchedule schedule = DnsSchedule::run;
+  float weight_decay = 1e-3f, finetune_weight_decay = 1e-3f;
+  int jitter = 0, finetune_jitter = 0;
+  int64_t batch = 64;
+  uint64_t seed = 1;                 // batch order (seed), frozen-phase loader (+29), surgery draws (+17)
+  std::string label = "dns";         // names the epochs in the progress output
+};
+
+// One point of the training curve: the state after `epoch` epochs (0: after the first surgery,
+// before any step), its error on the evaluation set, and whether surgery was still on.
+struct DnsCurvePoint {
+  int epoch = 0;
+  int64_t kept = 0, total = 0;
+  double error = 0.0;                // fraction, on `eval`
+  bool surgery_on = true;
+  double compression() const { return static_cast<double>(total) / static_cast<double>(kept > 0 ? kept : 1); }
+};
+
+struct DnsLayerResult {
+  std::string name;
+  int64_t weights = 0, kept = 0;
+  int64_t spliced = 0, cut = 0;      // mask changes 0 → 1 and 1 → 0 over the run
+};
+
+struct DnsTrainResult {
+  double error = 0.0;                // on `eval`, after finish()
+  int64_t errors = 0, kept = 0, total = 0;
+  int64_t iter_stop = 0;
+  std::vector<DnsLayerResult> layers;  // in prunable_parameters order
+  std::vector<DnsCurvePoint> curve;    // epochs 0 .. epochs: one point per epoch plus the start
+  double seconds = 0.0;
+};
+
+// Trains `net` (a trained dense model, no Parameter masks) with DNS on `train`, measuring the
+// curve and the final error on `eval`; `on_point` (optional) sees each curve point as it is
+// measured, for progress output. Afterwards `net` is an ordinary pruned model (Parameter masks
+// = T). Throws std::invalid_argument on epochs < 1 or surgery_epochs < 0 (more surgery epochs than
+// epochs is allowed: surgery then never stops), or on DnsPruner's own checks.
+DnsTrainResult dns_train(Module& net, const Dataset& train, const Dataset& eval, const DnsTrainOptions& o,
+                         const std::function<void(const DnsCurvePoint&)>& on_point = {});
 
 }  // namespace mgf
