@@ -1,7 +1,7 @@
 // tests/test_dns.cpp — TEST_SUITE("dns"): Dynamic Network Surgery (Guo et al. 2016): the
 // thresholds a_k, b_k, the mask rule at and between them, the surgery probability, the
-// straight-through masked-weight op and its gradient, splicing vs the frozen ablation.
-// Book: book/17-dns.md.
+// straight-through masked-weight op and its gradient, splicing vs the frozen ablation, and a
+// whole dns_train run on synthetic data. Book: book/17-dns.md.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,7 +9,9 @@
 
 #include "compression/pruning/dns.h"
 #include "compression/pruning/magnitude.h"
+#include "engine/data.h"
 #include "engine/ops.h"
+#include "engine/train.h"
 #include "tests/gradcheck.h"
 
 using namespace mgf;
@@ -23,6 +25,15 @@ class OneLinear : public Module {
   OneLinear() { w = &register_parameter("fc.weight", random_tensor({3, 4}, 5)); }
   Var forward(const Var& x) override { return linear(x, w->effective(), Var()); }
   std::string type_name() const override { return "OneLinear"; }
+  Parameter* w;
+};
+
+// 8×8 images → 4 classes, one prunable weight of 256 entries (synthetic_dataset's shape).
+class FlatLinear : public Module {
+ public:
+  FlatLinear() { w = &register_parameter("fc.weight", random_tensor({4, 64}, 7, -0.1f, 0.1f)); }
+  Var forward(const Var& x) override { return linear(flatten(x), w->effective(), Var()); }
+  std::string type_name() const override { return "FlatLinear"; }
   Parameter* w;
 };
 
@@ -194,5 +205,62 @@ TEST_SUITE("dns") {
       dns.after_step();
     }
     CHECK(dns.layers()[0].T.to_vector() == T.to_vector());
+  }
+
+  TEST_CASE("dns_train: one curve point per epoch plus the start, surgery off from iter_stop, T installed as the mask") {
+    set_training_output(false);
+    const Dataset train = synthetic_dataset(64, 4, 8, 3), eval = synthetic_dataset(32, 4, 8, 4);
+    for (bool splice : {false, true}) {
+      CAPTURE(splice);
+      FlatLinear net;
+      DnsTrainOptions o;
+      o.c_rate = {0.5f};
+      o.surgery.gamma = 0.0;  // p = 1: surgery every iteration while it is on
+      o.surgery.splice = splice;
+      o.epochs = 3;
+      o.surgery_epochs = 1;
+      o.batch = 16;  // 4 batches per epoch: iter_stop = 4
+      o.lr = 0.05f;
+      // the spliced run also takes the second loader (other jitter) and the two-cosine schedule
+      o.schedule = splice ? DnsSchedule::two_cosines : DnsSchedule::run;
+      o.finetune_jitter = splice ? 1 : 0;
+      int seen = 0;
+      const DnsTrainResult r = dns_train(net, train, eval, o, [&](const DnsCurvePoint& pt) { CHECK(pt.epoch == seen++); });
+      CHECK(seen == 4);
+      CHECK(r.iter_stop == 4);
+      REQUIRE(r.curve.size() == 4);
+      for (size_t e = 0; e < r.curve.size(); ++e) {
+        CAPTURE(e);
+        CHECK(r.curve[e].epoch == static_cast<int>(e));
+        CHECK(r.curve[e].total == 256);
+        CHECK(r.curve[e].kept <= r.curve[e].total);
+        CHECK(r.curve[e].surgery_on == (e == 0));  // after epoch 1 the iteration is iter_stop
+        CHECK(r.curve[e].compression() >= 1.0);
+        // without splicing the mask never regrows: kept is non-increasing
+        if (!splice && e > 0) CHECK(r.curve[e].kept <= r.curve[e - 1].kept);
+      }
+      CHECK(r.curve[0].kept < 256);  // c = 0.5 cuts something at iteration 0
+      // the masks are frozen after surgery: the last epochs keep what epoch 1 left
+      CHECK(r.curve[3].kept == r.curve[1].kept);
+      CHECK(r.kept == r.curve.back().kept);
+      CHECK(r.total == 256);
+      REQUIRE(r.layers.size() == 1);
+      CHECK(r.layers[0].name == "fc.weight");
+      CHECK(r.layers[0].weights == 256);
+      CHECK(r.layers[0].kept == r.kept);
+      if (!splice) CHECK(r.layers[0].spliced == 0);
+      CHECK(r.errors == std::llround(r.error * eval.size()));
+      CHECK(r.error == doctest::Approx(r.curve.back().error));  // finish() changes no value
+      // an ordinary pruned model now: the mask is T, and pruned weights are exactly zero
+      REQUIRE(net.w->has_mask());
+      CHECK(count_nonzero(net.w->mask) == r.kept);
+      for (int64_t i = 0; i < 256; ++i)
+        if (net.w->mask[i] == 0.0f) CHECK(net.w->var.value()[i] == 0.0f);
+    }
+    FlatLinear net;
+    DnsTrainOptions bad;
+    bad.epochs = 0;
+    CHECK_THROWS_AS(dns_train(net, train, eval, bad), std::invalid_argument);
+    set_training_output(true);
   }
 }
