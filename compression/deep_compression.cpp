@@ -604,4 +604,44 @@ DeepCompressionResult compress_and_measure(Module& model, const std::function<st
   return r;
 }
 
+std::vector<KmeansInitTrial> kmeans_init_ablation(const std::function<std::shared_ptr<Module>()>& pruned_model,
+                                                  const std::string& weight, const std::vector<int>& bits, int epochs,
+                                                  int seeds, const DataSplits& data, const DeepCompressionConfig& cfg) {
+  std::vector<KmeansInitTrial> cells;
+  for (int b : bits)
+    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
+      KmeansInitTrial cell;
+      cell.bits = b;
+      cell.init = init;
+      for (int s = 0; s < seeds; ++s) {
+        std::shared_ptr<Module> m = pruned_model();
+        Parameter* w = nullptr;
+        for (auto& np : m->named_parameters())
+          if (np.name == weight) w = np.param;
+        if (!w) throw std::invalid_argument("kmeans_init_ablation: expected a parameter named '" + weight + "', found none");
+        Rng rng(cfg.seed + 7 + 101 * static_cast<uint64_t>(s));
+        TrainedQuantization q;
+        q.add(weight, *w, b, init, rng);
+        const double e0 = evaluate(*m, data.test).error_rate();
+        double e1 = e0;
+        if (epochs > 0) {
+          std::vector<Parameter*> others;
+          for (Parameter* p : m->parameters())
+            if (p != w) others.push_back(p);
+          SGD opt(others, SgdOptions{cfg.quant_bias_lr, 0.9f, 0.0f, false});
+          Rng lr(cfg.seed + 8 + 101 * static_cast<uint64_t>(s));
+          DataLoader loader(data.train, cfg.batch, true, lr, cfg.jitter);
+          TrainHooks hooks;
+          hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
+          for (int e = 0; e < epochs; ++e) train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
+          e1 = evaluate(*m, data.test).error_rate();
+        }
+        cell.error_kmeans.push_back(e0);
+        cell.error_trained.push_back(e1);
+      }
+      cells.push_back(std::move(cell));
+    }
+  return cells;
+}
+
 }  // namespace mgf

@@ -228,4 +228,26 @@ void compare_predictions(Module& a, Module& b, const Dataset& test, int64_t* mis
 DeepCompressionResult compress_and_measure(Module& model, const std::function<std::shared_ptr<Module>()>& make_model,
                                            const DataSplits& data, const DeepCompressionConfig& cfg);
 
+// ---- §3.2, Fig. 5: the k-means initialisation, one layer at a time --------------------------------
+// The paper's Fig. 4-5 compare linear, Forgy and density-based initialisation; here one weight
+// (`weight`, e.g. "fc1.weight") is quantized while every other layer stays a pruned float one,
+// for every bits × init, over `seeds` seeds. Each trial starts from a fresh `pruned_model()`
+// (the same pruned weights every time); seed s changes the k-means random start (Forgy,
+// density; Rng cfg.seed + 7 + 101 s) and the order of the centroid-training batches
+// (cfg.seed + 8 + 101 s). The centroids then train for `epochs` epochs as in
+// deep_compression_quantize() (eq. 3 at cfg.quant_lr, the other parameters by SGD at
+// cfg.quant_bias_lr, cfg.batch, cfg.jitter); with epochs = 0 that step is skipped.
+// Errors are on data.test. Throws std::invalid_argument when the model has no parameter
+// named `weight`.
+struct KmeansInitTrial {
+  int bits = 0;
+  KmeansInit init = KmeansInit::linear;
+  std::vector<double> error_kmeans;   // per seed, right after k-means
+  std::vector<double> error_trained;  // per seed, after centroid training (= error_kmeans when epochs = 0)
+};
+// Cells in the order bits (outer) × linear, Forgy, density (inner).
+std::vector<KmeansInitTrial> kmeans_init_ablation(const std::function<std::shared_ptr<Module>()>& pruned_model,
+                                                  const std::string& weight, const std::vector<int>& bits, int epochs,
+                                                  int seeds, const DataSplits& data, const DeepCompressionConfig& cfg);
+
 }  // namespace mgf

@@ -317,10 +317,11 @@ void report_bits(const DeepCompressionResult& r, bool lenet5) {
               100.0 * (1.0 - static_cast<double>(r.file_bytes) / static_cast<double>(r.pq_file_bytes)));
 }
 
-// The initialisation ablation on fc1 (§3.2, Fig. 5): a table, and per init the mean error after
-// centroid training by bits (abl_x, abl_y, indexed by KmeansInit) for the figure.
-  // Over --ablation-seeds seeds: seed s changes the k-means random start (Forgy, density) and the
-  // order of the centroid-training batches; the pruned model they start from is the same one.
+// The initialisation ablation on fc1 (§3.2, Fig. 5), run by kmeans_init_ablation
+// (compression/deep_compression.h): a table, and per init the mean error after centroid training
+// by bits (abl_x, abl_y, indexed by KmeansInit) for the figure. Over --ablation-seeds seeds: seed
+// s changes the k-means random start (Forgy, density) and the order of the centroid-training
+// batches; the pruned model they start from is the same one.
 void run_init_ablation(const ExampleArgs& args, const DeepCompressionConfig& cfg, const std::string& model_name,
                        const std::string& pruned_ckpt, const DataSplits& data, std::vector<double> (&abl_x)[3],
                        std::vector<double> (&abl_y)[3]) {
@@ -339,41 +340,20 @@ void run_init_ablation(const ExampleArgs& args, const DeepCompressionConfig& cfg
   };
   ResultTable abl({"fc1 bits", "learned centroids", "init", "error after k-means", "error after centroid training",
                    "per seed (after training)"});
-  for (int b : abl_bits)
-    for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
-      std::vector<double> e0s, e1s;
-      std::string per_seed;
-      for (int s = 0; s < abl_seeds; ++s) {
-        auto m = make_model(model_name);
-        load_checkpoint(pruned_ckpt, *m);
-        Rng rng(cfg.seed + 7 + 101 * static_cast<uint64_t>(s));
-        TrainedQuantization q;
-        q.add("fc1.weight", m->at<Linear>("fc1").weight, b, init, rng);
-        const double e0 = evaluate(*m, data.test).error_rate();
-        double e1 = e0;
-        if (abl_epochs > 0) {
-          std::vector<Parameter*> others;
-          for (Parameter* p : m->parameters())
-            if (p != q.layers()[0].param) others.push_back(p);
-          SGD opt(others, SgdOptions{cfg.quant_bias_lr, 0.9f, 0.0f, false});
-          Rng lr(cfg.seed + 8 + 101 * static_cast<uint64_t>(s));
-          DataLoader loader(data.train, cfg.batch, true, lr, cfg.jitter);
-          TrainHooks hooks;
-          hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
-          for (int e = 0; e < abl_epochs; ++e)
-            train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
-          e1 = evaluate(*m, data.test).error_rate();
-        }
-        e0s.push_back(e0);
-        e1s.push_back(e1);
-        per_seed += (s ? ", " : "") + fmt(100 * e1, 2);
-      }
-      const double m1 = mean_sd(e1s).mean;
-      abl.add_row({std::to_string(b), std::to_string((1 << b) - 1), kmeans_init_name(init), pm(e0s),
-                   abl_epochs > 0 ? pm(e1s) : "(skipped)", abl_epochs > 0 ? per_seed : "-"});
-      abl_x[static_cast<int>(init)].push_back(b);
-      abl_y[static_cast<int>(init)].push_back(100 * m1);
-    }
+  const auto pruned_model = [&]() -> std::shared_ptr<Module> {
+    auto m = make_model(model_name);
+    load_checkpoint(pruned_ckpt, *m);
+    return m;
+  };
+  for (const KmeansInitTrial& t : kmeans_init_ablation(pruned_model, "fc1.weight", abl_bits, abl_epochs, abl_seeds, data, cfg)) {
+    std::string per_seed;
+    for (size_t s = 0; s < t.error_trained.size(); ++s) per_seed += (s ? ", " : "") + fmt(100 * t.error_trained[s], 2);
+    const double m1 = mean_sd(t.error_trained).mean;
+    abl.add_row({std::to_string(t.bits), std::to_string((1 << t.bits) - 1), kmeans_init_name(t.init), pm(t.error_kmeans),
+                 abl_epochs > 0 ? pm(t.error_trained) : "(skipped)", abl_epochs > 0 ? per_seed : "-"});
+    abl_x[static_cast<int>(t.init)].push_back(t.bits);
+    abl_y[static_cast<int>(t.init)].push_back(100 * m1);
+  }
   abl.print("k-means initialisation on fc1 only (other layers pruned, float), " + std::to_string(abl_seeds) +
             " seed(s): mean ± sample sd; paper Fig. 5: linear is best");
 }
