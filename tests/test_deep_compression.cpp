@@ -735,4 +735,59 @@ TEST_SUITE("deep_compression") {
     CHECK(c5.prune_lr == doctest::Approx(0.01));
     CHECK(c5.jitter == 2);
   }
+
+  TEST_CASE("kmeans_init_ablation: bits x (linear, Forgy, density) cells, one error per seed, each from a fresh pruned model") {
+    set_training_output(false);
+    DataSplits data;
+    data.train = synthetic_dataset(64, 4, 8, 1);
+    data.test = synthetic_dataset(32, 4, 8, 2);
+    std::vector<std::shared_ptr<TSeq>> made;  // every model the ablation asked for, to look at afterwards
+    auto pruned = [&]() -> std::shared_ptr<Module> {
+      auto s = std::make_shared<TSeq>();
+      s->add("flat", std::make_shared<TFlatten>());
+      auto fc1 = std::make_shared<TLinear>(64, 16, 5);
+      prune_parameter(fc1->weight, random_mask({16, 64}, 0.3f, 9));
+      s->add("fc1", fc1);
+      s->add("relu", std::make_shared<TRelu>());
+      s->add("fc2", std::make_shared<TLinear>(16, 4, 6));
+      made.push_back(s);
+      return s;
+    };
+    DeepCompressionConfig cfg;
+    cfg.batch = 16;
+    const Tensor mask = random_mask({16, 64}, 0.3f, 9);
+    for (int epochs : {0, 1}) {
+      CAPTURE(epochs);
+      made.clear();
+      const auto cells = kmeans_init_ablation(pruned, "fc1.weight", {2, 3}, epochs, 2, data, cfg);
+      REQUIRE(cells.size() == 6);
+      CHECK(made.size() == 12);  // 2 bits x 3 inits x 2 seeds, each a fresh model
+      const KmeansInit order[] = {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density};
+      for (size_t c = 0; c < cells.size(); ++c) {
+        CAPTURE(c);
+        CHECK(cells[c].bits == (c < 3 ? 2 : 3));
+        CHECK(cells[c].init == order[c % 3]);
+        REQUIRE(cells[c].error_kmeans.size() == 2);
+        REQUIRE(cells[c].error_trained.size() == 2);
+        for (double e : cells[c].error_trained) CHECK((e >= 0.0 && e <= 1.0));
+        if (epochs == 0) CHECK(cells[c].error_trained == cells[c].error_kmeans);
+        // linear initialisation draws nothing: both seeds give the same k-means
+        if (order[c % 3] == KmeansInit::linear) CHECK(cells[c].error_kmeans[0] == cells[c].error_kmeans[1]);
+      }
+      // every model: fc1 shares at most 2^b - 1 values, pruned weights stay exactly zero
+      for (size_t m = 0; m < made.size(); ++m) {
+        CAPTURE(m);
+        const int bits = m < 6 ? 2 : 3;
+        const Tensor& w = std::static_pointer_cast<TLinear>(made[m]->order[1])->weight.var.value();
+        std::set<float> values;
+        for (int64_t i = 0; i < w.numel(); ++i) {
+          if (mask[i] == 0.0f) CHECK(w[i] == 0.0f);
+          else if (w[i] != 0.0f) values.insert(w[i]);
+        }
+        CHECK(static_cast<int>(values.size()) <= (1 << bits) - 1);
+      }
+    }
+    CHECK_THROWS_AS(kmeans_init_ablation(pruned, "fc9.weight", {2}, 0, 1, data, cfg), std::invalid_argument);
+    set_training_output(true);
+  }
 }
