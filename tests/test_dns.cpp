@@ -12,6 +12,9 @@
 #include "engine/data.h"
 #include "engine/ops.h"
 #include "engine/train.h"
+#include "layers/linear.h"
+#include "layers/sequential.h"
+#include "layers/shape.h"
 #include "tests/gradcheck.h"
 
 using namespace mgf;
@@ -28,14 +31,13 @@ class OneLinear : public Module {
   Parameter* w;
 };
 
-// 8×8 images → 4 classes, one prunable weight of 256 entries (synthetic_dataset's shape).
-class FlatLinear : public Module {
- public:
-  FlatLinear() { w = &register_parameter("fc.weight", random_tensor({4, 64}, 7, -0.1f, 0.1f)); }
-  Var forward(const Var& x) override { return linear(flatten(x), w->effective(), Var()); }
-  std::string type_name() const override { return "FlatLinear"; }
-  Parameter* w;
-};
+// 8×8 images → 4 classes (synthetic_dataset's shape): one prunable weight "fc.weight", 256 entries.
+std::shared_ptr<Sequential> flat_linear() {
+  auto net = std::make_shared<Sequential>();
+  net->add("flat", std::make_shared<Flatten>());
+  net->add("fc", std::make_shared<Linear>(64, 4));
+  return net;
+}
 
 // One plain SGD step on every parameter (the test must not depend on the optimizer code).
 void sgd_step(Module& m, float lr) {
@@ -212,7 +214,8 @@ TEST_SUITE("dns") {
     const Dataset train = synthetic_dataset(64, 4, 8, 3), eval = synthetic_dataset(32, 4, 8, 4);
     for (bool splice : {false, true}) {
       CAPTURE(splice);
-      FlatLinear net;
+      auto net = flat_linear();
+      Parameter& w = net->at<Linear>("fc").weight;
       DnsTrainOptions o;
       o.c_rate = {0.5f};
       o.surgery.gamma = 0.0;  // p = 1: surgery every iteration while it is on
@@ -225,7 +228,7 @@ TEST_SUITE("dns") {
       o.schedule = splice ? DnsSchedule::two_cosines : DnsSchedule::run;
       o.finetune_jitter = splice ? 1 : 0;
       int seen = 0;
-      const DnsTrainResult r = dns_train(net, train, eval, o, [&](const DnsCurvePoint& pt) { CHECK(pt.epoch == seen++); });
+      const DnsTrainResult r = dns_train(*net, train, eval, o, [&](const DnsCurvePoint& pt) { CHECK(pt.epoch == seen++); });
       CHECK(seen == 4);
       CHECK(r.iter_stop == 4);
       REQUIRE(r.curve.size() == 4);
@@ -252,15 +255,14 @@ TEST_SUITE("dns") {
       CHECK(r.errors == std::llround(r.error * eval.size()));
       CHECK(r.error == doctest::Approx(r.curve.back().error));  // finish() changes no value
       // an ordinary pruned model now: the mask is T, and pruned weights are exactly zero
-      REQUIRE(net.w->has_mask());
-      CHECK(count_nonzero(net.w->mask) == r.kept);
+      REQUIRE(w.has_mask());
+      CHECK(count_nonzero(w.mask) == r.kept);
       for (int64_t i = 0; i < 256; ++i)
-        if (net.w->mask[i] == 0.0f) CHECK(net.w->var.value()[i] == 0.0f);
+        if (w.mask[i] == 0.0f) CHECK(w.var.value()[i] == 0.0f);
     }
-    FlatLinear net;
     DnsTrainOptions bad;
     bad.epochs = 0;
-    CHECK_THROWS_AS(dns_train(net, train, eval, bad), std::invalid_argument);
+    CHECK_THROWS_AS(dns_train(*flat_linear(), train, eval, bad), std::invalid_argument);
     set_training_output(true);
   }
 }
