@@ -69,6 +69,7 @@ std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, c
     log.train = train_epoch(model, opt, loader, hooks,
                             "epoch " + std::to_string(e + 1) + "/" + std::to_string(r.epochs));
     log.test = evaluate(model, test);
+    if (data.val.size() > 0) log.val = evaluate(model, data.val);
     logs.push_back(log);
     if (on_epoch) on_epoch(log);
   }

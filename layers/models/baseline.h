@@ -50,10 +50,11 @@ struct EpochLog {
   float lr;
   EpochStats train;
   EvalResult test;
+  EvalResult val;     // on data.val after each epoch; count 0 when the run holds out none
 };
 
-// Trains `model` with the recipe (seeded by `seed`); calls on_epoch after each epoch's test
-// evaluation. Returns one log per epoch.
+// Trains `model` with the recipe (seeded by `seed`) on data.train; calls on_epoch after each
+// epoch's test evaluation (and validation, when data.val is not empty). Returns one log per epoch.
 std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, const BaselineRecipe& r,
                                         uint64_t seed, const std::function<void(const EpochLog&)>& on_epoch = {});
 
