@@ -80,7 +80,7 @@ static int run(int argc, char** argv) {
   });
 
   const std::string ckpt = args.given("--checkpoint") ? args.get("--checkpoint")
-                                                      : baseline_path(model_name, set, args.quick(), data.train.size());
+                                                      : baseline_path(model_name, set, args.quick(), data.train.size(), data.val.size());
   save_checkpoint(ckpt, *model);
 
   const EvalResult final_test = logs.empty() ? evaluate(*model, data.test) : logs.back().test;
