@@ -345,7 +345,7 @@ static int run(int argc, char** argv) {
       std::printf("%-22s seed %llu: test error %s (%lld / %lld)\n", s.cfg.name().c_str(),
                   static_cast<unsigned long long>(args.seed() + static_cast<uint64_t>(k)), fmt_pct(r.error_rate()).c_str(),
                   static_cast<long long>(r.errors), static_cast<long long>(r.count));
-      report_val_error(std::string(22, ' ') + " seed " + std::to_string(args.seed() + static_cast<uint64_t>(k)), *m, data);
+      report_val_error(s.cfg.name() + " seed " + std::to_string(args.seed() + static_cast<uint64_t>(k)), *m, data);
       std::fflush(stdout);
       deployed = m->deployed_weight_bytes(), fp32 = m->float_weight_bytes();
       if (std::string(s.key) == "xnor" && k == 0) xnor_model = std::move(m);  // the first seed is packed

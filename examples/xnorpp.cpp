@@ -156,7 +156,7 @@ static int run(int argc, char** argv) {
       per_seed += (s ? " " : "") + fmt(100 * r.error_rate(), 2);
       std::printf("%-16s seed %llu: test error %s\n", cfg.name().c_str(),
                   static_cast<unsigned long long>(args.seed() + static_cast<uint64_t>(s)), fmt_pct(r.error_rate()).c_str());
-      report_val_error(std::string(16, ' ') + " seed " + std::to_string(args.seed() + static_cast<uint64_t>(s)), *m, data);
+      report_val_error(cfg.name() + " seed " + std::to_string(args.seed() + static_cast<uint64_t>(s)), *m, data);
       std::fflush(stdout);
       if (k == 4 && s == 0) case4 = std::move(m);  // the first seed is packed
     }
