@@ -498,6 +498,13 @@ TEST_SUITE("training") {
     set_training_output(true);
   }
 
+  TEST_CASE("baseline_path tags a baseline trained without the validation images -val<N>") {
+    const std::string dir = checkpoint_dir() + "/";
+    CHECK(baseline_path("lenet5", "mnist", false) == dir + "lenet5-mnist.mgf");
+    CHECK(baseline_path("lenet5", "mnist", false, 0, 10000) == dir + "lenet5-mnist-val10000.mgf");
+    CHECK(baseline_path("lenet300", "mnist", true, 1500, 500) == dir + "lenet300-mnist-quick-n1500-val500.mgf");
+  }
+
   TEST_CASE("train_epoch steps hooks.schedule once per batch, after after_step") {
     set_training_output(false);
     Dataset train = synthetic_dataset(40, 4, 8, 1);  // 3 batches of 16 (the last ragged)
