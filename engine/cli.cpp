@@ -66,6 +66,7 @@ ExampleArgs::ExampleArgs(std::string program, std::string what, std::string dura
   // Why each common flag may be refused, in the program's words.
   const std::map<std::string, std::string> why = {{"--data", "it reads no data set"},
                                                   {"--epochs", "it trains nothing"},
+                                                  {"--val", "it holds out no validation images"},
                                                   {"--json", "it writes no result table"},
                                                   {"--svg", "it writes no figure"}};
   for (const std::string& c : common)
@@ -82,8 +83,22 @@ ExampleArgs::ExampleArgs(std::string program, std::string what, std::string dura
   option("--seed", "1", "random seed (>= 0); the same seed and thread count give the same run");
   option("--threads", "", "worker threads, 1..256 (default: $MGF_THREADS or all cores)");
   option("--kernels", "", "force one side of every kernel: scalar | avx2 (default: the best the CPU has)");
+  if (takes("--val")) option("--val", "0", "training images held out as validation, the last N (0 = none)");
   if (takes("--json")) output("--json", "", "also write the result table as JSON to this file");
   if (takes("--svg")) output("--svg", "", "where to write the figure");
+}
+
+void ExampleArgs::val_default(int64_t n, const std::string& use) {
+  if (!opts_.count("--val")) throw std::logic_error("ExampleArgs: " + program_ + " does not take --val");
+  option("--val", std::to_string(n), opts_.at("--val").help + (use.empty() ? "" : "; " + use));
+}
+
+int64_t ExampleArgs::val(int64_t train_size) const {
+  const int64_t n = get_int("--val");
+  if (n < 0 || n > train_size - 1)
+    fail("flag --val expects 0.." + std::to_string(std::max<int64_t>(train_size - 1, 0)) + " (the run has " +
+         std::to_string(train_size) + " training images and keeps at least one), found '" + get("--val") + "'");
+  return n;
 }
 
 void ExampleArgs::output(const std::string& flag, const std::string& default_value, const std::string& help) {
@@ -153,6 +168,10 @@ void ExampleArgs::parse(int argc, char** argv) {
   }
   // --epochs 0 is refused: every schedule here (cosine_schedule, the recipes) needs one epoch.
   if (given("--epochs")) get_int("--epochs", 1, kMaxEpochs);
+  // --val: an integer >= 0 here, before any work; its upper bound is the training set, which
+  // only the loaded data knows (val(train_size)).
+  if (given("--val") && get_int("--val") < 0)
+    fail("flag --val expects a count of training images >= 0, found '" + get("--val") + "'");
   if (given("--data") && get("--data").empty())
     fail("--data expects a directory, found '' (leave the flag out to search the usual places)");
   manual_seed(seed());

@@ -1,10 +1,10 @@
 // engine/cli.h — the flags every example takes, parsed one way, and the result table.
 //
 // Every example program accepts the same flags so a reader learns them once (DESIGN.md):
-//   --help  --quick  --data DIR  --epochs N  --seed N  --threads N  --kernels scalar|avx2
+//   --help  --quick  --data DIR  --epochs N  --val N  --seed N  --threads N  --kernels scalar|avx2
 //   --json FILE  --svg FILE
 // plus flags of its own, declared with `option(...)`. A program takes only the common flags it
-// honours (`--data --epochs --json --svg`, listed in its constructor; --help --quick --seed
+// honours (`--data --epochs --val --json --svg`, listed in its constructor; --help --quick --seed
 // --threads --kernels are always there): the others are absent from --help and refused.
 // A bad flag throws FlagError; `run_main` turns it into a message and exit status 2, and any
 // other error into "<program>: error: <message>" and exit status 1 (book/00-introduction.md).
@@ -54,11 +54,16 @@ void check_writable(const std::string& flag, const std::string& path);
 
 class ExampleArgs {
  public:
-  // `common`: the common flags among --data --epochs --json --svg this program honours; the
-  // rest are refused ("X does not take --svg (it writes no figure)"). The default takes all
-  // four (tests construct it that way).
+  // `common`: the common flags among --data --epochs --val --json --svg this program honours;
+  // the rest are refused ("X does not take --svg (it writes no figure)"). The default takes
+  // all five (tests construct it that way).
   ExampleArgs(std::string program, std::string what, std::string duration,
-              const std::vector<std::string>& common = {"--data", "--epochs", "--json", "--svg"});
+              const std::vector<std::string>& common = {"--data", "--epochs", "--val", "--json", "--svg"});
+
+  // --val N: the last N training images held out as validation (split_validation() in
+  // engine/data.h). A program taking it sets its default (kDefaultValidationImages for new
+  // chapters) and says in `use` what it does with the held-out images; call before parse().
+  void val_default(int64_t n, const std::string& use);
 
   // Declares an extra flag with its default ("" for a flag without default) and help line.
   // A flag whose default is "false" or "true" is a switch: `--flag` alone sets it true.
@@ -79,6 +84,10 @@ class ExampleArgs {
   int epochs(int full, int quick_value) const;
   uint64_t seed() const { return static_cast<uint64_t>(get_int("--seed", 0, INT64_MAX)); }
   std::string data_dir() const { return get("--data"); }  // "" = search the usual places
+  // --val (or its default), checked against the training images loaded: throws FlagError
+  // naming the value and `train_size` unless 0 <= N <= train_size - 1. parse() already
+  // refused a value that is not an integer >= 0.
+  int64_t val(int64_t train_size) const;
   std::string json_path() const { return get("--json"); }
   std::string svg_path(const std::string& fallback) const;  // --svg if given, else fallback
 

@@ -1,6 +1,7 @@
 // engine/data.cpp — see data.h.
 #include "engine/data.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -26,6 +27,21 @@ Dataset Dataset::slice(int64_t begin, int64_t count) const {
   std::copy(images.data() + begin * per, images.data() + (begin + count) * per, out.images.data());
   out.labels.assign(labels.begin() + begin, labels.begin() + begin + count);
   return out;
+}
+
+void split_validation(DataSplits& s, int64_t n) {
+  const int64_t total = s.train.size();
+  if (n < 0 || n > total - 1)
+    throw std::out_of_range("split_validation: " + std::to_string(n) + " validation images requested, expected 0.." +
+                            std::to_string(std::max<int64_t>(total - 1, 0)) + " (the training set has " +
+                            std::to_string(total) + " images and at least one must remain to train on)");
+  if (n == 0) {  // nothing held out: keep train as it is (no copy)
+    s.val = Dataset{};
+    return;
+  }
+  Dataset val = s.train.slice(total - n, n);
+  s.train = s.train.slice(0, total - n);
+  s.val = std::move(val);
 }
 
 Dataset make_idx_dataset(const std::vector<uint8_t>& image_bytes, const std::string& image_name,

@@ -12,8 +12,10 @@
 //   2. $MGF_DATA   3. ./data   4. ../shared/data
 // and in each place: the directory itself, then DIR/<set> (DIR/mnist, DIR/fashion-mnist).
 // Each of the four files may be raw (train-images-idx3-ubyte) or gzipped (….gz).
-// Book: book/03-training.md. Deliberately not here: other datasets, a validation split
-// (the papers report test error after a fixed schedule, so we do too).
+// A validation split (DESIGN.md): split_validation() moves the last N training images into
+// DataSplits::val, where hyper-parameters are chosen; test error is reported once.
+// Book: book/03-training.md. Deliberately not here: other datasets, a shuffled or
+// stratified split (the tail of MNIST's training file is as mixed as its head).
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -38,8 +40,13 @@ struct Dataset {
   Dataset slice(int64_t begin, int64_t count) const;
 };
 
+// The validation images new chapters hold out (DESIGN.md: "the last 10 000 training images");
+// the examples take it as --val N.
+constexpr int64_t kDefaultValidationImages = 10000;
+
 struct DataSplits {
   Dataset train, test;
+  Dataset val;        // held out from the end of train by split_validation(); empty if none
   std::string dir;    // the directory the files came from
   std::string name;   // "mnist" or "fashion-mnist"
 };
@@ -56,6 +63,12 @@ class DataNotFound : public std::runtime_error {
 // its images are not 28×28 (every model of the book takes [N, 1, 28, 28]).
 DataSplits load_mnist_like(const std::string& flag_dir, const std::string& set = "mnist", int64_t max_train = -1,
                            int64_t max_test = -1);
+
+// Moves the last `n` training images into s.val (replacing it), so train and val are disjoint
+// and train keeps its first size - n images in order. Apply it after any --quick cap, so the
+// held-out images come from the slice. Throws std::out_of_range naming n and the training
+// size unless 0 <= n <= train size - 1 (at least one image must remain to train on).
+void split_validation(DataSplits& s, int64_t n);
 
 // Builds one split from IDX image and label files (raw or .gz), checking that they agree
 // (same count, labels in 0..9). Exposed for tests.

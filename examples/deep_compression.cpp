@@ -395,7 +395,9 @@ static int run(int argc, char** argv) {
                    "written to a real file and run from it; Tables 1-3 on MNIST.",
                    "full run on the 2-core VM with the baseline checkpoint cached: ~4 min (lenet300), ~7 min (lenet5 "
                    "--no-ablation); training a missing baseline adds ~2 / ~17 min; --quick: seconds",
-                   {"--data", "--epochs", "--json", "--svg"});
+                   {"--data", "--epochs", "--val", "--json", "--svg"});
+  // 0 until this chapter's headline tables are re-run with choices on validation (issue 12).
+  args.val_default(0, "prints the dense baseline's and the compressed model's validation error (Table 1 is still test error)");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
@@ -435,10 +437,12 @@ static int run(int argc, char** argv) {
   // ---- 1. data and the trained dense baseline ----
   DataSplits data;
   data = load_mnist_like(args.data_dir(), set, quick ? (lenet5 ? 2000 : 6000) : -1, quick ? 2000 : -1);  // errors: run_main, exit 1
+  split_validation(data, args.val(data.train.size()));  // held out from the (quick) slice
   std::printf("Deep Compression on %s, %s: %lld training / %lld test images%s\n", model_name.c_str(), data.name.c_str(),
               static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()),
               quick ? " (--quick: a slice, short schedule)" : "");
   std::shared_ptr<Sequential> model = trained_baseline(model_name, data, quick);
+  report_val_error("dense baseline", *model, data);
 
   // ---- 2. the configuration (§5, Tables 2-3) ----
   DeepCompressionConfig cfg = read_config(args, model_name, data.name);
@@ -449,6 +453,7 @@ static int run(int argc, char** argv) {
   // ---- 3. prune -> quantize -> Huffman, write the file, run from it ----
   const auto t0 = std::chrono::steady_clock::now();
   DeepCompressionResult r = compress_and_measure(*model, [&] { return make_model(model_name); }, data, cfg);
+  report_val_error("pruned + quantized (the simulated model)", *model, data);
 
   // ---- 4. Table 1 (and simulation = deployment), Tables 2-3 ----
   report_table1(args, r, cfg, model_name, data);

@@ -421,7 +421,9 @@ static int run(int argc, char** argv) {
                    "at the baseline's error; sensitivity scan; the pruned layers run from CSR (timing vs dense).",
                    "LeNet-300-100 about 2 min, LeNet-5 about 25 min (plus about 20 min once to train its baseline) on 2 busy cores; "
                    "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds",
-                   {"--data", "--epochs", "--json", "--svg"});
+                   {"--data", "--epochs", "--val", "--json", "--svg"});
+  // 0 until this chapter's headline tables are re-run with choices on validation (issue 12).
+  args.val_default(0, "prints the dense baseline's and the pruned model's validation error (the steps still print test error)");
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: Han's Table 1-2)");
@@ -460,11 +462,13 @@ static int run(int argc, char** argv) {
     // ---- 1. data and the trained dense baseline ---------------------------------------------
     DataSplits data;
     data = load_mnist_like(args.data_dir(), args.get("--set"), quick ? 2000 : -1, quick ? 1000 : -1);  // errors: run_main, exit 1
+    split_validation(data, args.val(data.train.size()));  // held out from the (quick) slice
     auto net = trained_baseline(model_name, data, quick);
     Sequential& model = *net;
     const EvalResult base = evaluate(model, data.test);
     std::printf("dense baseline: %s test error (%lld / %lld)\n", fmt_pct(base.error_rate()).c_str(),
                 static_cast<long long>(base.errors), static_cast<long long>(base.count));
+    report_val_error("dense baseline", model, data);
     auto test_error = [&] { return evaluate(model, data.test).error_rate(); };
 
     auto layers = prunable_parameters(model);
@@ -520,6 +524,7 @@ static int run(int argc, char** argv) {
 
     // ---- 4. per-layer result beside the paper ----------------------------------------------------
     const EvalResult fin = evaluate(model, data.test);
+    report_val_error("pruned + retrained", model, data);
     report_per_layer(layers, paper_keep, quality_used, base, fin, lenet5, summary);
 
     // ---- 5. simulation = deployment: the pruned net from CSR --------------------------------------

@@ -34,7 +34,9 @@ if [ -n "$mnist" ]; then
     dd of="$tmp/corrupt/train-labels-idx1-ubyte.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
 fi
 
-# check NAME EXPECT_WORD OUTPUT_FILE -- COMMAND...: runs COMMAND, asserts the outcome.
+# check NAME EXPECT_WORD OUTPUT_FILE -- COMMAND...: runs COMMAND, asserts the outcome (and, when
+# want_rc is set, that exact exit status).
+want_rc=""
 check() {
   local name=$1 word=$2 out=$3; shift 4
   local log="$tmp/log" rc why=""
@@ -42,6 +44,7 @@ check() {
   rc=$?
   if [ "$rc" = 124 ]; then why="timed out after ${LIMIT}s (it should fail before any work)"
   elif [ "$rc" != 1 ] && [ "$rc" != 2 ]; then why="exit status $rc, expected 1 or 2"
+  elif [ -n "$want_rc" ] && [ "$rc" != "$want_rc" ]; then why="exit status $rc, expected $want_rc (a bad flag)"
   elif grep -q 'terminate called' "$log"; then why="'terminate called' in the output"
   elif ! grep -qiF -- "$word" "$log"; then why="no message naming '$word'"
   elif [ -n "$out" ] && { [ -e "$out" ] || [ -e "$out.tmp" ]; }; then why="left $out behind"
@@ -84,6 +87,20 @@ for ex in "$BIN_DIR"/*; do
     check "$name: --epochs 0" "--epochs" "$tmp/out.json" -- "$ex" --quick $json --epochs 0
   else
     check "$name: refuses --epochs" "does not take --epochs" "" -- "$ex" --quick --epochs 2
+  fi
+
+  # --val N: a count >= 0 (checked in parse), below the training images loaded (checked after
+  # loading, before training: --quick slices are a few thousand images, so 99999999 is out).
+  if takes --val; then
+    want_rc=2
+    check "$name: --val -1" "--val" "$tmp/out.json" -- "$ex" --quick $json --val -1
+    check "$name: --val ten" "--val" "$tmp/out.json" -- "$ex" --quick $json --val ten
+    if [ -n "$mnist" ]; then
+      check "$name: --val 99999999" "--val expects 0.." "$tmp/out.json" -- "$ex" --quick $json --val 99999999
+    fi
+    want_rc=""
+  else
+    check "$name: refuses --val" "does not take --val" "" -- "$ex" --quick --val 5
   fi
 
   # (c) unwritable output paths: refused before any work, naming the flag and the path

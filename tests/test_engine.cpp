@@ -219,6 +219,34 @@ TEST_SUITE("engine") {
     CHECK_THROWS_AS(args.get_float("--keep"), FlagError);
   }
 
+  TEST_CASE("ExampleArgs: --val parses, takes the program's default and is checked against the training size") {
+    ExampleArgs dflt("t", "test", "instant");
+    parse_flags(dflt, {});
+    CHECK(dflt.val(60000) == 0);  // the library declares 0; a program opts in with val_default
+    ExampleArgs args("t", "test", "instant");
+    args.val_default(kDefaultValidationImages, "chooses the epoch");
+    parse_flags(args, {});
+    CHECK(args.val(60000) == 10000);
+    CHECK_THROWS_AS(args.val(10000), FlagError);  // the default does not fit a 10 000-image slice
+    ExampleArgs given("t", "test", "instant");
+    parse_flags(given, {"--val", "500"});
+    CHECK(given.val(2000) == 500);
+    CHECK(given.val(501) == 500);
+    try {
+      (void)given.val(500);
+      FAIL("--val 500 accepted with 500 training images");
+    } catch (const FlagError& e) {
+      CHECK(std::string(e.what()) == "flag --val expects 0..499 (the run has 500 training images and keeps at least one), found '500'");
+    }
+    CHECK(flag_error({"--val"}, {"--val", "-1"}).find("--val expects a count of training images >= 0, found '-1'") !=
+          std::string::npos);
+    CHECK(flag_error({"--val"}, {"--val", "ten"}).find("--val expects an integer, found 'ten'") != std::string::npos);
+    CHECK(flag_error({"--json"}, {"--val", "5"}) ==
+          "this program does not take --val (it holds out no validation images)");
+    ExampleArgs no_val("t", "test", "instant", {"--json"});
+    CHECK_THROWS_AS(no_val.val_default(10, ""), std::logic_error);
+  }
+
   TEST_CASE("ExampleArgs: a common flag the program does not take is refused, and absent from --help") {
     const std::string e = flag_error({"--json"}, {"--svg", "x.svg"});
     CHECK(e == "this program does not take --svg (it writes no figure)");

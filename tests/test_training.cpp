@@ -437,6 +437,74 @@ TEST_SUITE("training") {
     set_training_output(true);
   }
 
+  TEST_CASE("split_validation holds out the tail of train: sizes, order, disjoint, range-checked") {
+    DataSplits s;
+    s.train = synthetic_dataset(50, 4, 4, 21);
+    const Dataset all = s.train;
+    split_validation(s, 12);
+    REQUIRE(s.train.size() == 38);
+    REQUIRE(s.val.size() == 12);
+    const int64_t per = all.images.numel() / all.size();
+    // train is the head and val the tail, image for image and label for label: together they
+    // are the original set, so no image is in both and none is lost.
+    CHECK(std::equal(s.train.images.data(), s.train.images.data() + 38 * per, all.images.data()));
+    CHECK(std::equal(s.val.images.data(), s.val.images.data() + 12 * per, all.images.data() + 38 * per));
+    CHECK(std::equal(s.train.labels.begin(), s.train.labels.end(), all.labels.begin()));
+    CHECK(std::equal(s.val.labels.begin(), s.val.labels.end(), all.labels.begin() + 38));
+    CHECK(s.val.num_classes == all.num_classes);
+    split_validation(s, 0);  // none held out: train unchanged, val emptied
+    CHECK(s.train.size() == 38);
+    CHECK(s.val.size() == 0);
+    for (int64_t bad : {int64_t{-1}, int64_t{38}, int64_t{1000}}) {
+      DataSplits t;
+      t.train = synthetic_dataset(38, 4, 4, 22);
+      try {
+        split_validation(t, bad);
+        FAIL("split_validation accepted " << bad);
+      } catch (const std::out_of_range& e) {
+        const std::string m = e.what();
+        CHECK(m.find(std::to_string(bad) + " validation images") != std::string::npos);
+        CHECK(m.find("expected 0..37") != std::string::npos);
+        CHECK(m.find("has 38 images") != std::string::npos);
+      }
+      CHECK(t.train.size() == 38);  // a refused split leaves the data as it was
+    }
+  }
+
+  TEST_CASE("train_with_recipe reports validation error per epoch when data.val is present") {
+    set_training_output(false);
+    DataSplits d;
+    d.train = synthetic_dataset(160, 4, 8, 31);
+    d.test = synthetic_dataset(40, 4, 8, 32);
+    BaselineRecipe r;
+    r.epochs = 2;
+    r.batch = 32;
+    r.lr = 0.1f;
+    r.warmup = 0.0;
+    TinyMlp a(64, 16, 4, 5);
+    auto none = train_with_recipe(a, d, r, 3);
+    REQUIRE(none.size() == 2);
+    CHECK(none[1].val.count == 0);  // no val split: nothing evaluated
+    split_validation(d, 48);
+    TinyMlp b(64, 16, 4, 5);
+    auto logs = train_with_recipe(b, d, r, 3);
+    REQUIRE(logs.size() == 2);
+    for (const EpochLog& l : logs) {
+      CHECK(l.val.count == 48);
+      CHECK(l.train.count == 112);  // trained on what is left, not on the held-out images
+      CHECK(l.test.count == 40);
+    }
+    CHECK(logs[1].val.errors == evaluate(b, d.val).errors);  // the last epoch's val is the final model's
+    set_training_output(true);
+  }
+
+  TEST_CASE("baseline_path tags a baseline trained without the validation images -val<N>") {
+    const std::string dir = checkpoint_dir() + "/";
+    CHECK(baseline_path("lenet5", "mnist", false) == dir + "lenet5-mnist.mgf");
+    CHECK(baseline_path("lenet5", "mnist", false, 0, 10000) == dir + "lenet5-mnist-val10000.mgf");
+    CHECK(baseline_path("lenet300", "mnist", true, 1500, 500) == dir + "lenet300-mnist-quick-n1500-val500.mgf");
+  }
+
   TEST_CASE("train_epoch steps hooks.schedule once per batch, after after_step") {
     set_training_output(false);
     Dataset train = synthetic_dataset(40, 4, 8, 1);  // 3 batches of 16 (the last ragged)

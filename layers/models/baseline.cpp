@@ -12,6 +12,7 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "engine/schedule.h"
+#include "engine/table.h"
 #include "layers/models/lenet.h"
 
 namespace mgf {
@@ -69,10 +70,19 @@ std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, c
     log.train = train_epoch(model, opt, loader, hooks,
                             "epoch " + std::to_string(e + 1) + "/" + std::to_string(r.epochs));
     log.test = evaluate(model, test);
+    if (data.val.size() > 0) log.val = evaluate(model, data.val);
     logs.push_back(log);
     if (on_epoch) on_epoch(log);
   }
   return logs;
+}
+
+void report_val_error(const std::string& what, Module& model, const DataSplits& data) {
+  if (data.val.size() == 0) return;
+  const EvalResult v = evaluate(model, data.val);
+  std::printf("%s: %s validation error (%lld / %lld)\n", what.c_str(), fmt_pct(v.error_rate()).c_str(),
+              static_cast<long long>(v.errors), static_cast<long long>(v.count));
+  std::fflush(stdout);
 }
 
 std::string checkpoint_dir() {
@@ -80,18 +90,22 @@ std::string checkpoint_dir() {
   return env && *env ? env : "checkpoints";
 }
 
-std::string baseline_path(const std::string& model, const std::string& set, bool quick, int64_t train_images) {
-  const std::string tag = quick ? "-quick-n" + std::to_string(train_images) : "";
+std::string baseline_path(const std::string& model, const std::string& set, bool quick, int64_t train_images,
+                          int64_t val_images) {
+  const std::string tag = (quick ? "-quick-n" + std::to_string(train_images) : "") +
+                          (val_images > 0 ? "-val" + std::to_string(val_images) : "");
   return (std::filesystem::path(checkpoint_dir()) / (model + "-" + set + tag + ".mgf")).string();
 }
 
 std::shared_ptr<Sequential> trained_baseline(const std::string& model, const DataSplits& data, bool quick) {
   auto m = make_model(model);
   const std::string set = data.name.empty() ? "mnist" : data.name;
-  std::vector<std::string> candidates = {baseline_path(model, set, false)};
+  const int64_t nval = data.val.size();
+  std::vector<std::string> candidates = {baseline_path(model, set, false, 0, nval)};
   if (quick) {  // named by the images the quick recipe trains on: a slice of data.train
     const int64_t cap = baseline_recipe(model, true).max_train;
-    candidates.push_back(baseline_path(model, set, true, cap < 0 ? data.train.size() : std::min(cap, data.train.size())));
+    candidates.push_back(
+        baseline_path(model, set, true, cap < 0 ? data.train.size() : std::min(cap, data.train.size()), nval));
   }
   for (const auto& path : candidates)
     if (std::filesystem::exists(path)) {

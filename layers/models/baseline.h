@@ -50,16 +50,24 @@ struct EpochLog {
   float lr;
   EpochStats train;
   EvalResult test;
+  EvalResult val;     // on data.val after each epoch; count 0 when the run holds out none
 };
 
-// Trains `model` with the recipe (seeded by `seed`); calls on_epoch after each epoch's test
-// evaluation. Returns one log per epoch.
+// Trains `model` with the recipe (seeded by `seed`) on data.train; calls on_epoch after each
+// epoch's test evaluation (and validation, when data.val is not empty). Returns one log per epoch.
 std::vector<EpochLog> train_with_recipe(Module& model, const DataSplits& data, const BaselineRecipe& r,
                                         uint64_t seed, const std::function<void(const EpochLog&)>& on_epoch = {});
 
 std::string checkpoint_dir();   // $MGF_CHECKPOINTS or "checkpoints"
-// <dir>/<model>-<set>.mgf, or for a quick model <dir>/<model>-<set>-quick-n<train_images>.mgf.
-std::string baseline_path(const std::string& model, const std::string& set, bool quick, int64_t train_images = 0);
+// <dir>/<model>-<set>.mgf, or for a quick model <dir>/<model>-<set>-quick-n<train_images>.mgf;
+// with val_images > 0 (--val) "-val<N>" is appended before .mgf, so a baseline that never saw
+// the held-out images is never confused with one trained on all of them.
+std::string baseline_path(const std::string& model, const std::string& set, bool quick, int64_t train_images = 0,
+                          int64_t val_images = 0);
+
+// Prints "<what>: X % validation error (e / n)" when data.val holds images (--val); prints
+// nothing otherwise, so a run without --val prints what it printed before the split existed.
+void report_val_error(const std::string& what, Module& model, const DataSplits& data);
 
 std::shared_ptr<Sequential> trained_baseline(const std::string& model, const DataSplits& data, bool quick);
 
