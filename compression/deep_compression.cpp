@@ -577,6 +577,8 @@ DeepCompressionResult compress_and_measure(Module& model, const std::function<st
   DeepCompressionResult r;
   r.float_params = model.num_parameters();
   r.error_baseline = test_error(model, data.test);
+  const bool has_val = data.val.size() > 0;
+  if (has_val) r.val_baseline = test_error(model, data.val);
   // The reference size: the float model as our checkpoint stores it, bytes on disk.
   const std::string ckpt = cfg.file + ".float.mgf";
   save_checkpoint(ckpt, model);
@@ -586,9 +588,11 @@ DeepCompressionResult compress_and_measure(Module& model, const std::function<st
   // Stages 1-2 train; stage 3 is pure coding (it changes bytes, not a single weight), so
   // error_quantized is also the error the file must reproduce.
   r.error_pruned = deep_compression_prune(model, data, cfg);
+  if (has_val) r.val_pruned = test_error(model, data.val);
   if (cfg.after_prune) cfg.after_prune(model);
   TrainedQuantization q = deep_compression_quantize(model, data, cfg, &r.error_quantized_kmeans);
   r.error_quantized = test_error(model, data.test);
+  if (has_val) r.val_quantized = test_error(model, data.val);
 
   CompressedModel cm = make_compressed_model(model, q, cfg.arch, cfg.coding);
   save_compressed(cfg.file + ".pq", cm, false, &r.pq_layout);
@@ -599,6 +603,7 @@ DeepCompressionResult compress_and_measure(Module& model, const std::function<st
   // Deployment: everything below comes from the file alone.
   CompressedRunner runner(load_compressed(cfg.file), make_model());
   r.error_deployed = test_error(runner, data.test);
+  if (has_val) r.val_deployed = test_error(runner, data.val);
   compare_predictions(runner, model, data.test, &r.prediction_mismatches, &r.max_logit_diff);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
@@ -608,6 +613,9 @@ std::vector<KmeansInitTrial> kmeans_init_ablation(const std::function<std::share
                                                   const std::string& weight, const std::vector<int>& bits, int epochs,
                                                   int seeds, const DataSplits& data, const DeepCompressionConfig& cfg) {
   std::vector<KmeansInitTrial> cells;
+  // Choosing an initialisation is a choice: measured on the validation split when the run holds
+  // one out, else on the test set (selection_set, engine/data.h).
+  const Dataset& eval_images = selection_set(data).images;
   for (int b : bits)
     for (KmeansInit init : {KmeansInit::linear, KmeansInit::forgy, KmeansInit::density}) {
       KmeansInitTrial cell;
@@ -622,7 +630,7 @@ std::vector<KmeansInitTrial> kmeans_init_ablation(const std::function<std::share
         Rng rng(cfg.seed + 7 + 101 * static_cast<uint64_t>(s));
         TrainedQuantization q;
         q.add(weight, *w, b, init, rng);
-        const double e0 = evaluate(*m, data.test).error_rate();
+        const double e0 = evaluate(*m, eval_images).error_rate();
         double e1 = e0;
         if (epochs > 0) {
           std::vector<Parameter*> others;
@@ -634,7 +642,7 @@ std::vector<KmeansInitTrial> kmeans_init_ablation(const std::function<std::share
           TrainHooks hooks;
           hooks.after_backward = [&] { q.step(cfg.quant_lr, 0.9f); };
           for (int e = 0; e < epochs; ++e) train_epoch(*m, opt, loader, hooks, std::string("ablation ") + kmeans_init_name(init));
-          e1 = evaluate(*m, data.test).error_rate();
+          e1 = evaluate(*m, eval_images).error_rate();
         }
         cell.error_kmeans.push_back(e0);
         cell.error_trained.push_back(e1);

@@ -193,6 +193,8 @@ struct DeepCompressionConfig {
 
 struct DeepCompressionResult {
   double error_baseline = 0, error_pruned = 0, error_quantized_kmeans = 0, error_quantized = 0, error_deployed = 0;
+  // The same stages on data.val (the validation split; -1 when the run holds none out).
+  double val_baseline = -1, val_pruned = -1, val_quantized = -1, val_deployed = -1;
   int64_t float_params = 0;          // every parameter, weights and biases
   int64_t float_checkpoint_bytes = 0;// save_checkpoint() of the model before pruning, on disk
   int64_t pq_file_bytes = 0;         // the same compressed file with fixed-width codes (P+Q)
@@ -245,7 +247,8 @@ struct KmeansInitTrial {
   std::vector<double> error_kmeans;   // per seed, right after k-means
   std::vector<double> error_trained;  // per seed, after centroid training (= error_kmeans when epochs = 0)
 };
-// Cells in the order bits (outer) × linear, Forgy, density (inner).
+// Cells in the order bits (outer) × linear, Forgy, density (inner). Errors are on
+// selection_set(data): the validation split when the run holds one out, else the test set.
 std::vector<KmeansInitTrial> kmeans_init_ablation(const std::function<std::shared_ptr<Module>()>& pruned_model,
                                                   const std::string& weight, const std::vector<int>& bits, int epochs,
                                                   int seeds, const DataSplits& data, const DeepCompressionConfig& cfg);

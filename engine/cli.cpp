@@ -88,13 +88,16 @@ ExampleArgs::ExampleArgs(std::string program, std::string what, std::string dura
   if (takes("--svg")) output("--svg", "", "where to write the figure");
 }
 
-void ExampleArgs::val_default(int64_t n, const std::string& use) {
+void ExampleArgs::val_default(int64_t n, const std::string& use, int64_t quick_n) {
   if (!opts_.count("--val")) throw std::logic_error("ExampleArgs: " + program_ + " does not take --val");
-  option("--val", std::to_string(n), opts_.at("--val").help + (use.empty() ? "" : "; " + use));
+  val_quick_ = quick_n;
+  option("--val", std::to_string(n),
+         opts_.at("--val").help + (use.empty() ? "" : "; " + use) +
+             (quick_n >= 0 ? "; --quick holds out " + std::to_string(quick_n) + " of its slice unless --val is given" : ""));
 }
 
 int64_t ExampleArgs::val(int64_t train_size) const {
-  const int64_t n = get_int("--val");
+  const int64_t n = !given("--val") && quick() && val_quick_ >= 0 ? val_quick_ : get_int("--val");
   if (n < 0 || n > train_size - 1)
     fail("flag --val expects 0.." + std::to_string(std::max<int64_t>(train_size - 1, 0)) + " (the run has " +
          std::to_string(train_size) + " training images and keeps at least one), found '" + get("--val") + "'");

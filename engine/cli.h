@@ -63,7 +63,9 @@ class ExampleArgs {
   // --val N: the last N training images held out as validation (split_validation() in
   // engine/data.h). A program taking it sets its default (kDefaultValidationImages for new
   // chapters) and says in `use` what it does with the held-out images; call before parse().
-  void val_default(int64_t n, const std::string& use);
+  // `quick_n` >= 0: the count a --quick run holds out of its slice when --val is not given
+  // (10 000 would not fit in a quick slice).
+  void val_default(int64_t n, const std::string& use, int64_t quick_n = -1);
 
   // Declares an extra flag with its default ("" for a flag without default) and help line.
   // A flag whose default is "false" or "true" is a switch: `--flag` alone sets it true.
@@ -119,6 +121,7 @@ class ExampleArgs {
   std::vector<std::string> order_;
   std::map<std::string, Opt> opts_;
   std::map<std::string, std::string> values_;
+  int64_t val_quick_ = -1;   // val_default(..., quick_n): what --quick holds out when --val is not given
   std::map<std::string, bool> given_;
   std::map<std::string, std::string> refused_;  // common flag not taken -> why
   std::vector<std::string> outputs_;             // flags checked writable in parse()

@@ -29,6 +29,11 @@ Dataset Dataset::slice(int64_t begin, int64_t count) const {
   return out;
 }
 
+SelectionSet selection_set(const DataSplits& s) {
+  if (s.val.size() > 0) return {s.val, "val"};
+  return {s.test, "test"};
+}
+
 void split_validation(DataSplits& s, int64_t n) {
   const int64_t total = s.train.size();
   if (n < 0 || n > total - 1)

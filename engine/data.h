@@ -70,6 +70,16 @@ DataSplits load_mnist_like(const std::string& flag_dir, const std::string& set =
 // size unless 0 <= n <= train size - 1 (at least one image must remain to train on).
 void split_validation(DataSplits& s, int64_t n);
 
+// The images an example makes its choices on (schedules, rates, early stops) and prints its
+// progress with: the validation split when the run holds one out (--val), else the test set.
+// `name` says which, so a --val 0 run's lines read "test error" and never pass for validation.
+// The test error is then reported once, in the final table (DESIGN.md, validation split).
+struct SelectionSet {
+  const Dataset& images;
+  const char* name;  // "val" or "test"
+};
+SelectionSet selection_set(const DataSplits& s);
+
 // Builds one split from IDX image and label files (raw or .gz), checking that they agree
 // (same count, labels in 0..9). Exposed for tests.
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path, int64_t max_count = -1);

@@ -220,7 +220,7 @@ RetrainRecipe read_retrain_recipe(const ExampleArgs& args, const std::string& mo
 void report_reg_compare(const ExampleArgs& args, const std::vector<std::vector<std::vector<double>>>& err,
                         const std::vector<double>& keeps, size_t n_seeds, double base_error,
                         const std::string& model_name, const RetrainRecipe& rr, const Regularisers& regs,
-                        const std::string& default_path) {
+                        const std::string& default_path, const char* set_name) {
   const char* names[kRegVariants] = {"L1, pruned once, no retraining", "L2, pruned once, no retraining",
                                      "L1, pruned once + retrained", "L2, pruned once + retrained",
                                      "L2, iterative prune + retrain", "L1 to prune, L2 to retrain"};
@@ -228,8 +228,9 @@ void report_reg_compare(const ExampleArgs& args, const std::vector<std::vector<s
   const char* legend[kRegVariants] = {"L1, no retrain", "L2, no retrain", "L1 + retrain",
                                       "L2 + retrain",   "L2 iterative",   "L1, L2 retrain"};
   ResultTable t({"kept", names[0], names[1], names[2], names[3], names[4], names[5]});
-  SvgPlot p("L1 vs L2 regularisation, " + model_name + " (Han Fig. 5)", "weights kept (%)", "test error (%)");
-  SvgPlot zoom("L1 vs L2 after retraining, " + model_name, "weights kept (%)", "test error (%)");
+  const std::string axis = std::string(set_name) + " error (%)";
+  SvgPlot p("L1 vs L2 regularisation, " + model_name + " (Han Fig. 5)", "weights kept (%)", axis);
+  SvgPlot zoom("L1 vs L2 after retraining, " + model_name, "weights kept (%)", axis);
   p.log_x = zoom.log_x = true;
   p.log_y = true;
   for (size_t k = 0; k < keeps.size(); ++k) {
@@ -252,7 +253,7 @@ void report_reg_compare(const ExampleArgs& args, const std::vector<std::vector<s
   }
   p.hline(100.0 * base_error, "our dense baseline");
   zoom.hline(100.0 * base_error, "our dense baseline");
-  t.print("Han Fig. 5 on " + model_name + ": test error" + (n_seeds > 1 ? " (mean ± sd over " + std::to_string(n_seeds) + " seeds)" : "") +
+  t.print("Han Fig. 5 on " + model_name + ": " + set_name + " error" + (n_seeds > 1 ? " (mean ± sd over " + std::to_string(n_seeds) + " seeds)" : "") +
           "; every layer pruned to the kept fraction; fine-tune and each retraining " + std::to_string(rr.epochs_per_step) +
           " epoch(s), LR " + fmt(rr.lr, 4) + (rr.cosine ? " cosine to 0" : " flat") + "; " + regs.l1.name() + ", " + regs.l2.name() +
           "; row 100 % = after the fine-tune, unpruned");
@@ -265,10 +266,10 @@ void report_reg_compare(const ExampleArgs& args, const std::vector<std::vector<s
   if (!args.json_path().empty()) t.write_json(args.json_path());
 }
 
-// Han Fig. 6: the table of test error with one layer pruned, and its figure.
+// Han Fig. 6: the table of error (on the selection set) with one layer pruned, and its figure.
 void report_sensitivity(const std::vector<NamedParameter>& layers, const std::vector<double>& keeps,
                         const std::vector<SensitivityPoint>& pts, double base_error, const std::string& model_name,
-                        const std::string& path) {
+                        const std::string& path, const char* set_name) {
   std::vector<std::string> cols{"kept"};
   for (auto& l : layers) cols.push_back(l.name);
   ResultTable sens(cols);
@@ -277,16 +278,17 @@ void report_sensitivity(const std::vector<NamedParameter>& layers, const std::ve
     for (size_t l = 0; l < layers.size(); ++l) row.push_back(fmt_pct(pts[l * keeps.size() + k].error));
     sens.add_row(row);
   }
-  sens.print("Sensitivity: test error with ONE layer pruned by magnitude, no retraining (Han Fig. 6)");
+  sens.print(std::string("Sensitivity: ") + set_name + " error with ONE layer pruned by magnitude, no retraining (Han Fig. 6)");
   write_sensitivity_svg(pts, base_error, "Pruning sensitivity, " + model_name + " (no retraining)", path);
   std::printf("wrote %s\n", path.c_str());
 }
 
 // The iterative run step by step, and the error-vs-compression figure beside Han's 12x point.
 void report_iterations(const std::vector<PruneStepRow>& rows, const IterativePruning& ip, double base_error,
-                       const std::string& model_name, const std::string& path) {
+                       const std::string& model_name, const std::string& path, const char* set_name) {
   std::vector<double> curve_x{1.0}, curve_y{100.0 * base_error};
-  ResultTable iters({"step", "kept", "compression", "error after prune", "error after retrain"});
+  const std::string e = std::string(set_name) + " error";
+  ResultTable iters({"step", "kept", "compression", e + " after prune", e + " after retrain"});
   for (size_t s = 0; s < rows.size(); ++s) {
     const PruneStepRow& r = rows[s];
     const double ratio = static_cast<double>(r.total) / std::max<int64_t>(r.kept, 1);
@@ -298,10 +300,11 @@ void report_iterations(const std::vector<PruneStepRow>& rows, const IterativePru
   iters.print("Iterative pruning: prune, then retrain the survivors (LR " + fmt(ip.lr, 4) + (ip.cosine ? " cosine to 0 per step" : " flat") + ", " +
               ip.reg.name() + ", " + std::to_string(ip.epochs_per_step) + " epoch(s) per step)");
   SvgPlot p("Error vs compression, " + model_name + " (iterative magnitude pruning)", "compression (x)",
-            "test error (%)");
+            e + " (%)");
   p.log_x = true;
   p.line("ours, after retraining", curve_x, curve_y);
-  p.points("Han 2015 (12x)", {12.0}, {model_name == "lenet5" ? 0.77 : 1.59});
+  // Han's point is a test error: drawn only on a test-error axis (a --val 0 run).
+  if (std::string(set_name) == "test") p.points("Han 2015 (12x)", {12.0}, {model_name == "lenet5" ? 0.77 : 1.59});
   p.hline(100.0 * base_error, "our dense baseline");
   p.write(path);
   std::printf("wrote %s\n", path.c_str());
@@ -422,8 +425,10 @@ static int run(int argc, char** argv) {
                    "LeNet-300-100 about 2 min, LeNet-5 about 25 min (plus about 20 min once to train its baseline) on 2 busy cores; "
                    "--timing-only 45 s; --reg-compare about 2 min per seed (LeNet-300-100); --quick a few seconds",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
-  // 0 until this chapter's headline tables are re-run with choices on validation (issue 12).
-  args.val_default(0, "prints the dense baseline's and the pruned model's validation error (the steps still print test error)");
+  args.val_default(kDefaultValidationImages,
+                   "the sensitivity scan, every step's error and any choice use it; the test error is reported once, "
+                   "in the final table (--val 0: the steps print test error instead)",
+                   500);
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--keep", "", "final kept fraction per prunable layer, comma-separated (default: Han's Table 1-2)");
@@ -465,11 +470,12 @@ static int run(int argc, char** argv) {
     split_validation(data, args.val(data.train.size()));  // held out from the (quick) slice
     auto net = trained_baseline(model_name, data, quick);
     Sequential& model = *net;
-    const EvalResult base = evaluate(model, data.test);
-    std::printf("dense baseline: %s test error (%lld / %lld)\n", fmt_pct(base.error_rate()).c_str(),
-                static_cast<long long>(base.errors), static_cast<long long>(base.count));
-    report_val_error("dense baseline", model, data);
-    auto test_error = [&] { return evaluate(model, data.test).error_rate(); };
+    // Every step below measures on `sel`: the validation split, or the test set with --val 0.
+    const SelectionSet sel = selection_set(data);
+    auto sel_error = [&] { return evaluate(model, sel.images).error_rate(); };
+    const double base_sel = sel_error();
+    std::printf("dense baseline: %s %s error\n", fmt_pct(base_sel).c_str(), sel.name);
+    const EvalResult base = evaluate(model, data.test);  // printed once, in the final table
 
     auto layers = prunable_parameters(model);
     const bool lenet5 = model_name == "lenet5";
@@ -489,8 +495,8 @@ static int run(int argc, char** argv) {
       const std::vector<double> keeps{1.0, 0.5, 0.25, 0.12, 0.08, 0.05};
       const auto err = reg_compare(model, data, baseline_recipe(model_name, quick).jitter, keeps, seeds, rr.lr, rr.cosine,
                                    rr.epochs_per_step, regs.l1, regs.l2);
-      report_reg_compare(args, err, keeps, seeds.size(), base.error_rate(), model_name, rr, regs,
-                         fig_dir + "/magnitude_pruning-reg-" + tag + ".svg");
+      report_reg_compare(args, err, keeps, seeds.size(), base_sel, model_name, rr, regs,
+                         fig_dir + "/magnitude_pruning-reg-" + tag + ".svg", sel.name);
       std::printf("wall time %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
       return 0;
     }
@@ -498,9 +504,9 @@ static int run(int argc, char** argv) {
     // ---- 2. sensitivity: one layer at a time, no retraining (Han Fig. 6) ----------------------
     const std::vector<double> keeps = quick ? std::vector<double>{1.0, 0.2, 0.05}
                                             : std::vector<double>{1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01};
-    const auto pts = sensitivity_scan(layers, keeps, test_error);
-    report_sensitivity(layers, keeps, pts, base.error_rate(), model_name,
-                       fig_dir + "/magnitude_pruning-" + tag + "-sensitivity.svg");
+    const auto pts = sensitivity_scan(layers, keeps, sel_error);
+    report_sensitivity(layers, keeps, pts, base_sel, model_name, fig_dir + "/magnitude_pruning-" + tag + "-sensitivity.svg",
+                       sel.name);
 
     // ---- 3. iterative prune → retrain (compression/pruning/retrain.h) --------------------------
     IterativePruning ip;
@@ -518,13 +524,16 @@ static int run(int argc, char** argv) {
     // The baseline's own augmentation (LeNet-5 trains on 2-pixel jitter) is kept while retraining.
     DataLoader loader(data.train, 64, true, loader_rng, baseline_recipe(model_name, quick).jitter);
     std::vector<double> quality_used;
-    const auto rows = iterative_prune_retrain(model, layers, loader, ip, test_error, quality_used);
-    report_iterations(rows, ip, base.error_rate(), model_name,
-                      fig_dir + "/magnitude_pruning-" + tag + "-error_vs_compression.svg");
+    const auto rows = iterative_prune_retrain(model, layers, loader, ip, sel_error, quality_used);
+    report_iterations(rows, ip, base_sel, model_name, fig_dir + "/magnitude_pruning-" + tag + "-error_vs_compression.svg",
+                      sel.name);
 
     // ---- 4. per-layer result beside the paper ----------------------------------------------------
     const EvalResult fin = evaluate(model, data.test);
-    report_val_error("pruned + retrained", model, data);
+    if (data.val.size() > 0) {
+      summary.add_row({"val error, dense", fmt_pct(base_sel), "-"});
+      summary.add_row({"val error, pruned + retrained", fmt_pct(sel_error()), "-"});
+    }
     report_per_layer(layers, paper_keep, quality_used, base, fin, lenet5, summary);
 
     // ---- 5. simulation = deployment: the pruned net from CSR --------------------------------------

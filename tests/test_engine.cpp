@@ -245,6 +245,19 @@ TEST_SUITE("engine") {
           "this program does not take --val (it holds out no validation images)");
     ExampleArgs no_val("t", "test", "instant", {"--json"});
     CHECK_THROWS_AS(no_val.val_default(10, ""), std::logic_error);
+    // A quick default: --quick holds out its own count of its slice, unless --val is given.
+    ExampleArgs q("t", "test", "instant");
+    q.val_default(kDefaultValidationImages, "", 500);
+    parse_flags(q, {"--quick"});
+    CHECK(q.val(2000) == 500);
+    ExampleArgs qg("t", "test", "instant");
+    qg.val_default(kDefaultValidationImages, "", 500);
+    parse_flags(qg, {"--quick", "--val", "0"});
+    CHECK(qg.val(2000) == 0);
+    ExampleArgs full("t", "test", "instant");
+    full.val_default(kDefaultValidationImages, "", 500);
+    parse_flags(full, {});
+    CHECK(full.val(60000) == 10000);  // the quick count applies only to --quick
   }
 
   TEST_CASE("ExampleArgs: a common flag the program does not take is refused, and absent from --help") {

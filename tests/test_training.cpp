@@ -437,6 +437,20 @@ TEST_SUITE("training") {
     set_training_output(true);
   }
 
+  TEST_CASE("selection_set: the validation split when one is held out, else the test set, named") {
+    DataSplits s;
+    s.train = synthetic_dataset(40, 4, 4, 23);
+    s.test = synthetic_dataset(10, 4, 4, 24);
+    const SelectionSet none = selection_set(s);
+    CHECK(&none.images == &s.test);
+    CHECK(std::string(none.name) == "test");
+    split_validation(s, 8);
+    const SelectionSet held = selection_set(s);
+    CHECK(&held.images == &s.val);
+    CHECK(held.images.size() == 8);
+    CHECK(std::string(held.name) == "val");
+  }
+
   TEST_CASE("split_validation holds out the tail of train: sizes, order, disjoint, range-checked") {
     DataSplits s;
     s.train = synthetic_dataset(50, 4, 4, 21);

@@ -75,7 +75,10 @@ std::vector<std::vector<std::vector<double>>> reg_compare(Sequential& model, con
   std::vector<std::vector<std::vector<double>>> err(kRegVariants, std::vector<std::vector<double>>(keeps.size()));
   const Snapshot base = snapshot(model);
   auto layers = prunable_parameters(model);
-  auto test_error = [&] { return evaluate(model, data.test).error_rate(); };
+  // Errors on the validation split when the run holds one out (a choice between regularisers
+  // is a choice), else on the test set (selection_set in engine/data.h).
+  const Dataset& eval_images = selection_set(data).images;
+  auto test_error = [&] { return evaluate(model, eval_images).error_rate(); };
   auto prune_all_to = [&](double keep) {
     for (auto& l : layers) prune_parameter(*l.param, sparsity_mask(l.param->var.value(), keep));
   };

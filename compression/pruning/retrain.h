@@ -87,7 +87,7 @@ std::vector<PruneStepRow> iterative_prune_retrain(Module& model, const std::vect
 // Every layer keeps the same fraction (target-sparsity mode, sparsity_mask()). The fine-tuning
 // and each retraining phase last `epochs` epochs at rate lr (cosine or flat). Each seed draws its
 // own batch order (batch 64, image shift `jitter`). Returns errors[variant][keep index][seed] on
-// data.test; index 0 of keeps is 1.0 (fine-tuned, unpruned). The model is restored at the end.
+// selection_set(data): data.val when the run holds one out, else data.test; index 0 of keeps is 1.0 (fine-tuned, unpruned). The model is restored at the end.
 enum RegVariant { kL1Pruned, kL2Pruned, kL1Retrained, kL2Retrained, kL2Iterative, kL1ThenL2, kRegVariants };
 std::vector<std::vector<std::vector<double>>> reg_compare(Sequential& model, const DataSplits& data, int jitter,
                                                           const std::vector<double>& keeps,
