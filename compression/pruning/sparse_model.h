@@ -1,0 +1,58 @@
+// compression/pruning/sparse_model.h — a pruned network deployed: every Linear and Conv2d of a
+// Sequential (LeNet-300-100, LeNet-5) runs from CSR, the other layers (pooling, ReLU, Flatten)
+// run as they are. This is what Han et al. 2015 and Deep Compression §6 time: the pruned net
+// computing with its nonzeros only, not the masked float weights that retraining uses.
+// Book: book/14-magnitude_pruning.md and book/17-dns.md ("Running the pruned net from CSR").
+// Tests: make test SUITE=magnitude_pruning (logits = the masked float model's, both LeNets).
+//
+// It lives in pruning/ rather than coding/ because it knows the layers (Linear, Conv2d,
+// Sequential); coding/ holds the formats and kernels (csr.h, sparse_conv.h), which know only
+// raw pointers and tensors.
+// Deliberately not here: nested containers (a child that is itself a Sequential runs densely,
+// as "other"), batch norm folding, training (a deployed net is inference only).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compression/coding/csr.h"
+#include "compression/coding/sparse_conv.h"
+#include "layers/sequential.h"
+
+namespace mgf {
+
+struct SparseModelLayer {
+  std::string name;                      // the child's name in the Sequential ("fc1", "conv2", "pool1")
+  std::shared_ptr<SparseLinear> linear;  // set for a Linear
+  std::shared_ptr<SparseConv2d> conv;    // set for a Conv2d
+  std::shared_ptr<Module> other;         // anything else, run by its own forward
+  int64_t kept = 0, total = 0;           // nonzero weights, all weights (0, 0 for other layers)
+  int64_t csr_bytes = 0;                 // bytes of the stored CSR (16-bit columns where they fit)
+};
+
+class SparseModel {
+ public:
+  // Reads every child of `net` in order: a Linear or Conv2d becomes its CSR form (weight ⊙
+  // mask, bias kept dense), anything else is kept by reference and put in eval mode. Later
+  // changes to net's weights are not seen (the CSR is a copy).
+  explicit SparseModel(Sequential& net, SparseConvAlgo conv_algo = kDefaultSparseConvAlgo);
+
+  // Logits [N, classes] for a batch x [N, ...]. An input of more than 2 dims is flattened to
+  // [N, rest] before a Linear (what LeNet300::forward and Flatten do).
+  Tensor forward(const Tensor& x) const;
+  // Layer i alone on its input h (the example times the layers one by one with this).
+  Tensor forward_layer(size_t i, const Tensor& h) const;
+
+  const std::vector<SparseModelLayer>& layers() const { return layers_; }
+  int64_t kept() const;         // nonzero weights of the sparse layers (Han's "weights" count)
+  int64_t total() const;        // all weights of those layers
+  int64_t csr_bytes() const;    // the stored format: CSR arrays of every sparse layer
+  int64_t dense_bytes() const { return 4 * total(); }  // the same weights as dense float32
+  void set_conv_algo(SparseConvAlgo a);
+
+ private:
+  std::vector<SparseModelLayer> layers_;
+};
+
+}  // namespace mgf
