@@ -80,11 +80,13 @@ TEST_SUITE("magnitude_pruning") {
                                                               sparse_conv_scratch_floats(g, SparseConvAlgo::direct))));
       std::vector<float> ys(c.OC * P, -7.0f), yt(c.OC * P, -7.0f), yc(c.OC * P, -7.0f), yi(c.OC * P, -7.0f),
           y32(c.OC * P, -7.0f);  // garbage: every output must be written
-      sparse_conv_direct_scalar(W16, g, x.data(), scratch.data(), ys.data());
-      sparse_conv_direct_avx2(W16, g, x.data(), scratch.data(), yt.data());
-      sparse_conv_direct_avx2_scatter(W16, g, x.data(), scratch.data(), yc.data());
+      const std::vector<int32_t> off = sparse_conv_tap_offsets(W16, g);
+      REQUIRE(sparse_conv_tap_offsets(W32, g) == off);
+      sparse_conv_direct_scalar(W16, off.data(), g, x.data(), scratch.data(), ys.data());
+      sparse_conv_direct_avx2(W16, off.data(), g, x.data(), scratch.data(), yt.data());
+      sparse_conv_direct_avx2_scatter(W16, off.data(), g, x.data(), scratch.data(), yc.data());
       sparse_conv_im2col(W16, g, x.data(), scratch.data(), yi.data());
-      sparse_conv_direct_scalar(W32, g, x.data(), scratch.data(), y32.data());
+      sparse_conv_direct_scalar(W32, off.data(), g, x.data(), scratch.data(), y32.data());
       const Tensor ref = dense_conv(x.reshape({1, c.C, c.H, c.W}), w, Tensor(), Conv2dOptions{c.stride, c.stride, c.pad, c.pad, 1});
       REQUIRE(ref.numel() == c.OC * P);
       expect_all_close(ys.data(), ref.data(), ref.numel(), kDecode, "direct scalar vs the dense masked conv");
@@ -150,6 +152,10 @@ TEST_SUITE("magnitude_pruning") {
     const SparseConv2d sc(random_tensor({4, 2, 3, 3}, 1), Tensor(), Conv2dOptions{});
     CHECK_THROWS_WITH_AS(sc.forward(Tensor({1, 3, 5, 5})), doctest::Contains("[1, 3, 5, 5]"), std::invalid_argument);
     CHECK_THROWS_AS(sc.forward(Tensor({1, 2, 2, 5})), std::invalid_argument);  // kernel taller than the input
+    // tap offsets for a geometry whose C·KH·KW is not the CSR's width
+    const CsrMatrix16 w16 = csr_narrow(csr_from_tensor(random_tensor({4, 2, 3, 3}, 2)));
+    CHECK_THROWS_WITH_AS(sparse_conv_tap_offsets(w16, ConvGeom{3, 5, 5, 3, 3, 1, 1, 0, 0}), doctest::Contains("27"),
+                         std::invalid_argument);
   }
 
   TEST_CASE("the deployed sparse model's logits equal the masked float model's (LeNet-300-100, LeNet-5)") {
@@ -179,7 +185,7 @@ TEST_SUITE("magnitude_pruning") {
           CHECK(sm.kept() == kept);
           CHECK(sm.total() == total);
           CHECK(sm.csr_bytes() < sm.dense_bytes());
-          const Tensor y = sm.forward(x);
+          const Tensor y = sm.logits(x);
           REQUIRE(y.shape() == ref.shape());
           expect_all_close(y, ref, kDecode, "sparse model vs masked float model");
         }

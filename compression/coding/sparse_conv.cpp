@@ -4,6 +4,8 @@
 #include "compression/coding/sparse_conv.h"
 
 #include <algorithm>
+#include <climits>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -38,11 +40,21 @@ const float* padded_input(const ConvGeom& g, const float* x, float* scratch) {
   return scratch;
 }
 
-// Offset in the padded input of tap column k = (c·KH + kh)·KW + kw: where the shifted plane of
-// that nonzero starts, xp[c][kh][kw].
-inline int64_t tap_offset(const ConvGeom& g, int64_t k) {
-  const int64_t c = k / (g.KH * g.KW), r = k % (g.KH * g.KW);
-  return (c * (g.H + 2 * g.PH) + r / g.KW) * (g.W + 2 * g.PW) + r % g.KW;
+template <typename Index>
+std::vector<int32_t> tap_offsets(const CsrT<Index>& W, const ConvGeom& g) {
+  const int64_t KK = g.KH * g.KW, Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW;
+  if (W.cols != g.C * KK)
+    throw std::invalid_argument("sparse_conv_tap_offsets: expected a CSR of C·KH·KW = " + std::to_string(g.C * KK) +
+                                " columns, found " + std::to_string(W.cols));
+  if (g.C * Hp * Wp > INT32_MAX)
+    throw std::invalid_argument("sparse_conv_tap_offsets: expected a padded input under 2^31 floats, found " +
+                                std::to_string(g.C * Hp * Wp));
+  std::vector<int32_t> off(static_cast<size_t>(W.nnz()));
+  for (int64_t k = 0; k < W.nnz(); ++k) {
+    const int64_t col = W.col_idx[k], c = col / KK, r = col % KK;  // col = (c·KH + kh)·KW + kw
+    off[k] = static_cast<int32_t>((c * Hp + r / g.KW) * Wp + r % g.KW);
+  }
+  return off;
 }
 
 // ---- (a) im2col + sparse × dense ------------------------------------------------------------
@@ -54,7 +66,7 @@ void conv_im2col(const CsrT<Index>& W, const ConvGeom& g, const float* x, float*
 
 // ---- (b) direct: each nonzero scatters its shifted input plane into y[oc] ------------------------
 template <typename Index>
-void direct_scalar(const CsrT<Index>& W, const ConvGeom& g, const float* x, float* scratch, float* y) {
+void direct_scalar(const CsrT<Index>& W, const int32_t* off, const ConvGeom& g, const float* x, float* scratch, float* y) {
   const float* xp = padded_input(g, x, scratch);
   const int64_t Wp = g.W + 2 * g.PW, OH = g.OH(), OW = g.OW(), P = OH * OW;
   for (int64_t oc = 0; oc < W.rows; ++oc) {
@@ -62,7 +74,7 @@ void direct_scalar(const CsrT<Index>& W, const ConvGeom& g, const float* x, floa
     std::fill(yo, yo + P, 0.0f);
     for (int32_t k = W.row_ptr[oc]; k < W.row_ptr[oc + 1]; ++k) {
       const float v = W.values[k];
-      const float* src = xp + tap_offset(g, W.col_idx[k]);  // src[ih·Wp + iw] = xp[c][kh + ih][kw + iw]
+      const float* src = xp + off[k];  // src[ih·Wp + iw] = xp[c][kh + ih][kw + iw]
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) yo[oh * OW + ow] += v * src[oh * g.SH * Wp + ow * g.SW];
     }
@@ -72,8 +84,9 @@ void direct_scalar(const CsrT<Index>& W, const ConvGeom& g, const float* x, floa
 #if MGF_HAVE_X86
 // The scalar loop order, 8 output columns per FMA: y[oc][oh][·] += v · xp[c][oh·SH + kh][kw + ·].
 template <typename Index>
-MGF_AVX2 void direct_avx2_scatter(const CsrT<Index>& W, const ConvGeom& g, const float* x, float* scratch, float* y) {
-  if (g.SW != 1) return direct_scalar(W, g, x, scratch, y);
+MGF_AVX2 void direct_avx2_scatter(const CsrT<Index>& W, const int32_t* off, const ConvGeom& g, const float* x,
+                                  float* scratch, float* y) {
+  if (g.SW != 1) return direct_scalar(W, off, g, x, scratch, y);
   const float* xp = padded_input(g, x, scratch);
   const int64_t Wp = g.W + 2 * g.PW, OH = g.OH(), OW = g.OW(), P = OH * OW;
   for (int64_t oc = 0; oc < W.rows; ++oc) {
@@ -82,7 +95,7 @@ MGF_AVX2 void direct_avx2_scatter(const CsrT<Index>& W, const ConvGeom& g, const
     for (int32_t k = W.row_ptr[oc]; k < W.row_ptr[oc + 1]; ++k) {
       const float v = W.values[k];
       const __m256 vv = _mm256_set1_ps(v);
-      const float* src = xp + tap_offset(g, W.col_idx[k]);
+      const float* src = xp + off[k];
       for (int64_t oh = 0; oh < OH; ++oh) {
         float* dst = yo + oh * OW;
         const float* s = src + oh * g.SH * Wp;
@@ -99,24 +112,26 @@ MGF_AVX2 void direct_avx2_scatter(const CsrT<Index>& W, const ConvGeom& g, const
 // overlaps the one before it when 8 does not divide OW: it recomputes a few outputs with the
 // same sums in the same order, so they are stored twice with equal values). Four vectors at a
 // time stay in registers while row oc's nonzeros stream past:
-//   acc_t += v · xp[tap_offset(k) + base_t],  base_t = oh_t·SH·Wp + ow_t.
+//   acc_t += v · xp[off[k] + base_t],  base_t = oh_t·SH·Wp + ow_t.
 template <typename Index>
-MGF_AVX2 void direct_avx2_tiled(const CsrT<Index>& W, const ConvGeom& g, const float* x, float* scratch, float* y) {
+MGF_AVX2 void direct_avx2_tiled(const CsrT<Index>& W, const int32_t* off, const ConvGeom& g, const float* x,
+                                float* scratch, float* y) {
   const int64_t OH = g.OH(), OW = g.OW(), P = OH * OW;
-  if (g.SW != 1 || OW < 8) return direct_scalar(W, g, x, scratch, y);
+  if (g.SW != 1 || OW < 8) return direct_scalar(W, off, g, x, scratch, y);
   const float* xp = padded_input(g, x, scratch);
-  const int64_t Wp = g.W + 2 * g.PW;
-  // The vectors of y[oc]: where each reads in the shifted plane, and where it is stored.
-  std::vector<int32_t> base, out;
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0;; ow += 8) {
-      const int64_t o = std::min(ow, OW - 8);
-      base.push_back(static_cast<int32_t>(oh * g.SH * Wp + o));
-      out.push_back(static_cast<int32_t>(oh * OW + o));
+  const int32_t Wp = static_cast<int32_t>(g.W + 2 * g.PW), SH = static_cast<int32_t>(g.SH);
+  // The vectors of y[oc]: where each reads in the shifted plane, and where it is stored. Kept
+  // per thread, so a batch does not allocate them once per image.
+  thread_local std::vector<int32_t> base, out;
+  base.clear();
+  out.clear();
+  for (int32_t oh = 0; oh < OH; ++oh)
+    for (int32_t ow = 0;; ow += 8) {
+      const int32_t o = std::min<int32_t>(ow, static_cast<int32_t>(OW - 8));
+      base.push_back(oh * SH * Wp + o);
+      out.push_back(oh * static_cast<int32_t>(OW) + o);
       if (o + 8 >= OW) break;
     }
-  std::vector<int32_t> off(static_cast<size_t>(W.nnz()));  // tap_offset of every nonzero, decoded once
-  for (int64_t k = 0; k < W.nnz(); ++k) off[k] = static_cast<int32_t>(tap_offset(g, W.col_idx[k]));
   const float* val = W.values.data();
   const int64_t T = static_cast<int64_t>(base.size());
   for (int64_t oc = 0; oc < W.rows; ++oc) {
@@ -158,46 +173,58 @@ void sparse_conv_im2col(const CsrMatrix& W, const ConvGeom& g, const float* x, f
 void sparse_conv_im2col(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
   conv_im2col(W, g, x, s, y);
 }
-void sparse_conv_direct_scalar(const CsrMatrix& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_scalar(W, g, x, s, y);
+std::vector<int32_t> sparse_conv_tap_offsets(const CsrMatrix& W, const ConvGeom& g) { return tap_offsets(W, g); }
+std::vector<int32_t> sparse_conv_tap_offsets(const CsrMatrix16& W, const ConvGeom& g) { return tap_offsets(W, g); }
+void sparse_conv_direct_scalar(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                               float* y) {
+  direct_scalar(W, off, g, x, s, y);
 }
-void sparse_conv_direct_scalar(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_scalar(W, g, x, s, y);
+void sparse_conv_direct_scalar(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                               float* y) {
+  direct_scalar(W, off, g, x, s, y);
 }
 #if MGF_HAVE_X86
-void sparse_conv_direct_avx2(const CsrMatrix& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_avx2_tiled(W, g, x, s, y);
+void sparse_conv_direct_avx2(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                             float* y) {
+  direct_avx2_tiled(W, off, g, x, s, y);
 }
-void sparse_conv_direct_avx2(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_avx2_tiled(W, g, x, s, y);
+void sparse_conv_direct_avx2(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                             float* y) {
+  direct_avx2_tiled(W, off, g, x, s, y);
 }
-void sparse_conv_direct_avx2_scatter(const CsrMatrix& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_avx2_scatter(W, g, x, s, y);
+void sparse_conv_direct_avx2_scatter(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                                     float* y) {
+  direct_avx2_scatter(W, off, g, x, s, y);
 }
-void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_avx2_scatter(W, g, x, s, y);
+void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                                     float* y) {
+  direct_avx2_scatter(W, off, g, x, s, y);
 }
 #else
-void sparse_conv_direct_avx2(const CsrMatrix& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_scalar(W, g, x, s, y);
+void sparse_conv_direct_avx2(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                             float* y) {
+  direct_scalar(W, off, g, x, s, y);
 }
-void sparse_conv_direct_avx2(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_scalar(W, g, x, s, y);
+void sparse_conv_direct_avx2(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                             float* y) {
+  direct_scalar(W, off, g, x, s, y);
 }
-void sparse_conv_direct_avx2_scatter(const CsrMatrix& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_scalar(W, g, x, s, y);
+void sparse_conv_direct_avx2_scatter(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                                     float* y) {
+  direct_scalar(W, off, g, x, s, y);
 }
-void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  direct_scalar(W, g, x, s, y);
+void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                                     float* y) {
+  direct_scalar(W, off, g, x, s, y);
 }
 #endif
-void sparse_conv_direct(const CsrMatrix& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  if (use_avx2()) return sparse_conv_direct_avx2(W, g, x, s, y);
-  sparse_conv_direct_scalar(W, g, x, s, y);
+void sparse_conv_direct(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s, float* y) {
+  if (use_avx2()) return sparse_conv_direct_avx2(W, off, g, x, s, y);
+  sparse_conv_direct_scalar(W, off, g, x, s, y);
 }
-void sparse_conv_direct(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* s, float* y) {
-  if (use_avx2()) return sparse_conv_direct_avx2(W, g, x, s, y);
-  sparse_conv_direct_scalar(W, g, x, s, y);
+void sparse_conv_direct(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s, float* y) {
+  if (use_avx2()) return sparse_conv_direct_avx2(W, off, g, x, s, y);
+  sparse_conv_direct_scalar(W, off, g, x, s, y);
 }
 
 // ---- SparseConv2d ----------------------------------------------------------------------------
@@ -249,6 +276,20 @@ void SparseConv2d::run(const std::vector<CsrT<Index>>& w, const Tensor& x, Tenso
   const float* px = x.data();
   float* py = y.data();
   const SparseConvAlgo algo = algo_;
+  // The direct kernels read each nonzero's tap as an input offset, which depends on the input
+  // size: computed on the first call with this size, then reused (a deployed layer always sees
+  // one size; the divisions would otherwise cost as much as conv2's arithmetic at batch 1).
+  const std::vector<std::vector<int32_t>>* off = nullptr;
+  if (algo == SparseConvAlgo::direct) {
+    std::lock_guard<std::mutex> lock(off_mutex_);
+    if (off_H_ != H || off_W_ != Wd) {
+      off_.clear();
+      for (auto& wg : w) off_.push_back(sparse_conv_tap_offsets(wg, g));
+      off_H_ = H;
+      off_W_ = Wd;
+    }
+    off = &off_;
+  }
   // Images are independent: each chunk of the batch has its own scratch.
   parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
     std::vector<float> scratch(static_cast<size_t>(sparse_conv_scratch_floats(g, algo)));
@@ -257,7 +298,7 @@ void SparseConv2d::run(const std::vector<CsrT<Index>>& w, const Tensor& x, Tenso
         const float* xg = px + (n * C + gi * Cg_) * H * Wd;  // this group's input channels
         float* yg = py + (n * OC_ + gi * OCg) * P;          // and its output channels
         if (algo == SparseConvAlgo::im2col) sparse_conv_im2col(w[gi], g, xg, scratch.data(), yg);
-        else sparse_conv_direct(w[gi], g, xg, scratch.data(), yg);
+        else sparse_conv_direct(w[gi], (*off)[gi].data(), g, xg, scratch.data(), yg);
       }
       if (!bias_.empty()) bias_add_channels(py + n * OC_ * P, bias_.data(), 1, OC_, P);  // y[oc][p] += b[oc]
     }

@@ -18,6 +18,7 @@
 // runs forward; retraining uses the masked float conv in engine/ops_conv.cpp).
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "compression/coding/csr.h"
@@ -41,26 +42,40 @@ int64_t sparse_conv_scratch_floats(const ConvGeom& g, SparseConvAlgo a);
 // (a) im2col (dispatched by im2col and csr_spmm themselves).
 void sparse_conv_im2col(const CsrMatrix& W, const ConvGeom& g, const float* x, float* scratch, float* y);
 void sparse_conv_im2col(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-// (b) direct. Scalar: the scatter, the specification —
-//   for each nonzero (oc, c, kh, kw, v):  y[oc][oh][ow] += v · xp[c][oh·SH + kh][ow·SW + kw]
-//   (xp = x zero-padded by PH, PW), any stride.
+// (b) direct. The CSR's column k = (c·KH + kh)·KW + kw is first turned into the offset of tap
+// (c, kh, kw) in the zero-padded input xp [C × (H+2PH) × (W+2PW)]:
+//   off[nz] = (c·(H+2PH) + kh)·(W+2PW) + kw        (sparse_conv_tap_offsets, once per input size)
+// — the form in which Park et al. 2017 ("Faster CNNs with direct sparse convolutions") store a
+// sparse filter — so the shifted plane of a nonzero starts at xp + off[nz].
+// Scalar: the scatter, the specification —
+//   for each nonzero (oc, off, v):  y[oc][oh][ow] += v · xp[off + oh·SH·(W+2PW) + ow·SW]
+//   any stride.
 // AVX2 (scatter): the same loop order, 8 output columns per FMA; y[oc] (≤ 576 floats for
 //   LeNet-5) is loaded and stored once per nonzero per row, from L1.
 // AVX2 (tiled): the loops swapped, output-stationary: 4 vectors of 8 outputs (anywhere in
 //   y[oc]) stay in registers while all of row oc's nonzeros stream past, each costing one
 //   broadcast and 4 loads + FMAs and no store — csr_spmm's inner loop, with the col entries
 //   read from the shifted image instead of a copy. The dispatcher uses this one.
-// Both AVX2 sides handle stride 1 along W with OW ≥ 8 and hand other geometries to the scalar.
-void sparse_conv_direct(const CsrMatrix& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-void sparse_conv_direct_scalar(const CsrMatrix& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-void sparse_conv_direct_avx2(const CsrMatrix& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-void sparse_conv_direct_avx2_scatter(const CsrMatrix& W, const ConvGeom& g, const float* x, float* scratch,
-                                     float* y);
-void sparse_conv_direct(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-void sparse_conv_direct_scalar(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-void sparse_conv_direct_avx2(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* scratch, float* y);
-void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const ConvGeom& g, const float* x, float* scratch,
-                                     float* y);
+// Both AVX2 sides handle stride 1 along W (the tiled one with OW ≥ 8) and hand other
+// geometries to the scalar. Throws std::invalid_argument when W does not have C·KH·KW columns.
+std::vector<int32_t> sparse_conv_tap_offsets(const CsrMatrix& W, const ConvGeom& g);
+std::vector<int32_t> sparse_conv_tap_offsets(const CsrMatrix16& W, const ConvGeom& g);
+void sparse_conv_direct(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* scratch,
+                        float* y);
+void sparse_conv_direct_scalar(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x,
+                               float* scratch, float* y);
+void sparse_conv_direct_avx2(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* scratch,
+                             float* y);
+void sparse_conv_direct_avx2_scatter(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x,
+                                     float* scratch, float* y);
+void sparse_conv_direct(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* scratch,
+                        float* y);
+void sparse_conv_direct_scalar(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x,
+                               float* scratch, float* y);
+void sparse_conv_direct_avx2(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x,
+                             float* scratch, float* y);
+void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x,
+                                     float* scratch, float* y);
 
 // The algorithm SparseConv2d uses unless told otherwise: the one that measured faster at
 // LeNet-5's shapes (book/14-magnitude_pruning.md has the table).
@@ -70,7 +85,7 @@ constexpr SparseConvAlgo kDefaultSparseConvAlgo = SparseConvAlgo::direct;
 // [OC] (or empty) and options (stride, padding, groups): one CSR per group, 16-bit columns
 // when C/groups·KH·KW <= 65536 (always, for real layers), else int32.
 // forward(x [N, C, H, W]) → [N, OC, OH, OW], images in parallel (parallel_for), so the result
-// does not depend on the thread count. Same outputs as the masked float conv up to float
+// does not depend on the thread count; forward may be called from several threads. Same outputs as the masked float conv up to float
 // reassociation (simulation = deployment, tested).
 class SparseConv2d {
  public:
@@ -93,6 +108,10 @@ class SparseConv2d {
   std::vector<CsrMatrix16> w16_;  // one per group, or empty
   std::vector<CsrMatrix> w32_;    // one per group when the columns do not fit 16 bits
   std::vector<float> bias_;       // empty = no bias
+  // The direct kernels' tap offsets for the last input size seen (one vector per group).
+  mutable std::mutex off_mutex_;
+  mutable int64_t off_H_ = -1, off_W_ = -1;
+  mutable std::vector<std::vector<int32_t>> off_;
 };
 
 }  // namespace mgf

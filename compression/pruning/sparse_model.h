@@ -12,6 +12,7 @@
 // as "other"), batch norm folding, training (a deployed net is inference only).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,10 @@ struct SparseModelLayer {
   int64_t csr_bytes = 0;                 // bytes of the stored CSR (16-bit columns where they fit)
 };
 
-class SparseModel {
+// A Module, so that whatever evaluates a model (evaluate() in engine/train.h,
+// compare_predictions() in compression/deep_compression.h) evaluates this one; its forward
+// records no graph (inference only).
+class SparseModel : public Module {
  public:
   // Reads every child of `net` in order: a Linear or Conv2d becomes its CSR form (weight ⊙
   // mask, bias kept dense), anything else is kept by reference and put in eval mode. Later
@@ -40,7 +44,9 @@ class SparseModel {
 
   // Logits [N, classes] for a batch x [N, ...]. An input of more than 2 dims is flattened to
   // [N, rest] before a Linear (what LeNet300::forward and Flatten do).
-  Tensor forward(const Tensor& x) const;
+  Tensor logits(const Tensor& x) const;
+  Var forward(const Var& x) override { return Var(logits(x.value())); }
+  std::string type_name() const override { return "SparseModel"; }
   // Layer i alone on its input h (the example times the layers one by one with this).
   Tensor forward_layer(size_t i, const Tensor& h) const;
 
@@ -54,5 +60,18 @@ class SparseModel {
  private:
   std::vector<SparseModelLayer> layers_;
 };
+
+// Per-layer and whole-model time of the deployed model against the masked float model it was
+// built from, on the batch x: median µs per call (engine/kernels/timing.h, interleaved, so a
+// burst of load hits every variant alike), in the thread count set by the caller. A conv layer
+// is timed with both algorithms (im2col + spmm, direct); for the other layers both columns are
+// the same run. The last row, "model", is the whole forward (conv layers with each algorithm).
+struct SparseLayerTime {
+  std::string name;
+  int64_t kept = 0, total = 0;      // weights (0, 0 for layers without)
+  double dense_us = 0;              // the float op on weight ⊙ mask as a dense tensor (sgemm, im2col + sgemm)
+  double im2col_us = 0, direct_us = 0;
+};
+std::vector<SparseLayerTime> time_sparse_model(const SparseModel& sm, Sequential& net, const Tensor& x, int samples);
 
 }  // namespace mgf
