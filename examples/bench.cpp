@@ -376,7 +376,6 @@ int run_sparse_bench(const ExampleArgs& args) {
       {"lenet300", "our DNS", {0.0224, 0.0348, 0.112}},
   };
   const int samples = args.quick() ? 5 : 21;
-  set_num_threads(1);  // one core for every variant: a per-core comparison
   std::printf("bench --sparse: kernels %s, 1 thread, median of %d interleaved samples\n", kernel_mode_name(kernel_mode()),
               samples);
   for (const SparseRates& r : sets) {
@@ -386,19 +385,7 @@ int run_sparse_bench(const ExampleArgs& args) {
     for (size_t i = 0; i < layers.size(); ++i)
       prune_parameter(*layers[i].param, sparsity_mask(layers[i].param->var.value(), r.keep[i]));
     const SparseModel sm(*net);
-    ResultTable t({"layer", "kept", "batch", "dense (us)", "CSR im2col (us)", "CSR direct (us)", "direct / im2col",
-                   "dense / CSR " + std::string(sparse_conv_algo_name(kDefaultSparseConvAlgo))});
-    for (int64_t N : {int64_t{1}, int64_t{64}}) {
-      Rng rng(3);
-      Tensor x({N, 1, 28, 28});
-      for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
-      for (const SparseLayerTime& l : time_sparse_model(sm, *net, x, samples)) {
-        const double def = kDefaultSparseConvAlgo == SparseConvAlgo::direct ? l.direct_us : l.im2col_us;
-        t.add_row({l.name, l.total ? fmt_pct(static_cast<double>(l.kept) / l.total, 2) : "-", std::to_string(N),
-                   fmt(l.dense_us, 2), fmt(l.im2col_us, 2), fmt(l.direct_us, 2), fmt(l.direct_us / l.im2col_us, 2),
-                   fmt(l.dense_us / def, 2) + "x"});
-      }
-    }
+    ResultTable t = sparse_timing_table(sm, *net, {1, 28, 28}, samples);
     t.print(std::string(r.net) + " pruned to " + r.source + "'s kept fractions: CSR (16-bit columns) vs the dense float "
             "layer; for layers without weights both CSR columns are the same run");
     std::printf("  weights kept %lld of %lld (%.1fx); CSR %lld bytes vs dense float %lld bytes (%.1fx)\n",

@@ -1,6 +1,8 @@
 // compression/pruning/sparse_model.cpp — see sparse_model.h.
 #include "compression/pruning/sparse_model.h"
 
+#include <algorithm>
+#include <ctime>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -8,6 +10,8 @@
 #include "engine/autograd.h"
 #include "engine/kernels/timing.h"
 #include "engine/ops.h"
+#include "engine/rng.h"
+#include "engine/threads.h"
 #include "layers/conv.h"
 #include "layers/linear.h"
 
@@ -110,11 +114,23 @@ std::vector<SparseLayerTime> time_sparse_model(const SparseModel& sm, Sequential
       dense.push_back([m](const Tensor& h) { return m->forward(Var(h)).value(); });
     }
   }
-  // Each variant: a few calls per sample (about 0.3 ms), so short layers are not timer noise.
+  // Each variant: enough calls per sample for about 0.3 ms, timed in process CPU time
+  // (std::clock), so the time this process sat descheduled on a shared machine is left out —
+  // wall time made a whole LeNet-5 at batch 64 (several ms, longer than a time slice) swing by
+  // 3x between runs. Variants interleaved, medians over samples.
   auto measure = [&](const std::vector<std::function<void()>>& fns) {
     std::vector<int> inner;
     for (auto& f : fns) inner.push_back(calls_for(f, 300.0, 1000));
-    return median_call_us_interleaved(fns, samples, inner);
+    std::vector<std::vector<double>> us(fns.size());
+    for (int s = 0; s < std::max(samples, 1); ++s)
+      for (size_t i = 0; i < fns.size(); ++i) {
+        const std::clock_t c0 = std::clock();
+        for (int r = 0; r < inner[i]; ++r) fns[i]();
+        us[i].push_back(1e6 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / inner[i]);
+      }
+    std::vector<double> med;
+    for (auto& u : us) med.push_back(median_of(u));
+    return med;
   };
   auto set_algo = [&](SparseConvAlgo a) {
     for (auto& L : sm.layers())
@@ -167,6 +183,35 @@ std::vector<SparseLayerTime> time_sparse_model(const SparseModel& sm, Sequential
   set_algo(saved);
   rows.push_back({"model", sm.kept(), sm.total(), us[0], us[1], us[2]});
   return rows;
+}
+
+ResultTable sparse_timing_table(const SparseModel& sm, Sequential& net, const Shape& image, int samples,
+                                std::vector<SparseLayerTime>* model_rows) {
+  const SparseConvAlgo algo = [&] {
+    for (auto& L : sm.layers())
+      if (L.conv) return L.conv->algo();
+    return kDefaultSparseConvAlgo;
+  }();
+  ResultTable t({"layer", "kept", "batch", "dense (us)", "CSR im2col (us)", "CSR direct (us)", "direct / im2col",
+                 "dense / CSR (" + std::string(sparse_conv_algo_name(algo)) + ")"});
+  const int saved_threads = num_threads();
+  set_num_threads(1);  // one core for every variant: a per-core comparison
+  for (int64_t N : {int64_t{1}, int64_t{64}}) {
+    Shape s{N};
+    s.insert(s.end(), image.begin(), image.end());
+    Rng rng(3);
+    Tensor x(s);
+    for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
+    for (const SparseLayerTime& l : time_sparse_model(sm, net, x, samples)) {
+      const double deployed = algo == SparseConvAlgo::direct ? l.direct_us : l.im2col_us;
+      t.add_row({l.name, l.total ? fmt_pct(static_cast<double>(l.kept) / l.total, 2) : "-", std::to_string(N),
+                 fmt(l.dense_us, 2), fmt(l.im2col_us, 2), fmt(l.direct_us, 2), fmt(l.direct_us / l.im2col_us, 2),
+                 fmt(l.dense_us / deployed, 2) + "x"});
+      if (model_rows && l.name == "model") model_rows->push_back(l);
+    }
+  }
+  set_num_threads(saved_threads);
+  return t;
 }
 
 }  // namespace mgf

@@ -19,6 +19,7 @@
 
 #include "compression/coding/csr.h"
 #include "compression/coding/sparse_conv.h"
+#include "engine/table.h"
 #include "layers/sequential.h"
 
 namespace mgf {
@@ -62,8 +63,8 @@ class SparseModel : public Module {
 };
 
 // Per-layer and whole-model time of the deployed model against the masked float model it was
-// built from, on the batch x: median µs per call (engine/kernels/timing.h, interleaved, so a
-// burst of load hits every variant alike), in the thread count set by the caller. A conv layer
+// built from, on the batch x: median µs of process CPU time per call (variants interleaved, so a
+// burst of load hits each alike); call it with one thread (CPU time sums over threads). A conv layer
 // is timed with both algorithms (im2col + spmm, direct); for the other layers both columns are
 // the same run. The last row, "model", is the whole forward (conv layers with each algorithm).
 struct SparseLayerTime {
@@ -73,5 +74,12 @@ struct SparseLayerTime {
   double im2col_us = 0, direct_us = 0;
 };
 std::vector<SparseLayerTime> time_sparse_model(const SparseModel& sm, Sequential& net, const Tensor& x, int samples);
+
+// time_sparse_model at batch 1 and 64 on random images [N, image...], one thread, as one table
+// (layer, kept, batch, dense, CSR im2col, CSR direct, direct / im2col, dense / CSR as
+// deployed) — what bench --sparse and the pruning examples print. `model_rows` (optional) gets
+// the whole-model row of each batch.
+ResultTable sparse_timing_table(const SparseModel& sm, Sequential& net, const Shape& image, int samples,
+                                std::vector<SparseLayerTime>* model_rows = nullptr);
 
 }  // namespace mgf
