@@ -26,6 +26,8 @@
 #include "compression/coding/csr.h"
 #include "compression/pruning/dns.h"
 #include "compression/pruning/magnitude.h"
+#include "compression/pruning/sparse_model.h"
+#include "compression/deep_compression.h"  // compare_predictions
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
@@ -99,10 +101,40 @@ Settings read_settings(const ExampleArgs& args, const std::string& model_name, b
 
 // One row: surgery with splicing, or the ablation (pruned weights frozen), each run by
 // dns_train (compression/pruning/dns.h) from a fresh copy of the trained baseline.
+// The pruned net run from CSR: what the summary reports and the check needs.
+struct CsrRun {
+  int64_t errors = 0, differing = 0, images = 0;  // errors from CSR; predictions differing from the masked model
+  double max_logit_diff = 0;
+  int64_t bytes = 0, dense_bytes = 0;             // stored CSR (16-bit columns) vs dense float32
+};
+
 struct RunResult {
   std::string name;
   DnsTrainResult run;
+  CsrRun csr;
 };
+
+// The trained net run from CSR (compression/pruning/sparse_model.h): every Linear and Conv2d
+// from CSR (16-bit columns), the rest as it is, on the whole test set against the masked float
+// model; then the deployed model against the dense float layers, layer by layer, batch 1 and
+// 64, one thread. The caller runs check_sim_equals_deploy on the result after the table.
+CsrRun step_run_from_csr(Sequential& net, const Dataset& test, const std::string& name, bool quick) {
+  SparseModel sm(net);
+  CsrRun r;
+  compare_predictions(sm, net, test, &r.differing, &r.max_logit_diff);
+  r.errors = evaluate(sm, test).errors;
+  r.images = test.size();
+  r.bytes = sm.csr_bytes();
+  r.dense_bytes = sm.dense_bytes();
+  std::printf("  %s from CSR: %lld errors, %lld of %lld predictions differ from the masked float model, largest "
+              "|logit difference| %.2e; CSR %lld bytes (dense float32 %lld, %.1fx)\n",
+              name.c_str(), static_cast<long long>(r.errors), static_cast<long long>(r.differing),
+              static_cast<long long>(r.images), r.max_logit_diff, static_cast<long long>(r.bytes),
+              static_cast<long long>(r.dense_bytes), static_cast<double>(r.dense_bytes) / r.bytes);
+  sparse_timing_table(sm, net, {1, 28, 28}, quick ? 3 : 21)
+      .print(name + " from CSR vs dense float layers, 1 thread, median us of CPU time per call");
+  return r;
+}
 
 RunResult run_surgery(const ExampleArgs& args, const Settings& st, const std::string& model_name, const DataSplits& data,
                       bool quick, bool splice) {
@@ -137,11 +169,7 @@ RunResult run_surgery(const ExampleArgs& args, const Settings& st, const std::st
                 fmt_pct(pt.error).c_str(), pt.surgery_on ? "on" : "stopped");
     std::fflush(stdout);
   });
-  // Simulation = deployment: the pruned FC layers from CSR give the masked layer's outputs.
-  int64_t csr_bytes = 0;
-  for (auto& np : prunable_parameters(*net)) csr_bytes += csr_from_tensor(np.param->var.value()).storage_bytes();
-  std::printf("  %s: CSR storage of the pruned weights %lld bytes (dense %lld)\n", res.name.c_str(),
-              static_cast<long long>(csr_bytes), static_cast<long long>(4 * res.run.total));
+  res.csr = step_run_from_csr(*net, data.test, res.name, quick);  // simulation = deployment, bytes, timing
   return res;
 }
 
@@ -177,11 +205,18 @@ void report(const ExampleArgs& args, const std::vector<RunResult>& results, cons
   // Paper cells: only numbers ../shared/papers.md has from the paper itself (its abstract: LeNet-5
   // 108x without accuracy loss); its table's errors and the LeNet-300-100 row are unverified, so "-".
   summary.add_row({"dense baseline", fmt_pct(base.error_rate()), "-", "all", "1x", "-", "-"});
-  for (auto& [name, r] : results)
+  for (auto& [name, r, csr] : results)
     summary.add_row({name, fmt_pct(r.error), fmt(100.0 * (r.error - base.error_rate()), 2) + " pp",
                      std::to_string(r.kept) + " / " + std::to_string(r.total),
                      fmt(static_cast<double>(r.total) / std::max<int64_t>(r.kept, 1), 1) + "x", fmt(r.seconds, 0),
                      name[0] == 'D' && lenet5 ? "108x, no accuracy loss (abstract)" : "-"});
+  // The same nets run from CSR: errors, and compression by the bytes of the stored format.
+  for (auto& [name, r, c] : results)
+    summary.add_row({name.substr(0, name.find_first_of(" :")) + " run from CSR (16-bit columns)",
+                     fmt_pct(static_cast<double>(c.errors) / c.images),
+                     c.differing == 0 ? "same predictions" : std::to_string(c.differing) + " predictions DIFFER",
+                     std::to_string(c.bytes) + " B (dense " + std::to_string(c.dense_bytes) + " B)",
+                     fmt(static_cast<double>(c.dense_bytes) / c.bytes, 1) + "x (bytes)", "-", "-"});
   summary.print("dns (" + model_name + ", " + args.get("--set") + ", " + std::to_string(epochs) + " epochs, surgery in the first " +
                 std::to_string(surgery_epochs) + "), beside Guo et al. 2016");
   if (!args.json_path().empty()) summary.write_json(args.json_path());
@@ -189,7 +224,7 @@ void report(const ExampleArgs& args, const std::vector<RunResult>& results, cons
   SvgPlot p("DNS on " + model_name + ": compression and error during training", "compression (x, weights)",
             "test error (%)");
   p.log_x = true;
-  for (auto& [name, r] : results) {
+  for (auto& [name, r, csr] : results) {
     std::vector<double> compression, error;
     for (const DnsCurvePoint& pt : r.curve) {
       compression.push_back(pt.compression());
@@ -265,6 +300,8 @@ static int run(int argc, char** argv) {
   // ---- 4. tables and the figure ----
   print_layer_table(results, st.c_rate);
   report(args, results, base, st, model_name, t_start);
+  for (auto& r : results)  // after the table, so it is kept; exit 1 on a mismatch
+    check_sim_equals_deploy("the CSR " + model_name + " (" + r.name + ")", r.csr.differing, r.csr.images, r.csr.max_logit_diff);
   return 0;
 }
 
