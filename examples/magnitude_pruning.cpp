@@ -411,8 +411,7 @@ std::function<void()> step_run_from_csr(Sequential& model, const Dataset& test, 
         .print("The pruned " + model_name + " from CSR vs dense float layers, 1 thread, median us of CPU time per call");
     for (size_t i = 0; i < whole.size(); ++i)  // batch 1, then 64; the convs as deployed
       summary.add_row({"whole model from CSR, batch " + std::string(i == 0 ? "1" : "64") + ": speed-up vs dense (1 thread)",
-                       fmt(whole[i].dense_us / (kDefaultSparseConvAlgo == SparseConvAlgo::direct ? whole[i].direct_us
-                                                                                                 : whole[i].im2col_us), 2) + "x",
+                       fmt(whole[i].dense_us / whole[i].us(kDefaultSparseConvAlgo), 2) + "x",
                        "-"});
   }
   return [=, n = test.size()] { check_sim_equals_deploy("the CSR " + model_name, differing, n, max_diff); };

@@ -117,7 +117,7 @@ TEST_SUITE("magnitude_pruning") {
         const Tensor b = random_tensor({c.OC}, 8);
         const Tensor x = random_tensor({3, c.C, c.H, c.W}, 9);
         const Tensor ref = dense_conv(x, w, b, o);
-        for (SparseConvAlgo algo : {SparseConvAlgo::im2col, SparseConvAlgo::direct}) {
+        for (SparseConvAlgo algo : {SparseConvAlgo::im2col, SparseConvAlgo::direct, SparseConvAlgo::scatter}) {
           CAPTURE(sparse_conv_algo_name(algo));
           const SparseConv2d sc(w, b, o, algo);
           CHECK(sc.narrow());
@@ -178,7 +178,7 @@ TEST_SUITE("magnitude_pruning") {
       }
       for (KernelMode mode : modes()) {
         KernelModeGuard guard(mode);
-        for (SparseConvAlgo algo : {SparseConvAlgo::im2col, SparseConvAlgo::direct}) {
+        for (SparseConvAlgo algo : {SparseConvAlgo::im2col, SparseConvAlgo::direct, SparseConvAlgo::scatter}) {
           CAPTURE(kernel_mode_name(mode));
           CAPTURE(sparse_conv_algo_name(algo));
           const SparseModel sm(*net, algo);

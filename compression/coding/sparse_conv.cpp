@@ -19,7 +19,14 @@
 
 namespace mgf {
 
-const char* sparse_conv_algo_name(SparseConvAlgo a) { return a == SparseConvAlgo::im2col ? "im2col" : "direct"; }
+const char* sparse_conv_algo_name(SparseConvAlgo a) {
+  switch (a) {
+    case SparseConvAlgo::im2col: return "im2col";
+    case SparseConvAlgo::direct: return "direct";
+    case SparseConvAlgo::scatter: return "scatter";
+  }
+  return "?";
+}
 
 int64_t sparse_conv_scratch_floats(const ConvGeom& g, SparseConvAlgo a) {
   if (a == SparseConvAlgo::im2col) return g.C * g.KH * g.KW * g.OH() * g.OW();
@@ -227,6 +234,17 @@ void sparse_conv_direct(const CsrMatrix16& W, const int32_t* off, const ConvGeom
   sparse_conv_direct_scalar(W, off, g, x, s, y);
 }
 
+void sparse_conv_direct_scatter(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                                float* y) {
+  if (use_avx2()) return sparse_conv_direct_avx2_scatter(W, off, g, x, s, y);
+  sparse_conv_direct_scalar(W, off, g, x, s, y);
+}
+void sparse_conv_direct_scatter(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x, float* s,
+                                float* y) {
+  if (use_avx2()) return sparse_conv_direct_avx2_scatter(W, off, g, x, s, y);
+  sparse_conv_direct_scalar(W, off, g, x, s, y);
+}
+
 // ---- SparseConv2d ----------------------------------------------------------------------------
 SparseConv2d::SparseConv2d(const Tensor& weight, const Tensor& bias, const Conv2dOptions& o, SparseConvAlgo algo)
     : o_(o), algo_(algo) {
@@ -280,7 +298,7 @@ void SparseConv2d::run(const std::vector<CsrT<Index>>& w, const Tensor& x, Tenso
   // size: computed on the first call with this size, then reused (a deployed layer always sees
   // one size; the divisions would otherwise cost as much as conv2's arithmetic at batch 1).
   const std::vector<std::vector<int32_t>>* off = nullptr;
-  if (algo == SparseConvAlgo::direct) {
+  if (algo != SparseConvAlgo::im2col) {
     std::lock_guard<std::mutex> lock(off_mutex_);
     if (off_H_ != H || off_W_ != Wd) {
       off_.clear();
@@ -298,7 +316,8 @@ void SparseConv2d::run(const std::vector<CsrT<Index>>& w, const Tensor& x, Tenso
         const float* xg = px + (n * C + gi * Cg_) * H * Wd;  // this group's input channels
         float* yg = py + (n * OC_ + gi * OCg) * P;          // and its output channels
         if (algo == SparseConvAlgo::im2col) sparse_conv_im2col(w[gi], g, xg, scratch.data(), yg);
-        else sparse_conv_direct(w[gi], (*off)[gi].data(), g, xg, scratch.data(), yg);
+        else if (algo == SparseConvAlgo::direct) sparse_conv_direct(w[gi], (*off)[gi].data(), g, xg, scratch.data(), yg);
+        else sparse_conv_direct_scatter(w[gi], (*off)[gi].data(), g, xg, scratch.data(), yg);
       }
       if (!bias_.empty()) bias_add_channels(py + n * OC_ * P, bias_.data(), 1, OC_, P);  // y[oc][p] += b[oc]
     }

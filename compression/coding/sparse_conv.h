@@ -28,11 +28,13 @@
 
 namespace mgf {
 
-enum class SparseConvAlgo { im2col, direct };
-const char* sparse_conv_algo_name(SparseConvAlgo a);  // "im2col" | "direct"
+// im2col: (a). direct: (b), the AVX2 side output-stationary (tiled). scatter: (b) with the
+// AVX2 side in the scatter loop order — kept for the comparison table.
+enum class SparseConvAlgo { im2col, direct, scatter };
+const char* sparse_conv_algo_name(SparseConvAlgo a);  // "im2col" | "direct" | "scatter"
 
 // Floats of scratch the kernels below need for geometry g: (a) the col matrix C·KH·KW·P;
-// (b) a zero-padded copy of x, C·(H+2PH)·(W+2PW), or 0 when there is no padding.
+// (b), either loop order: a zero-padded copy of x, C·(H+2PH)·(W+2PW), or 0 without padding.
 int64_t sparse_conv_scratch_floats(const ConvGeom& g, SparseConvAlgo a);
 
 // y[OC × P] = conv(x[C × H × W]) with the CSR weight, one image, one group, no bias. The
@@ -76,6 +78,11 @@ void sparse_conv_direct_avx2(const CsrMatrix16& W, const int32_t* off, const Con
                              float* scratch, float* y);
 void sparse_conv_direct_avx2_scatter(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x,
                                      float* scratch, float* y);
+// The scatter loop order on both sides (AVX2 scatter, else scalar): SparseConvAlgo::scatter.
+void sparse_conv_direct_scatter(const CsrMatrix& W, const int32_t* off, const ConvGeom& g, const float* x,
+                                float* scratch, float* y);
+void sparse_conv_direct_scatter(const CsrMatrix16& W, const int32_t* off, const ConvGeom& g, const float* x,
+                                float* scratch, float* y);
 
 // The algorithm SparseConv2d uses unless told otherwise: the one that measured faster at
 // LeNet-5's shapes (book/14-magnitude_pruning.md has the table).

@@ -146,42 +146,42 @@ std::vector<SparseLayerTime> time_sparse_model(const SparseModel& sm, Sequential
   for (size_t i = 0; i < sm.layers().size(); ++i) {
     const SparseModelLayer& L = sm.layers()[i];
     auto run_dense = [&] { dense[i](h); };
-    SparseLayerTime t{L.name, L.kept, L.total, 0, 0, 0};
+    SparseLayerTime t{L.name, L.kept, L.total, 0, 0, 0, 0};
     if (L.conv) {
-      const auto us = measure({run_dense,
-                               [&] {
-                                 L.conv->set_algo(SparseConvAlgo::im2col);
-                                 L.conv->forward(h);
-                               },
-                               [&] {
-                                 L.conv->set_algo(SparseConvAlgo::direct);
-                                 L.conv->forward(h);
-                               }});
+      auto run_with = [&](SparseConvAlgo a) {
+        return [&, a] {
+          L.conv->set_algo(a);
+          L.conv->forward(h);
+        };
+      };
+      const auto us = measure({run_dense, run_with(SparseConvAlgo::im2col), run_with(SparseConvAlgo::direct),
+                               run_with(SparseConvAlgo::scatter)});
       t.dense_us = us[0];
       t.im2col_us = us[1];
       t.direct_us = us[2];
+      t.scatter_us = us[3];
     } else {
       const auto us = measure({run_dense, [&] { sm.forward_layer(i, h); }});
       t.dense_us = us[0];
-      t.im2col_us = t.direct_us = us[1];
+      t.im2col_us = t.direct_us = t.scatter_us = us[1];
     }
     rows.push_back(t);
     h = sm.forward_layer(i, h);
   }
+  auto model_with = [&](SparseConvAlgo a) {
+    return [&, a] {
+      set_algo(a);
+      sm.logits(x);
+    };
+  };
   const auto us = measure({[&] {
                              Tensor d = x;
                              for (auto& f : dense) d = f(d);
                            },
-                           [&] {
-                             set_algo(SparseConvAlgo::im2col);
-                             sm.logits(x);
-                           },
-                           [&] {
-                             set_algo(SparseConvAlgo::direct);
-                             sm.logits(x);
-                           }});
+                           model_with(SparseConvAlgo::im2col), model_with(SparseConvAlgo::direct),
+                           model_with(SparseConvAlgo::scatter)});
   set_algo(saved);
-  rows.push_back({"model", sm.kept(), sm.total(), us[0], us[1], us[2]});
+  rows.push_back({"model", sm.kept(), sm.total(), us[0], us[1], us[2], us[3]});
   return rows;
 }
 
@@ -192,8 +192,8 @@ ResultTable sparse_timing_table(const SparseModel& sm, Sequential& net, const Sh
       if (L.conv) return L.conv->algo();
     return kDefaultSparseConvAlgo;
   }();
-  ResultTable t({"layer", "kept", "batch", "dense (us)", "CSR im2col (us)", "CSR direct (us)", "direct / im2col",
-                 "dense / CSR (" + std::string(sparse_conv_algo_name(algo)) + ")"});
+  ResultTable t({"layer", "kept", "batch", "dense (us)", "CSR im2col (us)", "CSR direct (us)", "CSR scatter (us)",
+                 "direct / im2col", "dense / CSR (" + std::string(sparse_conv_algo_name(algo)) + ")"});
   const int saved_threads = num_threads();
   set_num_threads(1);  // one core for every variant: a per-core comparison
   for (int64_t N : {int64_t{1}, int64_t{64}}) {
@@ -203,10 +203,9 @@ ResultTable sparse_timing_table(const SparseModel& sm, Sequential& net, const Sh
     Tensor x(s);
     for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
     for (const SparseLayerTime& l : time_sparse_model(sm, net, x, samples)) {
-      const double deployed = algo == SparseConvAlgo::direct ? l.direct_us : l.im2col_us;
       t.add_row({l.name, l.total ? fmt_pct(static_cast<double>(l.kept) / l.total, 2) : "-", std::to_string(N),
-                 fmt(l.dense_us, 2), fmt(l.im2col_us, 2), fmt(l.direct_us, 2), fmt(l.direct_us / l.im2col_us, 2),
-                 fmt(l.dense_us / deployed, 2) + "x"});
+                 fmt(l.dense_us, 2), fmt(l.im2col_us, 2), fmt(l.direct_us, 2), fmt(l.scatter_us, 2),
+                 fmt(l.direct_us / l.im2col_us, 2), fmt(l.dense_us / l.us(algo), 2) + "x"});
       if (model_rows && l.name == "model") model_rows->push_back(l);
     }
   }

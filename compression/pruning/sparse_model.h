@@ -65,19 +65,22 @@ class SparseModel : public Module {
 // Per-layer and whole-model time of the deployed model against the masked float model it was
 // built from, on the batch x: median µs of process CPU time per call (variants interleaved, so a
 // burst of load hits each alike); call it with one thread (CPU time sums over threads). A conv layer
-// is timed with both algorithms (im2col + spmm, direct); for the other layers both columns are
-// the same run. The last row, "model", is the whole forward (conv layers with each algorithm).
+// is timed with each algorithm (im2col + spmm, direct, direct scatter); for the other layers the
+// three columns are the same run. The last row, "model", is the whole forward (conv layers with each algorithm).
 struct SparseLayerTime {
   std::string name;
   int64_t kept = 0, total = 0;      // weights (0, 0 for layers without)
   double dense_us = 0;              // the float op on weight ⊙ mask as a dense tensor (sgemm, im2col + sgemm)
-  double im2col_us = 0, direct_us = 0;
+  double im2col_us = 0, direct_us = 0, scatter_us = 0;  // CSR, each SparseConvAlgo
+  double us(SparseConvAlgo a) const {
+    return a == SparseConvAlgo::im2col ? im2col_us : a == SparseConvAlgo::direct ? direct_us : scatter_us;
+  }
 };
 std::vector<SparseLayerTime> time_sparse_model(const SparseModel& sm, Sequential& net, const Tensor& x, int samples);
 
 // time_sparse_model at batch 1 and 64 on random images [N, image...], one thread, as one table
-// (layer, kept, batch, dense, CSR im2col, CSR direct, direct / im2col, dense / CSR as
-// deployed) — what bench --sparse and the pruning examples print. `model_rows` (optional) gets
+// (layer, kept, batch, dense, CSR im2col, CSR direct, CSR scatter, direct / im2col, dense / CSR
+// as deployed) — what bench --sparse and the pruning examples print. `model_rows` (optional) gets
 // the whole-model row of each batch.
 ResultTable sparse_timing_table(const SparseModel& sm, Sequential& net, const Shape& image, int samples,
                                 std::vector<SparseLayerTime>* model_rows = nullptr);
