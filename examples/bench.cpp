@@ -387,7 +387,7 @@ int run_sparse_bench(const ExampleArgs& args) {
     const SparseModel sm(*net);
     ResultTable t = sparse_timing_table(sm, *net, {1, 28, 28}, samples);
     t.print(std::string(r.net) + " pruned to " + r.source + "'s kept fractions: CSR (16-bit columns) vs the dense float "
-            "layer; for layers without weights both CSR columns are the same run");
+            "layer; for layers without weights the three CSR columns are the same run");
     std::printf("  weights kept %lld of %lld (%.1fx); CSR %lld bytes vs dense float %lld bytes (%.1fx)\n",
                 static_cast<long long>(sm.kept()), static_cast<long long>(sm.total()),
                 static_cast<double>(sm.total()) / sm.kept(), static_cast<long long>(sm.csr_bytes()),
