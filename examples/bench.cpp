@@ -9,6 +9,10 @@
 // `--epoch` measures the engine end to end instead: one MNIST training epoch (batch 64: forward,
 // cross-entropy, backward, SGD step) of LeNet-5 and LeNet-300-100, scalar vs AVX2, 1 and 2
 // threads, and batch-1 inference latency; wall AND process CPU time, medians of --runs epochs.
+// `--sparse` measures the pruned LeNets run from CSR instead (compression/pruning/sparse_model.h):
+// every layer pruned to Han's or our DNS run's kept fractions, each layer and the whole model
+// against the dense float layer, the conv layers with both algorithms (im2col + spmm, direct),
+// batch 1 and 64, one thread (book/14-magnitude_pruning.md, "Running the pruned net from CSR").
 // Book: book/02-kernels.md.
 #include <algorithm>
 #include <chrono>
@@ -19,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "compression/pruning/magnitude.h"
+#include "compression/pruning/sparse_model.h"
 #include "engine/autograd.h"
 #include "engine/cli.h"
 #include "engine/data.h"
@@ -353,6 +359,43 @@ void bench_pool(Bench& b, bool quick) {
   }
 }
 
+// --sparse: the kept fractions, per prunable layer in order. Han et al. 2015 Tables 1-2, and the
+// ones our DNS default reached (book/17-dns.md, seed 1 of each net's seeds table); the weights
+// are the random init (timing depends on the count and spread of nonzeros, not their values).
+struct SparseRates {
+  const char* net;
+  const char* source;
+  std::vector<double> keep;
+};
+
+int run_sparse_bench(const ExampleArgs& args) {
+  const std::vector<SparseRates> sets{
+      {"lenet5", "Han Table 2", {0.66, 0.12, 0.08, 0.19}},
+      {"lenet5", "our DNS", {0.22, 0.0643, 0.0149, 0.063}},
+      {"lenet300", "Han Table 1", {0.08, 0.09, 0.26}},
+      {"lenet300", "our DNS", {0.0224, 0.0348, 0.112}},
+  };
+  const int samples = args.quick() ? 5 : 21;
+  std::printf("bench --sparse: kernels %s, 1 thread, median of %d interleaved samples\n", kernel_mode_name(kernel_mode()),
+              samples);
+  for (const SparseRates& r : sets) {
+    manual_seed(args.seed());
+    auto net = r.net == std::string("lenet5") ? make_lenet5() : make_lenet_300_100();
+    auto layers = prunable_parameters(*net);
+    for (size_t i = 0; i < layers.size(); ++i)
+      prune_parameter(*layers[i].param, sparsity_mask(layers[i].param->var.value(), r.keep[i]));
+    const SparseModel sm(*net);
+    ResultTable t = sparse_timing_table(sm, *net, {1, 28, 28}, samples);
+    t.print(std::string(r.net) + " pruned to " + r.source + "'s kept fractions: CSR (16-bit columns) vs the dense float "
+            "layer; for layers without weights the three CSR columns are the same run");
+    std::printf("  weights kept %lld of %lld (%.1fx); CSR %lld bytes vs dense float %lld bytes (%.1fx)\n",
+                static_cast<long long>(sm.kept()), static_cast<long long>(sm.total()),
+                static_cast<double>(sm.total()) / sm.kept(), static_cast<long long>(sm.csr_bytes()),
+                static_cast<long long>(sm.dense_bytes()), static_cast<double>(sm.dense_bytes()) / sm.csr_bytes());
+  }
+  return 0;
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -370,8 +413,11 @@ static int run(int argc, char** argv) {
   args.option("--runs", "3", "--epoch: epochs timed per AVX2 configuration (the median is reported)");
   args.option("--model", "all", "--epoch: lenet5, lenet300 or all");
   args.option("--scalar-runs", "1", "--epoch: epochs timed on the scalar side (1 thread; 0 skips it)");
+  args.option("--sparse", "false", "instead of the kernels: the pruned LeNets run from CSR (Han's and our DNS kept\n"
+              "fractions), each layer and the whole model vs dense float, batch 1 and 64, 1 thread");
   args.parse(argc, argv);
   if (args.get_bool("--epoch")) return run_epoch_bench(args);
+  if (args.get_bool("--sparse")) return run_sparse_bench(args);
   for (const char* f : {"--data", "--runs", "--model", "--scalar-runs"})  // --epoch's flags, not the kernels'
     if (args.given(f)) args.fail(std::string(f) + " applies only with --epoch");
   Bench b;

@@ -26,6 +26,8 @@
 #include "compression/coding/csr.h"
 #include "compression/pruning/dns.h"
 #include "compression/pruning/magnitude.h"
+#include "compression/pruning/sparse_model.h"
+#include "compression/deep_compression.h"  // compare_predictions
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
@@ -105,9 +107,17 @@ Settings read_settings(const ExampleArgs& args, const std::string& model_name, b
 
 // One row: surgery with splicing, or the ablation (pruned weights frozen), each run by
 // dns_train (compression/pruning/dns.h) from a fresh copy of the trained baseline.
+// The pruned net run from CSR: what the summary reports and the check needs.
+struct CsrRun {
+  int64_t errors = 0, differing = 0, images = 0;  // errors from CSR; predictions differing from the masked model
+  double max_logit_diff = 0;
+  int64_t bytes = 0, dense_bytes = 0;             // stored CSR (16-bit columns) vs dense float32
+};
+
 struct RunResult {
   std::string name;
   DnsTrainResult run;       // its error and curve are on the selection set (validation, or test with --val 0)
+  CsrRun csr;               // the same net run from CSR on the test set
   double test_error = 0.0;  // measured once after training, printed only in the final table
 };
 
@@ -116,6 +126,28 @@ struct BaselineErrors {
   double sel = 0.0, test = 0.0;
   const char* sel_name = "test";
 };
+
+// The trained net run from CSR (compression/pruning/sparse_model.h): every Linear and Conv2d
+// from CSR (16-bit columns), the rest as it is, on the whole test set against the masked float
+// model; then the deployed model against the dense float layers, layer by layer, batch 1 and
+// 64, one thread. The caller runs check_sim_equals_deploy on the result after the table.
+CsrRun step_run_from_csr(Sequential& net, const Dataset& test, const std::string& name, bool quick) {
+  SparseModel sm(net);
+  CsrRun r;
+  compare_predictions(sm, net, test, &r.differing, &r.max_logit_diff);
+  r.errors = evaluate(sm, test).errors;
+  r.images = test.size();
+  r.bytes = sm.csr_bytes();
+  r.dense_bytes = sm.dense_bytes();
+  std::printf("  %s from CSR: %lld errors, %lld of %lld predictions differ from the masked float model, largest "
+              "|logit difference| %.2e; CSR %lld bytes (dense float32 %lld, %.1fx)\n",
+              name.c_str(), static_cast<long long>(r.errors), static_cast<long long>(r.differing),
+              static_cast<long long>(r.images), r.max_logit_diff, static_cast<long long>(r.bytes),
+              static_cast<long long>(r.dense_bytes), static_cast<double>(r.dense_bytes) / r.bytes);
+  sparse_timing_table(sm, net, {1, 28, 28}, quick ? 3 : 21)
+      .print(name + " from CSR vs dense float layers, 1 thread, median us of CPU time per call");
+  return r;
+}
 
 RunResult run_surgery(const ExampleArgs& args, const Settings& st, const std::string& model_name, const DataSplits& data,
                       bool quick, bool splice) {
@@ -152,11 +184,7 @@ RunResult run_surgery(const ExampleArgs& args, const Settings& st, const std::st
     std::fflush(stdout);
   });
   res.test_error = evaluate(*net, data.test).error_rate();
-  // Simulation = deployment: the pruned FC layers from CSR give the masked layer's outputs.
-  int64_t csr_bytes = 0;
-  for (auto& np : prunable_parameters(*net)) csr_bytes += csr_from_tensor(np.param->var.value()).storage_bytes();
-  std::printf("  %s: CSR storage of the pruned weights %lld bytes (dense %lld)\n", res.name.c_str(),
-              static_cast<long long>(csr_bytes), static_cast<long long>(4 * res.run.total));
+  res.csr = step_run_from_csr(*net, data.test, res.name, quick);  // simulation = deployment, bytes, timing
   return res;
 }
 
@@ -192,18 +220,26 @@ void report(const ExampleArgs& args, const std::vector<RunResult>& results, cons
   std::vector<std::string> cols{"run", "test error", "error change (test)", "kept weights", "compression", "train time (s)", "paper"};
   if (has_val) cols.insert(cols.begin() + 1, "val error");
   ResultTable summary(cols);
-  auto row = [&](std::vector<std::string> r, double val) {
-    if (has_val) r.insert(r.begin() + 1, fmt_pct(val));
+  auto row = [&](std::vector<std::string> r, double val) {  // val < 0: not measured ("-")
+    if (has_val) r.insert(r.begin() + 1, val >= 0 ? fmt_pct(val) : "-");
     summary.add_row(r);
   };
   // Paper cells: only numbers ../shared/papers.md has from the paper itself (its abstract: LeNet-5
   // 108x without accuracy loss); its table's errors and the LeNet-300-100 row are unverified, so "-".
   row({"dense baseline", fmt_pct(base.test), "-", "all", "1x", "-", "-"}, base.sel);
-  for (auto& [name, r, test] : results)
+  for (auto& [name, r, csr, test] : results)
     row({name, fmt_pct(test), fmt(100.0 * (test - base.test), 2) + " pp", std::to_string(r.kept) + " / " + std::to_string(r.total),
          fmt(static_cast<double>(r.total) / std::max<int64_t>(r.kept, 1), 1) + "x", fmt(r.seconds, 0),
          name[0] == 'D' && lenet5 ? "108x, no accuracy loss (abstract)" : "-"},
         r.error);
+  // The same nets run from CSR: test errors, and compression by the bytes of the stored format.
+  for (auto& [name, r, c, test] : results)
+    row({name.substr(0, name.find_first_of(" :")) + " run from CSR (16-bit columns)",
+         fmt_pct(static_cast<double>(c.errors) / c.images),
+         c.differing == 0 ? "same predictions" : std::to_string(c.differing) + " predictions DIFFER",
+         std::to_string(c.bytes) + " B (dense " + std::to_string(c.dense_bytes) + " B)",
+         fmt(static_cast<double>(c.dense_bytes) / c.bytes, 1) + "x (bytes)", "-", "-"},
+        -1.0);
   summary.print("dns (" + model_name + ", " + args.get("--set") + ", " + std::to_string(epochs) + " epochs, surgery in the first " +
                 std::to_string(surgery_epochs) + "), beside Guo et al. 2016");
   if (!args.json_path().empty()) summary.write_json(args.json_path());
@@ -211,7 +247,7 @@ void report(const ExampleArgs& args, const std::vector<RunResult>& results, cons
   SvgPlot p("DNS on " + model_name + ": compression and error during training", "compression (x, weights)",
             std::string(base.sel_name) + " error (%)");
   p.log_x = true;
-  for (auto& [name, r, test] : results) {
+  for (auto& [name, r, csr, test] : results) {
     std::vector<double> compression, error;
     for (const DnsCurvePoint& pt : r.curve) {
       compression.push_back(pt.compression());
@@ -290,6 +326,8 @@ static int run(int argc, char** argv) {
   // ---- 4. tables and the figure ----
   print_layer_table(results, st.c_rate);
   report(args, results, base, st, model_name, t_start);
+  for (auto& r : results)  // after the table, so it is kept; exit 1 on a mismatch
+    check_sim_equals_deploy("the CSR " + model_name + " (" + r.name + ")", r.csr.differing, r.csr.images, r.csr.max_logit_diff);
   return 0;
 }
 

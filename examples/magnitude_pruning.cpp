@@ -14,7 +14,7 @@
 // per-layer keep ratios of Han's Table 1-2 (target-sparsity mode) or per-layer quality
 // parameters (--quality), L2 weight decay and LR = 1/10 of the baseline's, (4) per-layer
 // kept % beside the paper's, compression x, error, (5) the pruned model run from CSR on the
-// test set (same errors as the masked float model), (6) CSR vs dense timing at fc1's shape,
+// test set, every Linear and Conv2d (same predictions as the masked float model, else exit 1), (6) CSR vs dense timing at fc1's shape,
 // densities 100 % → 1 %, batch 1 and 64, warm and cold cache, and the break-even SVG.
 // --regularization l1 retrains with L1 (add_l1_grad) instead of L2 weight decay; --reg-compare
 // replaces steps 2-6 by Han's Fig. 5: L1 vs L2, pruned once with and without retraining, and
@@ -34,6 +34,8 @@
 #include "compression/pruning/magnitude.h"
 #include "compression/pruning/retrain.h"
 #include "compression/pruning/sensitivity.h"
+#include "compression/pruning/sparse_model.h"
+#include "compression/deep_compression.h"  // compare_predictions
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/kernels/cpu.h"
@@ -128,38 +130,6 @@ std::vector<TimingRow> csr_timing(int64_t R, int64_t K, const std::vector<double
   }
   return rows;
 }
-
-// The pruned LeNet-300-100 run entirely from CSR: fc1 → relu → fc2 → relu → fc3, on the test
-// set. Returns the number of errors; `max_diff` gets the largest |logit difference| against
-// the masked float model.
-int64_t sparse_lenet300_errors(Sequential& net, const Dataset& test, double& max_diff) {
-  std::vector<SparseLinear> layers;
-  for (const char* name : {"fc1", "fc2", "fc3"}) {
-    Linear& l = net.at<Linear>(name);
-    layers.emplace_back(l.weight.var.value(), l.bias ? l.bias->var.value() : Tensor());
-  }
-  NoGradGuard ng;
-  net.eval();
-  int64_t errors = 0;
-  max_diff = 0.0;
-  const int64_t B = 1000;
-  for (int64_t b = 0; b < test.size(); b += B) {
-    const int64_t n = std::min(B, test.size() - b);
-    Dataset part = test.slice(b, n);
-    Tensor x = part.images.reshape({n, 28 * 28});
-    Tensor h = x;
-    for (size_t i = 0; i < layers.size(); ++i) {
-      h = layers[i].forward(h);
-      if (i + 1 < layers.size())
-        for (int64_t j = 0; j < h.numel(); ++j) h[j] = std::max(h[j], 0.0f);
-    }
-    Tensor ref = net(Var(part.images)).value();
-    for (int64_t j = 0; j < h.numel(); ++j) max_diff = std::max(max_diff, static_cast<double>(std::fabs(h[j] - ref[j])));
-    errors += count_errors(h, part.labels);
-  }
-  return errors;
-}
-
 
 // ---- the steps of run(), in order -----------------------------------------------------------------
 
@@ -416,6 +386,40 @@ void report_csr_timing(const ExampleArgs& args, const std::string& model_name, c
   std::printf("wrote %s\n", path.c_str());
 }
 
+// 5. The pruned net run from CSR (compression/pruning/sparse_model.h): every Linear and Conv2d
+// from CSR (16-bit columns), the other layers as they are, on the whole test set against the
+// masked float model. Adds its rows to the summary and returns the simulation = deployment check,
+// run after the table is written (exit 1 on a mismatch). With `timing`, the deployed model
+// against the dense float layers, layer by layer, batch 1 and 64, one thread.
+std::function<void()> step_run_from_csr(Sequential& model, const Dataset& test, const std::string& model_name,
+                                        bool timing, bool quick, ResultTable& summary) {
+  SparseModel sm(model);
+  int64_t differing = 0;
+  double max_diff = 0.0;
+  compare_predictions(sm, model, test, &differing, &max_diff);
+  const int64_t sparse_errors = evaluate(sm, test).errors, float_errors = evaluate(model, test).errors;
+  std::printf("CSR inference of the whole pruned %s: %lld errors (masked float model: %lld); %lld of %lld predictions "
+              "differ, largest |logit difference| %.2e\n",
+              model_name.c_str(), static_cast<long long>(sparse_errors), static_cast<long long>(float_errors),
+              static_cast<long long>(differing), static_cast<long long>(test.size()), max_diff);
+  summary.add_row({"errors from CSR inference (= masked float?)",
+                   std::to_string(sparse_errors) + (differing == 0 ? " (same predictions)" : " (DIFFERENT)"), "-"});
+  summary.add_row({"compression (stored CSR bytes, 16-bit columns, vs dense float32)",
+                   std::to_string(sm.csr_bytes()) + " / " + std::to_string(sm.dense_bytes()) + " B = " +
+                       fmt(static_cast<double>(sm.dense_bytes()) / sm.csr_bytes(), 1) + "x",
+                   "-"});
+  if (timing) {
+    std::vector<SparseLayerTime> whole;
+    sparse_timing_table(sm, model, {1, 28, 28}, quick ? 3 : 21, &whole)
+        .print("The pruned " + model_name + " from CSR vs dense float layers, 1 thread, median us of CPU time per call");
+    for (size_t i = 0; i < whole.size(); ++i)  // batch 1, then 64; the convs as deployed
+      summary.add_row({"whole model from CSR, batch " + std::string(i == 0 ? "1" : "64") + ": speed-up vs dense (1 thread)",
+                       fmt(whole[i].dense_us / whole[i].us(kDefaultSparseConvAlgo), 2) + "x",
+                       "-"});
+  }
+  return [=, n = test.size()] { check_sim_equals_deploy("the CSR " + model_name, differing, n, max_diff); };
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -536,21 +540,8 @@ static int run(int argc, char** argv) {
     }
     report_per_layer(layers, paper_keep, quality_used, base, fin, lenet5, summary);
 
-    // ---- 5. simulation = deployment: the pruned net from CSR --------------------------------------
-    if (!lenet5) {
-      double max_diff = 0.0;
-      const int64_t sparse_errors = sparse_lenet300_errors(model, data.test, max_diff);
-      std::printf("CSR inference of the whole pruned LeNet-300-100: %lld errors (masked float model: %lld), largest "
-                  "|logit difference| %.2e\n",
-                  static_cast<long long>(sparse_errors), static_cast<long long>(fin.errors), max_diff);
-      summary.add_row({"errors from CSR inference (= masked float?)",
-                       std::to_string(sparse_errors) + (sparse_errors == fin.errors ? " (same)" : " (DIFFERENT)"), "-"});
-      // Only the error counts are compared here, so a differing count is a lower bound on the
-      // differing predictions; the logit budget catches the rest.
-      check_sim_deploy = [=, n = data.test.size(), d = std::abs(sparse_errors - fin.errors)] {
-        check_sim_equals_deploy("the CSR LeNet-300-100", d, n, max_diff);
-      };
-    }
+    // ---- 5. simulation = deployment: the pruned net from CSR ---------------------------------------
+    check_sim_deploy = step_run_from_csr(model, data.test, model_name, args.get_bool("--timing"), quick, summary);
     add_csr_bytes_row(layers, summary);
   }
 
