@@ -149,7 +149,7 @@ void print_kernel_timing(const std::string& path, bool quick) {
   const int64_t out = w->shape[0], in = w->shape[1];
   Tensor wf = w->decode();
   std::vector<uint8_t> codes = relative_index_decode(w->stream);   // dense [out, in] uint8 indices
-  const SellMatrix sell = sell_from_relative_index(w->stream, w->codebook.data(), static_cast<int64_t>(w->codebook.size()), out, in);
+  const SellMatrix sell = sell_from_relative_index(w->stream, w->codebook.data(), static_cast<int64_t>(w->codebook.size()), out, in, true);
   Tensor x(Shape{in});
   Rng xr(3);
   for (int64_t i = 0; i < in; ++i) x[i] = xr.normal();
@@ -177,6 +177,7 @@ void print_kernel_timing(const std::string& path, bool quick) {
          relative_index_matvec_avx2(w->stream.gaps.data(), w->stream.codes.data(), w->stream.entries(), w->codebook.data(), x.data(), y.data(), out, in);
        }, stream_bytes},
       {"sliced ELL (the runner's form), scalar", [&] { sell_matvec_scalar(sell, x.data(), nullptr, y.data()); }, sell.bytes()},
+      {"sliced ELL with uint8 codes, AVX2 lookup", [&] { sell_matvec_codes_avx2(sell, x.data(), nullptr, y.data()); }, sell.code_bytes()},
       {"sliced ELL (the runner's form), AVX2", [&] { sell_matvec_avx2(sell, x.data(), nullptr, y.data()); }, sell.bytes()},
   };
   if (!cpu_has_avx2())   // only the scalar rows can run

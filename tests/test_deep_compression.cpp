@@ -435,12 +435,16 @@ TEST_SUITE("deep_compression") {
     RelativeIndex wide;
     wide.numel = 65537;
     CHECK_THROWS_WITH_AS(sell_from_relative_index(wide, cb.data(), 8, 1, 65537), doctest::Contains("65536"), std::invalid_argument);
+    CHECK_THROWS_AS(sell_matvec_codes(sell_from_relative_index(s, cb.data(), 8, 4, 9), cb.data(), nullptr, cb.data()),
+                    std::invalid_argument);   // built without codes
+    CHECK_THROWS_WITH_AS(sell_from_relative_index(s, cb.data(), 8, 4, 9, true), doctest::Contains("codebook[0] = 0"),
+                         std::invalid_argument);   // cb[0] = 0.5: padding would add 0.5·x[0]
     s.gaps.push_back(31);   // one more entry, 32 positions on: past the end of the matrix
     s.codes.push_back(1);
     CHECK_THROWS_AS(sell_from_relative_index(s, cb.data(), 8, 4, 9), std::runtime_error);
   }
 
-  TEST_CASE("sell_matvec equals the dense codebook layer plus bias; scalar = AVX2, both dispatch modes") {
+  TEST_CASE("sell_matvec equals the dense codebook layer plus bias; scalar = AVX2, both dispatch modes; from the codes bit-equal") {
     for (int64_t rows : {1, 7, 8, 9, 31, 33})
       for (int64_t cols : {1, 7, 8, 9, 31, 33, 1027})
         for (float density : {0.03f, 0.3f, 1.0f}) {
@@ -465,6 +469,16 @@ TEST_SUITE("deep_compression") {
             for (int64_t r = 0; r < rows; ++r) yd[r] += b[r];
             expect_all_close(yd, ys, kAccumulate, std::string("dispatched, ") + kernel_mode_name(mode));
           }
+          // From the codes: the same products in the same order, so the same bits.
+          SellMatrix Wc = sell_from_relative_index(s, cb.data(), 64, rows, cols, true);
+          CHECK(Wc.code_bytes() == W.bytes() - 3 * W.entries() + 64 * 4);
+          std::vector<float> zs(rows, -9.0f), za(rows, -9.0f), zd(rows, -9.0f);
+          sell_matvec_codes_scalar(Wc, x.data(), b.data(), zs.data());
+          sell_matvec_codes_avx2(Wc, x.data(), b.data(), za.data());
+          sell_matvec_codes(Wc, x.data(), b.data(), zd.data());
+          expect_all_close(zs, ys, mgf::testing::kExact, "codes scalar vs values scalar");
+          expect_all_close(za, ya, mgf::testing::kExact, "codes avx2 vs values avx2");
+          expect_all_close(zd, use_avx2() ? ya : ys, mgf::testing::kExact, "codes dispatched");
         }
   }
 

@@ -17,7 +17,7 @@
 namespace mgf {
 
 SellMatrix sell_from_relative_index(const RelativeIndex& s, const float* codebook, int64_t codebook_size, int64_t rows,
-                                    int64_t cols) {
+                                    int64_t cols, bool with_codes) {
   if (rows < 0 || cols < 0 || s.numel != rows * cols)
     throw std::invalid_argument("sell_from_relative_index: expected a stream over rows·cols = " + std::to_string(rows) +
                                 "·" + std::to_string(cols) + " positions, found numel " + std::to_string(s.numel));
@@ -66,6 +66,13 @@ SellMatrix sell_from_relative_index(const RelativeIndex& s, const float* codeboo
   }
   W.col.assign(static_cast<size_t>(W.slice_ptr.back()), 0);
   W.val.assign(static_cast<size_t>(W.slice_ptr.back()), 0.0f);
+  if (with_codes) {
+    if (codebook_size < 1 || codebook[0] != 0.0f)   // padding entries carry code 0 and must add nothing
+      throw std::invalid_argument("sell_from_relative_index: expected codebook[0] = 0 (the pruned zero), found " +
+                                  (codebook_size < 1 ? std::string("an empty codebook") : std::to_string(codebook[0])));
+    W.code.assign(static_cast<size_t>(W.slice_ptr.back()), 0);
+    W.codebook.assign(codebook, codebook + codebook_size);
+  }
   // Pass 2: each weight to entry t of its row's lane (t = how many of the row came before).
   std::vector<int64_t> next(static_cast<size_t>(rows), 0);
   p = -1;
@@ -76,6 +83,7 @@ SellMatrix sell_from_relative_index(const RelativeIndex& s, const float* codeboo
     const size_t k = static_cast<size_t>(W.slice_ptr[static_cast<size_t>(at / L)] + L * next[static_cast<size_t>(r)]++ + at % L);
     W.col[k] = static_cast<uint16_t>(c);
     W.val[k] = codebook[s.codes[e]];
+    if (with_codes) W.code[k] = s.codes[e];
     ++W.nonzeros;
   }
   return W;
@@ -140,6 +148,72 @@ void sell_matvec_avx2(const SellMatrix& W, const float* x, const float* bias, fl
 void sell_matvec(const SellMatrix& W, const float* x, const float* bias, float* y) {
   if (use_avx2()) return sell_matvec_avx2(W, x, bias, y);
   sell_matvec_scalar(W, x, bias, y);
+}
+
+// ---- batch 1 from the codes -------------------------------------------------------------------
+static void require_codes(const SellMatrix& W) {
+  if (W.code.size() != W.col.size() || W.codebook.empty())
+    throw std::invalid_argument("sell_matvec_codes: expected a matrix built with_codes, found " +
+                                std::to_string(W.code.size()) + " codes for " + std::to_string(W.col.size()) + " entries");
+}
+
+void sell_matvec_codes_scalar(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  require_codes(W);
+  const int64_t L = SellMatrix::kLanes;
+  for (int64_t sl = 0; sl < W.slices(); ++sl) {
+    const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
+    for (int64_t i = 0; i < L; ++i) {
+      const int32_t r = W.row[sl * L + i];
+      if (r < 0) continue;
+      float acc = 0.0f;   // as sell_matvec_scalar, with w_t = C[code_t]
+      for (int64_t t = 0; t < width; ++t) acc += W.codebook[W.code[p + L * t + i]] * x[W.col[p + L * t + i]];
+      y[r] = bias ? acc + bias[r] : acc;
+    }
+  }
+}
+
+#if MGF_HAVE_X86
+// C[code] of 8 entries: one 64-bit load of the codes, 8 scalar loads of the codebook.
+MGF_AVX2 static inline __m256 lookup8_by_hand(const float* cb, const uint8_t* q) {
+  uint64_t a;
+  std::memcpy(&a, q, 8);
+  return _mm256_set_ps(cb[a >> 56], cb[(a >> 48) & 0xff], cb[(a >> 40) & 0xff], cb[(a >> 32) & 0xff],
+                       cb[(a >> 24) & 0xff], cb[(a >> 16) & 0xff], cb[(a >> 8) & 0xff], cb[a & 0xff]);
+}
+
+MGF_AVX2 void sell_matvec_codes_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  require_codes(W);
+  const int64_t L = SellMatrix::kLanes;
+  const float* cb = W.codebook.data();
+  const uint8_t* code = W.code.data();
+  const uint16_t* col = W.col.data();
+  for (int64_t sl = 0; sl < W.slices(); ++sl) {   // sell_matvec_avx2 with the values looked up
+    const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t t = 0;
+    for (; t + 2 <= width; t += 2) {
+      const int64_t e = p + L * t;
+      acc0 = _mm256_fmadd_ps(lookup8_by_hand(cb, code + e), gather8_by_hand(x, col + e), acc0);
+      acc1 = _mm256_fmadd_ps(lookup8_by_hand(cb, code + e + L), gather8_by_hand(x, col + e + L), acc1);
+    }
+    if (t < width) acc0 = _mm256_fmadd_ps(lookup8_by_hand(cb, code + p + L * t), gather8_by_hand(x, col + p + L * t), acc0);
+    alignas(32) float sum[8];
+    _mm256_store_ps(sum, _mm256_add_ps(acc0, acc1));
+    for (int64_t i = 0; i < L; ++i) {
+      const int32_t r = W.row[sl * L + i];
+      if (r >= 0) y[r] = bias ? sum[i] + bias[r] : sum[i];
+    }
+  }
+}
+#else
+void sell_matvec_codes_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  sell_matvec_codes_scalar(W, x, bias, y);
+}
+#endif
+
+void sell_matvec_codes(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  if (use_avx2()) return sell_matvec_codes_avx2(W, x, bias, y);
+  sell_matvec_codes_scalar(W, x, bias, y);
 }
 
 // ---- sparse × dense ------------------------------------------------------------------------------
