@@ -89,26 +89,46 @@ SellMatrix sell_from_relative_index(const RelativeIndex& s, const float* codeboo
   return W;
 }
 
-// ---- batch 1 -------------------------------------------------------------------------------------
-void sell_matvec_scalar(const SellMatrix& W, const float* x, const float* bias, float* y) {
+// The walk every scalar kernel makes: f(r, first, width) for every row r of W, whose entries
+// are first + 8t for t < width (the slice's width; the row's own weights come first).
+template <class F>
+static void sell_for_each_row(const SellMatrix& W, F f) {
   const int64_t L = SellMatrix::kLanes;
   for (int64_t sl = 0; sl < W.slices(); ++sl) {
     const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
-    for (int64_t i = 0; i < L; ++i) {
-      const int32_t r = W.row[sl * L + i];
-      if (r < 0) continue;
-      float acc = 0.0f;   // y_r = Σ_t w_t·x[c_t] over lane i's entries (padding adds 0·x[0])
-      for (int64_t t = 0; t < width; ++t) acc += W.val[p + L * t + i] * x[W.col[p + L * t + i]];
-      y[r] = bias ? acc + bias[r] : acc;
-    }
+    for (int64_t i = 0; i < L; ++i)
+      if (W.row[sl * L + i] >= 0) f(W.row[sl * L + i], p + i, width);
   }
+}
+
+// ---- batch 1 -------------------------------------------------------------------------------------
+// One kernel body for both weight sources, so that sell_matvec_codes differs from sell_matvec
+// only in where an entry's weight comes from: w(e) is the stored value, or C[code] looked up.
+namespace {
+struct FromValues {
+  const float* val;
+  float operator()(int64_t e) const { return val[e]; }
+};
+struct FromCodes {
+  const float* cb;
+  const uint8_t* code;
+  float operator()(int64_t e) const { return cb[code[e]]; }
+};
+
+template <class Weight>
+void matvec_scalar(const SellMatrix& W, Weight w, const float* x, const float* bias, float* y) {
+  sell_for_each_row(W, [&](int32_t r, int64_t first, int64_t width) {
+    float acc = 0.0f;   // y_r = Σ_t w_t·x[c_t] over the row's entries (padding adds 0·x[0])
+    for (int64_t t = 0; t < width; ++t) acc += w(first + SellMatrix::kLanes * t) * x[W.col[first + SellMatrix::kLanes * t]];
+    y[r] = bias ? acc + bias[r] : acc;
+  });
 }
 
 #if MGF_HAVE_X86
 // The 8 x[c] of one entry step, from 8 uint16 columns read as two 64-bit words: two loads
 // instead of eight for the indices, then 8 scalar loads of x put together (vmovss +
 // vinsertps). On Zen 4 this beats vpgatherdd, which issues the same 8 loads more slowly.
-MGF_AVX2 static inline __m256 gather8_by_hand(const float* x, const uint16_t* c) {
+MGF_AVX2 inline __m256 gather8_by_hand(const float* x, const uint16_t* c) {
   uint64_t lo, hi;
   std::memcpy(&lo, c, 8);
   std::memcpy(&hi, c + 4, 8);
@@ -116,9 +136,26 @@ MGF_AVX2 static inline __m256 gather8_by_hand(const float* x, const uint16_t* c)
                        x[(lo >> 32) & 0xffff], x[(lo >> 16) & 0xffff], x[lo & 0xffff]);
 }
 
-MGF_AVX2 void sell_matvec_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
+// The 8 weights of one entry step: one vector load of the values, or C[code] of 8 entries
+// from one 64-bit load of the codes and 8 scalar loads of the codebook (a second by-hand gather).
+struct FromValues8 {
+  const float* val;
+  MGF_AVX2 __m256 operator()(int64_t e) const { return _mm256_loadu_ps(val + e); }
+};
+struct FromCodes8 {
+  const float* cb;
+  const uint8_t* code;
+  MGF_AVX2 __m256 operator()(int64_t e) const {
+    uint64_t a;
+    std::memcpy(&a, code + e, 8);
+    return _mm256_set_ps(cb[a >> 56], cb[(a >> 48) & 0xff], cb[(a >> 40) & 0xff], cb[(a >> 32) & 0xff],
+                         cb[(a >> 24) & 0xff], cb[(a >> 16) & 0xff], cb[(a >> 8) & 0xff], cb[a & 0xff]);
+  }
+};
+
+template <class Weights8>
+MGF_AVX2 void matvec_avx2(const SellMatrix& W, Weights8 w8, const float* x, const float* bias, float* y) {
   const int64_t L = SellMatrix::kLanes;
-  const float* val = W.val.data();
   const uint16_t* col = W.col.data();
   for (int64_t sl = 0; sl < W.slices(); ++sl) {
     const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
@@ -127,10 +164,10 @@ MGF_AVX2 void sell_matvec_avx2(const SellMatrix& W, const float* x, const float*
     int64_t t = 0;
     for (; t + 2 <= width; t += 2) {
       const int64_t e = p + L * t;
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + e), gather8_by_hand(x, col + e), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(val + e + L), gather8_by_hand(x, col + e + L), acc1);
+      acc0 = _mm256_fmadd_ps(w8(e), gather8_by_hand(x, col + e), acc0);
+      acc1 = _mm256_fmadd_ps(w8(e + L), gather8_by_hand(x, col + e + L), acc1);
     }
-    if (t < width) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(val + p + L * t), gather8_by_hand(x, col + p + L * t), acc0);
+    if (t < width) acc0 = _mm256_fmadd_ps(w8(p + L * t), gather8_by_hand(x, col + p + L * t), acc0);
     alignas(32) float sum[8];
     _mm256_store_ps(sum, _mm256_add_ps(acc0, acc1));   // the slice's 8 row sums, no horizontal add
     for (int64_t i = 0; i < L; ++i) {
@@ -139,9 +176,36 @@ MGF_AVX2 void sell_matvec_avx2(const SellMatrix& W, const float* x, const float*
     }
   }
 }
+#endif
+
+void require_codes(const SellMatrix& W) {
+  if (W.code.size() != W.col.size() || W.codebook.empty())
+    throw std::invalid_argument("sell_matvec_codes: expected a matrix built with_codes, found " +
+                                std::to_string(W.code.size()) + " codes for " + std::to_string(W.col.size()) + " entries");
+}
+}  // namespace
+
+void sell_matvec_scalar(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  matvec_scalar(W, FromValues{W.val.data()}, x, bias, y);
+}
+void sell_matvec_codes_scalar(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  require_codes(W);
+  matvec_scalar(W, FromCodes{W.codebook.data(), W.code.data()}, x, bias, y);
+}
+#if MGF_HAVE_X86
+void sell_matvec_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  matvec_avx2(W, FromValues8{W.val.data()}, x, bias, y);
+}
+void sell_matvec_codes_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  require_codes(W);
+  matvec_avx2(W, FromCodes8{W.codebook.data(), W.code.data()}, x, bias, y);
+}
 #else
 void sell_matvec_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
   sell_matvec_scalar(W, x, bias, y);
+}
+void sell_matvec_codes_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
+  sell_matvec_codes_scalar(W, x, bias, y);
 }
 #endif
 
@@ -149,68 +213,6 @@ void sell_matvec(const SellMatrix& W, const float* x, const float* bias, float* 
   if (use_avx2()) return sell_matvec_avx2(W, x, bias, y);
   sell_matvec_scalar(W, x, bias, y);
 }
-
-// ---- batch 1 from the codes -------------------------------------------------------------------
-static void require_codes(const SellMatrix& W) {
-  if (W.code.size() != W.col.size() || W.codebook.empty())
-    throw std::invalid_argument("sell_matvec_codes: expected a matrix built with_codes, found " +
-                                std::to_string(W.code.size()) + " codes for " + std::to_string(W.col.size()) + " entries");
-}
-
-void sell_matvec_codes_scalar(const SellMatrix& W, const float* x, const float* bias, float* y) {
-  require_codes(W);
-  const int64_t L = SellMatrix::kLanes;
-  for (int64_t sl = 0; sl < W.slices(); ++sl) {
-    const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
-    for (int64_t i = 0; i < L; ++i) {
-      const int32_t r = W.row[sl * L + i];
-      if (r < 0) continue;
-      float acc = 0.0f;   // as sell_matvec_scalar, with w_t = C[code_t]
-      for (int64_t t = 0; t < width; ++t) acc += W.codebook[W.code[p + L * t + i]] * x[W.col[p + L * t + i]];
-      y[r] = bias ? acc + bias[r] : acc;
-    }
-  }
-}
-
-#if MGF_HAVE_X86
-// C[code] of 8 entries: one 64-bit load of the codes, 8 scalar loads of the codebook.
-MGF_AVX2 static inline __m256 lookup8_by_hand(const float* cb, const uint8_t* q) {
-  uint64_t a;
-  std::memcpy(&a, q, 8);
-  return _mm256_set_ps(cb[a >> 56], cb[(a >> 48) & 0xff], cb[(a >> 40) & 0xff], cb[(a >> 32) & 0xff],
-                       cb[(a >> 24) & 0xff], cb[(a >> 16) & 0xff], cb[(a >> 8) & 0xff], cb[a & 0xff]);
-}
-
-MGF_AVX2 void sell_matvec_codes_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
-  require_codes(W);
-  const int64_t L = SellMatrix::kLanes;
-  const float* cb = W.codebook.data();
-  const uint8_t* code = W.code.data();
-  const uint16_t* col = W.col.data();
-  for (int64_t sl = 0; sl < W.slices(); ++sl) {   // sell_matvec_avx2 with the values looked up
-    const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t t = 0;
-    for (; t + 2 <= width; t += 2) {
-      const int64_t e = p + L * t;
-      acc0 = _mm256_fmadd_ps(lookup8_by_hand(cb, code + e), gather8_by_hand(x, col + e), acc0);
-      acc1 = _mm256_fmadd_ps(lookup8_by_hand(cb, code + e + L), gather8_by_hand(x, col + e + L), acc1);
-    }
-    if (t < width) acc0 = _mm256_fmadd_ps(lookup8_by_hand(cb, code + p + L * t), gather8_by_hand(x, col + p + L * t), acc0);
-    alignas(32) float sum[8];
-    _mm256_store_ps(sum, _mm256_add_ps(acc0, acc1));
-    for (int64_t i = 0; i < L; ++i) {
-      const int32_t r = W.row[sl * L + i];
-      if (r >= 0) y[r] = bias ? sum[i] + bias[r] : sum[i];
-    }
-  }
-}
-#else
-void sell_matvec_codes_avx2(const SellMatrix& W, const float* x, const float* bias, float* y) {
-  sell_matvec_codes_scalar(W, x, bias, y);
-}
-#endif
-
 void sell_matvec_codes(const SellMatrix& W, const float* x, const float* bias, float* y) {
   if (use_avx2()) return sell_matvec_codes_avx2(W, x, bias, y);
   sell_matvec_codes_scalar(W, x, bias, y);
@@ -219,19 +221,16 @@ void sell_matvec_codes(const SellMatrix& W, const float* x, const float* bias, f
 // ---- sparse × dense ------------------------------------------------------------------------------
 // Columns [j0, P) of every row, one column at a time: the specification, and the AVX2 tail.
 static void spmm_columns_scalar(const SellMatrix& W, const float* B, int64_t P, const float* bias, float* C, int64_t j0) {
-  const int64_t L = SellMatrix::kLanes;
-  for (int64_t sl = 0; sl < W.slices(); ++sl) {
-    const int64_t p = W.slice_ptr[sl], width = (W.slice_ptr[sl + 1] - p) / L;
-    for (int64_t i = 0; i < L; ++i) {
-      const int32_t r = W.row[sl * L + i];
-      if (r < 0) continue;
-      for (int64_t j = j0; j < P; ++j) {
-        float acc = 0.0f;   // C[r, j] = Σ_t w_t·B[c_t, j] + bias_r
-        for (int64_t t = 0; t < width; ++t) acc += W.val[p + L * t + i] * B[W.col[p + L * t + i] * P + j];
-        C[r * P + j] = bias ? acc + bias[r] : acc;
+  sell_for_each_row(W, [&](int32_t r, int64_t first, int64_t width) {
+    for (int64_t j = j0; j < P; ++j) {
+      float acc = 0.0f;   // C[r, j] = Σ_t w_t·B[c_t, j] + bias_r
+      for (int64_t t = 0; t < width; ++t) {
+        const int64_t e = first + SellMatrix::kLanes * t;
+        acc += W.val[e] * B[W.col[e] * P + j];
       }
+      C[r * P + j] = bias ? acc + bias[r] : acc;
     }
-  }
+  });
 }
 
 void sell_spmm_scalar(const SellMatrix& W, const float* B, int64_t P, const float* bias, float* C) {
