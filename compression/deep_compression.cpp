@@ -326,47 +326,42 @@ CompressedModel load_compressed(const std::string& path, FileLayout* layout) {
 int64_t file_size_bytes(const std::string& path) { return static_cast<int64_t>(read_all(path).size()); }
 
 // ---- running from the file -----------------------------------------------------------------
-CompressedLinear::CompressedLinear(const CompressedTensor& w, std::vector<float> bias)
-    : gaps_(w.stream.gaps), codes_(w.stream.codes), codebook_(w.codebook), bias_(std::move(bias)) {
+CompressedLinear::CompressedLinear(const CompressedTensor& w, std::vector<float> bias) : bias_(std::move(bias)) {
   if (!w.coded || w.shape.size() != 2)
     throw std::invalid_argument("CompressedLinear: expected a coded 2-D weight, found " + w.name + " " + shape_str(w.shape));
-  rows_ = w.shape[0];
-  cols_ = w.shape[1];
-  relative_index_validate(w.stream);
-  if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != rows_)
-    throw std::invalid_argument("CompressedLinear: expected a bias of " + std::to_string(rows_) + ", found " +
+  // Validates the stream (the kernels then trust it) and builds the sliced-ELL form.
+  W_ = sell_from_relative_index(w.stream, w.codebook.data(), static_cast<int64_t>(w.codebook.size()), w.shape[0], w.shape[1]);
+  if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != W_.rows)
+    throw std::invalid_argument("CompressedLinear: expected a bias of " + std::to_string(W_.rows) + ", found " +
                                 std::to_string(bias_.size()));
 }
 
 Var CompressedLinear::forward(const Var& xv) {
   // [N, ...] is read as [N, rest], as LeNet300 flattens its images before fc1.
   const Tensor& X = xv.value();
-  if (X.ndim() < 2 || X.numel() != X.dim(0) * cols_)
-    throw std::invalid_argument("CompressedLinear: expected x [N, " + std::to_string(cols_) + "] (or [N, ...] of " +
-                                std::to_string(cols_) + " per sample), found " + X.str());
+  const int64_t cols = W_.cols, rows = W_.rows;
+  if (X.ndim() < 2 || X.numel() != X.dim(0) * cols)
+    throw std::invalid_argument("CompressedLinear: expected x [N, " + std::to_string(cols) + "] (or [N, ...] of " +
+                                std::to_string(cols) + " per sample), found " + X.str());
   const int64_t N = X.dim(0);
-  Tensor Y({N, rows_});
-  // One sample per task: y_n = b + W x_n, W walked from the gap stream every time (at batch 1
-  // this is the whole cost; the stream is ~1 byte + 1 byte per nonzero, it stays in cache).
-  parallel_for(0, N, 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) {
-      float* y = Y.data() + n * rows_;
-      for (int64_t o = 0; o < rows_; ++o) y[o] = bias_.empty() ? 0.0f : bias_[o];
-      relative_index_matvec(gaps_.data(), codes_.data(), static_cast<int64_t>(gaps_.size()), codebook_.data(),
-                            X.data() + n * cols_, y, rows_, cols_);
-    }
+  Tensor Y({N, rows});
+  const float* b = bias_.empty() ? nullptr : bias_.data();
+  // Batch 1 runs sell_matvec; a larger batch is split across the threads, each part one
+  // sparse × dense product on its transposed samples (sell_linear_forward).
+  parallel_for(0, N, 16, [&](int64_t lo, int64_t hi) {
+    sell_linear_forward(W_, b, X.data() + lo * cols, hi - lo, Y.data() + lo * rows);
   });
   return Var(std::move(Y));
 }
 
 CompressedConv2d::CompressedConv2d(const CompressedTensor& w, std::vector<float> bias, const Conv2dOptions& o)
-    : shape_(w.shape), options_(o), gaps_(w.stream.gaps), codes_(w.stream.codes), codebook_(w.codebook),
-      bias_(std::move(bias)) {
+    : shape_(w.shape), options_(o), bias_(std::move(bias)) {
   if (!w.coded || w.shape.size() != 4)
     throw std::invalid_argument("CompressedConv2d: expected a coded 4-D weight, found " + w.name + " " + shape_str(w.shape));
   if (o.groups != 1)
     throw std::invalid_argument("CompressedConv2d: expected groups = 1, found " + std::to_string(o.groups));
-  relative_index_validate(w.stream);
+  W_ = sell_from_relative_index(w.stream, w.codebook.data(), static_cast<int64_t>(w.codebook.size()), shape_[0],
+                                shape_[1] * shape_[2] * shape_[3]);
   if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != shape_[0])
     throw std::invalid_argument("CompressedConv2d: expected a bias of " + std::to_string(shape_[0]) + ", found " +
                                 std::to_string(bias_.size()));
@@ -381,17 +376,13 @@ Var CompressedConv2d::forward(const Var& xv) {
   check_conv_geom(g);
   const int64_t N = X.dim(0), OH = g.OH(), OW = g.OW(), P = OH * OW, K = C * KH * KW;
   Tensor Y({N, OC, OH, OW});
-  // One image per task: its im2col matrix [K × P], then Y_n [OC × P] = W·col from the stream.
+  const float* b = bias_.empty() ? nullptr : bias_.data();
+  // One image per task: its im2col matrix [K × P], then Y_n [OC × P] = W·col + bias.
   parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
     std::vector<float> col(static_cast<size_t>(K * P));
     for (int64_t n = lo; n < hi; ++n) {
       im2col(g, X.data() + n * C * g.H * g.W, col.data());
-      float* y = Y.data() + n * OC * P;
-      relative_index_spmm(gaps_.data(), codes_.data(), static_cast<int64_t>(gaps_.size()), codebook_.data(), col.data(),
-                          P, y, OC, K);
-      if (!bias_.empty())
-        for (int64_t o = 0; o < OC; ++o)
-          for (int64_t p = 0; p < P; ++p) y[o * P + p] += bias_[o];
+      sell_spmm(W_, col.data(), P, b, Y.data() + n * OC * P);
     }
   });
   return Var(std::move(Y));
@@ -468,6 +459,17 @@ CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Mo
     throw std::invalid_argument("CompressedRunner: the file has " + std::to_string(cm.tensors.size()) +
                                 " tensors, the model uses " + std::to_string(used));
   eval();
+}
+
+int64_t CompressedRunner::memory_bytes() const {
+  int64_t bytes = 0;
+  for (auto& st : stages_) {
+    if (auto* l = dynamic_cast<const CompressedLinear*>(st.get())) bytes += l->memory_bytes();
+    else if (auto* c = dynamic_cast<const CompressedConv2d*>(st.get())) bytes += c->memory_bytes();
+    else
+      for (auto& np : st->named_parameters()) bytes += static_cast<int64_t>(sizeof(float)) * np.param->var.value().numel();
+  }
+  return bytes;
 }
 
 Var CompressedRunner::forward(const Var& x) {

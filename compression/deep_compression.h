@@ -22,9 +22,10 @@
 //
 // With `huffman = false` the same streams are written with fixed-width codes (every length =
 // b), i.e. the paper's P+Q column, also measured as bytes on disk.
-// The loaded model (CompressedRunner) runs every coded layer straight from the gap stream +
-// codebook indices — no float weight matrix exists: fully connected layers with
-// relative_index_matvec(), convolutions as im2col followed by relative_index_spmm().
+// The loaded model (CompressedRunner) turns every coded layer's gap stream + codebook indices
+// into a sparse sliced-ELL matrix at load (compression/coding/sliced_ell.h) — no dense float
+// weight matrix exists: fully connected layers run sell_matvec() at batch 1 (sell_spmm() on
+// the transposed batch otherwise), convolutions im2col followed by sell_spmm().
 // Book: book/15-deep_compression.md. Deliberately not here: the paper's CSC row pointers (one
 // stream per layer), AlexNet/VGG, hardware (EIE) cost models.
 #pragma once
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "compression/coding/relative_index.h"
+#include "compression/coding/sliced_ell.h"
 #include "compression/quantization/weight_sharing.h"
 #include "engine/data.h"
 #include "engine/ops.h"
@@ -107,35 +109,43 @@ CompressedModel load_compressed(const std::string& path, FileLayout* layout = nu
 int64_t file_size_bytes(const std::string& path);   // throws when it cannot be read
 
 // ---- running from the file -----------------------------------------------------------------
-// A fully connected layer whose weights exist only as (gaps, codes, codebook).
+// At load, each coded layer's (gaps, codes, codebook) is turned into the sliced-ELL form of
+// compression/coding/sliced_ell.h — 16-bit columns and the centroid value of every surviving
+// weight, 8 rows per slice — which the kernels run from; no dense float matrix is built.
+// memory_bytes() is that form's size (with the bias), to set beside the file's bytes.
+
+// A fully connected layer whose weights exist only as the sparse sliced-ELL form of its stream.
 class CompressedLinear : public Module {
  public:
   CompressedLinear(const CompressedTensor& weight, std::vector<float> bias);
   Var forward(const Var& x) override;    // x [N, in] (or [N, ...]) → [N, out]; inference only
   std::string type_name() const override { return "CompressedLinear"; }
-  int64_t in_features() const { return cols_; }
-  int64_t out_features() const { return rows_; }
+  int64_t in_features() const { return W_.cols; }
+  int64_t out_features() const { return W_.rows; }
+  const SellMatrix& matrix() const { return W_; }
+  int64_t memory_bytes() const { return W_.bytes() + static_cast<int64_t>(sizeof(float) * bias_.size()); }
 
  private:
-  int64_t rows_, cols_;
-  std::vector<uint8_t> gaps_, codes_;
-  std::vector<float> codebook_, bias_;
+  SellMatrix W_;
+  std::vector<float> bias_;
 };
 
-// A convolution (groups = 1) whose weight [OC, C, KH, KW] exists only as (gaps, codes,
-// codebook): per image, im2col (engine/kernels/conv.h) and C[OC × OH·OW] = W·col from the
-// stream (relative_index_spmm), plus the bias.
+// A convolution (groups = 1) whose weight [OC, C, KH, KW] exists only as the sliced-ELL form of
+// its stream, viewed as [OC, C·KH·KW]: per image, im2col (engine/kernels/conv.h) and
+// Y_n [OC × OH·OW] = W·col + bias (sell_spmm).
 class CompressedConv2d : public Module {
  public:
   CompressedConv2d(const CompressedTensor& weight, std::vector<float> bias, const Conv2dOptions& o);
   Var forward(const Var& x) override;    // x [N, C, H, W] → [N, OC, OH, OW]; inference only
   std::string type_name() const override { return "CompressedConv2d"; }
+  const SellMatrix& matrix() const { return W_; }
+  int64_t memory_bytes() const { return W_.bytes() + static_cast<int64_t>(sizeof(float) * bias_.size()); }
 
  private:
   Shape shape_;                 // [OC, C, KH, KW]
   Conv2dOptions options_;
-  std::vector<uint8_t> gaps_, codes_;
-  std::vector<float> codebook_, bias_;
+  SellMatrix W_;
+  std::vector<float> bias_;
 };
 
 // The deployed model: `skeleton` gives the architecture — a flat container whose children are
@@ -153,6 +163,9 @@ class CompressedRunner : public Module {
   int64_t compressed_linear_layers() const { return n_compressed_; }
   int64_t compressed_conv_layers() const { return n_compressed_conv_; }
   int64_t reinflated_layers() const { return n_reinflated_; }
+  // Bytes of the in-memory form: the compressed layers' memory_bytes() plus every other
+  // stage's parameters as floats (biases of uncompressed layers, batch norm).
+  int64_t memory_bytes() const;
 
  private:
   std::vector<std::shared_ptr<Module>> stages_;

@@ -16,6 +16,7 @@
 
 #include "compression/coding/huffman.h"
 #include "compression/coding/relative_index.h"
+#include "compression/coding/sliced_ell.h"
 #include "compression/deep_compression.h"
 #include "engine/io/bytes.h"
 #include "engine/io/crc32.h"
@@ -375,6 +376,160 @@ TEST_SUITE("deep_compression") {
       }
   }
 
+  // ---- the runner's in-memory form: sliced ELL (SELL-8) built from the gap stream ----------------
+  TEST_CASE("sliced ELL from the gap stream: every weight at its row and column, fillers dropped, padding zero") {
+    for (int64_t rows : {1, 7, 8, 9, 13, 33})
+      for (int64_t cols : {1, 9, 31, 1027})
+        for (float density : {0.0f, 0.03f, 0.3f, 1.0f}) {
+          CAPTURE(rows);
+          CAPTURE(cols);
+          CAPTURE(density);
+          auto codes = random_codes(rows * cols, density, 5, static_cast<uint64_t>(rows * 1000 + cols * 7 + density * 100));
+          RelativeIndex s = relative_index_encode(codes.data(), rows * cols, 3);   // 3-bit gaps: many fillers
+          Tensor cb = random_tensor({32}, 80);
+          cb[0] = 0.0f;
+          SellMatrix W = sell_from_relative_index(s, cb.data(), 32, rows, cols);
+          const int64_t L = SellMatrix::kLanes;
+          REQUIRE(W.slices() == (rows + L - 1) / L);
+          REQUIRE(W.entries() % L == 0);
+          CHECK(W.nonzeros == s.entries() - s.fillers());
+          // Scatter the form back into a dense matrix and compare with C[I] exactly; a padding
+          // entry (beyond a row's own weights) must be (column 0, value 0).
+          std::vector<float> dense(static_cast<size_t>(rows * cols), 0.0f), want(dense.size());
+          for (int64_t i = 0; i < rows * cols; ++i) want[i] = cb[codes[i]];
+          std::vector<int> seen(static_cast<size_t>(rows), 0);
+          int64_t placed = 0, prev_len = INT64_MAX;
+          for (int64_t sl = 0; sl < W.slices(); ++sl)
+            for (int64_t i = 0; i < L; ++i) {
+              const int32_t r = W.row[sl * L + i];
+              if (r < 0) continue;
+              REQUIRE(r < rows);
+              ++seen[r];
+              int64_t len = 0;
+              for (int64_t e = W.slice_ptr[sl] + i; e < W.slice_ptr[sl + 1]; e += L) {
+                if (W.val[e] == 0.0f) {   // padding: only after the row's weights
+                  CHECK(W.col[e] == 0);
+                  continue;
+                }
+                CHECK(len == (e - W.slice_ptr[sl] - i) / L);
+                ++len;
+                dense[r * cols + W.col[e]] = W.val[e];
+                ++placed;
+              }
+              CHECK(len <= prev_len);   // σ: the rows come longest first
+              prev_len = len;
+            }
+          for (int64_t r = 0; r < rows; ++r) CHECK(seen[r] == 1);
+          CHECK(placed == W.nonzeros);
+          expect_all_close(dense, want, mgf::testing::kExact, "scattered form vs C[I]");
+          CHECK(W.bytes() == 6 * W.entries() + 4 * (W.slices() + 1) + 4 * W.slices() * L);
+        }
+  }
+
+  TEST_CASE("sliced ELL rejects a stream of the wrong size, a code outside the codebook and too many columns") {
+    auto codes = random_codes(4 * 9, 0.5f, 3, 90);
+    RelativeIndex s = relative_index_encode(codes.data(), 36, 5);
+    std::vector<float> cb(8, 0.5f);
+    CHECK_THROWS_WITH_AS(sell_from_relative_index(s, cb.data(), 8, 4, 10), doctest::Contains("numel 36"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(sell_from_relative_index(s, cb.data(), 2, 4, 9), doctest::Contains("codebook"), std::runtime_error);
+    RelativeIndex wide;
+    wide.numel = 65537;
+    CHECK_THROWS_WITH_AS(sell_from_relative_index(wide, cb.data(), 8, 1, 65537), doctest::Contains("65536"), std::invalid_argument);
+    CHECK_THROWS_AS(sell_matvec_codes(sell_from_relative_index(s, cb.data(), 8, 4, 9), cb.data(), nullptr, cb.data()),
+                    std::invalid_argument);   // built without codes
+    CHECK_THROWS_WITH_AS(sell_from_relative_index(s, cb.data(), 8, 4, 9, true), doctest::Contains("codebook[0] = 0"),
+                         std::invalid_argument);   // cb[0] = 0.5: padding would add 0.5·x[0]
+    s.gaps.push_back(31);   // one more entry, 32 positions on: past the end of the matrix
+    s.codes.push_back(1);
+    CHECK_THROWS_AS(sell_from_relative_index(s, cb.data(), 8, 4, 9), std::runtime_error);
+  }
+
+  TEST_CASE("sell_matvec equals the dense codebook layer plus bias; scalar = AVX2, both dispatch modes; from the codes bit-equal") {
+    for (int64_t rows : {1, 7, 8, 9, 31, 33})
+      for (int64_t cols : {1, 7, 8, 9, 31, 33, 1027})
+        for (float density : {0.03f, 0.3f, 1.0f}) {
+          CAPTURE(rows);
+          CAPTURE(cols);
+          CAPTURE(density);
+          auto codes = random_codes(rows * cols, density, 6, static_cast<uint64_t>(rows * 3 + cols * 11 + density * 100));
+          RelativeIndex s = relative_index_encode(codes.data(), rows * cols, 5);
+          Tensor cb = random_tensor({64}, 81);
+          cb[0] = 0.0f;
+          Tensor x = random_tensor({cols}, 82), b = random_tensor({rows}, 83);
+          SellMatrix W = sell_from_relative_index(s, cb.data(), 64, rows, cols);
+          std::vector<float> ref(rows), ys(rows, -9.0f), ya(rows, -9.0f), yd(rows, -9.0f);
+          codebook_matvec_scalar(codes.data(), cb.data(), x.data(), b.data(), ref.data(), rows, cols);
+          sell_matvec_scalar(W, x.data(), b.data(), ys.data());
+          sell_matvec_avx2(W, x.data(), b.data(), ya.data());
+          expect_all_close(ys, ref, kAccumulate, "scalar vs dense codebook");
+          expect_all_close(ya, ys, kAccumulate, "avx2 vs scalar");
+          for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
+            KernelModeGuard g(mode);
+            sell_matvec(W, x.data(), nullptr, yd.data());   // no bias
+            for (int64_t r = 0; r < rows; ++r) yd[r] += b[r];
+            expect_all_close(yd, ys, kAccumulate, std::string("dispatched, ") + kernel_mode_name(mode));
+          }
+          // From the codes: the same products in the same order, so the same bits.
+          SellMatrix Wc = sell_from_relative_index(s, cb.data(), 64, rows, cols, true);
+          CHECK(Wc.code_bytes() == W.bytes() - 3 * W.entries() + 64 * 4);
+          std::vector<float> zs(rows, -9.0f), za(rows, -9.0f), zd(rows, -9.0f);
+          sell_matvec_codes_scalar(Wc, x.data(), b.data(), zs.data());
+          sell_matvec_codes_avx2(Wc, x.data(), b.data(), za.data());
+          sell_matvec_codes(Wc, x.data(), b.data(), zd.data());
+          expect_all_close(zs, ys, mgf::testing::kExact, "codes scalar vs values scalar");
+          expect_all_close(za, ya, mgf::testing::kExact, "codes avx2 vs values avx2");
+          expect_all_close(zd, use_avx2() ? ya : ys, mgf::testing::kExact, "codes dispatched");
+        }
+  }
+
+  TEST_CASE("sell_spmm: decoded W times B plus bias, over the 32-wide, 8-wide and scalar column paths; scalar = AVX2") {
+    for (int64_t P : {1, 7, 8, 9, 31, 32, 33, 45, 64, 97})
+      for (float density : {0.03f, 0.3f, 1.0f}) {
+        CAPTURE(P);
+        CAPTURE(density);
+        const int64_t rows = 11, cols = 29;   // two slices, the second with 5 empty lanes
+        auto codes = random_codes(rows * cols, density, 5, static_cast<uint64_t>(P * 13 + density * 100));
+        RelativeIndex s = relative_index_encode(codes.data(), rows * cols, 3);
+        Tensor cb = random_tensor({32}, 84);
+        cb[0] = 0.0f;
+        Tensor B = random_tensor({cols, P}, 85), bias = random_tensor({rows}, 86);
+        SellMatrix W = sell_from_relative_index(s, cb.data(), 32, rows, cols);
+        std::vector<float> ref(rows * P), cs(rows * P, -9.0f), ca(rows * P, -9.0f), cd(rows * P, -9.0f);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < P; ++j) {
+            double acc = bias[r];
+            for (int64_t c = 0; c < cols; ++c) acc += static_cast<double>(cb[codes[r * cols + c]]) * B[c * P + j];
+            ref[r * P + j] = static_cast<float>(acc);
+          }
+        sell_spmm_scalar(W, B.data(), P, bias.data(), cs.data());
+        sell_spmm_avx2(W, B.data(), P, bias.data(), ca.data());
+        expect_all_close(cs, ref, kDecode, "scalar vs reference");
+        expect_all_close(ca, cs, kDecode, "avx2 vs scalar");
+        for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
+          KernelModeGuard g(mode);
+          sell_spmm(W, B.data(), P, bias.data(), cd.data());
+          expect_all_close(cd, cs, kDecode, std::string("dispatched, ") + kernel_mode_name(mode));
+        }
+      }
+  }
+
+  TEST_CASE("sell_linear_forward: a batch through the transposed product equals one matvec per sample") {
+    const int64_t rows = 19, cols = 43;
+    auto codes = random_codes(rows * cols, 0.2f, 6, 87);
+    RelativeIndex s = relative_index_encode(codes.data(), rows * cols, 5);
+    Tensor cb = random_tensor({64}, 88), bias = random_tensor({rows}, 89);
+    cb[0] = 0.0f;
+    SellMatrix W = sell_from_relative_index(s, cb.data(), 64, rows, cols);
+    for (int64_t N : {1, 3, 4, 17, 64}) {
+      CAPTURE(N);
+      Tensor X = random_tensor({N, cols}, 90 + static_cast<uint64_t>(N));
+      std::vector<float> Y(N * rows, -9.0f), ref(N * rows);
+      for (int64_t n = 0; n < N; ++n) sell_matvec_scalar(W, X.data() + n * cols, bias.data(), ref.data() + n * rows);
+      sell_linear_forward(W, bias.data(), X.data(), N, Y.data());
+      expect_all_close(Y, ref, kDecode, "batched vs per sample");
+    }
+  }
+
   // ---- Huffman ---------------------------------------------------------------------------------
   TEST_CASE("Huffman code lengths are -log2 p on a dyadic distribution") {
     std::vector<uint64_t> f = {8, 4, 2, 1, 1};   // p = 1/2, 1/4, 1/8, 1/16, 1/16
@@ -649,6 +804,9 @@ TEST_SUITE("deep_compression") {
       CHECK(runner.compressed_conv_layers() == 2);
       CHECK(runner.compressed_linear_layers() == 2);
       CHECK(runner.reinflated_layers() == 0);
+      // the in-memory form (6 bytes per kept weight, 30 % kept) is far below 4 bytes per weight
+      CHECK(runner.memory_bytes() > 0);
+      CHECK(runner.memory_bytes() < 4 * net->num_parameters() / 2);
       NoGradGuard ng;
       net->eval();
       Var x(random_tensor({5, 1, 28, 28}, 210, 0.0f, 1.0f));

@@ -10,6 +10,9 @@
 // lands on a pruned position and writes the zero it already holds (the paper's "filler zero"),
 // and continue with the rest of the run. Code 0 is the exact zero of the codebook
 // (weight_sharing.h), so a kernel never needs to tell fillers apart.
+// The deployed model no longer runs these kernels: it turns the stream into the sliced-ELL form
+// of sliced_ell.h once, at load, which is faster at batch 1 (book/15, "The fast runner"); they
+// stay as the direct reading of the format and as the baseline in the example's timing table.
 // Book: book/15-deep_compression.md. Deliberately not here: CSR/CSC row pointers (the stream is
 // one run over the whole matrix, so a row boundary is just a position) — see compression/coding/csr.*.
 #pragma once
