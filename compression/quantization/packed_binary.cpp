@@ -40,6 +40,11 @@ constexpr int64_t kMaxDim = int64_t{1} << 20;  // any single size a record decla
 using Kind = PackedBinaryNet::Kind;
 
 std::string shape_of(const std::vector<int64_t>& s) { return shape_str(Shape(s.begin(), s.end())); }
+int64_t numel_of(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;  // each d <= 2^20 and every shape is checked <= 2^26 as it is made
+  return n;
+}
 
 // ---- export: walk the model's layers, track the shape and whether it is in bits ----------------
 struct Exporter {
@@ -341,6 +346,8 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   };
 
   for (int i = 0; i < 3; ++i) net.input_.push_back(dim(i == 0 ? "input C" : i == 1 ? "input H" : "input W"));
+  if (numel_of(net.input_) > (int64_t{1} << 26))
+    c.fail("input W", "expected an input image of at most 2^26 values, found " + shape_of(net.input_));
   if (count < 1 || count > 4096) c.fail_at(12, "layer count", "expected 1 .. 4096 layers, found " + std::to_string(count));
   std::vector<int64_t> shape = net.input_;  // one image, as it reaches the next layer
   bool bits = false;
@@ -441,6 +448,9 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         shape = {l.out};
         break;
     }
+    // No activation of more than 2^26 values per image, whatever the sizes multiply to (the
+    // runner allocates N times this).
+    if (numel_of(shape) > (int64_t{1} << 26)) fail("an output of at most 2^26 values per image (the output is " + shape_of(shape) + ")");
     l.out_shape = shape;
     l.out_bits = bits;
     net.layers_.push_back(std::move(l));
@@ -451,6 +461,23 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
     throw std::runtime_error(c.what() + ": expected real logits [classes] after the last layer, found " +
                              (bits ? "bits " : "real ") + shape_of(shape));
   return net;
+}
+
+int64_t PackedBinaryNet::ops_per_image() const {
+  int64_t ops = 0;
+  for (const Layer& l : layers_) {
+    const int64_t P = l.g.OH() * l.g.OW();
+    switch (l.kind) {
+      case Kind::conv: ops += l.out * P * l.g.C * l.g.KH * l.g.KW; break;
+      case Kind::binary_conv:
+      case Kind::bit_conv: ops += l.out * P * bit_words(l.K); break;
+      case Kind::binary_linear:
+      case Kind::bit_linear: ops += l.out * bit_words(l.K); break;
+      case Kind::linear: ops += l.out * l.in[0]; break;
+      default: ops += numel_of(l.out_shape); break;
+    }
+  }
+  return ops;
 }
 
 int64_t PackedBinaryNet::binary_weight_bytes() const {
@@ -470,11 +497,6 @@ struct Act {
   std::vector<uint64_t> b;
   int64_t N = 0, stride = 0;
 };
-int64_t numel_of(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
 // Words per image of a bit activation of shape s ([C, H, W] or [F]): H·W pixels of ⌈C/64⌉ words.
 int64_t bit_image_words(const std::vector<int64_t>& s) {
   return s.size() == 3 ? s[1] * s[2] * bit_words(s[0]) : bit_words(s[0]);

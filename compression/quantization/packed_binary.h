@@ -41,8 +41,9 @@ namespace mgf {
 //  10 bit_conv      u32 O, k, out | u64 bits[O rows of k·k·C, order (kh, kw, c)] | out 0: f32 s[O]
 //                   (y = s_o·z, real) ; out 1: i32 t[O], u64 flip[⌈O/64⌉] (bits = (z > t) ⊕ flip)
 //  11 bit_linear    u32 O, out | u64 bits[O rows of F] | as bit_conv
-// Every count is checked against the bytes left before anything is allocated from it, and
-// every layer against the shape reaching it, so no file makes forward() read out of bounds.
+// Every count is checked against the bytes left before anything is allocated from it, every
+// layer against the shape reaching it, and no image or activation may exceed 2^26 values, so
+// no file makes forward() read out of bounds or allocate without limit.
 // Version 2 (a fixed LeNet-5 layout of named tensors) and version 1 are refused with a
 // message saying to re-export.
 //
@@ -68,6 +69,9 @@ class PackedBinaryNet {
   Tensor forward(const Tensor& x, std::vector<double>* layer_us = nullptr) const;
   int64_t file_bytes() const { return file_bytes_; }
   int64_t binary_weight_bytes() const;  // packed bits of the binary layers
+  // Work of one image: multiply-adds of the real layers + 64-bit xor-popcount words of the
+  // binary ones + one per output value of the rest (what a caller can bound before forward()).
+  int64_t ops_per_image() const;
   bool xnorpp() const { return xnorpp_; }
   const std::vector<int64_t>& input_shape() const { return input_; }
 
