@@ -464,13 +464,14 @@ TEST_SUITE("xnor") {
       std::vector<K> kinds;
       std::vector<bool> bits_out;
       for (const auto& l : p.layers()) kinds.push_back(l.kind), bits_out.push_back(l.out_bits);
-      CHECK(kinds == std::vector<K>{K::conv, K::batch_norm, K::sign, K::or_pool, K::bit_conv, K::or_pool, K::flatten,
-                                    K::bit_linear, K::batch_norm, K::relu, K::linear});
-      CHECK(bits_out == std::vector<bool>{false, false, true, true, true, true, true, false, false, false, false});
-      REQUIRE(p.layers().size() == 11);
-      CHECK(p.layers()[4].name == "conv2+bn2+sign2");
-      CHECK((p.layers()[4].mode == 1 && p.layers()[4].th.O == 6));
-      CHECK((p.layers()[7].in == std::vector<int64_t>{96} && p.layers()[7].mode == 0));
+      CHECK(kinds == std::vector<K>{K::conv, K::sign, K::or_pool, K::bit_conv, K::or_pool, K::flatten, K::bit_linear,
+                                    K::batch_norm, K::relu, K::linear});
+      CHECK(bits_out == std::vector<bool>{false, true, true, true, true, true, false, false, false, false});
+      REQUIRE(p.layers().size() == 10);
+      CHECK((p.layers()[1].name == "bn1+sign1" && p.layers()[1].rth.C == 4));
+      CHECK(p.layers()[3].name == "conv2+bn2+sign2");
+      CHECK((p.layers()[3].mode == 1 && p.layers()[3].th.O == 6));
+      CHECK((p.layers()[6].in == std::vector<int64_t>{96} && p.layers()[6].mode == 0));
     }
     std::remove(path.c_str());
   }
@@ -583,14 +584,14 @@ TEST_SUITE("xnor") {
     export_packed(cbap, path);
     std::vector<uint8_t> good = read_file(path);
     CHECK_NOTHROW(PackedBinaryNet::from_bytes(good, "good.xnor"));
-    // "sign1" (kind 8) turned into a ReLU (kind 2): the OR-pool after it would read floats as bits
+    // "pool1" (an OR-pool, kind 9) turned into a real max-pool (kind 3): it would read bits as floats
     std::vector<uint8_t> bad = good;
-    const size_t kind_at = find(good, "sign1") - 8;
-    REQUIRE(bad[kind_at] == 8);
-    bad[kind_at] = 2;
+    const size_t kind_at = find(good, "pool1") - 8;
+    REQUIRE(bad[kind_at] == 9);
+    bad[kind_at] = 3;
     repair(bad);
     CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(bad, "bad.xnor"),
-                         doctest::Contains("(or_pool pool1): expected a bit input, found real [4, 24, 24]"), std::runtime_error);
+                         doctest::Contains("(max_pool pool1): expected a real input, found bits [4, 24, 24]"), std::runtime_error);
 
     // A padding bit (past K in a row's last word) set, in a real-input and in a bit-input layer.
     manual_seed(2);
@@ -679,6 +680,64 @@ TEST_SUITE("xnor") {
     CHECK(ties == 2);
     CHECK((ones > 0 && ones < (2 * K + 1) * O));
     CHECK((th.flip[0] >> 5 & 1u) == 1u);
+  }
+
+  TEST_CASE("batch norm + sign folded to a float threshold equals the batch_norm op + sign, boundaries included") {
+    const int64_t C = 67;
+    Rng r(33);
+    std::vector<float> g(C), b(C), mu(C), var(C);
+    for (int64_t c = 0; c < C; ++c)
+      g[c] = r.uniform(-2.0f, 2.0f), b[c] = r.uniform(-1.0f, 1.0f), mu[c] = r.uniform(-1.0f, 1.0f), var[c] = r.uniform(0.1f, 3.0f);
+    g[1] = 0.0f, b[1] = 0.25f;   // constant +1
+    g[2] = 0.0f, b[2] = -0.25f;  // constant -1
+    g[3] = -1.0f, b[3] = 0.0f;   // negative γ: x <= μ
+    const RealThresholds th = fold_bn_sign_real(g.data(), b.data(), mu.data(), var.data(), 1e-5f, C);
+    CHECK(((th.down[0] >> 3) & 1u) == 1u);
+    // values: random ones, and each channel's threshold with its two float neighbours (the ties)
+    const int64_t S = 40;
+    Tensor x({1, C, S, 1});
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < S; ++p) {
+        const float t = th.tau[static_cast<size_t>(c)];
+        float v = r.uniform(-3.0f, 3.0f);
+        if (std::isfinite(t) && p < 3) v = p == 0 ? t : std::nextafter(t, p == 1 ? -INFINITY : INFINITY);
+        x[c * S + p] = v;
+      }
+    Tensor rm({C}, mu), rv({C}, var);
+    Tensor ref = sign_ste(batch_norm(Var(x), Var(Tensor({C}, g)), Var(Tensor({C}, b)), rm, rv, false, 0.1f, 1e-5f)).value();
+    std::vector<uint64_t> a(static_cast<size_t>(S * bit_words(C))), v(a.size());
+    sign_pack_chw_scalar(x.data(), C, S, th, a.data());
+    sign_pack_chw_avx2(x.data(), C, S, th, v.data());
+    CHECK(first_diff(a, v) == -1);
+    int64_t differ = 0;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < S; ++p) differ += (ref[c * S + p] > 0) != bit_at(a.data() + p * bit_words(C), c);
+    CHECK(differ == 0);
+    for (int64_t p = 0; p < S; ++p) CHECK((bit_at(a.data() + p * bit_words(C), 1) && !bit_at(a.data() + p * bit_words(C), 2)));
+  }
+
+  TEST_CASE("sign_pack_chw_avx2 equals sign_pack_chw_scalar (ragged pixel and channel counts)") {
+    for (int64_t C : {1, 20, 32, 33, 64, 65, 130})
+      for (int64_t S : {1, 7, 8, 9, 576}) {
+        CAPTURE(C);
+        CAPTURE(S);
+        Tensor x = random_tensor({C, S}, static_cast<uint64_t>(C * 1000 + S));
+        RealThresholds th;
+        th.C = C;
+        th.down.assign(static_cast<size_t>(bit_words(C)), 0);
+        Rng r(static_cast<uint64_t>(C + S));
+        for (int64_t c = 0; c < C; ++c) {
+          th.tau.push_back(r.uniform(-0.5f, 0.5f));
+          if (r.uniform(0.0f, 1.0f) < 0.5f) th.down[static_cast<size_t>(c / 64)] |= uint64_t{1} << (c % 64);
+        }
+        x[0] = th.tau[0];  // equal: counts on both sides
+        std::vector<uint64_t> a(static_cast<size_t>(S * bit_words(C)), 5), b(a.size(), 6), d(a.size(), 7);
+        sign_pack_chw_scalar(x.data(), C, S, th, a.data());
+        sign_pack_chw_avx2(x.data(), C, S, th, b.data());
+        sign_pack_chw(x.data(), C, S, th, d.data());
+        CHECK(first_diff(a, b) == -1);
+        CHECK(first_diff(a, d) == -1);
+      }
   }
 
   TEST_CASE("sign_threshold_rows_avx2 equals sign_threshold_rows_scalar bit for bit (ragged channel counts)") {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -104,6 +106,125 @@ void sign_threshold_rows(const int32_t* z, int64_t rows, int64_t O, const SignTh
                                 " channels, found " + std::to_string(th.t.size()));
   if (use_avx2()) return sign_threshold_rows_avx2(z, rows, O, th, out);
   sign_threshold_rows_scalar(z, rows, O, th, out);
+}
+
+// ---- real → bits: BN + sign folded to a float threshold ---------------------------------------
+namespace {
+// The order of finite floats as unsigned keys: flip all bits of a negative, set the sign bit of
+// a positive (−0 and +0 become neighbours, which BN maps to the same value anyway).
+uint32_t float_key(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+float key_float(uint32_t k) {
+  const uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+}  // namespace
+
+RealThresholds fold_bn_sign_real(const float* gamma, const float* beta, const float* mean, const float* var, float eps,
+                                 int64_t C) {
+  if (C < 1) throw std::invalid_argument("fold_bn_sign_real: expected C >= 1, found " + std::to_string(C));
+  RealThresholds th;
+  th.C = C;
+  th.tau.assign(static_cast<size_t>(C), 0.0f);
+  th.down.assign(static_cast<size_t>(bit_words(C)), 0);
+  for (int64_t c = 0; c < C; ++c) {
+    const float mu = mean[c], is = 1.0f / std::sqrt(var[c] + eps), gm = gamma[c], bt = beta[c];
+    auto bit = [&](uint32_t key) {  // the batch_norm op's eval arithmetic, then sign (≥ 0 is +1)
+      const float h = (key_float(key) - mu) * is;
+      return gm * h + bt >= 0.0f;
+    };
+    const uint32_t lo = float_key(-std::numeric_limits<float>::max()), hi = float_key(std::numeric_limits<float>::max());
+    // γ = 0: γ·h + β is ±0 + β for every finite h (the ends would overflow h to ±∞ and 0·∞)
+    const bool at_lo = gm == 0.0f ? bt >= 0.0f : bit(lo), at_hi = gm == 0.0f ? at_lo : bit(hi);
+    float tau;
+    bool down = false;
+    if (at_lo == at_hi) {  // constant on finite inputs
+      tau = at_lo ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+    } else if (!at_lo) {   // increasing: the smallest key with bit 1; bit = x ≥ tau
+      uint32_t a = lo, b = hi;  // bit(a) = 0, bit(b) = 1
+      while (b - a > 1) {
+        const uint32_t m = a + (b - a) / 2;
+        (bit(m) ? b : a) = m;
+      }
+      tau = key_float(b);
+    } else {               // decreasing (negative γ): the largest key with bit 1; bit = x ≤ tau
+      uint32_t a = lo, b = hi;  // bit(a) = 1, bit(b) = 0
+      while (b - a > 1) {
+        const uint32_t m = a + (b - a) / 2;
+        (bit(m) ? a : b) = m;
+      }
+      tau = key_float(a), down = true;
+    }
+    th.tau[static_cast<size_t>(c)] = tau;
+    if (down) th.down[static_cast<size_t>(c / 64)] |= uint64_t{1} << (c % 64);
+  }
+  return th;
+}
+
+void sign_pack_chw_scalar(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out) {
+  const int64_t cw = bit_words(C);
+  std::fill(out, out + S * cw, uint64_t{0});
+  for (int64_t c = 0; c < C; ++c) {
+    const float t = th.tau[static_cast<size_t>(c)];
+    const bool down = (th.down[static_cast<size_t>(c / 64)] >> (c % 64)) & 1u;
+    uint64_t* o = out + c / 64;
+    for (int64_t p = 0; p < S; ++p) {
+      const float v = x[c * S + p];
+      o[p * cw] |= static_cast<uint64_t>(down ? v <= t : v >= t) << (c % 64);
+    }
+  }
+}
+
+#if MGF_HAVE_X86
+MGF_AVX2 void sign_pack_chw_avx2(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out) {
+  const int64_t cw = bit_words(C), S8 = S / 8 * 8;
+  for (int64_t p = 0; p < S8; p += 8) {  // 8 pixels: their words built in lanes, channel by channel
+    for (int64_t w = 0; w < cw; ++w) {
+      __m256i half[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};  // channels 64w + 0..31, + 32..63
+      for (int64_t c = 64 * w; c < std::min(C, 64 * w + 64); ++c) {
+        const __m256 v = _mm256_loadu_ps(x + c * S + p), t = _mm256_set1_ps(th.tau[static_cast<size_t>(c)]);
+        const bool down = (th.down[static_cast<size_t>(w)] >> (c % 64)) & 1u;
+        // lanes of all ones where the bit is 1 (ordered compares: NaN gives 0, as the scalar side)
+        const __m256 m = down ? _mm256_cmp_ps(v, t, _CMP_LE_OQ) : _mm256_cmp_ps(v, t, _CMP_GE_OQ);
+        const int64_t b = c % 64;  // half[b / 32] |= m & (1 << b % 32)
+        half[b / 32] = _mm256_or_si256(half[b / 32], _mm256_and_si256(_mm256_castps_si256(m), _mm256_set1_epi32(1 << (b % 32))));
+      }
+      alignas(32) uint32_t lo[8], hi[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lo), half[0]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(hi), half[1]);
+      for (int j = 0; j < 8; ++j) out[(p + j) * cw + w] = lo[j] | static_cast<uint64_t>(hi[j]) << 32;
+    }
+  }
+  if (S8 < S) {  // ragged pixels: the scalar rule on the last S − S8
+    for (int64_t p = S8; p < S; ++p)
+      for (int64_t w = 0; w < cw; ++w) out[p * cw + w] = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      const float t = th.tau[static_cast<size_t>(c)];
+      const bool down = (th.down[static_cast<size_t>(c / 64)] >> (c % 64)) & 1u;
+      for (int64_t p = S8; p < S; ++p) {
+        const float v = x[c * S + p];
+        out[p * cw + c / 64] |= static_cast<uint64_t>(down ? v <= t : v >= t) << (c % 64);
+      }
+    }
+  }
+}
+#else
+void sign_pack_chw_avx2(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out) {
+  sign_pack_chw_scalar(x, C, S, th, out);
+}
+#endif
+
+void sign_pack_chw(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out) {
+  if (th.C != C || static_cast<int64_t>(th.tau.size()) != C || static_cast<int64_t>(th.down.size()) != bit_words(C))
+    throw std::invalid_argument("sign_pack_chw: expected thresholds for " + std::to_string(C) + " channels, found " +
+                                std::to_string(th.tau.size()));
+  if (use_avx2()) return sign_pack_chw_avx2(x, C, S, th, out);
+  sign_pack_chw_scalar(x, C, S, th, out);
 }
 
 // ---- max-pool of ±1 = OR of packed pixels --------------------------------------------------------

@@ -25,6 +25,8 @@
 //
 // Kernels, each with a _scalar specification and an _avx2 body, exactly equal (tests/test_xnor.cpp):
 //   sign_threshold_rows   int32 popcount results → HWC bits (8 channels per vpcmpgtd + vmovmskps)
+//   sign_pack_chw         real channel-major activations (a conv's output) → HWC bits, with a
+//                         batch norm before the sign folded into one float threshold per channel
 //   or_pool_bits          k×k max-pool of HWC bits (the k rows OR'ed 4 words per vpor)
 // and one gather without a vector side (a chain of shifts into one register, like
 // im2col_pack_signs): im2col_bits. Book: book/23-xnor.md ("A pipeline that stays binary").
@@ -56,6 +58,30 @@ SignThresholds fold_bn_sign(const float* scale, const float* gamma, const float*
 void sign_threshold_rows_scalar(const int32_t* z, int64_t rows, int64_t O, const SignThresholds& th, uint64_t* out);
 void sign_threshold_rows_avx2(const int32_t* z, int64_t rows, int64_t O, const SignThresholds& th, uint64_t* out);
 void sign_threshold_rows(const int32_t* z, int64_t rows, int64_t O, const SignThresholds& th, uint64_t* out);
+
+// The sign of a real activation as HWC bits, optionally after an eval-mode batch norm folded
+// into it: per channel c, bit = x ≥ tau[c], or x ≤ tau[c] where bit c%64 of down[c/64] is set
+// (a negative γ turns the comparison round). Plain sign is tau = 0, up: sign(0) = +1, −0 ≥ 0.
+struct RealThresholds {
+  int64_t C = 0;
+  std::vector<float> tau;
+  std::vector<uint64_t> down;
+};
+// BN (as the batch_norm op computes it in eval mode) + sign folded to one float per channel:
+// the order of floats is the order of their keys (sign-magnitude flipped), and BN(x) is
+// monotone in x, so a binary search over the 2^32 keys finds the exact boundary. Equal to
+// BN + sign for every finite x (tests: boundary values and their neighbours included); a
+// channel that never or always gives +1 on finite inputs gets tau = NaN (never) or −∞ (always).
+RealThresholds fold_bn_sign_real(const float* gamma, const float* beta, const float* mean, const float* var, float eps,
+                                 int64_t C);
+// x [C, S] (one image, channel-major as a conv writes it) → out [S, ⌈C/64⌉] HWC bits.
+//   _scalar  one compare and one shift-or per value
+//   _avx2    8 pixels per vcmpps; the masks of 32 channels are OR'ed into 8 lanes of 32-bit
+//            pixel words (bit c of lane j = channel c of pixel j), so the transpose from
+//            channel-major floats to pixel-major bits costs 3 vector operations per channel
+void sign_pack_chw_scalar(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out);
+void sign_pack_chw_avx2(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out);
+void sign_pack_chw(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out);
 
 // One image: in [H, W, cw] → out [H/k, W/k, cw] (floor, stride k, no padding, as max_pool2d),
 // out pixel = OR of its k×k window.

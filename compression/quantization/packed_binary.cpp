@@ -20,6 +20,7 @@
 #include "engine/io/checked.h"
 #include "engine/io/crc32.h"
 #include "engine/io/file.h"
+#include "engine/kernels/timing.h"
 #include "engine/ops.h"
 #include "engine/threads.h"
 #include "engine/train.h"
@@ -119,6 +120,17 @@ int64_t export_packed(const Sequential& model, const std::vector<int64_t>& input
     } else if (auto* bn = dynamic_cast<BatchNorm*>(mod)) {
       if (e.bits) e.refuse(name, "a batch norm on bits must follow a binary layer (it is folded into its threshold)");
       const BnParams p = bn_params(*bn);
+      if (i + 1 < ch.size() && dynamic_cast<SignSTE*>(ch[i + 1].second.get())) {  // BN + sign: one threshold per channel
+        const RealThresholds th = fold_bn_sign_real(p.gamma.data(), p.beta.data(), p.mean.data(), p.var.data(), p.eps,
+                                                    e.shape[0]);
+        e.begin(Kind::sign, name + "+" + ch[i + 1].first);
+        e.floats(th.tau);
+        for (uint64_t d : th.down) e.w.u64(d);
+        e.bits = true;
+        e.flat_of.clear();
+        ++i;
+        continue;
+      }
       e.begin(Kind::batch_norm, name);
       e.w.f32(p.eps);
       for (const auto* v : {&p.gamma, &p.beta, &p.mean, &p.var}) e.floats(*v);
@@ -140,6 +152,8 @@ int64_t export_packed(const Sequential& model, const std::vector<int64_t>& input
     } else if (dynamic_cast<SignSTE*>(mod)) {
       if (!e.bits) {  // the sign of ±1 is itself: a second sign on bits is nothing
         e.begin(Kind::sign, name);
+        e.floats(std::vector<float>(static_cast<size_t>(e.shape[0]), 0.0f));  // x ≥ 0: sign(0) = +1
+        for (int64_t k = 0; k < bit_words(e.shape[0]); ++k) e.w.u64(0);
         e.bits = true;
         e.flat_of.clear();
       }
@@ -375,8 +389,11 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         const int64_t KH = dim("conv KH"), KW = dim("conv KW"), S = dim("conv stride"), P = dim("conv pad", 0);
         l.g = ConvGeom{shape[0], shape[1], shape[2], KH, KW, S, S, P, P};
         if (shape[1] + 2 * P < KH || shape[2] + 2 * P < KW) fail("an image the " + std::to_string(KH) + "x" + std::to_string(KW) + " kernel fits");
-        floats(l.w, checked_mul(static_cast<uint64_t>(l.out * shape[0]), static_cast<uint64_t>(KH * KW), c.what()), "conv weight of " + l.name);
-        floats(l.b, static_cast<uint64_t>(l.out), "conv bias of " + l.name);
+        std::vector<float> w, b;
+        floats(w, checked_mul(static_cast<uint64_t>(l.out * shape[0]), static_cast<uint64_t>(KH * KW), c.what()), "conv weight of " + l.name);
+        floats(b, static_cast<uint64_t>(l.out), "conv bias of " + l.name);
+        l.weight = Tensor({l.out, shape[0], KH, KW}, std::move(w));
+        l.bias = Tensor({l.out}, std::move(b));
         shape = {l.out, l.g.OH(), l.g.OW()};
         break;
       }
@@ -401,7 +418,19 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         shape = {f};
         break;
       }
-      case Kind::sign: real(); bits = true; break;
+      case Kind::sign: {
+        real();
+        const int64_t C = shape[0];
+        floats(l.rth.tau, static_cast<uint64_t>(C), "thresholds of " + l.name);
+        c.need_array(static_cast<uint64_t>(bit_words(C)), 8, "thresholds of " + l.name);
+        l.rth.C = C;
+        l.rth.down.resize(static_cast<size_t>(bit_words(C)));
+        for (auto& d : l.rth.down) d = c.u64("thresholds of " + l.name);
+        if (C % 64 && (l.rth.down.back() & (~uint64_t{0} << (C % 64))))
+          c.fail("thresholds of " + l.name, "direction bits set past C = " + std::to_string(C) + " (expected 0)");
+        bits = true;
+        break;
+      }
       case Kind::binary_conv:
       case Kind::bit_conv: {
         if (l.kind == Kind::binary_conv) real(); else on_bits();
@@ -443,8 +472,11 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         real();
         if (shape.size() != 1) fail("features [F]");
         l.out = dim("linear O");
-        floats(l.w, checked_mul(static_cast<uint64_t>(l.out), static_cast<uint64_t>(shape[0]), c.what()), "linear weight of " + l.name);
-        floats(l.b, static_cast<uint64_t>(l.out), "linear bias of " + l.name);
+        std::vector<float> w, b;
+        floats(w, checked_mul(static_cast<uint64_t>(l.out), static_cast<uint64_t>(shape[0]), c.what()), "linear weight of " + l.name);
+        floats(b, static_cast<uint64_t>(l.out), "linear bias of " + l.name);
+        l.weight = Tensor({l.out, shape[0]}, std::move(w));
+        l.bias = Tensor({l.out}, std::move(b));
         shape = {l.out};
         break;
     }
@@ -573,7 +605,7 @@ Act run_layer(const Layer& l, Act a) {
       Conv2dOptions o;
       o.stride_h = o.stride_w = l.g.SH;
       o.pad_h = o.pad_w = l.g.PH;
-      out.f = conv2d(Var(a.f), Var(Tensor({l.out, l.g.C, l.g.KH, l.g.KW}, l.w)), Var(Tensor({l.out}, l.b)), o).value();
+      out.f = conv2d(Var(a.f), Var(l.weight), Var(l.bias), o).value();
       break;
     }
     case Kind::batch_norm: {  // the batch_norm op's eval arithmetic, in the same order
@@ -605,18 +637,9 @@ Act run_layer(const Layer& l, Act a) {
         out.b = std::move(a.b);
       }
       break;
-    case Kind::sign: {  // real [N, C, (H, W)] → HWC bits, bit c of pixel p = (x[c][p] >= 0)
-      const int64_t C = l.in[0], S = numel_of(l.in) / C, cw = bit_words(C);
-      for (int64_t n = 0; n < N; ++n) {
-        uint64_t* o = out.b.data() + n * out.stride;
-        const float* x = a.f.data() + n * C * S;
-        for (int64_t c = 0; c < C; ++c) {
-          const uint64_t bit = uint64_t{1} << (c % 64);
-          uint64_t* word = o + c / 64;
-          for (int64_t p = 0; p < S; ++p)
-            if (x[c * S + p] >= 0.0f) word[p * cw] |= bit;  // sign(0) = +1, as sign_ste
-        }
-      }
+    case Kind::sign: {  // real [N, C, (H, W)] → HWC bits (a batch norm before it folded into rth)
+      const int64_t C = l.in[0], S = numel_of(l.in) / C;
+      for (int64_t n = 0; n < N; ++n) sign_pack_chw(a.f.data() + n * C * S, C, S, l.rth, out.b.data() + n * out.stride);
       break;
     }
     case Kind::or_pool:
@@ -647,7 +670,7 @@ Act run_layer(const Layer& l, Act a) {
       break;
     }
     case Kind::linear:
-      out.f = linear(Var(a.f), Var(Tensor({l.out, l.in[0]}, l.w)), Var(Tensor({l.out}, l.b))).value();
+      out.f = linear(Var(a.f), Var(l.weight), Var(l.bias)).value();
       break;
   }
   return out;
@@ -655,7 +678,7 @@ Act run_layer(const Layer& l, Act a) {
 
 }  // namespace
 
-Tensor PackedBinaryNet::forward(const Tensor& x, std::vector<double>* layer_us) const {
+Tensor PackedBinaryNet::forward(const Tensor& x, std::vector<double>* layer_us, bool cpu_time) const {
   const Shape want = batch_shape(x.ndim() == 4 ? x.dim(0) : 0, input_);
   if (x.ndim() != 4 || x.shape() != want) shape_error("PackedBinaryNet", "images " + shape_str(batch_shape(-1, input_)).replace(1, 2, "N"), x.shape());
   NoGradGuard ng;
@@ -664,9 +687,9 @@ Tensor PackedBinaryNet::forward(const Tensor& x, std::vector<double>* layer_us) 
   a.f = x;
   a.N = x.dim(0);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = layer_us ? now_us(cpu_time) : 0.0;
     a = run_layer(layers_[i], std::move(a));
-    if (layer_us) (*layer_us)[i] += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    if (layer_us) (*layer_us)[i] += now_us(cpu_time) - t0;
   }
   return a.f;
 }

@@ -36,7 +36,8 @@ namespace mgf {
 //       scale 0: y = α_o·β·z (s = α [O], β = K of the real input, Eq. 11); 1: y = α_o·z;
 //       2: y = Γ·z (XNOR-Net++, s = Γ materialised [O·P] for a conv, [O] for a linear layer)
 //   7 linear        u32 O | f32 weight[O·F], bias[O]                                (real)
-//   8 sign          — real → HWC bits (bit_activations.h), +1 ↦ 1
+//   8 sign          f32 tau[C] | u64 down[⌈C/64⌉] — real → HWC bits (bit_activations.h), +1 ↦ 1:
+//                   bit = x ≥ tau_c (x ≤ tau_c where down); a batch norm before it is folded in
 //   9 or_pool       u32 k                 (max-pool of ±1 = OR; stride k, no padding)
 //  10 bit_conv      u32 O, k, out | u64 bits[O rows of k·k·C, order (kh, kw, c)] | out 0: f32 s[O]
 //                   (y = s_o·z, real) ; out 1: i32 t[O], u64 flip[⌈O/64⌉] (bits = (z > t) ⊕ flip)
@@ -48,8 +49,9 @@ namespace mgf {
 // message saying to re-export.
 //
 // The model's layers are walked in order and mapped to records: Conv2d, BatchNorm, ReLU,
-// MaxPool2d, Flatten, Linear as themselves; SignSTE starts the bit domain; a binary layer on
-// bits followed by BatchNorm + SignSTE becomes one record with the thresholds folded at export
+// MaxPool2d, Flatten, Linear as themselves; SignSTE starts the bit domain (a BatchNorm before
+// it is folded into its float thresholds, fold_bn_sign_real); a binary layer on bits followed
+// by BatchNorm + SignSTE becomes one record with integer thresholds folded at export
 // (fold_bn_sign). So XNOR B-A-C-P and XNOR-Net++ (binary layers on real inputs) keep floats
 // between layers, and XNOR C-B-A-P runs conv2 → fc1 in bits end to end.
 // Returns the file size in bytes. Throws std::invalid_argument for a model it cannot pack.
@@ -65,8 +67,9 @@ class PackedBinaryNet {
   // The same from the bytes of a file already in memory (`name` is used in messages).
   static PackedBinaryNet from_bytes(const std::vector<uint8_t>& bytes, const std::string& name);
   // Logits [N, classes] for images [N, C, H, W] of the file's input shape. With layer_us, the
-  // time of each layer (µs, wall clock) is added to (*layer_us)[i], sized to layers().size().
-  Tensor forward(const Tensor& x, std::vector<double>* layer_us = nullptr) const;
+  // time of each layer (µs) is added to (*layer_us)[i], sized to layers().size(): wall clock,
+  // or with cpu_time this thread's CPU time (what a loaded machine's waits do not inflate).
+  Tensor forward(const Tensor& x, std::vector<double>* layer_us = nullptr, bool cpu_time = false) const;
   int64_t file_bytes() const { return file_bytes_; }
   int64_t binary_weight_bytes() const;  // packed bits of the binary layers
   // Work of one image: multiply-adds of the real layers + 64-bit xor-popcount words of the
@@ -90,9 +93,11 @@ class PackedBinaryNet {
     uint32_t mode = 0;            // binary_conv/_linear: scale kind; bit_conv/_linear: out (0 real, 1 bits)
     int64_t K = 0;                // binary layers: bits per packed row
     float eps = 0;
-    std::vector<float> w, b, gamma, beta, mean, var, scale;
+    Tensor weight, bias;          // conv, linear
+    std::vector<float> gamma, beta, mean, var, scale;
     std::vector<uint64_t> bits;   // O packed rows of K bits
     SignThresholds th;            // bit layers with out = 1
+    RealThresholds rth;           // sign
   };
   const std::vector<Layer>& layers() const { return layers_; }
 
