@@ -431,7 +431,8 @@ static int run(int argc, char** argv) {
                    "kernels (simulation = deployment, 32x memory), and the 58x convolution speed claim measured.",
                    "about 50 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread; the book's block-order\n"
                    "run (--skip-speed --models xnor,xnor-cbap: 2 models x 3 seeds) took 5 min of CPU, 11-14 min wall\n"
-                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s",
+                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s;\n"
+                   "part 4 alone (--skip-speed --skip-train: packed vs float LeNet-5 per layer) a few seconds",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   // 0 until this chapter's headline tables are re-run with choices on validation (issue 12).
   args.val_default(0, "prints each trained model's validation error beside its test error");
