@@ -455,6 +455,11 @@ TEST_SUITE("xnor") {
       CHECK((L[9].name == "fc1" && L[9].g.C == 6 * 16 && L[9].out == 16));  // 6 × 4 × 4 after the pool
       CHECK(p.binary_weight_bytes() == 8 * (6 * 2 + 16 * 2));
       for (const auto& l : L) CHECK((!l.in_bits && !l.out_bits));
+      // conv1 4·576·25 MACs + conv2 6·64 rows of 2 words + fc1 16·2 words + fc2 10·16 + one per
+      // output of the other layers (the fuzz harness bounds this before forward(); it once
+      // divided by the zero stride of a layer without a geometry)
+      const int64_t other = 4 * 576 + 4 * 576 + 4 * 144 + 4 * 144 + 6 * 16 + 96 + 96 + 16 + 16;
+      CHECK(p.ops_per_image() == 4 * 576 * 25 + 6 * 64 * 2 + 16 * 2 + 10 * 16 + other);
     }
     {  // C-B-A-P: conv2 → fc1 in bits, BN + sign folded into conv2's thresholds, pools as OR
       manual_seed(4);

@@ -498,7 +498,9 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
 int64_t PackedBinaryNet::ops_per_image() const {
   int64_t ops = 0;
   for (const Layer& l : layers_) {
-    const int64_t P = l.g.OH() * l.g.OW();
+    // only the conv kinds have a geometry (the others keep ConvGeom{}, stride 0)
+    const bool conv = l.kind == Kind::conv || l.kind == Kind::binary_conv || l.kind == Kind::bit_conv;
+    const int64_t P = conv ? l.g.OH() * l.g.OW() : 1;
     switch (l.kind) {
       case Kind::conv: ops += l.out * P * l.g.C * l.g.KH * l.g.KW; break;
       case Kind::binary_conv:
