@@ -16,9 +16,12 @@
 // without α), XNOR in the paper's block order B-A-C-P (with, without β / α) and in the
 // conventional C-B-A-P order; same epochs, optimizer and schedule for every row, each trained
 // with --seeds seeds (mean ± sample sd over them).
-// Part 3, deployment: the XNOR B-A-C-P net exported to a packed .xnor file (1 bit per binary
-// weight), reloaded and run on the popcount kernels over the whole test set; its predictions are
-// compared one by one with the float simulation's, and the bytes are counted.
+// Part 3, deployment: each trained XNOR net (B-A-C-P, and C-B-A-P whose binary layers chain in
+// bits) exported to a packed .xnor file (1 bit per binary weight), reloaded and run from it over
+// the whole test set; its predictions are compared one by one with the float simulation's (exit
+// 1 on any difference), and the bytes are counted.
+// Part 4, the pipeline: the packed C-B-A-P LeNet-5, the packed B-A-C-P one and the float LeNet-5
+// (layers/models/lenet.h) timed layer by layer at batch 1 and 64, one thread, side by side.
 // Not here: ImageNet/AlexNet (CPU budget), the paper's multi-bit and binary-gradient variants.
 #include <algorithm>
 #include <chrono>
@@ -41,6 +44,7 @@
 #include "engine/threads.h"
 #include "engine/train.h"
 #include "layers/models/baseline.h"  // report_val_error
+#include "layers/models/lenet.h"     // make_lenet5: the float network part 4 compares with
 
 using namespace mgf;
 using WallClock = std::chrono::steady_clock;
@@ -241,6 +245,176 @@ void speed_part(const ExampleArgs& args, std::vector<std::string>& notes) {
   set_num_threads(threads);
 }
 
+// Part 3: a trained XNOR model exported to its .xnor file, reloaded, and run over the test set
+// from the file; its predictions are compared one by one with the float simulation's
+// (check_sim_equals_deploy ends the program with exit 1 on any difference). Returns the path.
+std::string deploy_part(BinaryLeNet5& model, const DataSplits& data, const std::string& key) {
+  const std::string name = model.config().name();
+  std::printf("\n== Part 3: %s packed and run from its file on the popcount kernels ==\n", name.c_str());
+  const std::string path = "build/" + key + "-lenet5-" + data.name + ".xnor";
+  std::filesystem::create_directories("build");
+  const int64_t file_bytes = export_packed(model, path);
+  PackedBinaryNet packed(path);
+  model.eval();
+  Tensor sim_logits({data.test.size(), 10});
+  const auto t0 = WallClock::now();
+  {
+    NoGradGuard ng;
+    for (int64_t b = 0; b < data.test.size(); b += 1000) {
+      const int64_t n = std::min<int64_t>(1000, data.test.size() - b);
+      Tensor l = model(Var(data.test.slice(b, n).images)).value();
+      std::copy(l.data(), l.data() + l.numel(), sim_logits.data() + b * 10);
+    }
+  }
+  const double sim_s = std::chrono::duration<double>(WallClock::now() - t0).count();
+  const int64_t sim_errors = count_errors(sim_logits, data.test.labels);
+  PackedEval pe = evaluate_packed(packed, data.test, &sim_logits);
+  std::string kinds;  // the layer records the runner walks
+  for (const auto& l : packed.layers()) kinds += std::string(kinds.empty() ? "" : " ") + PackedBinaryNet::kind_name(l.kind) + (l.out_bits ? "(bits)" : "");
+  std::printf("layers of %s: %s\n", path.c_str(), kinds.c_str());
+  ResultTable dep({"path", "test errors", "disagreements with simulation", "images/s"});
+  dep.add_row({"float simulation (training graph, eval mode)", std::to_string(sim_errors), "-", fmt(data.test.size() / sim_s, 0)});
+  dep.add_row({std::string("packed .xnor on bgemm (") + bgemm_variant() + ")", std::to_string(pe.errors),
+               std::to_string(pe.disagreements), fmt(pe.count / pe.seconds, 0)});
+  dep.print(name + ": simulation = deployment on the " + std::to_string(data.test.size()) + " test images");
+  check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // evaluate_packed compares predictions
+
+  ResultTable mem({"what", "fp32 bytes", "deployed bytes", "ratio"});
+  for (const auto& [wname, w] : model.binary_weights()) {
+    const int64_t O = w->var.value().dim(0), K = w->var.value().numel() / O;
+    const int64_t fb = 4 * O * K, pb = 8 * O * bit_words(K);
+    mem.add_row({wname + " " + w->var.value().str() + " signs", std::to_string(fb), std::to_string(pb), fmt(double(fb) / pb, 2) + "x"});
+    mem.add_row({wname + " signs + alpha", std::to_string(fb), std::to_string(pb + 4 * O), fmt(double(fb) / (pb + 4 * O), 2) + "x"});
+  }
+  mem.add_row({"whole model (weights + BN statistics)", std::to_string(model.float_weight_bytes()),
+               std::to_string(model.deployed_weight_bytes()),
+               fmt(double(model.float_weight_bytes()) / model.deployed_weight_bytes(), 2) + "x"});
+  mem.add_row({"the .xnor file (" + path + ")", std::to_string(model.float_weight_bytes()), std::to_string(file_bytes),
+               fmt(double(model.float_weight_bytes()) / file_bytes, 2) + "x"});
+  mem.print(name + " memory: binary layers at 1 bit per weight (conv1, fc2 and batch norm stay fp32)");
+  return path;
+}
+
+Tensor random_images(int64_t n) {
+  Rng r(3);
+  Tensor x({n, 1, 28, 28});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = r.uniform(-0.5f, 2.5f);
+  return x;
+}
+
+// Part 4: the packed LeNet-5 whose binary layers chain in bits (C-B-A-P), the packed one with
+// floats between its binary layers (B-A-C-P: β and the pool come before the sign), and the
+// ordinary float LeNet-5 (layers/models/lenet.h), at batch 1 and 64 on one thread. Every round
+// runs each network once and times each of its layers; the table shows medians over rounds, so
+// the three are measured side by side under the same load. The work of these networks does not
+// depend on their weights, so a model not trained in this run is timed untrained.
+void pipeline_speed_part(const DataSplits& data, std::string floats_path, std::string bits_path, bool quick) {
+  const int threads = num_threads();
+  set_num_threads(1);
+  auto standin = [](BlockOrder order, const std::string& key) {
+    manual_seed(1);
+    BinaryNetConfig c;
+    c.mode = BinaryMode::xnor, c.order = order;
+    BinaryLeNet5 m(c);
+    m.eval();
+    const std::string path = "build/" + key + "-lenet5-untrained.xnor";
+    std::filesystem::create_directories("build");
+    export_packed(m, path);
+    std::printf("(%s was not trained in this run: timing an untrained one, %s)\n", c.name().c_str(), path.c_str());
+    return path;
+  };
+  if (floats_path.empty()) floats_path = standin(BlockOrder::bacp, "xnor");
+  if (bits_path.empty()) bits_path = standin(BlockOrder::cbap, "xnor-cbap");
+  const PackedBinaryNet pf(floats_path), pb(bits_path);
+  manual_seed(1);
+  std::shared_ptr<Sequential> lenet = make_lenet5();
+  lenet->eval();
+  struct Net {
+    std::string label;
+    std::vector<std::string> layer, kind;
+    std::function<void(const Tensor&, std::vector<double>&, bool)> run;  // one forward, µs per layer
+  };
+  std::vector<Net> nets(cpu_has_avx512() ? 4 : 3);
+  nets[0].label = "float LeNet-5";
+  for (const auto& [n, child] : *lenet) nets[0].layer.push_back(n), nets[0].kind.push_back(child->type_name());
+  nets[0].run = [&](const Tensor& x, std::vector<double>& us, bool cpu) {
+    NoGradGuard ng;
+    Var h(x);
+    size_t i = 0;
+    for (const auto& [n, child] : *lenet) {
+      const double t0 = now_us(cpu);
+      h = child->forward(h);
+      us[i++] = now_us(cpu) - t0;
+    }
+  };
+  const PackedBinaryNet* packed[2] = {&pf, &pb};
+  const char* labels[2] = {"packed XNOR B-A-C-P (floats between)", "packed XNOR C-B-A-P (bits between)"};
+  for (int k = 0; k < 2; ++k) {
+    Net& n = nets[static_cast<size_t>(k) + 1];
+    n.label = labels[k];
+    for (const auto& l : packed[k]->layers())
+      n.layer.push_back(l.name), n.kind.push_back(std::string(PackedBinaryNet::kind_name(l.kind)) + (l.out_bits ? " -> bits" : ""));
+    n.run = [p = packed[k]](const Tensor& x, std::vector<double>& us, bool cpu) {
+      std::fill(us.begin(), us.end(), 0.0);
+      p->forward(x, &us, cpu);
+    };
+  }
+  if (nets.size() == 4) {  // the same bits on the third, labelled popcount variant (binary_gemm.h)
+    nets[3] = nets[2];
+    nets[3].label = "packed XNOR C-B-A-P, bgemm AVX-512";
+    nets[3].run = [&pb](const Tensor& x, std::vector<double>& us, bool cpu) {
+      KernelModeGuard kg(KernelMode::avx512);
+      std::fill(us.begin(), us.end(), 0.0);
+      pb.forward(x, &us, cpu);
+    };
+  }
+  const size_t nn = nets.size();
+  // Batch 1: wall time (a call is microseconds, rarely descheduled, so the median is clean).
+  // Batch 64: this thread's CPU time (a layer call lasts milliseconds, longer than a scheduler
+  // slice on a loaded machine, so wall time would mostly measure the other processes).
+  const int64_t batches[2] = {1, 64};
+  std::vector<std::vector<double>> med[2];  // [batch][net][layer], µs per image
+  std::vector<double> total[2];             // [batch][net]: the sum of the layer medians
+  for (int bi = 0; bi < 2; ++bi) {
+    const int64_t B = batches[bi];  // test images, or random ones when no data was loaded (--skip-train)
+    const Tensor x = data.test.size() >= B ? data.test.slice(0, B).images : random_images(B);
+    const int rounds = quick ? 5 : (B == 1 ? 301 : 31);
+    std::vector<std::vector<std::vector<double>>> samples(nn);  // [net][layer][round]
+    for (size_t n = 0; n < nn; ++n) samples[n].assign(nets[n].layer.size(), {});
+    for (int r = -1; r < rounds; ++r)  // round -1 warms the caches and is not kept
+      for (size_t n = 0; n < nn; ++n) {
+        std::vector<double> us(nets[n].layer.size(), 0.0);
+        nets[n].run(x, us, B > 1);
+        if (r >= 0)
+          for (size_t l = 0; l < us.size(); ++l) samples[n][l].push_back(us[l] / static_cast<double>(B));
+      }
+    for (size_t n = 0; n < nn; ++n) {
+      med[bi].push_back({});
+      total[bi].push_back(0.0);
+      for (auto& s : samples[n]) med[bi].back().push_back(median_of(s)), total[bi].back() += med[bi].back().back();
+    }
+  }
+  ResultTable per({"net", "layer", "kind", "batch 1: us (wall)", "batch 64: us / image (CPU)"});
+  for (size_t n = 0; n < nn; ++n) {
+    for (size_t l = 0; l < nets[n].layer.size(); ++l)
+      per.add_row({nets[n].label, nets[n].layer[l], nets[n].kind[l], fmt(med[0][n][l], 1), fmt(med[1][n][l], 1)});
+    per.add_row({nets[n].label, "total", "", fmt(total[0][n], 1), fmt(total[1][n], 1)});
+  }
+  per.print("== Part 4: per layer, 1 thread, medians over rounds (kernels " + std::string(kernel_mode_name(kernel_mode())) +
+            ", bgemm " + bgemm_variant() + ") ==");
+  ResultTable sum({"net", "batch 1: us", "x float LeNet-5", "batch 64: us / image", "x float LeNet-5 "});
+  for (size_t n = 0; n < nn; ++n)
+    sum.add_row({nets[n].label, fmt(total[0][n], 1), fmt(total[0][0] / total[0][n], 2), fmt(total[1][n], 1),
+                 fmt(total[1][0] / total[1][n], 2)});
+  sum.print("whole network = sum of the per-layer medians");
+  for (size_t n = 2; n < nn; ++n) {
+    const double s1 = total[0][0] / total[0][n], s64 = total[1][0] / total[1][n];
+    std::printf("floor: %s >= 3x the float LeNet-5 at batch 1 (%.2fx) and at batch 64 (%.2fx): %s\n", nets[n].label.c_str(),
+                s1, s64, s1 >= 3 && s64 >= 3 ? "holds" : "MISSED (the per-layer table shows where the time goes)");
+  }
+  set_num_threads(threads);
+}
+
 }  // namespace
 
 // --train: -1 (all) or a positive count; 0 would train on nothing.
@@ -257,7 +431,8 @@ static int run(int argc, char** argv) {
                    "kernels (simulation = deployment, 32x memory), and the 58x convolution speed claim measured.",
                    "about 50 s of CPU per model and seed on the full 60k set, 1 epoch, 1 thread; the book's block-order\n"
                    "run (--skip-speed --models xnor,xnor-cbap: 2 models x 3 seeds) took 5 min of CPU, 11-14 min wall\n"
-                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s",
+                   "on the loaded 2-core VM; the default (7 models x 3 seeds + speed) ~20 min of CPU; --quick: ~15 s;\n"
+                   "part 4 alone (--skip-speed --skip-train: packed vs float LeNet-5 per layer) a few seconds",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   // 0 until this chapter's headline tables are re-run with choices on validation (issue 12).
   args.val_default(0, "prints each trained model's validation error beside its test error");
@@ -271,7 +446,8 @@ static int run(int argc, char** argv) {
   args.option("--channels", "256", "channels of the timed binary conv (the paper's c = 256)");
   args.option("--hw", "14", "output height = width of the timed conv");
   args.option("--skip-speed", "false", "skip part 1 (timing)");
-  args.option("--skip-train", "false", "skip parts 2 and 3 (training, deployment)");
+  args.option("--skip-train", "false", "skip parts 2 and 3 (training, deployment); part 4 then times untrained nets");
+  args.option("--skip-pipeline", "false", "skip part 4 (packed LeNet-5 vs float LeNet-5, per layer)");
   args.parse(argc, argv);
   const bool quick = args.quick();
   std::vector<std::string> notes;
@@ -287,7 +463,10 @@ static int run(int argc, char** argv) {
     args.fail(std::string(args.given("--data") ? "--data" : "--val") + " is not used with --skip-train (it reads no data then)");
   }
   if (!args.get_bool("--skip-speed")) speed_part(args, notes);
-  if (args.get_bool("--skip-train")) return 0;
+  if (args.get_bool("--skip-train")) {  // part 4 still runs: its timing does not need trained weights
+    if (!args.get_bool("--skip-pipeline")) pipeline_speed_part(data, "", "", quick);
+    return 0;
+  }
   const int epochs = args.epochs(1, 1);
   const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   if (nseeds < 1) args.fail("--seeds: expected at least 1, found " + std::to_string(nseeds));
@@ -323,7 +502,7 @@ static int run(int argc, char** argv) {
   ResultTable table({"model", "test error per seed", "mean +- sd", "vs float (pp)", "deployed KB", "fp32 KB",
                      "train s / seed", "paper (ImageNet AlexNet / CIFAR-10)"});
   double float_err = -1;
-  std::unique_ptr<BinaryLeNet5> xnor_model;
+  std::unique_ptr<BinaryLeNet5> xnor_model, cbap_model;
   for (const Spec& s : specs) {
     if (std::find(wanted.begin(), wanted.end(), s.key) == wanted.end()) continue;
     std::vector<double> errs;
@@ -349,6 +528,7 @@ static int run(int argc, char** argv) {
       std::fflush(stdout);
       deployed = m->deployed_weight_bytes(), fp32 = m->float_weight_bytes();
       if (std::string(s.key) == "xnor" && k == 0) xnor_model = std::move(m);  // the first seed is packed
+      if (std::string(s.key) == "xnor-cbap" && k == 0) cbap_model = std::move(m);
     }
     const MeanSd ms = mean_sd(errs);
     if (std::string(s.key) == "float") float_err = ms.mean;
@@ -361,48 +541,11 @@ static int run(int argc, char** argv) {
               std::to_string(args.seed() + static_cast<uint64_t>(nseeds) - 1) + "; test error in %)");
   if (!args.json_path().empty()) table.write_json(args.json_path());
 
-  if (xnor_model) {
-    std::printf("\n== Part 3: the XNOR B-A-C-P model packed and run on the popcount kernels ==\n");
-    const std::string path = "build/xnor-lenet5-" + data.name + ".xnor";
-    std::filesystem::create_directories("build");
-    const int64_t file_bytes = export_packed(*xnor_model, path);
-    PackedBinaryNet packed(path);
-    xnor_model->eval();
-    Tensor sim_logits({data.test.size(), 10});
-    const auto t0 = WallClock::now();
-    {
-      NoGradGuard ng;
-      for (int64_t b = 0; b < data.test.size(); b += 1000) {
-        const int64_t n = std::min<int64_t>(1000, data.test.size() - b);
-        Tensor l = (*xnor_model)(Var(data.test.slice(b, n).images)).value();
-        std::copy(l.data(), l.data() + l.numel(), sim_logits.data() + b * 10);
-      }
-    }
-    const double sim_s = std::chrono::duration<double>(WallClock::now() - t0).count();
-    const int64_t sim_errors = count_errors(sim_logits, data.test.labels);
-    PackedEval pe = evaluate_packed(packed, data.test, &sim_logits);
-    ResultTable dep({"path", "test errors", "disagreements with simulation", "images/s"});
-    dep.add_row({"float simulation (training graph, eval mode)", std::to_string(sim_errors), "-",
-                 fmt(data.test.size() / sim_s, 0)});
-    dep.add_row({std::string("packed .xnor on bgemm (") + bgemm_variant() + ")", std::to_string(pe.errors),
-                 std::to_string(pe.disagreements), fmt(pe.count / pe.seconds, 0)});
-    dep.print("simulation = deployment on the " + std::to_string(data.test.size()) + " test images");
-    check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // evaluate_packed compares predictions
-
-    ResultTable mem({"what", "fp32 bytes", "deployed bytes", "ratio"});
-    for (const auto& [name, w] : xnor_model->binary_weights()) {
-      const int64_t O = w->var.value().dim(0), K = w->var.value().numel() / O;
-      const int64_t fb = 4 * O * K, pb = 8 * O * bit_words(K);
-      mem.add_row({name + " " + w->var.value().str() + " signs", std::to_string(fb), std::to_string(pb), fmt(double(fb) / pb, 2) + "x"});
-      mem.add_row({name + " signs + alpha", std::to_string(fb), std::to_string(pb + 4 * O), fmt(double(fb) / (pb + 4 * O), 2) + "x"});
-    }
-    mem.add_row({"whole model (weights + BN statistics)", std::to_string(xnor_model->float_weight_bytes()),
-                 std::to_string(xnor_model->deployed_weight_bytes()),
-                 fmt(double(xnor_model->float_weight_bytes()) / xnor_model->deployed_weight_bytes(), 2) + "x"});
-    mem.add_row({"the .xnor file (" + path + ")", std::to_string(xnor_model->float_weight_bytes()), std::to_string(file_bytes),
-                 fmt(double(xnor_model->float_weight_bytes()) / file_bytes, 2) + "x"});
-    mem.print("memory: binary layers at 1 bit per weight (conv1, fc2 and batch norm stay fp32)");
-  }
+  // Part 3: each XNOR model packed, reloaded and run on the test set; Part 4: how fast, per layer.
+  std::string bits_path, floats_path;
+  if (xnor_model) floats_path = deploy_part(*xnor_model, data, "xnor");
+  if (cbap_model) bits_path = deploy_part(*cbap_model, data, "xnor-cbap");
+  if (!args.get_bool("--skip-pipeline")) pipeline_speed_part(data, floats_path, bits_path, quick);
   for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
   return 0;
 }

@@ -232,14 +232,28 @@ int main(int argc, char** argv) {
       put("mgfdc", "narrow-gaps.mgfdc", str_bytes(mgf::serialize_compressed(narrow, true)));
     }
 
-    // .xnor of a tiny BinaryLeNet5, XNOR-Net (B-A-C-P) and XNOR-Net++ (Γ case 1).
-    for (mgf::BinaryMode mode : {mgf::BinaryMode::xnor, mgf::BinaryMode::xnorpp}) {
+    // .xnor of a tiny BinaryLeNet5: XNOR-Net B-A-C-P (real inputs to the binary layers), C-B-A-P
+    // (bits between them: thresholds with flips, OR-pools) and XNOR-Net++ (Γ case 1).
+    struct XnorSeed {
+      mgf::BinaryMode mode;
+      mgf::BlockOrder order;
+      const char* name;
+    };
+    for (const XnorSeed s : {XnorSeed{mgf::BinaryMode::xnor, mgf::BlockOrder::bacp, "xnor.xnor"},
+                             XnorSeed{mgf::BinaryMode::xnor, mgf::BlockOrder::cbap, "xnor-cbap.xnor"},
+                             XnorSeed{mgf::BinaryMode::xnorpp, mgf::BlockOrder::bacp, "xnorpp.xnor"}}) {
       mgf::manual_seed(4);
-      mgf::BinaryLeNet5 m(mgf_fuzz::xnor_config(mode));
+      mgf::BinaryNetConfig c = mgf_fuzz::xnor_config(s.mode);
+      c.order = s.order;
+      mgf::BinaryLeNet5 m(c);
+      // batch-norm scales of both signs, so the C-B-A-P seed has flipped thresholds too
+      mgf::Rng r(5);
+      for (auto& np : m.named_parameters())
+        if (np.name.rfind("bn", 0) == 0 && np.name.find(".weight") != std::string::npos)
+          for (int64_t i = 0; i < np.param->var.value().numel(); ++i) np.param->var.value()[i] = r.uniform(-1.0f, 1.0f);
       m.eval();
-      const std::string name = mode == mgf::BinaryMode::xnor ? "xnor.xnor" : "xnorpp.xnor";
       fs::create_directories(root / "xnor");
-      mgf::export_packed(m, (root / "xnor" / name).string());
+      mgf::export_packed(m, (root / "xnor" / s.name).string());
       ++files;
     }
     std::cout << "make_corpus: " << files << " seed files under " << root.string() << "\n";

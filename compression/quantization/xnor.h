@@ -14,11 +14,14 @@
 // float simulation of the binary convolution, with its gradients). Built on them:
 //   binary_layers.h                  BinaryConv2d / BinaryLinear / SignSTE, the ops as layers
 //   layers/models/binary_lenet5.h    the LeNet-5-shaped binary net of our experiment
+//   bit_activations.h                activations kept in bits between binary layers: BN + sign
+//                                    as thresholds, max-pool as OR, im2col on packed pixels
 //   packed_binary.h                  the .xnor file and PackedBinaryNet, which runs it on the
 //                                    popcount GEMM — the "simulation = deployment" pair
 // Book: book/23-xnor.md.
 // Deliberately not here: the binary gradient and k-bit quantizer of §4 (not part of the
-// ImageNet results), AlexNet/ResNet-sized nets (CPU budget), bit-packed pooling.
+// ImageNet results), AlexNet/ResNet-sized nets (CPU budget). Bit-packed pooling and the
+// batch-norm thresholds between binary layers are in bit_activations.h.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -9,6 +9,15 @@
 
 namespace mgf {
 
+double now_us(bool cpu) {
+  if (cpu) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
+  }
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 Timing time_kernel(const std::function<void()>& fn, double min_seconds, int reps, double max_seconds, Clock clock) {
   auto seconds_now = [clock] {
     if (clock == Clock::cpu) return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;

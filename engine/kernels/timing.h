@@ -34,6 +34,11 @@ Timing time_kernel(const std::function<void()>& fn, double min_seconds = 0.2, in
 // The median of a sample (an even count gives the mean of the two middle values).
 double median_of(std::vector<double> samples);
 
+// Microseconds since an arbitrary start: wall time (steady_clock), or with cpu this thread's
+// CPU time (CLOCK_THREAD_CPUTIME_ID: ns resolution, leaves out the time it sat descheduled).
+// For per-layer tables, where each layer is timed inside one call.
+double now_us(bool cpu = false);
+
 // Calls per sample so that one sample of fn lasts about target_us: fn runs once to warm up and
 // once timed; the result is target_us / that time, clamped to [1, max_inner].
 int calls_for(const std::function<void()>& fn, double target_us, int max_inner);
