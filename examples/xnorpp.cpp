@@ -166,7 +166,7 @@ static int run(int argc, char** argv) {
               static_cast<long long>(data.test.size()), epochs, args.get("--lrs").c_str(), static_cast<long long>(batch),
               static_cast<unsigned long long>(args.seed()), static_cast<unsigned long long>(args.seed() + nseeds - 1));
 
-  ResultTable table({"scale", "lr (val)", "val error, lr per seed 1", "test error per seed", "mean +- sd",
+  ResultTable table({"scale", "lr (val)", "val error per lr (seed 1)", "test error per seed", "mean +- sd",
                      "vs alpha*K (pp, means)", "learned scale values", "train s / run"});
   double xnor_err = -1;
   const auto t_all = WallClock::now();
