@@ -130,6 +130,8 @@ static int run(int argc, char** argv) {
   args.option("--lrs", "0.001,0.003", "Adam learning rates tried on the first seed (cosine decay to 0); the one with "
               "the lowest validation error is kept (--quick: 0.003)");
   args.option("--batch", "64", "mini-batch size");
+  args.option("--val-only", "0", "1: train the first seed at every --lrs value, print the validation errors and stop "
+              "(for widening the grid without looking at the test set)");
   args.option("--width", "16", "channels of the stem and of every binary block");
   args.option("--blocks", "2", "binary residual blocks per stage (two stages: 14x14 and 7x7)");
   args.parse(argc, argv);
@@ -146,6 +148,7 @@ static int run(int argc, char** argv) {
   const int64_t batch = args.get_int("--batch", 1, 100000);
   const std::vector<double> lrs = quick && !args.given("--lrs") ? std::vector<double>{0.003} : args.get_numbers("--lrs", 1e-6, 10.0);
   if (lrs.empty()) args.fail("--lrs: expected at least one learning rate, found none");
+  const bool val_only = args.get_int("--val-only", 0, 1) == 1;
   BinaryResNetConfig base;
   base.width = args.get_int("--width", 1, 4096);
   base.blocks_per_stage = args.get_int("--blocks", 1, 64);
@@ -189,6 +192,7 @@ static int run(int argc, char** argv) {
       std::fflush(stdout);
       if (!best.model || t.val_err < best.val_err) best = std::move(t), best_lr = lr;
     }
+    if (val_only) continue;
     // 2. the other seeds at that lr; 3. the test set, once per kept model
     std::vector<double> errs;
     std::string per_seed;
@@ -216,6 +220,7 @@ static int run(int argc, char** argv) {
                    k == 0 ? "0 (computed)" : std::to_string(BinaryResNet(cfg).learned_scale_count()),
                    fmt(secs / runs, 0)});
   }
+  if (val_only) return 0;  // the validation errors are printed above; no test set was evaluated
   table.print("XNOR-Net++ on a binary ResNet, " + data.name + " (" + std::to_string(data.train.size()) + " images x " +
               std::to_string(epochs) + " epochs; test error in %)");
   std::printf("total training and evaluation time: %.0f s\n",
