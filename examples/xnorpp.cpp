@@ -120,14 +120,14 @@ static int run(int argc, char** argv) {
                    "divided out by a batch norm), at equal binary cost; learning rate chosen on the validation\n"
                    "split, test error once per kept model; the cost of the scale at the paper's conv shape.",
                    "per run (one model, one lr or seed, 50 000 images, 1 epoch, width 16, 1 thread) ~35 s of CPU, 45-90 s wall;\n"
-                   "the default per set: 5 rows x (3 lrs + 2 more seeds) = 25 runs, ~15 min of CPU; --quick: ~5 s",
+                   "the default per set: 5 rows x (4 lrs + 2 more seeds) = 30 runs, ~17 min of CPU; --quick: ~5 s",
                    {"--data", "--epochs", "--val", "--json"});
   args.val_default(10000, "the learning rate of each row is chosen on them (--quick: 500)");
   args.option("--set", "mnist", "mnist or fashion-mnist");
   args.option("--train", "-1", "training images to load, before --val is held out (-1 = all 60000; --quick uses 2000)");
   args.option("--seeds", "3", "seeds per row: --seed, --seed+1, ... (--quick: 1)");
   args.option("--models", "xnor,case1,case2,case3,case4", "comma list of the rows to train (xnor = XNOR-Net's alpha*K)");
-  args.option("--lrs", "0.001,0.003,0.01", "Adam learning rates tried on the first seed (cosine decay to 0); the one with "
+  args.option("--lrs", "0.001,0.003,0.01,0.03", "Adam learning rates tried on the first seed (cosine decay to 0); the one with "
               "the lowest validation error is kept (--quick: 0.003)");
   args.option("--batch", "64", "mini-batch size");
   args.option("--val-only", "0", "1: train the first seed at every --lrs value, print the validation errors and stop "
