@@ -1,18 +1,29 @@
 // tests/test_xnorpp.cpp — TEST_SUITE("xnorpp"): XNOR-Net++ (Bulat & Tzimiropoulos 2019), the learned
 // scale Γ in its four shapes: gradients of every factor by central differences, the materialised Γ
-// equals the product of the factors, equal binary cost. Book: book/24-xnorpp.md.
+// equals the product of the factors, equal binary cost; and why the chapter's network is a binary
+// ResNet: a positive per-channel scale before a batch norm is divided out (so Γ is inert in the
+// binary LeNet-5), while in a residual block (layers/models/binary_resnet.h) it sets the output.
+// Book: book/24-xnorpp.md.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "compression/quantization/xnor.h"
 #include "layers/models/binary_lenet5.h"
 #include "compression/quantization/xnorpp.h"
 #include "engine/ops.h"
+#include "layers/models/binary_resnet.h"
+#include "layers/norm.h"
 #include "tests/gradcheck.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
 using mgf::testing::check_gradients;
+using mgf::testing::expect_all_close;
+using mgf::testing::kAccumulate;
+using mgf::testing::kElementwise;
 using mgf::testing::random_tensor;
 
 TEST_SUITE("xnorpp") {
@@ -94,5 +105,145 @@ TEST_SUITE("xnorpp") {
       NoGradGuard ng;
       CHECK(m(Var(random_tensor({2, 1, 28, 28}, 5))).shape() == Shape{2, 10});
     }
+  }
+
+  // ---- the invariance that made cases 1–4 equal in the binary LeNet-5 -----------------------------
+  // BN(s ⊙ x) = BN(x) for s > 0 per channel: the batch mean and standard deviation scale by s too.
+  // Only ε breaks it: (x−μ)/√(σ²+ε/s²) vs (x−μ)/√(σ²+ε), a relative change ≤ ε·|1/s²−1|/(2σ²) =
+  // 1.5e-5 for s ≥ 0.5 and σ² ≈ 1/3 — inside kAccumulate (the statistics are sums over N·H·W).
+  TEST_CASE("a positive per-channel scale before batch norm changes nothing (batch statistics)") {
+    const int64_t C = 3;
+    Tensor x = random_tensor({4, C, 3, 2}, 40);
+    Tensor s = random_tensor({1, C, 1, 1}, 41, 0.5f, 2.0f);
+    BatchNorm2d bn(C);
+    bn.weight.var.value() = random_tensor({C}, 42, 0.5f, 1.5f);  // any affine part: it comes after
+    bn.bias.var.value() = random_tensor({C}, 43);
+    NoGradGuard ng;
+    const Tensor plain = bn(Var(x)).value();
+    const Tensor scaled = bn(mul(Var(x), Var(s))).value();
+    expect_all_close(scaled, plain, kAccumulate, "BN(s * x) vs BN(x)");
+    // and a scale that is NOT per channel (it varies over positions) does change it
+    Tensor sp = random_tensor({1, C, 3, 2}, 44, 0.5f, 2.0f);
+    const Tensor moved = bn(mul(Var(x), Var(sp))).value();
+    float worst = 0;
+    for (int64_t i = 0; i < moved.numel(); ++i) worst = std::max(worst, std::fabs(moved[i] - plain[i]));
+    CHECK(worst > 0.1f);
+  }
+
+  TEST_CASE("in the binary LeNet-5 the learned per-channel scale of conv2 and fc1 is inert: logits unchanged") {
+    // conv2 → max-pool → bn3 and fc1 → bn4 (B-A-C-P, binary_lenet5.h): a positive α_o commutes with
+    // the max and is divided out by the batch norm after it. This is why cases 1–4 tied there.
+    BinaryNetConfig cfg;
+    cfg.mode = BinaryMode::xnorpp;
+    cfg.gamma_case = 1;
+    cfg.c1 = 4, cfg.c2 = 6, cfg.fc = 16;
+    manual_seed(7);
+    BinaryLeNet5 m(cfg);
+    m.train();  // batch statistics: the invariance holds for every batch, not only after training
+    NoGradGuard ng;
+    const Var x(random_tensor({8, 1, 28, 28}, 45));
+    const Tensor before = m(x).value();
+    for (BinaryLayer* l : {static_cast<BinaryLayer*>(m.conv2), static_cast<BinaryLayer*>(m.fc1)}) {
+      Tensor& alpha = l->gamma[0]->var.value();
+      const Tensor s = random_tensor(alpha.shape(), 46, 0.5f, 2.0f);
+      for (int64_t i = 0; i < alpha.numel(); ++i) alpha[i] *= s[i];
+    }
+    const Tensor after = m(x).value();
+    expect_all_close(after, before, kAccumulate, "LeNet-5 logits, alpha rescaled vs not");
+  }
+
+  // ---- the binary residual block, where the scale matters ----------------------------------------
+  TEST_CASE("in the binary residual block the scale sets the output: branch(2 alpha) = 2 branch(alpha)") {
+    // y = x + Γ ⊙ (sign(BN(x)) ⊛ sign(W)) is linear in Γ and nothing normalises the branch alone,
+    // so doubling case 1's α doubles y − x: the scale reaches the next block's input.
+    for (int c = 1; c <= 4; ++c) {
+      CAPTURE(c);
+      manual_seed(8);
+      BinaryResBlock block(3, 5, c);
+      block.train();
+      NoGradGuard ng;
+      const Var x(random_tensor({2, 3, 5, 5}, 47));
+      const Tensor y1 = block(x).value();
+      Tensor& alpha = block.conv->gamma[0]->var.value();
+      for (int64_t i = 0; i < alpha.numel(); ++i) alpha[i] *= 2.0f;
+      const Tensor y2 = block(x).value();
+      Tensor want(y1.shape()), got(y1.shape());
+      float worst = 0;
+      for (int64_t i = 0; i < y1.numel(); ++i) {
+        want[i] = 2.0f * (y1[i] - x.value()[i]);
+        got[i] = y2[i] - x.value()[i];
+        worst = std::max(worst, std::fabs(y2[i] - y1[i]));
+      }
+      expect_all_close(got, want, kElementwise, "y - x with 2 alpha vs 2 (y - x)");
+      CHECK(worst > 0.1f);  // the output did move
+    }
+  }
+
+  TEST_CASE("in the binary ResNet a per-channel rescale of one block's alpha changes the logits") {
+    BinaryResNetConfig cfg;
+    cfg.gamma_case = 1;
+    cfg.width = 4;
+    cfg.blocks_per_stage = 1;
+    manual_seed(9);
+    BinaryResNet m(cfg);
+    m.train();
+    NoGradGuard ng;
+    const Var x(random_tensor({8, 1, 28, 28}, 48));
+    const Tensor before = m(x).value();
+    Tensor& alpha = m.blocks[0]->conv->gamma[0]->var.value();
+    const Tensor s = random_tensor(alpha.shape(), 46, 0.5f, 2.0f);  // the rescale the LeNet-5 ignored
+    for (int64_t i = 0; i < alpha.numel(); ++i) alpha[i] *= s[i];
+    const Tensor after = m(x).value();
+    float worst = 0;
+    for (int64_t i = 0; i < after.numel(); ++i) worst = std::max(worst, std::fabs(after[i] - before[i]));
+    CHECK(worst > 1e-2f);
+  }
+
+  TEST_CASE("binary residual block: every Gamma factor's gradient checks by central differences, every case") {
+    // the block output is linear in each factor (x, BN and the signs fixed), so no kink is in the way
+    for (int c = 1; c <= 4; ++c) {
+      CAPTURE(c);
+      manual_seed(10);
+      BinaryResBlock block(2, 3, c);
+      block.train();
+      const Var x(random_tensor({2, 2, 3, 3}, 49));
+      std::vector<Var> g;
+      for (Parameter* p : block.conv->gamma) g.push_back(p->var);  // the same nodes the block reads
+      CHECK(check_gradients([&](const std::vector<Var>&) { return block(x); }, g));
+    }
+  }
+
+  TEST_CASE("binary residual block: the shortcut passes the gradient unchanged (Gamma = 0: dy/dx = I)") {
+    // With Γ = 0 the binary branch is 0 for every x, so the true Jacobian is the identity; the
+    // analytic one is I + 0·(STE path), so this checks the add and that the branch is scaled.
+    manual_seed(11);
+    BinaryResBlock block(2, 3, 1);
+    block.train();
+    block.conv->gamma[0]->var.value().fill(0.0f);
+    std::vector<Var> in{Var(random_tensor({2, 2, 3, 3}, 50), true)};
+    CHECK(check_gradients([&](const std::vector<Var>& v) { return block(v[0]); }, in));
+  }
+
+  TEST_CASE("the binary ResNet: logits [N, 10], its learned scale counts, bad shapes and cases refused") {
+    for (int c = 0; c <= 4; ++c) {
+      CAPTURE(c);
+      BinaryResNetConfig cfg;
+      cfg.gamma_case = c;
+      cfg.width = 4;
+      BinaryResNet m(cfg);
+      REQUIRE(m.blocks.size() == 4);
+      const int64_t want = c == 0 ? 0
+                                  : 2 * gamma_parameter_count(c, 4, 14, 14) + 2 * gamma_parameter_count(c, 4, 7, 7);
+      CHECK(m.learned_scale_count() == want);
+      m.eval();
+      NoGradGuard ng;
+      CHECK(m(Var(random_tensor({3, 1, 28, 28}, 51))).shape() == Shape{3, 10});
+      CHECK_THROWS_AS(m(Var(random_tensor({3, 1, 27, 28}, 52))), std::invalid_argument);
+    }
+    CHECK(BinaryResNetConfig{4, 16, 2}.name() == "XNOR++ case 4");
+    CHECK(BinaryResNetConfig{0, 16, 2}.name() == "XNOR-Net alpha*K");
+    CHECK_THROWS_AS(BinaryResNet(BinaryResNetConfig{5, 4, 1}), std::invalid_argument);
+    CHECK_THROWS_AS(BinaryResNet(BinaryResNetConfig{1, 0, 1}), std::invalid_argument);
+    CHECK_THROWS_AS(BinaryResBlock(4, 7, -1), std::invalid_argument);
   }
 }

@@ -14,8 +14,10 @@
 // The binary part is binary_conv2d (xnor.h) on sign_ste weights with no β; this file holds the
 // Γ factors: their shapes, initial values, the forward product (autograd does the gradients,
 // checked in tests/test_xnorpp.cpp) and the materialised Γ for the packed model.
+// The network the chapter compares the cases on, a small binary ResNet whose residual add keeps
+// Γ from being divided out by a batch norm, is layers/models/binary_resnet.h.
 // Book: book/24-xnorpp.md. Not here: the paper's other changes to the training recipe
-// (its ResNet-18 block, its data augmentation), which need ImageNet-scale runs.
+// (ResNet-18 itself, its data augmentation), which need ImageNet-scale runs.
 #pragma once
 #include <cstdint>
 #include <string>
