@@ -192,6 +192,79 @@ double obs_delete(std::vector<double>& w, std::vector<double>& Hinv, int64_t q) 
   return 0.5 * wq * wq / hqq;
 }
 
+// ---- pruning a small net one weight at a time ----------------------------------------------------
+const char* saliency_method_name(SaliencyMethod m) {
+  switch (m) {
+    case SaliencyMethod::magnitude: return "magnitude";
+    case SaliencyMethod::obd: return "OBD";
+    case SaliencyMethod::obs: return "OBS";
+  }
+  return "?";
+}
+
+int64_t choose_deletion(const DenseNet& net, const DenseData& train, const std::vector<uint8_t>& mask,
+                        SaliencyMethod method, double alpha) {
+  const std::vector<double> u = net.flat();
+  std::vector<double> s(u.size());
+  if (method == SaliencyMethod::magnitude) {
+    for (size_t k = 0; k < u.size(); ++k) s[k] = std::fabs(u[k]);
+  } else if (method == SaliencyMethod::obd) {
+    s = obd_saliency(obd_diag_hessian(net, train, HessianForm::levenberg_marquardt), u);
+  } else {
+    s = obs_saliency(u, obs_inverse_hessian(net, train, mask, alpha), mask);
+  }
+  int64_t best = -1;
+  for (size_t k = 0; k < u.size(); ++k)
+    if (mask[k] && (best < 0 || s[k] < s[static_cast<size_t>(best)])) best = static_cast<int64_t>(k);
+  return best;
+}
+
+SmallNetPruneResult prune_small_net(DenseNet& net, const DenseData& train, std::vector<uint8_t>& mask,
+                                    const SmallNetPruning& o) {
+  const int64_t n = net.num_params();
+  if (static_cast<int64_t>(mask.size()) != n)
+    throw std::invalid_argument("prune_small_net: expected a mask of " + std::to_string(n) + ", found " +
+                                std::to_string(mask.size()));
+  SmallNetPruneResult r;
+  r.total = n;
+  r.train_accuracy.push_back(dense_accuracy(net, train));
+  for (;;) {
+    int64_t live = 0;
+    for (uint8_t m : mask) live += m;
+    if (live == 0) break;
+    const DenseNet good = net;
+    const std::vector<uint8_t> good_mask = mask;
+    std::vector<double> u = net.flat();
+    int64_t q;
+    if (o.method == SaliencyMethod::obs) {
+      std::vector<double> Hi = obs_inverse_hessian(net, train, mask, o.alpha);
+      const std::vector<double> L = obs_saliency(u, Hi, mask);
+      q = std::min_element(L.begin(), L.end()) - L.begin();
+      obs_delete(u, Hi, q);  // the surgeon's correction of every other weight
+    } else {
+      q = choose_deletion(net, train, mask, o.method, o.alpha);
+      u[static_cast<size_t>(q)] = 0.0;
+    }
+    mask[static_cast<size_t>(q)] = 0;
+    net.set_flat(u);
+    double acc = dense_accuracy(net, train);
+    if (acc < o.min_accuracy) {
+      dense_train(net, train, mask, o.retrain);
+      acc = dense_accuracy(net, train);
+      if (acc < o.min_accuracy) {
+        net = good;
+        mask = good_mask;
+        break;
+      }
+      ++r.retrains;
+    }
+    r.deleted.push_back(q);
+    r.train_accuracy.push_back(acc);
+  }
+  for (uint8_t m : mask) r.kept += m;
+  return r;
+}
+
 // ---- layer-wise OBS ---------------------------------------------------------------------------
 std::vector<double> layer_inverse_hessian(const std::vector<float>& x, int64_t N, int64_t in, double damp) {
   if (static_cast<int64_t>(x.size()) != N * in || N <= 0 || !(damp > 0.0))

@@ -60,6 +60,35 @@ std::vector<double> obs_saliency(const std::vector<double>& w, const std::vector
 // Throws std::invalid_argument when [H⁻¹]_qq <= 0 (q already deleted).
 double obs_delete(std::vector<double>& w, std::vector<double>& Hinv, int64_t q);
 
+// ---- pruning a small net one weight at a time (the paper's MONK's and XOR procedure) -------
+// Each step ranks the live parameters with `method` and deletes the lowest:
+//   magnitude  |u_q| (zeroed);  obd  s_q = h_qq u_q²/2, LM form (zeroed);
+//   obs        L_q with H⁻¹ recomputed at the current weights, δw applied to all weights.
+// After a deletion the training accuracy must stay >= min_accuracy; when it does not, the live
+// weights are retrained (dense_train with `retrain`, the mask held) and checked again; when
+// that fails too, the last good state is restored and pruning stops. Returns what was kept.
+enum class SaliencyMethod { magnitude, obd, obs };
+const char* saliency_method_name(SaliencyMethod m);
+struct SmallNetPruning {
+  SaliencyMethod method = SaliencyMethod::obs;
+  double alpha = 1e-4;          // H₀ = αI of the recursion (Hassibi & Stork: 1e-8 .. 1e-4)
+  double min_accuracy = 1.0;    // on the training set
+  DenseTrainOptions retrain;    // retraining after a deletion that broke the accuracy
+};
+struct SmallNetPruneResult {
+  int64_t kept = 0, total = 0;
+  int64_t retrains = 0;               // retraining phases that rescued a deletion
+  std::vector<int64_t> deleted;       // flat indices, in order
+  std::vector<double> train_accuracy; // after each kept deletion (index 0: before pruning)
+};
+SmallNetPruneResult prune_small_net(DenseNet& net, const DenseData& train, std::vector<uint8_t>& mask,
+                                    const SmallNetPruning& o);
+
+// The index the method would delete next among the live parameters (for the XOR experiment),
+// without deleting it.
+int64_t choose_deletion(const DenseNet& net, const DenseData& train, const std::vector<uint8_t>& mask,
+                        SaliencyMethod method, double alpha);
+
 // ---- layer-wise OBS -------------------------------------------------------------------------
 // The damped layer Hessian H = 2XXᵀ/N + λI, λ = damp · mean(diag(2XXᵀ/N)), from the layer's
 // inputs x [N × in]; returns its inverse (in × in).
