@@ -149,12 +149,16 @@ void split_every_fourth(const DenseData& all, DenseData& fit, DenseData& val) {
   }
 }
 
-MonksRow run_monks(const ExampleArgs& args, int problem, double alpha, const std::vector<double>& decays, int max_seeds) {
+struct MonksSet {
+  DenseData train, test;
+};
+
+MonksRow run_monks(const MonksSet& set, int problem, double alpha, const std::vector<double>& decays, int max_seeds) {
   MonksRow row;
   row.problem = problem;
   row.hidden = problem == 1 ? 3 : 2;  // the paper's 17-3-1 / 17-2-1 / 17-2-1
-  const DenseData train = monks_data(load_monks(args.data_dir(), problem, "train"));
-  const DenseData test = monks_data(load_monks(args.data_dir(), problem, "test"));
+  const DenseData& train = set.train;
+  const DenseData& test = set.test;
   DenseTrainOptions bpwd;
   bpwd.steps = 4000;
   bpwd.lr = 0.5;
@@ -211,6 +215,10 @@ static int run(int argc, char** argv) {
   const std::vector<double> decays = args.get_numbers("--weight-decay", 0.0, 1.0);
   if (decays.empty()) args.fail("--weight-decay expects one or more numbers, found none");
   std::filesystem::create_directories("build/figures");
+  // The MONK's files first, so a missing or malformed file stops the run before any training.
+  std::vector<MonksSet> monks;
+  for (int p = 1; p <= (quick ? 1 : 3); ++p)
+    monks.push_back({monks_data(load_monks(args.data_dir(), p, "train")), monks_data(load_monks(args.data_dir(), p, "test"))});
 
   // ---- 1. XOR: which weight does each method delete? ----
   const XorCounts xc = run_xor(seeds, alpha);
@@ -230,7 +238,8 @@ static int run(int argc, char** argv) {
   const int paper_kept[4] = {0, 14, 15, 4};
   const char* paper_pct[4] = {"", "76 %", "62 %", "90 %"};
   std::vector<MonksRow> rows;
-  for (int p = 1; p <= (quick ? 1 : 3); ++p) rows.push_back(run_monks(args, p, alpha, decays, quick ? 3 : 10));
+  for (int p = 1; p <= static_cast<int>(monks.size()); ++p)
+    rows.push_back(run_monks(monks[static_cast<size_t>(p - 1)], p, alpha, decays, quick ? 3 : 10));
   ResultTable mt({"problem", "net", "weights", "weight decay", "BPWD train", "BPWD test", "OBS kept", "OBS train", "OBS test", "OBD kept",
                   "OBD test", "magnitude kept", "magnitude test", "paper OBS kept (unverified)", "paper reduction (abstract)"});
   for (const MonksRow& r : rows)
