@@ -14,7 +14,7 @@
 // OBS, OBD and magnitude delete one weight at a time while training accuracy stays at the
 // BPWD net's, retraining when a deletion breaks it; test accuracy reported once, at the end;
 // The weight decay is chosen per problem on a validation split (every 4th training example);
-// (3) the figure: training accuracy against weights left, per problem and method.
+// (3) the figure: training error E against weights left, per problem and method.
 // Not here: NETtalk (the paper's third benchmark).
 #include <cmath>
 #include <cstdio>
@@ -257,17 +257,25 @@ static int run(int argc, char** argv) {
                 fmt_pct(1.0 - static_cast<double>(r.pruned[2].kept) / r.weights, 0).c_str());
   if (!args.json_path().empty()) mt.write_json(args.json_path());
 
-  // ---- 3. the figure: training accuracy against weights left ----
-  SvgPlot plot("MONK's: training accuracy while pruning one weight at a time", "weights left", "training accuracy (%)");
+  // ---- 3. the figure: training error E against weights left ----
+  SvgPlot plot("MONK's: training error while pruning one weight at a time", "weights left", "training E (mean squared error / 2)");
+  plot.log_y = true;
+  double lo = 1e300, hi = 0.0;
   for (const MonksRow& r : rows)
     for (int k = 0; k < 3; ++k) {
       std::vector<double> x, y;
-      for (size_t i = 0; i < r.pruned[k].train_accuracy.size(); ++i) {
+      for (size_t i = 0; i < r.pruned[k].train_loss.size(); ++i) {
         x.push_back(static_cast<double>(r.weights - static_cast<int64_t>(i)));
-        y.push_back(100.0 * r.pruned[k].train_accuracy[i]);
+        y.push_back(r.pruned[k].train_loss[i]);
       }
-      plot.line("MONK-" + std::to_string(r.problem) + " " + saliency_method_name(kMethods[k]), x, y);
+      // One colour per problem; OBS solid, OBD dashed, magnitude as dots.
+      const std::string name = "MONK-" + std::to_string(r.problem) + " " + saliency_method_name(kMethods[k]);
+      const std::string colour = SvgPlot::palette(static_cast<size_t>(r.problem - 1));
+      if (kMethods[k] == SaliencyMethod::magnitude) plot.points(name, x, y, colour);
+      else plot.line(name, x, y, colour, kMethods[k] == SaliencyMethod::obd);
+      for (double v : y) lo = std::min(lo, v), hi = std::max(hi, v);
     }
+  plot.set_y_range(lo / 1.2, hi * 1.2);
   const std::string path = args.svg_path("build/figures/obs-monks.svg");
   plot.write(path);
   std::printf("wrote %s\n", path.c_str());

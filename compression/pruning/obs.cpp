@@ -228,6 +228,7 @@ SmallNetPruneResult prune_small_net(DenseNet& net, const DenseData& train, std::
   SmallNetPruneResult r;
   r.total = n;
   r.train_accuracy.push_back(dense_accuracy(net, train));
+  r.train_loss.push_back(dense_loss(net, train));
   for (;;) {
     int64_t live = 0;
     for (uint8_t m : mask) live += m;
@@ -260,6 +261,7 @@ SmallNetPruneResult prune_small_net(DenseNet& net, const DenseData& train, std::
     }
     r.deleted.push_back(q);
     r.train_accuracy.push_back(acc);
+    r.train_loss.push_back(dense_loss(net, train));
   }
   for (uint8_t m : mask) r.kept += m;
   return r;

@@ -80,6 +80,7 @@ struct SmallNetPruneResult {
   int64_t retrains = 0;               // retraining phases that rescued a deletion
   std::vector<int64_t> deleted;       // flat indices, in order
   std::vector<double> train_accuracy; // after each kept deletion (index 0: before pruning)
+  std::vector<double> train_loss;     // dense_loss on the training set, likewise
 };
 SmallNetPruneResult prune_small_net(DenseNet& net, const DenseData& train, std::vector<uint8_t>& mask,
                                     const SmallNetPruning& o);
