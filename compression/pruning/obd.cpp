@@ -332,7 +332,7 @@ std::vector<double> obd_diag_hessian(const DenseNet& net, const DenseData& data,
     for (size_t l = net.layers.size(); l-- > 0;) {
       const DenseLayer& L = net.layers[l];
       const int64_t w0 = net.weight_index(l, 0, 0);
-      // ∂²E/∂w_ij² = ∂²E/∂a_i² · x_j²   (LeCun et al. Eq. 7); the bias has x_j = 1.
+      // ∂²E/∂w_ij² = ∂²E/∂a_i² · x_j²   (a_i is linear in w_ij); the bias has x_j = 1.
       for (int64_t i = 0; i < L.out; ++i) {
         const double gi = exact ? G[i * L.out + i] : g[i];
         for (int64_t j = 0; j < L.in; ++j) h[w0 + i * L.in + j] += gi * t.x[l][j] * t.x[l][j];
@@ -369,7 +369,7 @@ std::vector<double> obd_diag_hessian(const DenseNet& net, const DenseData& data,
         }
         G = std::move(Gn);
       } else {
-        // LeCun et al. Eq. 8: ∂²E/∂a_i² = f′(a_i)² Σ_l w_li² ∂²E/∂a_l² [+ f″(a_i) ∂E/∂x_i].
+        // LeCun et al.: ∂²E/∂a_i² = f′(a_i)² Σ_l w_li² ∂²E/∂a_l² [+ f″(a_i) ∂E/∂x_i].
         std::vector<double> gn(static_cast<size_t>(n), 0.0);
         for (int64_t o = 0; o < L.out; ++o) {
           if (g[o] == 0.0) continue;
@@ -393,7 +393,7 @@ std::vector<double> obd_saliency(const std::vector<double>& h, const std::vector
     throw std::invalid_argument("obd_saliency: expected h and u of one size, found " + std::to_string(h.size()) + " and " +
                                 std::to_string(u.size()));
   std::vector<double> s(h.size());
-  for (size_t k = 0; k < h.size(); ++k) s[k] = 0.5 * h[k] * u[k] * u[k];  // LeCun et al. Eq. 5, one term
+  for (size_t k = 0; k < h.size(); ++k) s[k] = 0.5 * h[k] * u[k] * u[k];  // the expansion's one-parameter term
   return s;
 }
 

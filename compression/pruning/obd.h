@@ -5,7 +5,7 @@
 // second-order Taylor expansion at a minimum (gradient 0) with the off-diagonal Hessian terms
 // dropped:   δE ≈ ½ Σ_k h_kk δu_k²,   so deleting u_k (δu_k = −u_k) costs the saliency
 //   s_k = h_kk u_k² / 2.
-// The diagonal h_kk comes from second-order backpropagation (the paper's Eq. 7-9), written
+// The diagonal h_kk comes from second-order backpropagation (the paper's formulas as ../shared/papers.md §7 restates them; equation numbers not verified), written
 // here explicitly for the chapter's nets — a chain of fully connected layers, each a = W x + b,
 // x' = f(a) with a smooth f — and their loss (DESIGN.md: no generic double-backward):
 //   ∂²E/∂w_ij² = ∂²E/∂a_i² · x_j²                                  (a_i is linear in w_ij)
@@ -106,7 +106,7 @@ std::string hessian_form_name(HessianForm f);
 // h_kk for every parameter (flat), averaged over the samples: the Hessian of dense_loss.
 std::vector<double> obd_diag_hessian(const DenseNet& net, const DenseData& data, HessianForm form);
 
-// s_k = h_kk u_k² / 2 (LeCun et al. Eq. 5's single-parameter term).
+// s_k = h_kk u_k² / 2 (the single-parameter term of the expansion).
 std::vector<double> obd_saliency(const std::vector<double>& h, const std::vector<double>& u);
 
 // Recipe step 5: among the parameters with mask 1 and candidate 1 (empty candidate: all), the

@@ -73,7 +73,7 @@ std::vector<double> sherman_morrison_inverse(const std::vector<double>& X, int64
       for (int64_t j = 0; j < n; ++j) s += Hi[i * n + j] * x[j];
       v[i] = s;
     }
-    double denom = P;  // P + Xᵀ H⁻¹ X  (Eq. 8)
+    double denom = P;  // P + Xᵀ H⁻¹ X
     for (int64_t i = 0; i < n; ++i) denom += x[i] * v[i];
     for (int64_t i = 0; i < n; ++i) {
       const double f = v[i] / denom;
@@ -164,7 +164,7 @@ std::vector<double> obs_saliency(const std::vector<double>& w, const std::vector
                                 std::to_string(mask.size()));
   std::vector<double> L(static_cast<size_t>(n), std::numeric_limits<double>::infinity());
   for (int64_t q = 0; q < n; ++q)
-    if ((mask.empty() || mask[q]) && Hinv[q * n + q] > 0.0) L[q] = 0.5 * w[q] * w[q] / Hinv[q * n + q];  // Eq. 5
+    if ((mask.empty() || mask[q]) && Hinv[q * n + q] > 0.0) L[q] = 0.5 * w[q] * w[q] / Hinv[q * n + q];
   return L;
 }
 
@@ -179,7 +179,7 @@ double obs_delete(std::vector<double>& w, std::vector<double>& Hinv, int64_t q) 
                                 std::to_string(hqq) + " (already deleted?)");
   const double wq = w[q];
   const std::vector<double> c(Hinv.begin() + q * n, Hinv.begin() + (q + 1) * n);  // H⁻¹ e_q (symmetric)
-  // δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q   (Eq. 5): every weight moves.
+  // δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q: every weight moves.
   for (int64_t i = 0; i < n; ++i) w[i] -= wq / hqq * c[i];
   w[q] = 0.0;  // exactly, not up to rounding
   // H⁻¹ ← H⁻¹ − H⁻¹ e_q e_qᵀ H⁻¹ / [H⁻¹]_qq: the inverse Hessian of the remaining weights.

@@ -3,13 +3,13 @@
 // Tests: make test SUITE=obs.
 //
 // At a minimum the error grows as δE = ½ δwᵀ H δw. Deleting weight q is the constraint
-// e_qᵀ δw + w_q = 0; the Lagrangian gives (Hassibi & Stork Eq. 5):
+// e_qᵀ δw + w_q = 0; the Lagrangian gives:
 //   δw  = −(w_q / [H⁻¹]_qq) H⁻¹ e_q          — ALL weights move, to compensate
 //   L_q = ½ w_q² / [H⁻¹]_qq                   — the increase of E, the saliency
 // Each step deletes q* = argmin L_q. H is the outer-product (Gauss–Newton) approximation
 //   H = (1/P) Σ_k X_k X_kᵀ,   X_k = ∂F(w, x_k)/∂w  (one X per output and sample),
 // exact for the squared error at a zero-residual minimum; its inverse comes from the
-// Sherman–Morrison recursion (Eq. 8)
+// Sherman–Morrison recursion
 //   H⁻¹_{m+1} = H⁻¹_m − H⁻¹_m X X ᵀ H⁻¹_m / (P + Xᵀ H⁻¹_m X),   H⁻¹_0 = α⁻¹ I,
 // which ends at (αI + (1/P) Σ X Xᵀ)⁻¹. After deleting q the inverse of the Hessian restricted to
 // the remaining weights is the downdate H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq (a Schur
