@@ -228,4 +228,61 @@ TEST_SUITE("obd") {
     CHECK_THROWS_AS(dense_net_to(net, bad), std::invalid_argument);
     CHECK_THROWS_AS(net.set_flat({1.0, 2.0}), std::invalid_argument);
   }
+
+  TEST_CASE("shared weights: a conv weight's h_kk sums d2E/da2 * x^2 over its connections (finite differences)") {
+    // One conv layer (2 → 3 channels, 3×3 kernel, stride 1 and 2, pad 1) + sigmoid + squared
+    // error on each output position. Positions are separate outputs, so ∂²E/∂a_p∂a_q = 0 for
+    // p ≠ q and the sum over connections is the exact diagonal.
+    const int64_t C = 2, H = 5, W = 5, OC = 3, K = 3;
+    Rng r(4);
+    std::vector<double> x(C * H * W), w(OC * C * K * K);
+    for (double& v : x) v = r.uniform(-1.0f, 1.0f);
+    for (double& v : w) v = r.uniform(-0.5f, 0.5f);
+    for (int64_t stride : {1, 2}) {
+      const int64_t pad = 1, OH = (H + 2 * pad - K) / stride + 1, OW = OH;
+      std::vector<double> d(OC * OH * OW);
+      for (double& v : d) v = r.uniform(0.1f, 0.9f);
+      auto pre = [&](const std::vector<double>& wt) {  // a [OC × OH × OW]
+        std::vector<double> a(OC * OH * OW, 0.0);
+        for (int64_t oc = 0; oc < OC; ++oc)
+          for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox)
+              for (int64_t c = 0; c < C; ++c)
+                for (int64_t ky = 0; ky < K; ++ky)
+                  for (int64_t kx = 0; kx < K; ++kx) {
+                    const int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                      a[(oc * OH + oy) * OW + ox] += wt[((oc * C + c) * K + ky) * K + kx] * x[(c * H + iy) * W + ix];
+                  }
+        return a;
+      };
+      auto loss = [&](const std::vector<double>& wt) {
+        double e = 0.0;
+        const std::vector<double> a = pre(wt);
+        for (size_t p = 0; p < a.size(); ++p) {
+          const double y = 1.0 / (1.0 + std::exp(-a[p]));
+          e += 0.5 * (y - d[p]) * (y - d[p]);
+        }
+        return e;
+      };
+      // ∂²E/∂a² per position: f′² + (y − d) f″ for the sigmoid.
+      const std::vector<double> a = pre(w);
+      std::vector<double> g(a.size());
+      for (size_t p = 0; p < a.size(); ++p) {
+        const double y = 1.0 / (1.0 + std::exp(-a[p])), f1 = y * (1 - y), f2 = f1 * (1 - 2 * y);
+        g[p] = f1 * f1 + (y - d[p]) * f2;
+      }
+      const std::vector<double> h = obd_conv_hessian(g, x, C, H, W, OC, K, K, stride, pad);
+      REQUIRE(h.size() == w.size());
+      for (size_t k = 0; k < w.size(); ++k) {
+        std::vector<double> wp = w, wm = w;
+        wp[k] += 1e-4;
+        wm[k] -= 1e-4;
+        const double fd = (loss(wp) - 2 * loss(w) + loss(wm)) / 1e-8;
+        CHECK_MESSAGE(std::fabs(h[k] - fd) <= 1e-3 * std::fabs(fd) + 1e-7,
+                      "stride " << stride << " weight " << k << ": " << h[k] << " vs " << fd);
+      }
+    }
+    CHECK_THROWS_AS(obd_conv_hessian({1.0}, x, C, H, W, OC, K, K, 1, 1), std::invalid_argument);
+  }
 }

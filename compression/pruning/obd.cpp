@@ -388,6 +388,36 @@ std::vector<double> obd_diag_hessian(const DenseNet& net, const DenseData& data,
   return h;
 }
 
+std::vector<double> obd_conv_hessian(const std::vector<double>& g, const std::vector<double>& x, int64_t C, int64_t H,
+                                     int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t stride, int64_t pad) {
+  const int64_t OH = stride > 0 ? (H + 2 * pad - KH) / stride + 1 : 0, OW = stride > 0 ? (W + 2 * pad - KW) / stride + 1 : 0;
+  if (stride < 1 || pad < 0 || OH < 1 || OW < 1 || static_cast<int64_t>(x.size()) != C * H * W ||
+      static_cast<int64_t>(g.size()) != OC * OH * OW)
+    throw std::invalid_argument("obd_conv_hessian: expected x of " + std::to_string(C * H * W) + " and g of " +
+                                std::to_string(OC * std::max<int64_t>(OH, 0) * std::max<int64_t>(OW, 0)) +
+                                " values (stride >= 1, pad >= 0, a kernel that fits), found " + std::to_string(x.size()) +
+                                " and " + std::to_string(g.size()));
+  std::vector<double> h(static_cast<size_t>(OC * C * KH * KW), 0.0);
+  // Σ over the output positions (oy, ox) that use weight (oc, c, ky, kx): g · x².
+  for (int64_t oc = 0; oc < OC; ++oc)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        const double go = g[(oc * OH + oy) * OW + ox];
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t ky = 0; ky < KH; ++ky) {
+            const int64_t iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= H) continue;
+            for (int64_t kx = 0; kx < KW; ++kx) {
+              const int64_t ix = ox * stride - pad + kx;
+              if (ix < 0 || ix >= W) continue;
+              const double v = x[(c * H + iy) * W + ix];
+              h[((oc * C + c) * KH + ky) * KW + kx] += go * v * v;
+            }
+          }
+      }
+  return h;
+}
+
 std::vector<double> obd_saliency(const std::vector<double>& h, const std::vector<double>& u) {
   if (h.size() != u.size())
     throw std::invalid_argument("obd_saliency: expected h and u of one size, found " + std::to_string(h.size()) + " and " +

@@ -20,9 +20,9 @@
 // Everything here is in double: the nets are tiny (XOR, MONK's), the tests compare against
 // central differences at 1e-3, and LeNet-300-100 converts its float layers in and out
 // (dense_net_from(), dense_net_to()).
-// Deliberately not here: convolutions (OBD sums h_kk over the connections that share a weight;
-// the nets of this chapter are fully connected), the mask on the float model (magnitude.h),
-// retraining LeNet (retrain.h).
+// Deliberately not here: the recursion through convolutional layers (obd_conv_hessian() is the
+// shared-weight sum for one layer, given ∂²E/∂a²; the chapter's nets are fully connected), the
+// mask on the float model (magnitude.h), retraining LeNet (retrain.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -105,6 +105,14 @@ std::string hessian_form_name(HessianForm f);
 
 // h_kk for every parameter (flat), averaged over the samples: the Hessian of dense_loss.
 std::vector<double> obd_diag_hessian(const DenseNet& net, const DenseData& data, HessianForm form);
+
+// Weight sharing: a convolution's weight k is used by every output position, so its h_kk sums
+// ∂²E/∂a² · x² over all the connections that use it (the paper's rule for shared weights).
+// One sample: x [C × H × W], g [OC × OH × OW] = ∂²E/∂a² at each output position (its diagonal);
+// returns h [OC × C × KH × KW] (the caller averages over samples). Zero padding `pad`, `stride`;
+// OH = (H + 2·pad − KH)/stride + 1. Throws std::invalid_argument on sizes that do not match.
+std::vector<double> obd_conv_hessian(const std::vector<double>& g, const std::vector<double>& x, int64_t C, int64_t H,
+                                     int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t stride, int64_t pad);
 
 // s_k = h_kk u_k² / 2 (the single-parameter term of the expansion).
 std::vector<double> obd_saliency(const std::vector<double>& h, const std::vector<double>& u);
