@@ -19,7 +19,7 @@
 // 2XXᵀ/N of its layer, compensating the rest of the row), no retraining; (4) the 90 % OBS net
 // run from CSR, asserted equal to the float model (simulation = deployment); (5) iterative prune →
 // retrain to Han's 12× (8 / 9 / 26 % kept) with magnitude and with OBD saliencies, chapter 14's
-// recipe (compression/pruning/retrain.h).
+// recipe (compression/pruning/retrain.h), both 12× nets also checked from CSR.
 // Not here: convolutions (OBD's sum over shared weights), a global ranking across layers.
 #include <algorithm>
 #include <cmath>
@@ -180,6 +180,36 @@ double test_error(Sequential& model, const DenseNet& net, const Dataset& test) {
   return evaluate(model, test).error_rate();
 }
 
+// Simulation = deployment: the pruned LeNet-300-100 run from CSR (compression/coding/csr.h) must
+// give the float model's predictions, logits within kSimDeployLogitBudget; exits 1 otherwise.
+void check_from_csr(Sequential& model, const Dataset& test, const std::string& what) {
+  std::vector<SparseLinear> sparse;
+  for (const char* name : {"fc1", "fc2", "fc3"}) {
+    Linear& l = model.at<Linear>(name);
+    sparse.emplace_back(l.weight.var.value(), l.bias->var.value());
+  }
+  NoGradGuard ng;  // (only in this scope: the caller may train again)
+  model.eval();
+  Tensor h = test.images.reshape({test.size(), 784});
+  for (size_t i = 0; i < sparse.size(); ++i) {
+    h = sparse[i].forward(h);
+    if (i + 1 < sparse.size())
+      for (int64_t j = 0; j < h.numel(); ++j) h[j] = std::max(h[j], 0.0f);  // ReLU
+  }
+  const Tensor ref = model(Var(test.images)).value();
+  double max_diff = 0.0;
+  int64_t differ = 0;
+  for (int64_t r = 0; r < test.size(); ++r) {
+    const float* a = h.data() + r * 10;
+    const float* b = ref.data() + r * 10;
+    for (int c = 0; c < 10; ++c) max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[c] - b[c])));
+    differ += std::max_element(a, a + 10) - a != std::max_element(b, b + 10) - b;
+  }
+  std::printf("%s from CSR: %lld of %lld predictions differ from the float model, largest |logit diff| %.2e\n",
+              what.c_str(), static_cast<long long>(differ), static_cast<long long>(test.size()), max_diff);
+  check_sim_equals_deploy(what + " from CSR", differ, test.size(), max_diff);
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -327,34 +357,8 @@ static int run(int argc, char** argv) {
   if (!args.json_path().empty()) t.write_json(args.json_path());
 
   // ---- 4. simulation = deployment: the 90 % OBS net from CSR ----
-  {  // (no gradients here; step 5 trains again)
-    dense_net_to(obs90, *model);
-    std::vector<SparseLinear> sparse;
-    for (const char* name : {"fc1", "fc2", "fc3"}) {
-      Linear& l = model->at<Linear>(name);
-      sparse.emplace_back(l.weight.var.value(), l.bias->var.value());
-    }
-    NoGradGuard ng;
-    model->eval();
-    Tensor h = data.test.images.reshape({data.test.size(), 784});
-    for (size_t i = 0; i < sparse.size(); ++i) {
-      h = sparse[i].forward(h);
-      if (i + 1 < sparse.size())
-        for (int64_t j = 0; j < h.numel(); ++j) h[j] = std::max(h[j], 0.0f);
-    }
-    const Tensor ref = (*model)(Var(data.test.images)).value();
-    double max_diff = 0.0;
-    int64_t differ = 0;
-    for (int64_t r = 0; r < data.test.size(); ++r) {
-      const float* a = h.data() + r * 10;
-      const float* b = ref.data() + r * 10;
-      for (int c = 0; c < 10; ++c) max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[c] - b[c])));
-      differ += std::max_element(a, a + 10) - a != std::max_element(b, b + 10) - b;
-    }
-    std::printf("90 %% OBS net from CSR: %lld of %lld predictions differ from the float model, largest |logit diff| %.2e\n",
-                static_cast<long long>(differ), static_cast<long long>(data.test.size()), max_diff);
-    check_sim_equals_deploy("the layer-wise OBS LeNet-300-100 from CSR", differ, data.test.size(), max_diff);
-  }
+  dense_net_to(obs90, *model);
+  check_from_csr(*model, data.test, "the 90 % layer-wise OBS LeNet-300-100");
   if (args.get_bool("--no-retrain")) return 0;
 
   // ---- 5. with retraining: iterative prune → retrain to Han's 12x, magnitude and OBD ----
@@ -390,6 +394,7 @@ static int run(int argc, char** argv) {
                   static_cast<long long>(r.kept), static_cast<long long>(r.total), fmt_pct(r.error_pruned).c_str(),
                   fmt_pct(r.error_retrained).c_str());
     report_val_error(use_obd ? "OBD pruned + retrained" : "magnitude pruned + retrained", *model, data);
+    check_from_csr(*model, data.test, use_obd ? "the 12x OBD LeNet-300-100" : "the 12x magnitude LeNet-300-100");
     rt.add_row({use_obd ? "OBD (" + hessian_form_name(form) + " h_kk)" : "magnitude", std::to_string(last.kept) + " / " + std::to_string(last.total),
                 fmt(static_cast<double>(last.total) / static_cast<double>(last.kept), 1) + "x", fmt_pct(last.error_retrained),
                 fmt(100.0 * (last.error_retrained - base_err), 2) + " pp", use_obd ? "-" : "12x, 1.64 % -> 1.59 %"});
