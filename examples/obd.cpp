@@ -210,6 +210,171 @@ void check_from_csr(Sequential& model, const Dataset& test, const std::string& w
   check_sim_equals_deploy(what + " from CSR", differ, test.size(), max_diff);
 }
 
+// Layer-wise OBS (compression/pruning/obs.h): each layer's inputs on the calibration images,
+// from the dense net; one inverse of 2XXᵀ/N + λI per layer; every row pruned to keep_row[l][t]
+// for each target t. Returns [layer][target] the pruned W.
+std::vector<std::vector<std::vector<float>>> layerwise_obs(const DenseNet& dense, const DenseData& cal,
+                                                           const std::vector<std::vector<int64_t>>& keep_row, double damp) {
+  const int64_t ncal = cal.P;
+  std::vector<std::vector<std::vector<float>>> obs_w(3);
+  for (size_t l = 0; l < 3; ++l) {
+    const DenseLayer& L = dense.layers[l];
+    std::vector<float> x(static_cast<size_t>(ncal * L.in));
+    for (int64_t p = 0; p < ncal; ++p) {
+      const DenseTrace t = dense_forward(dense, &cal.x[p * 784]);
+      std::copy(t.x[l].begin(), t.x[l].end(), x.begin() + p * L.in);
+    }
+    const std::vector<double> Hi = layer_inverse_hessian(x, ncal, L.in, damp);
+    const std::vector<float> W(L.W.begin(), L.W.end());
+    obs_w[l] = obs_prune_rows(W, L.out, L.in, Hi, keep_row[l]);
+    std::printf("  layer-wise OBS: fc%zu done\n", l + 1);
+  }
+  return obs_w;
+}
+
+// OBD in rounds: each round deletes a quarter of what is left (h_kk recomputed on the pruned
+// net, no retraining) until the layer's target; a snapshot at each target of `sparsities`.
+std::vector<DenseNet> obd_in_rounds(const DenseNet& dense, const DenseData& cal, const std::vector<double>& sparsities,
+                                    HessianForm form, bool quick) {
+  std::vector<DenseNet> obd_rounds;
+  DenseNet net = dense;
+  double k = 1.0;  // fc1's keep fraction; the others follow their factor of the cut
+  const double factor[3] = {quick ? 0.0 : 1.0, 1.0, 0.5};
+  for (double s : sparsities) {
+    while (k > 1.0 - s + 1e-12) {
+      k = std::max(0.75 * k, 1.0 - s);
+      std::vector<double> keep;
+      for (size_t l = 0; l < 3; ++l)
+        keep.push_back(static_cast<double>(std::llround((1.0 - (1.0 - k) * factor[l]) * static_cast<double>(dense.layers[l].in))) /
+                       static_cast<double>(dense.layers[l].in));
+      apply_masks(net, obd_masks(net, cal, keep, form));
+    }
+    obd_rounds.push_back(net);
+  }
+  return obd_rounds;
+}
+
+// Step 3: magnitude, OBD (one shot and in rounds) and layer-wise OBS at the same per-layer keep
+// ratios, no retraining: the test-error table and figure, the calibration-loss table. Returns the
+// 90 % layer-wise OBS net (step 4 runs it from CSR).
+DenseNet prune_without_retraining(const ExampleArgs& args, Sequential& model, const DenseNet& dense, const DenseData& cal,
+                                  const Dataset& test, HessianForm form, double base_err) {
+  const bool quick = args.quick();
+  const double damp = args.get_float_above("--damp", 0.0, 100.0);
+  const int64_t ncal = cal.P;
+  const std::vector<double> sparsities{0.5, 0.8, 0.9, 0.95};
+  // fc3 (1 000 of 266 200 weights) is pruned half as hard; --quick leaves fc1 dense (its OBS
+  // rows are the minutes of the full run).
+  std::vector<std::vector<int64_t>> keep_row(3);
+  for (size_t l = 0; l < 3; ++l)
+    for (double s : sparsities) {
+      const double sl = quick && l == 0 ? 0.0 : l == 2 ? s / 2 : s;
+      keep_row[l].push_back(std::llround((1.0 - sl) * static_cast<double>(dense.layers[l].in)));
+    }
+  // OBD: h_kk (LM) on the calibration images; magnitude: |w|. Layer-global ranking per layer.
+  const std::vector<double> u = dense.flat();
+  const std::vector<double> s_obd = obd_saliency(obd_diag_hessian(dense, cal, form), u);
+  const std::vector<std::vector<std::vector<float>>> obs_w = layerwise_obs(dense, cal, keep_row, damp);
+  const std::vector<DenseNet> obd_rounds = obd_in_rounds(dense, cal, sparsities, form, quick);
+  std::vector<double> fig_x, fig_mag, fig_obd, fig_rounds, fig_obs;
+  // What OBD predicts is the increase of the training loss: measured on the calibration images.
+  const double cal_loss0 = dense_loss(dense, cal);
+  ResultTable lt({"pruned (fc1/fc2, fc3 half)", "magnitude", "OBD", "OBD, rounds of 25 %", "layer-wise OBS"});
+  ResultTable t({"pruned (fc1/fc2, fc3 half)", "weights kept", "magnitude", "OBD", "OBD, rounds of 25 %", "layer-wise OBS",
+                 "dense"});
+  DenseNet obs90;
+  for (size_t si = 0; si < sparsities.size(); ++si) {
+    DenseNet mag = dense, obd = dense, obs = dense;
+    int64_t kept = 0;
+    for (size_t l = 0; l < 3; ++l) {
+      const int64_t count = keep_row[l][si] * dense.layers[l].out, total = dense.layers[l].in * dense.layers[l].out;
+      kept += count;
+      const int64_t w0 = dense.weight_index(l, 0, 0);
+      std::vector<double> sm(u.size()), so(s_obd);
+      for (size_t k = 0; k < u.size(); ++k) sm[k] = std::fabs(u[k]);
+      std::vector<uint8_t> mask_m(u.size(), 1), mask_o(u.size(), 1), cand(u.size(), 0);
+      for (int64_t k = 0; k < total; ++k) cand[static_cast<size_t>(w0 + k)] = 1;
+      for (int64_t k : delete_lowest(sm, mask_m, cand, total - count)) mag.layers[l].W[static_cast<size_t>(k - w0)] = 0.0;
+      for (int64_t k : delete_lowest(so, mask_o, cand, total - count)) obd.layers[l].W[static_cast<size_t>(k - w0)] = 0.0;
+      obs.layers[l].W.assign(obs_w[l][si].begin(), obs_w[l][si].end());
+    }
+    if (sparsities[si] == 0.9) obs90 = obs;
+    fig_x.push_back(100.0 * sparsities[si]);
+    fig_mag.push_back(100.0 * test_error(model, mag, test));
+    fig_obd.push_back(100.0 * test_error(model, obd, test));
+    fig_rounds.push_back(100.0 * test_error(model, obd_rounds[si], test));
+    fig_obs.push_back(100.0 * test_error(model, obs, test));
+    lt.add_row({fmt_pct(sparsities[si], 0), fmt(dense_loss(mag, cal) - cal_loss0, 4), fmt(dense_loss(obd, cal) - cal_loss0, 4),
+                fmt(dense_loss(obd_rounds[si], cal) - cal_loss0, 4), fmt(dense_loss(obs, cal) - cal_loss0, 4)});
+    t.add_row({fmt_pct(sparsities[si], 0), std::to_string(kept), fmt(fig_mag.back()) + " %", fmt(fig_obd.back()) + " %",
+               fmt(fig_rounds.back()) + " %", fmt(fig_obs.back()) + " %", fmt_pct(base_err)});
+  }
+  SvgPlot fig("LeNet-300-100 pruned without retraining", "weights pruned in fc1 and fc2 (%)", "test error (%)");
+  fig.log_y = true;
+  fig.line("magnitude", fig_x, fig_mag);
+  fig.line("OBD (one shot)", fig_x, fig_obd);
+  fig.line("OBD, rounds of 25 %", fig_x, fig_rounds);
+  fig.line("layer-wise OBS", fig_x, fig_obs);
+  fig.hline(100.0 * base_err, "dense");
+  double top = 100.0 * base_err;
+  for (const auto* v : {&fig_mag, &fig_obd, &fig_rounds, &fig_obs}) top = std::max(top, *std::max_element(v->begin(), v->end()));
+  fig.set_y_range(0.9 * 100.0 * base_err, 1.1 * top);  // the dense line inside the frame
+  const std::string fig_path = args.svg_path("build/figures/obd-lenet300-no-retraining.svg");
+  fig.write(fig_path);
+  std::printf("wrote %s\n", fig_path.c_str());
+  t.print("LeNet-300-100, test error right after pruning (no retraining), same per-layer keep ratios");
+  lt.print("The same nets: increase of the cross-entropy on the " + std::to_string(ncal) + " calibration images (dense " +
+           fmt(cal_loss0, 4) + ")");
+  if (!args.json_path().empty()) t.write_json(args.json_path());
+
+  return obs90;
+}
+
+// Step 5: iterative prune → retrain to Han's 12x with magnitude, then with OBD saliencies.
+// The magnitude chapter's recipe (compression/pruning/retrain.h): per-layer keep 8 / 9 / 26 %
+// reached geometrically over the steps, each step retrained with SGD (momentum 0.9, L2) on a
+// cosine from --lr to 0, then --final-epochs more. Only the saliency differs.
+void retrain_to_12x(const ExampleArgs& args, Sequential& model, const DenseNet& dense, const DenseData& cal,
+                    const DataSplits& data, HessianForm form, double base_err) {
+  const bool quick = args.quick();
+  dense_net_to(dense, model);
+  const Snapshot start = snapshot(model);
+  const auto layers = prunable_parameters(model);
+  IterativePruning ip;
+  ip.final_keep = {0.08, 0.09, 0.26};
+  ip.steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps", 1, 100) : (quick ? 1 : 5));
+  ip.epochs_per_step = args.epochs(2, 1);
+  ip.final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs", 0, 1000) : (quick ? 0 : 4));
+  ip.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
+  ip.reg = Regulariser{Regularization::l2, static_cast<float>(args.get_float("--weight-decay", 0.0, 1.0))};
+  ResultTable rt({"saliency", "weights kept", "compression", "test error", "change", "Han 2015 (magnitude)"});
+  for (const bool use_obd : {false, true}) {
+    restore(model, start);
+    ip.masks = {};
+    if (use_obd)
+      ip.masks = [&](const std::vector<double>& keep) {
+        return obd_masks(dense_net_from(model, DenseLoss::softmax_cross_entropy), cal, keep, form);
+      };
+    Rng loader_rng(args.seed());
+    DataLoader loader(data.train, 64, true, loader_rng, 0);
+    std::vector<double> quality_used;
+    const auto rows = iterative_prune_retrain(model, layers, loader, ip, [&] { return evaluate(model, data.test).error_rate(); },
+                                              quality_used);
+    const PruneStepRow& last = rows.back();
+    for (const PruneStepRow& r : rows)
+      std::printf("  %s: kept %lld / %lld, error after pruning %s, after retraining %s\n", use_obd ? "OBD" : "magnitude",
+                  static_cast<long long>(r.kept), static_cast<long long>(r.total), fmt_pct(r.error_pruned).c_str(),
+                  fmt_pct(r.error_retrained).c_str());
+    report_val_error(use_obd ? "OBD pruned + retrained" : "magnitude pruned + retrained", model, data);
+    check_from_csr(model, data.test, use_obd ? "the 12x OBD LeNet-300-100" : "the 12x magnitude LeNet-300-100");
+    rt.add_row({use_obd ? "OBD (" + hessian_form_name(form) + " h_kk)" : "magnitude", std::to_string(last.kept) + " / " + std::to_string(last.total),
+                fmt(static_cast<double>(last.total) / static_cast<double>(last.kept), 1) + "x", fmt_pct(last.error_retrained),
+                fmt(100.0 * (last.error_retrained - base_err), 2) + " pp", use_obd ? "-" : "12x, 1.64 % -> 1.59 %"});
+  }
+  rt.print("LeNet-300-100, iterative prune -> retrain to 12x (dense " + fmt_pct(base_err) + ")");
+}
+
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -233,7 +398,8 @@ static int run(int argc, char** argv) {
   args.output("--scatter-svg", "", "the saliency scatter figure (default build/figures/obd-saliency.svg)");
   args.parse(argc, argv);
   const bool quick = args.quick();
-  const double alpha = args.get_float_above("--alpha", 0.0, 1.0), damp = args.get_float_above("--damp", 0.0, 100.0);
+  const double alpha = args.get_float_above("--alpha", 0.0, 1.0);
+  args.get_float_above("--damp", 0.0, 100.0);  // checked before any work; step 3 reads it
   if (args.get("--hessian") != "lm" && args.get("--hessian") != "exact")
     args.fail("--hessian expects lm or exact, found '" + args.get("--hessian") + "'");
   const HessianForm form = args.get("--hessian") == "exact" ? HessianForm::exact : HessianForm::levenberg_marquardt;
@@ -260,101 +426,7 @@ static int run(int argc, char** argv) {
   cal.x.assign(data.train.images.data(), data.train.images.data() + ncal * 784);
   for (int64_t p = 0; p < ncal; ++p)
     for (int c = 0; c < 10; ++c) cal.d.push_back(c == data.train.labels[static_cast<size_t>(p)] ? 1.0 : 0.0);
-  const std::vector<double> sparsities{0.5, 0.8, 0.9, 0.95};
-  // fc3 (1 000 of 266 200 weights) is pruned half as hard; --quick leaves fc1 dense (its OBS
-  // rows are the minutes of the full run).
-  std::vector<std::vector<int64_t>> keep_row(3);
-  for (size_t l = 0; l < 3; ++l)
-    for (double s : sparsities) {
-      const double sl = quick && l == 0 ? 0.0 : l == 2 ? s / 2 : s;
-      keep_row[l].push_back(std::llround((1.0 - sl) * static_cast<double>(dense.layers[l].in)));
-    }
-  // OBD: h_kk (LM) on the calibration images; magnitude: |w|. Layer-global ranking per layer.
-  const std::vector<double> u = dense.flat();
-  const std::vector<double> s_obd = obd_saliency(obd_diag_hessian(dense, cal, form), u);
-  // Layer-wise OBS: each layer's inputs on the calibration images, from the dense net.
-  std::vector<std::vector<std::vector<float>>> obs_w(3);
-  for (size_t l = 0; l < 3; ++l) {
-    const DenseLayer& L = dense.layers[l];
-    std::vector<float> x(static_cast<size_t>(ncal * L.in));
-    for (int64_t p = 0; p < ncal; ++p) {
-      const DenseTrace t = dense_forward(dense, &cal.x[p * 784]);
-      std::copy(t.x[l].begin(), t.x[l].end(), x.begin() + p * L.in);
-    }
-    const std::vector<double> Hi = layer_inverse_hessian(x, ncal, L.in, damp);
-    const std::vector<float> W(L.W.begin(), L.W.end());
-    obs_w[l] = obs_prune_rows(W, L.out, L.in, Hi, keep_row[l]);
-    std::printf("  layer-wise OBS: fc%zu done\n", l + 1);
-  }
-  // OBD in rounds: each round deletes a quarter of what is left (h_kk recomputed on the pruned
-  // net, no retraining) until the layer's target; a snapshot at each target.
-  std::vector<DenseNet> obd_rounds;
-  {
-    DenseNet net = dense;
-    double k = 1.0;  // fc1's keep fraction; the others follow their factor of the cut
-    const double factor[3] = {quick ? 0.0 : 1.0, 1.0, 0.5};
-    for (double s : sparsities) {
-      while (k > 1.0 - s + 1e-12) {
-        k = std::max(0.75 * k, 1.0 - s);
-        std::vector<double> keep;
-        for (size_t l = 0; l < 3; ++l)
-          keep.push_back(static_cast<double>(std::llround((1.0 - (1.0 - k) * factor[l]) * static_cast<double>(dense.layers[l].in))) /
-                         static_cast<double>(dense.layers[l].in));
-        apply_masks(net, obd_masks(net, cal, keep, form));
-      }
-      obd_rounds.push_back(net);
-    }
-  }
-  std::vector<double> fig_x, fig_mag, fig_obd, fig_rounds, fig_obs;
-  // What OBD predicts is the increase of the training loss: measured on the calibration images.
-  const double cal_loss0 = dense_loss(dense, cal);
-  ResultTable lt({"pruned (fc1/fc2, fc3 half)", "magnitude", "OBD", "OBD, rounds of 25 %", "layer-wise OBS"});
-  ResultTable t({"pruned (fc1/fc2, fc3 half)", "weights kept", "magnitude", "OBD", "OBD, rounds of 25 %", "layer-wise OBS",
-                 "dense"});
-  DenseNet obs90;
-  for (size_t si = 0; si < sparsities.size(); ++si) {
-    DenseNet mag = dense, obd = dense, obs = dense;
-    int64_t kept = 0;
-    for (size_t l = 0; l < 3; ++l) {
-      const int64_t count = keep_row[l][si] * dense.layers[l].out, total = dense.layers[l].in * dense.layers[l].out;
-      kept += count;
-      const int64_t w0 = dense.weight_index(l, 0, 0);
-      std::vector<double> sm(u.size()), so(s_obd);
-      for (size_t k = 0; k < u.size(); ++k) sm[k] = std::fabs(u[k]);
-      std::vector<uint8_t> mask_m(u.size(), 1), mask_o(u.size(), 1), cand(u.size(), 0);
-      for (int64_t k = 0; k < total; ++k) cand[static_cast<size_t>(w0 + k)] = 1;
-      for (int64_t k : delete_lowest(sm, mask_m, cand, total - count)) mag.layers[l].W[static_cast<size_t>(k - w0)] = 0.0;
-      for (int64_t k : delete_lowest(so, mask_o, cand, total - count)) obd.layers[l].W[static_cast<size_t>(k - w0)] = 0.0;
-      obs.layers[l].W.assign(obs_w[l][si].begin(), obs_w[l][si].end());
-    }
-    if (sparsities[si] == 0.9) obs90 = obs;
-    fig_x.push_back(100.0 * sparsities[si]);
-    fig_mag.push_back(100.0 * test_error(*model, mag, data.test));
-    fig_obd.push_back(100.0 * test_error(*model, obd, data.test));
-    fig_rounds.push_back(100.0 * test_error(*model, obd_rounds[si], data.test));
-    fig_obs.push_back(100.0 * test_error(*model, obs, data.test));
-    lt.add_row({fmt_pct(sparsities[si], 0), fmt(dense_loss(mag, cal) - cal_loss0, 4), fmt(dense_loss(obd, cal) - cal_loss0, 4),
-                fmt(dense_loss(obd_rounds[si], cal) - cal_loss0, 4), fmt(dense_loss(obs, cal) - cal_loss0, 4)});
-    t.add_row({fmt_pct(sparsities[si], 0), std::to_string(kept), fmt(fig_mag.back()) + " %", fmt(fig_obd.back()) + " %",
-               fmt(fig_rounds.back()) + " %", fmt(fig_obs.back()) + " %", fmt_pct(base_err)});
-  }
-  SvgPlot fig("LeNet-300-100 pruned without retraining", "weights pruned in fc1 and fc2 (%)", "test error (%)");
-  fig.log_y = true;
-  fig.line("magnitude", fig_x, fig_mag);
-  fig.line("OBD (one shot)", fig_x, fig_obd);
-  fig.line("OBD, rounds of 25 %", fig_x, fig_rounds);
-  fig.line("layer-wise OBS", fig_x, fig_obs);
-  fig.hline(100.0 * base_err, "dense");
-  double top = 100.0 * base_err;
-  for (const auto* v : {&fig_mag, &fig_obd, &fig_rounds, &fig_obs}) top = std::max(top, *std::max_element(v->begin(), v->end()));
-  fig.set_y_range(0.9 * 100.0 * base_err, 1.1 * top);  // the dense line inside the frame
-  const std::string fig_path = args.svg_path("build/figures/obd-lenet300-no-retraining.svg");
-  fig.write(fig_path);
-  std::printf("wrote %s\n", fig_path.c_str());
-  t.print("LeNet-300-100, test error right after pruning (no retraining), same per-layer keep ratios");
-  lt.print("The same nets: increase of the cross-entropy on the " + std::to_string(ncal) + " calibration images (dense " +
-           fmt(cal_loss0, 4) + ")");
-  if (!args.json_path().empty()) t.write_json(args.json_path());
+  const DenseNet obs90 = prune_without_retraining(args, *model, dense, cal, data.test, form, base_err);
 
   // ---- 4. simulation = deployment: the 90 % OBS net from CSR ----
   dense_net_to(obs90, *model);
@@ -362,44 +434,7 @@ static int run(int argc, char** argv) {
   if (args.get_bool("--no-retrain")) return 0;
 
   // ---- 5. with retraining: iterative prune → retrain to Han's 12x, magnitude and OBD ----
-  // The magnitude chapter's recipe (compression/pruning/retrain.h): per-layer keep 8 / 9 / 26 %
-  // reached geometrically over the steps, each step retrained with SGD (momentum 0.9, L2) on a
-  // cosine from --lr to 0, then --final-epochs more. Only the saliency differs.
-  dense_net_to(dense, *model);
-  const Snapshot start = snapshot(*model);
-  const auto layers = prunable_parameters(*model);
-  IterativePruning ip;
-  ip.final_keep = {0.08, 0.09, 0.26};
-  ip.steps = static_cast<int>(args.given("--steps") ? args.get_int("--steps", 1, 100) : (quick ? 1 : 5));
-  ip.epochs_per_step = args.epochs(2, 1);
-  ip.final_epochs = static_cast<int>(args.given("--final-epochs") ? args.get_int("--final-epochs", 0, 1000) : (quick ? 0 : 4));
-  ip.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 10.0));
-  ip.reg = Regulariser{Regularization::l2, static_cast<float>(args.get_float("--weight-decay", 0.0, 1.0))};
-  ResultTable rt({"saliency", "weights kept", "compression", "test error", "change", "Han 2015 (magnitude)"});
-  for (const bool use_obd : {false, true}) {
-    restore(*model, start);
-    ip.masks = {};
-    if (use_obd)
-      ip.masks = [&](const std::vector<double>& keep) {
-        return obd_masks(dense_net_from(*model, DenseLoss::softmax_cross_entropy), cal, keep, form);
-      };
-    Rng loader_rng(args.seed());
-    DataLoader loader(data.train, 64, true, loader_rng, 0);
-    std::vector<double> quality_used;
-    const auto rows = iterative_prune_retrain(*model, layers, loader, ip, [&] { return evaluate(*model, data.test).error_rate(); },
-                                              quality_used);
-    const PruneStepRow& last = rows.back();
-    for (const PruneStepRow& r : rows)
-      std::printf("  %s: kept %lld / %lld, error after pruning %s, after retraining %s\n", use_obd ? "OBD" : "magnitude",
-                  static_cast<long long>(r.kept), static_cast<long long>(r.total), fmt_pct(r.error_pruned).c_str(),
-                  fmt_pct(r.error_retrained).c_str());
-    report_val_error(use_obd ? "OBD pruned + retrained" : "magnitude pruned + retrained", *model, data);
-    check_from_csr(*model, data.test, use_obd ? "the 12x OBD LeNet-300-100" : "the 12x magnitude LeNet-300-100");
-    rt.add_row({use_obd ? "OBD (" + hessian_form_name(form) + " h_kk)" : "magnitude", std::to_string(last.kept) + " / " + std::to_string(last.total),
-                fmt(static_cast<double>(last.total) / static_cast<double>(last.kept), 1) + "x", fmt_pct(last.error_retrained),
-                fmt(100.0 * (last.error_retrained - base_err), 2) + " pp", use_obd ? "-" : "12x, 1.64 % -> 1.59 %"});
-  }
-  rt.print("LeNet-300-100, iterative prune -> retrain to 12x (dense " + fmt_pct(base_err) + ")");
+  retrain_to_12x(args, *model, dense, cal, data, form, base_err);
   return 0;
 }
 
