@@ -20,6 +20,9 @@ passed=0; failed=0
 files="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
 mkdir -p "$tmp/garbage"
 for f in $files; do head -c 4096 /dev/urandom > "$tmp/garbage/$f"; done
+mkdir -p "$tmp/monks-bad"
+printf ' 1 1 1 1 1 3 1 data_5\n 1 1 1 1 1 3 9 data_6\n' > "$tmp/monks-bad/monks-1.train"  # a6 = 9: out of 1..2
+cp "$tmp/monks-bad/monks-1.train" "$tmp/monks-bad/monks-1.test"
 mnist=""
 for d in "${MGF_DATA:-}" ./data ./data/mnist ../shared/data ../shared/data/mnist; do
   [ -n "$d" ] && [ -f "$d/train-images-idx3-ubyte.gz" ] && [ -f "$d/t10k-labels-idx1-ubyte.gz" ] && { mnist=$d; break; }
@@ -65,7 +68,10 @@ for ex in "$BIN_DIR"/*; do
   json=""; takes --json && json="--json $tmp/out.json"
 
   # (a) a corrupt data directory, or the refusal of --data by a program that reads none
-  if takes --data; then
+  if [ "$name" = obs ]; then  # reads the MONK's text files (engine/monks.h), not IDX
+    check "$name: malformed MONK's file" "monks-1.train:2" "$tmp/out.json" -- "$ex" --quick $json --data "$tmp/monks-bad"
+    check "$name: no MONK's files" "monks-1.train" "$tmp/out.json" -- "$ex" --quick $json --data "$tmp/garbage"
+  elif takes --data; then
     check "$name: garbage IDX files" "ubyte" "$tmp/out.json" -- "$ex" --quick $mode $json --data "$tmp/garbage"
     if [ -n "$mnist" ]; then
       check "$name: truncated .gz" "train-images-idx3-ubyte" "$tmp/out.json" -- "$ex" --quick $mode $json --data "$tmp/truncated"

@@ -145,7 +145,15 @@ std::vector<PruneStepRow> iterative_prune_retrain(Module& model, const std::vect
   std::vector<PruneStepRow> rows;
   for (int s = 1; s <= cfg.steps + (cfg.final_epochs > 0 ? 1 : 0); ++s) {
     const bool prune_now = s <= cfg.steps;
-    if (prune_now)
+    if (prune_now && cfg.masks && cfg.quality.empty()) {
+      std::vector<double> keep;
+      for (size_t l = 0; l < layers.size(); ++l) keep.push_back(iterative_keep_fraction(cfg.final_keep[l], s, cfg.steps));
+      const std::vector<Tensor> masks = cfg.masks(keep);
+      for (size_t l = 0; l < layers.size(); ++l) {
+        prune_parameter(*layers[l].param, masks.at(l));
+        quality_used[l] = smallest_kept_magnitude(layers[l].param->var.value()) / layer_std[l];
+      }
+    } else if (prune_now)
       for (size_t l = 0; l < layers.size(); ++l) {
         Tensor& w = layers[l].param->var.value();
         Tensor mask = cfg.quality.empty()

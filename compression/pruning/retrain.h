@@ -67,6 +67,9 @@ struct IterativePruning {
   float lr = 0.01f;
   bool cosine = true;
   Regulariser reg;
+  // Target-sparsity mode with another saliency (OBD, book/10-obd.md): given each layer's keep
+  // fraction for this step, returns each layer's mask. Empty: magnitude (sparsity_mask of |w|).
+  std::function<std::vector<Tensor>(const std::vector<double>& keep)> masks;
 };
 struct PruneStepRow {
   bool pruned = true;  // false: the final retraining phase
