@@ -349,8 +349,8 @@ void report_table1(const ExampleArgs& args, const DeepCompressionResult& r, cons
               "masked+quantized float model; largest logit difference %.2e\n",
               static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
   check_sim_equals_deploy(cfg.file, r.prediction_mismatches, data.test.size(), r.max_logit_diff);
-  std::printf("file model: fully connected layers run from the gap stream + codebook indices%s\n",
-              lenet5 ? ", conv layers as im2col x the same stream (nothing re-inflated to float)" : " (no conv layers)");
+  std::printf("file model: every coded layer runs from the sliced-ELL form built from its gap stream at load%s\n",
+              lenet5 ? " (conv layers as im2col x that form); no dense float matrix is rebuilt" : " (no conv layers)");
 }
 
 // Tables 2-3: bits per layer, ours beside the paper's.
@@ -478,7 +478,7 @@ static int run(int argc, char** argv) {
   args.option("--model", "lenet300", "lenet300 | lenet5");
   args.option("--set", "mnist", "mnist | fashion-mnist");
   args.option("--inspect", "", "print where the bytes of a compressed file go, then exit");
-  args.option("--bench-file", "", "only time the batch-1 kernels on an existing compressed file, then exit");
+  args.option("--bench-file", "", "only time the kernels (batch 1 and 64) on an existing compressed file, then exit");
   args.output("--out", "", "compressed file to write (default build/deep_compression-<model>-<set>.mgfdc)");
   args.option("--conv-bits", "8", "weight bits of conv layers (paper: 8)");
   args.option("--fc-bits", "", "weight bits of fc layers (paper: 6 for LeNet-300-100, 5 for LeNet-5)");
