@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -269,6 +270,8 @@ struct Cell {
   double secs = 0;
 };
 
+void plot(const std::vector<Cell>& cells, const std::string& svg);
+
 void report(const std::vector<Cell>& cells, const std::string& title, const std::string& json, const std::string& svg) {
   ResultTable t({"method", "factor", "parameters", "shape", "lr (val)", "val error per lr (seed 1, %)",
                  "test error per seed (%)", "mean +- sd (%)", "train s / run"});
@@ -277,15 +280,53 @@ void report(const std::vector<Cell>& cells, const std::string& title, const std:
                c.val_per_lr, c.per_seed, fmt(100 * c.mean, 2) + " +- " + fmt(100 * c.sd, 2), fmt(c.secs, 0)});
   t.print(title);
   if (!json.empty()) t.write_json(json);
+  plot(cells, svg);
+}
+
+// Rebuilds the cells from a JSON the example wrote (--json), for --replot: one object per line,
+// the method by its label, "factor": [1, f], the mean and sd in %.
+std::vector<Cell> cells_from_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("--replot: cannot open " + path);
+  std::vector<Cell> cells;
+  std::string line;
+  int lineno = 0;
+  const auto number_after = [&](const std::string& l, const std::string& key) {
+    const size_t at = l.find(key);
+    if (at == std::string::npos)
+      throw std::runtime_error(path + ":" + std::to_string(lineno) + ": expected the key " + key + ", not found");
+    return std::stod(l.substr(at + key.size()));
+  };
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find("\"method\"") == std::string::npos) continue;
+    Cell c;
+    bool known = false;
+    for (Method m : {Method::dense, Method::hashnet, Method::nn, Method::rer, Method::lrd})
+      if (line.find(std::string("\"method\": \"") + method_label(m) + "\"") != std::string::npos) c.m = m, known = true;
+    if (!known) throw std::runtime_error(path + ":" + std::to_string(lineno) + ": expected a method label of this example");
+    c.f = static_cast<int>(number_after(line, "\"factor\": [1, "));
+    c.mean = number_after(line, "\"mean +- sd (%)\": ") / 100;
+    c.sd = number_after(line, "\"mean +- sd (%) sd\": ") / 100;
+    cells.push_back(c);
+  }
+  if (cells.empty()) throw std::runtime_error(path + ": expected rows of this example's --json, found none");
+  return cells;
+}
+
+void plot(const std::vector<Cell>& cells, const std::string& svg) {
   // Error vs compression factor, one line per method (the paper's Fig. 2 shape); the dense
   // net is the 1/1 point of every line and a dashed reference.
   SvgPlot p("HashedNets on MNIST 784-1000-10: test error vs compression", "compression factor 1/f (f)",
             "test error (%)");
   p.log_x = true;
+  p.log_y = true;  // LRD's 20 % and the dense net's 1.6 % on one readable axis
   const Cell* dense = nullptr;
   for (const Cell& c : cells)
     if (c.m == Method::dense) dense = &c;
+  size_t colour = 0;
   for (Method m : {Method::hashnet, Method::nn, Method::rer, Method::lrd}) {
+    const std::string col = SvgPlot::palette(colour++);
     std::vector<std::pair<double, double>> pts;
     if (dense) pts.push_back({1.0, 100 * dense->mean});
     for (const Cell& c : cells)
@@ -294,10 +335,13 @@ void report(const std::vector<Cell>& cells, const std::string& title, const std:
     std::sort(pts.begin(), pts.end());
     std::vector<double> xs, ys;
     for (auto& [x, y] : pts) xs.push_back(x), ys.push_back(y);
-    p.line(method_label(m), xs, ys);
-    p.points("", xs, ys);
+    p.line(method_label(m), xs, ys, col);
+    p.points("", xs, ys, col);
   }
   if (dense) p.hline(100 * dense->mean, "dense (1/1)");
+  double lo = 1e9, hi = 0;  // room below the dense line and above the worst point
+  for (const Cell& c : cells) lo = std::min(lo, 100 * c.mean), hi = std::max(hi, 100 * c.mean);
+  if (hi > 0) p.set_y_range(0.8 * lo, 1.3 * hi);
   p.write(svg);
 }
 
@@ -332,9 +376,14 @@ static int run(int argc, char** argv) {
               "validation error is kept (--quick: 0.003)");
   args.option("--batch", "64", "mini-batch size");
   args.option("--timing-only", "false", "print the kernel table and stop");
+  args.option("--replot", "", "redraw the figure (--svg) from a JSON this example wrote (--json) and stop");
   args.option("--timing-samples", "15", "samples per timing (median)");
   args.parse(argc, argv);
   const bool quick = args.quick();
+  if (!args.get("--replot").empty()) {
+    plot(cells_from_json(args.get("--replot")), args.svg_path("build/hashednets.svg"));
+    return 0;
+  }
 
   const std::vector<double> fs = args.get_numbers("--factors", 1, 4096);
   std::vector<int> factors;
