@@ -4,7 +4,7 @@
 // mask; LRD: each layer a trained rank-r factorisation), and the dense net (1/1).
 // Book: book/16-hashednets.md.
 //
-//   build/examples/hashednets --threads 1                         (the book's grid)
+//   build/examples/hashednets --threads 1                         (the book's grid, ~1 hour)
 //   build/examples/hashednets --threads 1 --factors 64,8 --methods hashnet,nn
 //   build/examples/hashednets --timing-only                        (the kernel table only)
 //   build/examples/hashednets --quick                              (seconds, for CI)
@@ -364,11 +364,11 @@ static int run(int argc, char** argv) {
                    "compression 1/8..1/64 against equal-parameter NN, RER and LRD, and the dense net; lr chosen\n"
                    "on the validation split, test error once per kept model; the on-the-fly kernel timed\n"
                    "against the materialised dense matrix at batch 1 and 64.",
-                   "the book's grid (17 cells x (2 lrs + 2 more seeds), 10 000 images x 3 epochs, 1 thread):\n"
-                   "about 60 min on a quarter of a core; --timing-only ~20 s; --quick ~10 s",
+                   "the book's grid (the defaults: 17 cells x (2 lrs + 2 more seeds) = 68 trainings, 50 000 images x\n"
+                   "6 epochs, 1 thread): about 60 min on one core of a shared 2-core VM; --timing-only ~30 s; --quick ~5 s",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   args.val_default(10000, "the learning rate of each cell is chosen on them (--quick: 500)", 500);
-  args.option("--train", "20000", "training images to load, before --val is held out (-1 = all 60000)");
+  args.option("--train", "-1", "training images to load, before --val is held out (-1 = all 60000)");
   args.option("--factors", "64,8,16,32", "compression factors 1/f, in the order the cells run");
   args.option("--methods", "hashnet,nn,rer,lrd", "methods per factor, in order (dense 1/1 always runs first)");
   args.option("--seeds", "3", "seeds per cell: --seed, --seed+1, ... (--quick: 1)");
@@ -399,7 +399,7 @@ static int run(int argc, char** argv) {
   DataSplits data = load_mnist_like(args.data_dir(), "mnist", quick ? 2000 : ntrain, quick ? 1000 : -1);
   split_validation(data, quick && !args.given("--val") ? 500 : args.val(data.train.size()));
   if (data.val.size() == 0) args.fail("--val: the learning rate is chosen on the validation split; expected at least 1 image, found 0");
-  const int epochs = args.epochs(3, 1);
+  const int epochs = args.epochs(6, 1);
   const int64_t nseeds = quick && !args.given("--seeds") ? 1 : args.get_int("--seeds", 1, 1000);
   const int64_t batch = args.get_int("--batch", 1, 100000);
   const std::vector<double> lrs = quick && !args.given("--lrs") ? std::vector<double>{0.003} : args.get_numbers("--lrs", 1e-6, 10.0);
