@@ -8,6 +8,7 @@
 #include "layers/activation.h"
 #include "layers/conv.h"
 #include "layers/fire.h"
+#include "layers/init.h"
 #include "layers/pool.h"
 
 namespace mgf {
@@ -50,6 +51,17 @@ std::shared_ptr<Sequential> build(const FireNetConfig& c, const std::string& pre
   }
   net->add("conv10", std::make_shared<Conv2d>(c.expand(c.fires - 1), c.classes, 1));
   net->add("gap", std::make_shared<GlobalAvgPool>());
+  // Init as torchvision's SqueezeNet: He (Kaiming uniform, gain √2) for every ReLU conv, zero
+  // biases, and N(0, 0.01) for conv10. The layers' default (Kaiming with a = √5, i.e. gain
+  // 1/√3) shrinks the signal by about √3 per ReLU layer; with no batch norm, ten such layers
+  // and a global average pool the logits start near zero and training stalls at chance (seen
+  // in the first runs of this chapter).
+  for (auto& np : net->named_parameters()) {
+    Tensor& t = np.param->var.value();
+    if (t.ndim() != 4) t.fill(0.0f);
+    else if (np.name.rfind("conv10.", 0) == 0) normal_init(t, 0.0f, 0.01f);
+    else kaiming_uniform(t);
+  }
   return net;
 }
 }  // namespace

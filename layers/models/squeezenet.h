@@ -15,6 +15,7 @@
 // index is odd (fire3, fire5, ... — the paper's fire3/5/7/9 pattern).
 // The plain CNN replaces every Fire i by one 3×3 conv (pad 1) from the same input width to
 // e_i channels, ReLU — same stages, same widths, same depth in blocks.
+// Init: He uniform for the ReLU convs, zero biases, N(0, 0.01) for conv10 (torchvision's).
 // Both are Sequentials, so summarize() and the Deep Compression runner walk them layer by layer.
 #pragma once
 #include <cstdint>
