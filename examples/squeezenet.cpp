@@ -173,7 +173,10 @@ static int run(int argc, char** argv) {
   if (quick && !args.given("--sr")) srs = {0.125, 0.5};
   if (quick && !args.given("--pct")) pcts = {0.25, 0.5};
   std::vector<bool> want(4, false);
-  for (double e : args.get_numbers("--experiments", 1, 3)) want[static_cast<size_t>(e)] = true;
+  for (double e : args.get_numbers("--experiments", 1, 3)) {
+    if (e != static_cast<int>(e)) args.fail("--experiments: expected some of 1,2,3, found " + fmt(e, 3));
+    want[static_cast<size_t>(e)] = true;
+  }
   const std::vector<double> keep = args.get_numbers("--keep", 0.01, 1.0);
   if (keep.size() != 4) args.fail("--keep: expected 4 fractions (conv1+conv10, squeeze, expand1x1, expand3x3), found " +
                                   std::to_string(keep.size()));
@@ -302,9 +305,10 @@ static int run(int argc, char** argv) {
     CompressedRunner runner(load_compressed(cfg.file), make_fire_net(base));
     check_sim_equals_deploy("Fire-net from " + cfg.file, r.prediction_mismatches, data.test.size(), r.max_logit_diff);
     // the work the file's model does: the kept weights of each conv times its output pixels
-    int64_t nnz = 0, sparse_macs = 0;
+    int64_t nnz = 0, sparse_macs = 0, w4 = 0;
     for (auto& np : fire_model->named_parameters()) {
       if (np.param->var.value().ndim() != 4) continue;
+      w4 += np.param->var.value().numel();
       int64_t kept = 0;
       const Tensor& w = np.param->var.value();
       for (int64_t i = 0; i < w.numel(); ++i) kept += w[i] != 0.0f;
@@ -315,12 +319,7 @@ static int run(int argc, char** argv) {
     dc.experiment = "3";
     dc.model = "Fire-net + Deep Compression (.mgfdc)";
     dc.params = fire.params;
-    dc.nonzero = nnz + (fire.params - [&] {
-                   int64_t w4 = 0;
-                   for (auto& np : fire_model->named_parameters())
-                     if (np.param->var.value().ndim() == 4) w4 += np.param->var.value().numel();
-                   return w4;
-                 }());
+    dc.nonzero = nnz + (fire.params - w4);   // kept weights + every bias
     dc.macs = sparse_macs;
     dc.bytes = r.file_bytes;
     dc.lat1_us = latency_us(runner, 1, rc.timing_repeats);
@@ -350,6 +349,19 @@ static int run(int argc, char** argv) {
                 "differ from the simulation, max logit diff %.2e\n",
                 static_cast<long long>(runner.compressed_conv_layers()), static_cast<long long>(runner.reinflated_layers()),
                 static_cast<long long>(r.prediction_mismatches), static_cast<long long>(data.test.size()), r.max_logit_diff);
+    {  // where the bytes go: at 8 610 parameters the fixed per-tensor costs weigh as much as the streams
+      int64_t idx = 0, gaps = 0, books = 0, tables = 0, raw = 0, heads = r.layout.header_bytes;
+      for (const TensorLayout& L : r.layout.tensors) {
+        idx += L.code_bytes, gaps += L.gap_bytes, books += L.codebook_bytes;
+        tables += L.code_table_bytes + L.gap_table_bytes, raw += L.raw_bytes, heads += L.header_bytes;
+      }
+      std::printf("where the %lld bytes go: weight-index bits %lld, gap bits %lld, codebooks %lld, Huffman tables %lld, "
+                  "raw biases %lld, names/shapes/headers %lld; the float checkpoint's weights alone vs the two streams: %.1fx\n",
+                  static_cast<long long>(r.file_bytes), static_cast<long long>(idx), static_cast<long long>(gaps),
+                  static_cast<long long>(books), static_cast<long long>(tables), static_cast<long long>(raw),
+                  static_cast<long long>(heads), 4.0 * static_cast<double>(w4) /
+                                                     static_cast<double>(idx + gaps));
+    }
     std::printf("file %.1fx smaller than the float Fire-net (floor >= 8x: %s), test error %+.2f pp (floor <= +0.5 pp: %s); "
                 "combined vs the plain CNN %.0fx (paper vs AlexNet: 510x)\n",
                 ratio, ratio >= 8 ? "met" : "MISSED", loss_pp, loss_pp <= 0.5 ? "met" : "MISSED", combined);
