@@ -136,8 +136,8 @@ static int run(int argc, char** argv) {
                    "depth, parameters and accuracy; (2) the squeeze ratio and pct3x3 sweeps of section 5 (figure) and\n"
                    "simple bypass vs none over --seeds seeds; (3) the Fire-net through Deep Compression (prune, share,\n"
                    "Huffman), written to a .mgfdc file and run from it, predictions checked against the simulation.",
-                   "full run (--threads 1, 50 000 training images, 3 epochs per model, 15 models + Deep Compression):\n"
-                   "about 40 min on one core of this VM; --quick: ~15 s",
+                   "full run (--threads 1, 3 epochs per model, 15 models + Deep Compression): with --train 20000 (the\n"
+                   "book's run) 21 min on one shared core; the default, all 50 000 images, about 50 min; --quick: ~20 s",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   args.val_default(10000, "every curve and the bypass comparison are read on them; test error is reported once per row "
                    "(--quick: 500)");
