@@ -26,6 +26,7 @@
 #include "engine/train.h"
 #include "engine/threads.h"
 #include "layers/conv.h"
+#include "layers/fire.h"
 
 namespace mgf {
 
@@ -393,67 +394,19 @@ CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Mo
   // file with extra tensors (a different model) is refused instead of silently ignored.
   size_t used = 0;
   for (auto& [cname, child] : skeleton->children()) {
-    if (!child->children().empty())
-      throw std::invalid_argument("CompressedRunner: expected a flat model, but child '" + cname + "' has children");
-    const CompressedTensor* w = cm.find(cname + ".weight");
-    if (w && w->coded && w->shape.size() == 2) {
-      const CompressedTensor* b = cm.find(cname + ".bias");
-      auto params = child->named_parameters();
-      for (auto& np : params)
-        if (np.name != "weight" && np.name != "bias")
-          throw std::invalid_argument("CompressedRunner: child '" + cname + "' has parameter '" + np.name +
-                                      "' that a compressed linear layer cannot carry");
-      if (params.size() != (b ? 2u : 1u))
-        throw std::invalid_argument("CompressedRunner: child '" + cname + "' has " + std::to_string(params.size()) +
-                                    " parameters, the file has " + std::to_string(b ? 2 : 1));
-      // The same shape check as every other parameter: a file whose layer is larger than the
-      // skeleton's would otherwise size the layer (and its output) from the file alone.
-      for (auto& np : params) {
-        const CompressedTensor* t = np.name == "weight" ? w : b;
-        if (!t)
-          throw std::invalid_argument("CompressedRunner: the model's parameter '" + cname + "." + np.name +
-                                      "' is not in the file");
-        if (t->shape != np.param->var.value().shape())
-          throw std::invalid_argument("CompressedRunner: '" + cname + "." + np.name + "': expected " +
-                                      np.param->var.value().str() + ", the file has " + shape_str(t->shape));
-      }
-      used += b ? 2 : 1;
-      stages_.push_back(register_module(cname, std::make_shared<CompressedLinear>(*w, b ? b->values : std::vector<float>{})));
-      ++n_compressed_;
-      continue;
-    }
-    auto* conv = dynamic_cast<Conv2d*>(child.get());
-    if (conv && w && w->coded && w->shape.size() == 4 && conv->options.groups == 1) {
-      const CompressedTensor* b = cm.find(cname + ".bias");
-      if (w->shape != conv->weight.var.value().shape())
-        throw std::invalid_argument("CompressedRunner: '" + cname + ".weight': expected " + conv->weight.var.value().str() +
-                                    ", the file has " + shape_str(w->shape));
-      if ((conv->bias != nullptr) != (b != nullptr))
-        throw std::invalid_argument("CompressedRunner: conv '" + cname + "' " + (conv->bias ? "has" : "has no") +
-                                    " bias, the file " + (b ? "has one" : "has none"));
-      if (b && b->shape != conv->bias->var.value().shape())
-        throw std::invalid_argument("CompressedRunner: '" + cname + ".bias': expected " + conv->bias->var.value().str() +
-                                    ", the file has " + shape_str(b->shape));
-      used += b ? 2 : 1;
+    // A Fire (SqueezeNet, layers/fire.h) is the one block with children the runner opens: its
+    // three convolutions are loaded like top-level layers under "<fire>.squeeze" etc. and a
+    // Fire of the same sizes is rebuilt around them (concat and bypass need no parameters).
+    if (auto* fire = dynamic_cast<Fire*>(child.get())) {
+      auto sq = load_stage(cm, cname + ".squeeze", fire->children()[0].second, used);
+      auto x1 = load_stage(cm, cname + ".expand1x1", fire->children()[1].second, used);
+      auto x3 = load_stage(cm, cname + ".expand3x3", fire->children()[2].second, used);
       stages_.push_back(register_module(
-          cname, std::make_shared<CompressedConv2d>(*w, b ? b->values : std::vector<float>{}, conv->options)));
-      ++n_compressed_conv_;
+          cname, std::make_shared<Fire>(fire->in_channels, fire->squeeze_channels, fire->expand1x1_channels,
+                                        fire->expand3x3_channels, fire->bypass, sq, x1, x3)));
       continue;
     }
-    for (auto& np : child->named_parameters()) {
-      const std::string full = cname + "." + np.name;
-      const CompressedTensor* t = cm.find(full);
-      if (!t) throw std::invalid_argument("CompressedRunner: the model's parameter '" + full + "' is not in the file");
-      if (t->shape != np.param->var.value().shape())
-        throw std::invalid_argument("CompressedRunner: '" + full + "': expected " + np.param->var.value().str() +
-                                    ", the file has " + shape_str(t->shape));
-      Tensor v = t->decode();   // a coded weight of another kind of layer: re-inflated
-      std::memcpy(np.param->var.value().data(), v.data(), sizeof(float) * static_cast<size_t>(v.numel()));
-      np.param->clear_mask();
-      if (t->coded) ++n_reinflated_;
-      ++used;
-    }
-    stages_.push_back(register_module(cname, child));
+    stages_.push_back(register_module(cname, load_stage(cm, cname, child, used)));
   }
   if (used != cm.tensors.size())
     throw std::invalid_argument("CompressedRunner: the file has " + std::to_string(cm.tensors.size()) +
@@ -461,14 +414,87 @@ CompressedRunner::CompressedRunner(const CompressedModel& cm, std::shared_ptr<Mo
   eval();
 }
 
-int64_t CompressedRunner::memory_bytes() const {
-  int64_t bytes = 0;
-  for (auto& st : stages_) {
-    if (auto* l = dynamic_cast<const CompressedLinear*>(st.get())) bytes += l->memory_bytes();
-    else if (auto* c = dynamic_cast<const CompressedConv2d*>(st.get())) bytes += c->memory_bytes();
-    else
-      for (auto& np : st->named_parameters()) bytes += static_cast<int64_t>(sizeof(float)) * np.param->var.value().numel();
+std::shared_ptr<Module> CompressedRunner::load_stage(const CompressedModel& cm, const std::string& cname,
+                                                     std::shared_ptr<Module> child, size_t& used) {
+  if (!child->children().empty())
+    throw std::invalid_argument("CompressedRunner: expected a flat model (or Fire blocks), but child '" + cname +
+                                "' has children");
+  const CompressedTensor* w = cm.find(cname + ".weight");
+  if (w && w->coded && w->shape.size() == 2) {
+    const CompressedTensor* b = cm.find(cname + ".bias");
+    auto params = child->named_parameters();
+    for (auto& np : params)
+      if (np.name != "weight" && np.name != "bias")
+        throw std::invalid_argument("CompressedRunner: child '" + cname + "' has parameter '" + np.name +
+                                    "' that a compressed linear layer cannot carry");
+    if (params.size() != (b ? 2u : 1u))
+      throw std::invalid_argument("CompressedRunner: child '" + cname + "' has " + std::to_string(params.size()) +
+                                  " parameters, the file has " + std::to_string(b ? 2 : 1));
+    // The same shape check as every other parameter: a file whose layer is larger than the
+    // skeleton's would otherwise size the layer (and its output) from the file alone.
+    for (auto& np : params) {
+      const CompressedTensor* t = np.name == "weight" ? w : b;
+      if (!t)
+        throw std::invalid_argument("CompressedRunner: the model's parameter '" + cname + "." + np.name +
+                                    "' is not in the file");
+      if (t->shape != np.param->var.value().shape())
+        throw std::invalid_argument("CompressedRunner: '" + cname + "." + np.name + "': expected " +
+                                    np.param->var.value().str() + ", the file has " + shape_str(t->shape));
+    }
+    used += b ? 2 : 1;
+    ++n_compressed_;
+    return std::make_shared<CompressedLinear>(*w, b ? b->values : std::vector<float>{});
   }
+  auto* conv = dynamic_cast<Conv2d*>(child.get());
+  if (conv && w && w->coded && w->shape.size() == 4 && conv->options.groups == 1) {
+    const CompressedTensor* b = cm.find(cname + ".bias");
+    if (w->shape != conv->weight.var.value().shape())
+      throw std::invalid_argument("CompressedRunner: '" + cname + ".weight': expected " + conv->weight.var.value().str() +
+                                  ", the file has " + shape_str(w->shape));
+    if ((conv->bias != nullptr) != (b != nullptr))
+      throw std::invalid_argument("CompressedRunner: conv '" + cname + "' " + (conv->bias ? "has" : "has no") +
+                                  " bias, the file " + (b ? "has one" : "has none"));
+    if (b && b->shape != conv->bias->var.value().shape())
+      throw std::invalid_argument("CompressedRunner: '" + cname + ".bias': expected " + conv->bias->var.value().str() +
+                                  ", the file has " + shape_str(b->shape));
+    used += b ? 2 : 1;
+    ++n_compressed_conv_;
+    return std::make_shared<CompressedConv2d>(*w, b ? b->values : std::vector<float>{}, conv->options);
+  }
+  for (auto& np : child->named_parameters()) {
+    const std::string full = cname + "." + np.name;
+    const CompressedTensor* t = cm.find(full);
+    if (!t) throw std::invalid_argument("CompressedRunner: the model's parameter '" + full + "' is not in the file");
+    if (t->shape != np.param->var.value().shape())
+      throw std::invalid_argument("CompressedRunner: '" + full + "': expected " + np.param->var.value().str() +
+                                  ", the file has " + shape_str(t->shape));
+    Tensor v = t->decode();   // a coded weight of another kind of layer: re-inflated
+    std::memcpy(np.param->var.value().data(), v.data(), sizeof(float) * static_cast<size_t>(v.numel()));
+    np.param->clear_mask();
+    if (t->coded) ++n_reinflated_;
+    ++used;
+  }
+  return child;
+}
+
+int64_t CompressedRunner::memory_bytes() const {
+  // A stage's bytes: a compressed layer's in-memory form, else its float parameters; a Fire
+  // is the sum of its three stages.
+  std::function<int64_t(const Module&)> bytes_of = [&](const Module& st) -> int64_t {
+    if (auto* l = dynamic_cast<const CompressedLinear*>(&st)) return l->memory_bytes();
+    if (auto* c = dynamic_cast<const CompressedConv2d*>(&st)) return c->memory_bytes();
+    if (dynamic_cast<const Fire*>(&st)) {
+      int64_t b = 0;
+      for (auto& ch : st.children()) b += bytes_of(*ch.second);
+      return b;
+    }
+    int64_t b = 0;
+    for (auto& np : const_cast<Module&>(st).named_parameters())
+      b += static_cast<int64_t>(sizeof(float)) * np.param->var.value().numel();
+    return b;
+  };
+  int64_t bytes = 0;
+  for (auto& st : stages_) bytes += bytes_of(*st);
   return bytes;
 }
 

@@ -149,7 +149,9 @@ class CompressedConv2d : public Module {
 };
 
 // The deployed model: `skeleton` gives the architecture — a flat container whose children are
-// run in order (LeNet-300-100, LeNet-5). A child whose "weight" is a coded 2-D tensor is
+// run in order (LeNet-300-100, LeNet-5), or whose children are Fire blocks (layers/fire.h,
+// the SqueezeNet of book/04): a Fire's three convolutions are loaded under
+// "<fire>.squeeze|expand1x1|expand3x3" like top-level layers and the Fire is rebuilt around them. A child whose "weight" is a coded 2-D tensor is
 // replaced by a CompressedLinear, a Conv2d (groups = 1) whose weight is coded by a
 // CompressedConv2d; every other child keeps its module, with its parameters overwritten from
 // the file (a coded weight anywhere else would be re-inflated to floats, and counted by
@@ -168,6 +170,10 @@ class CompressedRunner : public Module {
   int64_t memory_bytes() const;
 
  private:
+  // One flat layer from the file: a CompressedLinear / CompressedConv2d for a coded weight,
+  // else `child` with its parameters overwritten; adds the tensors it consumed to `used`.
+  std::shared_ptr<Module> load_stage(const CompressedModel& cm, const std::string& name, std::shared_ptr<Module> child,
+                                     size_t& used);
   std::vector<std::shared_ptr<Module>> stages_;
   int64_t n_compressed_ = 0, n_compressed_conv_ = 0, n_reinflated_ = 0;
 };
