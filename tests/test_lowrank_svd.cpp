@@ -10,10 +10,18 @@
 #include <stdexcept>
 #include <vector>
 
+#include "compression/lowrank/denton.h"
 #include "compression/lowrank/svd.h"
+#include "engine/ops.h"
 #include "engine/rng.h"
+#include "tests/gradcheck.h"
+#include "tests/support/compare.h"
 
 using namespace mgf;
+using mgf::testing::check_gradients;
+using mgf::testing::expect_all_close;
+using mgf::testing::kAccumulate;
+using mgf::testing::random_tensor;
 
 namespace {
 
@@ -199,6 +207,117 @@ TEST_CASE("sym_eig: Q orthonormal, Q·diag(w)·Qᵀ = A, eigenvalues sorted and 
   CHECK(ec.w[0] == doctest::Approx(1.0));
   CHECK(ec.w[1] == doctest::Approx(-1.0));
   CHECK_THROWS_AS(sym_eig(b, 0), std::invalid_argument);
+}
+
+TEST_CASE("fc by truncated SVD: the two Linear layers equal the dense layer W̃ = U_K S_K V_Kᵀ they stand for") {
+  Linear dense(12, 9);
+  dense.weight.var.value() = random_tensor({9, 12}, 71);
+  dense.bias->var.value() = random_tensor({9}, 72);
+  const Tensor x = random_tensor({5, 12}, 73);
+  std::vector<double> wd(dense.weight.var.value().data(), dense.weight.var.value().data() + 108);
+  const Svd d = svd(wd.data(), 9, 12);
+  for (int64_t k : {1, 4, 9}) {
+    auto f = factor_linear_svd(dense, k);
+    CHECK(f->num_parameters() == (12 + 9) * k + 9);
+    const auto wk = svd_reconstruct(d, k);
+    Tensor wt({9, 12});
+    for (int64_t i = 0; i < 108; ++i) wt[i] = static_cast<float>(wk[i]);
+    NoGradGuard ng;
+    expect_all_close(f->forward(Var(x)).value(), linear(Var(x), Var(wt), dense.bias->var).value(), kAccumulate,
+                     "factored fc vs its reconstruction");
+  }
+  // Full rank: the original layer.
+  NoGradGuard ng;
+  expect_all_close(factor_linear_svd(dense, 9)->forward(Var(x)).value(), dense.forward(Var(x)).value(), kAccumulate,
+                   "full rank");
+  CHECK_THROWS_AS(factor_linear_svd(dense, 0), std::invalid_argument);
+  CHECK_THROWS_AS(factor_linear_svd(dense, 10), std::invalid_argument);
+  CHECK_THROWS_AS(factor_linear_data(dense, 2, random_tensor({5, 11}, 1)), std::invalid_argument);
+}
+
+TEST_CASE("‖W‖_data: the covariance-weighted factorisation has the smaller output error on correlated inputs") {
+  // Inputs that live near a 3-dimensional subspace of R^16: the plain SVD spends its rank on
+  // directions of W the data never excites; the data-weighted one does not.
+  Linear dense(16, 10);
+  dense.weight.var.value() = random_tensor({10, 16}, 81);
+  const int64_t n = 400;
+  const Tensor basis = random_tensor({3, 16}, 82), coef = random_tensor({n, 3}, 83), noise = random_tensor({n, 16}, 84);
+  Tensor x({n, 16});
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < 16; ++j) {
+      double v = 0.01 * noise[i * 16 + j];
+      for (int64_t t = 0; t < 3; ++t) v += coef[i * 3 + t] * basis[t * 16 + j];
+      x[i * 16 + j] = static_cast<float>(v);
+    }
+  for (int64_t k : {1, 2, 3}) {
+    const double plain = linear_output_error(dense, *factor_linear_svd(dense, k), x);
+    const double data = linear_output_error(dense, *factor_linear_data(dense, k, x), x);
+    CAPTURE(k);
+    CHECK(data <= plain + 1e-6);
+  }
+  // At K = 3 the data's subspace is covered: output error at the noise level.
+  CHECK(linear_output_error(dense, *factor_linear_data(dense, 3, x), x) < 0.02);
+  CHECK(linear_output_error(dense, *factor_linear_svd(dense, 3), x) > 0.05);
+}
+
+TEST_CASE("ALS for a K-term decomposition: the loss never increases and reaches the SVD's Eckart–Young error") {
+  const auto a = random_matrix(15, 11, 91);
+  const Svd d = svd(a.data(), 15, 11);
+  for (int64_t k : {1, 3, 6}) {
+    const AlsResult r = als_lowrank(a.data(), 15, 11, k, 200, 92);
+    for (size_t i = 1; i < r.loss.size(); ++i) CHECK(r.loss[i] <= r.loss[i - 1] * (1 + 1e-12) + 1e-12);
+    const double best = svd_truncation_error(d, k);
+    CHECK(std::sqrt(r.loss.back()) >= best * (1 - 1e-9));
+    CHECK(std::sqrt(r.loss.back()) <= best * 1.01);
+  }
+  CHECK_THROWS_AS(als_lowrank(a.data(), 15, 11, 12, 5, 1), std::invalid_argument);
+}
+
+TEST_CASE("balanced k-means: equal clusters, and well-separated blobs are recovered") {
+  // 12 points: two blobs of 6 around ±5 in R^3, interleaved.
+  std::vector<float> pts(36);
+  Rng rng(101);
+  for (int i = 0; i < 12; ++i)
+    for (int t = 0; t < 3; ++t) pts[i * 3 + t] = (i % 2 ? 5.0f : -5.0f) + 0.1f * rng.normal();
+  const auto cl = balanced_kmeans(pts.data(), 12, 3, 2, 7);
+  for (int i = 2; i < 12; ++i) CHECK(cl[i] == cl[i % 2]);
+  CHECK(cl[0] != cl[1]);
+  const auto c4 = balanced_kmeans(pts.data(), 12, 3, 4, 7);
+  std::vector<int> count(4, 0);
+  for (auto c : c4) ++count[c];
+  for (int c : count) CHECK(c == 3);
+  CHECK_THROWS_AS(balanced_kmeans(pts.data(), 12, 3, 5, 7), std::invalid_argument);
+}
+
+TEST_CASE("gather_channels: a permutation forward, its gradient by central differences") {
+  Var x(random_tensor({2, 4, 3, 2}, 111), true);
+  const std::vector<int64_t> idx{2, 0, 3, 1, 2};
+  CHECK(check_gradients([&](const std::vector<Var>& v) { return gather_channels(v[0], idx); }, {x}));
+  CHECK_THROWS_AS(gather_channels(x, {4}), std::invalid_argument);
+}
+
+TEST_CASE("biclustering: the grouped factored conv equals the dense conv of its blocks; exact at full rank") {
+  Conv2d dense(6, 8, 3);
+  dense.weight.var.value() = random_tensor({8, 6, 3, 3}, 121, -0.5f, 0.5f);
+  dense.bias->var.value() = random_tensor({8}, 122);
+  const Tensor x = random_tensor({2, 6, 7, 7}, 123);
+  // Full rank per block (K = N/H = 4 ≤ C/G·d² = 27): every sub-tensor is kept exactly.
+  BiclusteredConv full(dense, 2, 2, 4, 5);
+  NoGradGuard ng;
+  expect_all_close(full.forward(Var(x)).value(), dense.forward(Var(x)).value(), kAccumulate, "full rank");
+  for (double e : full.block_error) CHECK(e < 1e-6);
+  // Rank 1: the layer is the dense conv with every (g, h) block replaced by its rank-1 part;
+  // the relative error of the output is bounded by the blocks' weight error (here < 1).
+  BiclusteredConv low(dense, 2, 2, 1, 5);
+  CHECK(low.in_perm.size() == 6u);
+  CHECK(low.factored_macs_per_pixel() == 9 * 6 * 2 * 1 + 2 * 1 * 8);
+  const Tensor a = dense.forward(Var(x)).value(), b = low.forward(Var(x)).value();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) num += (a[i] - b[i]) * (a[i] - b[i]), den += double(a[i]) * a[i];
+  CHECK(std::sqrt(num / den) < 1.0);
+  CHECK(std::sqrt(num / den) > 1e-3);
+  CHECK_THROWS_AS(BiclusteredConv(dense, 4, 2, 1, 5), std::invalid_argument);   // 4 does not divide 6
+  CHECK_THROWS_AS(BiclusteredConv(dense, 2, 2, 5, 5), std::invalid_argument);   // K > N/H
 }
 
 }  // TEST_SUITE
