@@ -62,8 +62,17 @@ std::shared_ptr<FactoredLinear> factor_linear_svd(const Linear& layer, int64_t k
 }
 
 std::shared_ptr<FactoredLinear> factor_linear_data(const Linear& layer, int64_t k, const Tensor& x, double ridge) {
+  check_rank("factor_linear_data", k, layer.in_features, layer.out_features);
+  return factor_linear_data(layer, k, prepare_linear_data(layer, x, ridge));
+}
+
+std::shared_ptr<FactoredLinear> factor_linear_data(const Linear& layer, int64_t k, const LinearDataSvd& prep) {
+  check_rank("factor_linear_data", k, layer.in_features, layer.out_features);
+  return from_svd(layer, prep.b, k, &prep.inv_half);
+}
+
+LinearDataSvd prepare_linear_data(const Linear& layer, const Tensor& x, double ridge) {
   const int64_t in = layer.in_features, out = layer.out_features;
-  check_rank("factor_linear_data", k, in, out);
   if (x.ndim() != 2 || x.dim(1) != in || x.dim(0) < 1)
     throw std::invalid_argument("factor_linear_data: expected inputs x [n, " + std::to_string(in) + "], found " +
                                 x.str());
@@ -103,8 +112,7 @@ std::shared_ptr<FactoredLinear> factor_linear_data(const Linear& layer, int64_t 
       const double wi = w[i * in + t];
       for (int64_t j = 0; j < in; ++j) b[i * in + j] += wi * half[t * in + j];
     }
-  const Svd d = svd(b.data(), out, in);
-  return from_svd(layer, d, k, &inv_half);
+  return {svd(b.data(), out, in), std::move(inv_half)};
 }
 
 double linear_output_error(const Linear& dense, FactoredLinear& f, const Tensor& x) {

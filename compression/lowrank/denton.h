@@ -47,6 +47,13 @@ std::shared_ptr<FactoredLinear> factor_linear_svd(const Linear& layer, int64_t k
 // that never fires). Throws on a wrong shape of x.
 std::shared_ptr<FactoredLinear> factor_linear_data(const Linear& layer, int64_t k, const Tensor& x,
                                                    double ridge = 1e-6);
+// The same in two steps, so a K sweep pays for Σ's eigen-decomposition and the SVD once.
+struct LinearDataSvd {
+  Svd b;                          // SVD of W Σ^{1/2}
+  std::vector<double> inv_half;   // Σ^{-1/2}, in × in
+};
+LinearDataSvd prepare_linear_data(const Linear& layer, const Tensor& x, double ridge = 1e-6);
+std::shared_ptr<FactoredLinear> factor_linear_data(const Linear& layer, int64_t k, const LinearDataSvd& prep);
 
 // ‖W − first·second‖ on the outputs: the relative error ‖(W − W̃) xᵀ‖_F / ‖W xᵀ‖_F over x [n, in].
 double linear_output_error(const Linear& dense, FactoredLinear& f, const Tensor& x);
