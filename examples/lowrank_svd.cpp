@@ -67,14 +67,7 @@ int run(int argc, char** argv) {
 
   DataSplits data = load_mnist_like(args.data_dir(), "mnist", quick ? 3000 : -1, quick ? 1000 : -1);
   split_validation(data, args.val(data.train.size()));
-  std::shared_ptr<Sequential> model;
-  if (args.given("--checkpoint")) {
-    model = make_lenet5();
-    load_checkpoint(args.get("--checkpoint"), *model);
-  } else {
-    model = trained_baseline("lenet5", data, quick);
-  }
-  model->eval();
+  auto model = load_lenet5(args.get("--checkpoint"), data, quick);
   const int64_t ft_n = std::min<int64_t>(quick ? 1000 : args.get_int("--ft-train", 100, 1000000), data.train.size());
   const Dataset ft_train = data.train.slice(0, ft_n);
   std::printf("mnist: %lld training (fine-tuning sees %lld), %lld validation, %lld test images; fine-tuning %d epoch(s), lr %g\n",
@@ -113,12 +106,7 @@ int run(int argc, char** argv) {
     for (const std::string method : {"frobenius", "data"}) {
       auto f = method == "frobenius" ? factor_linear_svd(fc1, k) : factor_linear_data(fc1, k, fc1_data);
       auto fc2c = copy_linear(fc2);
-      auto head = std::make_shared<Sequential>();
-      head->add("flatten", model->children()[4].second);
-      head->add("fc1", f);
-      head->add("relu", model->children()[6].second);
-      head->add("fc2", fc2c);
-      head->eval();
+      auto head = lenet5_head(*model, f, fc2c);
       const double val_before = evaluate(*head, f_val).error_rate();
       finetune_on_features(*head, params_of({fc2c.get()}), f_train, ft_epochs, ft_lr, args.seed());
       const double val_after = evaluate(*head, f_val).error_rate(), test_after = evaluate(*head, f_test).error_rate();
@@ -154,12 +142,7 @@ int run(int argc, char** argv) {
     const Dataset c_train = cached_features(*prefix, ft_train), c_val = cached_features(*prefix, data.val),
                   c_test = cached_features(*prefix, data.test);
     auto fc1c = copy_linear(fc1), fc2c = copy_linear(fc2);
-    auto head = std::make_shared<Sequential>();
-    head->add("flatten", model->children()[4].second);
-    head->add("fc1", fc1c);
-    head->add("relu", model->children()[6].second);
-    head->add("fc2", fc2c);
-    head->eval();
+    auto head = lenet5_head(*model, fc1c, fc2c);
     const double val_before = evaluate(*head, c_val).error_rate();
     finetune_on_features(*head, params_of({fc1c.get(), fc2c.get()}), c_train, ft_epochs, ft_lr, args.seed());
     const double val_after = evaluate(*head, c_val).error_rate(), test_after = evaluate(*head, c_test).error_rate();

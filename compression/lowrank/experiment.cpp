@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/checkpoint.h"
 #include "engine/kernels/timing.h"
 #include "engine/loader.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "engine/train.h"
+#include "layers/models/baseline.h"
+#include "layers/models/lenet.h"
 
 namespace mgf {
 
@@ -29,6 +32,25 @@ std::shared_ptr<Sequential> sub_sequential(const Sequential& m, const std::vecto
     out->add(n, found);
   }
   return out;
+}
+
+std::shared_ptr<Sequential> load_lenet5(const std::string& checkpoint, DataSplits& data, bool quick) {
+  std::shared_ptr<Sequential> model;
+  if (!checkpoint.empty()) {
+    model = make_lenet5();
+    load_checkpoint(checkpoint, *model);
+  } else {
+    model = trained_baseline("lenet5", data, quick);
+  }
+  model->eval();
+  return model;
+}
+
+std::shared_ptr<Sequential> lenet5_head(const Sequential& model, std::shared_ptr<Module> fc1,
+                                        std::shared_ptr<Module> fc2) {
+  auto head = sub_sequential(model, {"flatten", "fc1", "relu", "fc2"}, {{"fc1", std::move(fc1)}, {"fc2", std::move(fc2)}});
+  head->eval();
+  return head;
 }
 
 Dataset cached_features(Module& prefix, const Dataset& d) {

@@ -21,6 +21,16 @@ namespace mgf {
 std::shared_ptr<Sequential> sub_sequential(const Sequential& m, const std::vector<std::string>& names,
                                            const std::map<std::string, std::shared_ptr<Module>>& replace = {});
 
+// The dense LeNet-5 both examples start from, and its data: MNIST (a 3 000 / 1 000 slice when
+// quick) with the last `val` training images held out; the model from `checkpoint` when it is not
+// empty, else trained_baseline() (layers/models/baseline.h). Returned in eval mode.
+std::shared_ptr<Sequential> load_lenet5(const std::string& checkpoint, DataSplits& data, bool quick);
+
+// The layers above fc1's input of a LeNet-5 `model` ("flatten" and "relu" shared with it),
+// with fc1 and fc2 given: the head chapter 12 fine-tunes on cached pool2 features.
+std::shared_ptr<Sequential> lenet5_head(const Sequential& model, std::shared_ptr<Module> fc1,
+                                        std::shared_ptr<Module> fc2);
+
 // The outputs of `prefix` on every image of d (no gradients, batches of 500), as a Dataset
 // with d's labels: the input of the layers above.
 Dataset cached_features(Module& prefix, const Dataset& d);
