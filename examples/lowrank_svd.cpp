@@ -55,15 +55,22 @@ int run(int argc, char** argv) {
   args.option("--conv-ks", "2,4,6,8", "conv2 ranks K per bicluster block (G = H = 2)");
   args.option("--ft-lr", "0.005", "fine-tuning learning rate (SGD, momentum 0.9, batch 64), fixed in advance");
   args.option("--ft-train", "20000", "training images the fine-tuning sees (the first N of the 50 000)");
+  args.option("--ft-factors", "false", "fc1: fine-tune the two factor layers too (still factored), not only fc2 above");
+  args.option("--part", "all", "all | fc1 | conv2: which experiment to run");
   args.option("--samples", "9", "timing samples (median)");
   args.parse(argc, argv);
   const bool quick = args.quick();
   const int ft_epochs = args.epochs(1, 1);
   const float ft_lr = static_cast<float>(args.get_float("--ft-lr", 1e-5, 1.0));
   const int samples = static_cast<int>(args.get_int("--samples", 3, 1000));
+  const bool ft_factors = args.get("--ft-factors") == "true";
+  const std::string part = args.get("--part");
+  if (part != "all" && part != "fc1" && part != "conv2") args.fail("--part expects all, fc1 or conv2, found " + part);
   std::vector<int64_t> ks, conv_ks;
   for (double k : args.get_numbers("--ks", 1, 500)) ks.push_back(static_cast<int64_t>(k));
   for (double k : args.get_numbers("--conv-ks", 1, 25)) conv_ks.push_back(static_cast<int64_t>(k));
+  if (part == "fc1") conv_ks.clear();
+  if (part == "conv2") ks.clear();
 
   DataSplits data = load_mnist_like(args.data_dir(), "mnist", quick ? 3000 : -1, quick ? 1000 : -1);
   split_validation(data, args.val(data.train.size()));
@@ -94,7 +101,7 @@ int run(int argc, char** argv) {
   std::copy(x_cov.data(), x_cov.data() + cov_n * 800, x_cov_n.data());
   std::vector<double> w1(fc1.weight.var.value().data(), fc1.weight.var.value().data() + 500 * 800);
   const Svd fc1_svd = svd(w1.data(), 500, 800);
-  const LinearDataSvd fc1_data = prepare_linear_data(fc1, x_cov_n);
+  const LinearDataSvd fc1_data = ks.empty() ? LinearDataSvd{} : prepare_linear_data(fc1, x_cov_n);
   double fro = 0;
   for (double s : fc1_svd.s) fro += s * s;
   fro = std::sqrt(fro);
@@ -108,14 +115,16 @@ int run(int argc, char** argv) {
       auto fc2c = copy_linear(fc2);
       auto head = lenet5_head(*model, f, fc2c);
       const double val_before = evaluate(*head, f_val).error_rate();
-      finetune_on_features(*head, params_of({fc2c.get()}), f_train, ft_epochs, ft_lr, args.seed());
+      finetune_on_features(*head, ft_factors ? params_of({f.get(), fc2c.get()}) : params_of({fc2c.get()}), f_train,
+                           ft_epochs, ft_lr, args.seed());
       const double val_after = evaluate(*head, f_val).error_rate(), test_after = evaluate(*head, f_test).error_rate();
       const double werr = method == "frobenius" ? svd_truncation_error(fc1_svd, k) / fro
                                                 : linear_output_error(fc1, *f, x_cov_n);
       const PairTiming t1 = time_pair(*fc1_dense_copy, *f, {800}, 1, samples);
       const PairTiming t64 = time_pair(*fc1_dense_copy, *f, {800}, 64, samples);
       const int64_t p = f->num_parameters();
-      all.add_row({"fc1", method == "frobenius" ? "SVD, Frobenius" : "SVD, ||W||_data (output error)", std::to_string(k),
+      all.add_row({"fc1", std::string(method == "frobenius" ? "SVD, Frobenius" : "SVD, ||W||_data (output error)") +
+                              (ft_factors ? "; FT factors + fc2" : "; FT fc2"), std::to_string(k),
                    std::to_string(p), fmt(double(dense_fc1) / double(p), 1) + "x", fmt(werr, 3), fmt_pct(val_before),
                    fmt_pct(val_after), fmt_pct(test_after), fmt(t1.speedup(), 2) + "x (" + fmt(t1.dense_us, 1) + "/" +
                    fmt(t1.factored_us, 1) + " us)", fmt(t64.speedup(), 2) + "x (" + fmt(t64.dense_us, 0) + "/" +
@@ -181,7 +190,9 @@ int run(int argc, char** argv) {
   int64_t kbest = -1;   // lowest validation error among the K with >= 2x measured at batch 64
   for (int64_t k : conv_ks)
     if (conv_speed64[k] >= 2.0 && (kbest < 0 || conv_val[k] < conv_val[kbest])) kbest = k;
-  if (kbest > 0) {
+  if (conv_ks.empty()) {
+    // --part fc1: no conv2 row
+  } else if (kbest > 0) {
     const bool met = conv_test[kbest] - base_test.error_rate() <= 0.003 + 1e-12;
     floors.add_row({"conv2 biclustered: >= 2x measured, <= +0.3 pp", "K=" + std::to_string(kbest) + " (" +
                     fmt(conv_speed64[kbest], 2) + "x at b64)", fmt_pct(conv_val[kbest]), fmt_pct(conv_test[kbest]),

@@ -22,6 +22,30 @@ double dot(const double* x, const double* y, int64_t n) {
   return acc;
 }
 
+// The 2×2 Gram matrix of columns x, y in one pass: alpha = x·x, beta = y·y, gamma = x·y. Two
+// partial sums per entry break the add dependency chain (the loop is latency-bound otherwise);
+// this is the inner loop of the whole SVD.
+void gram2(const double* x, const double* y, int64_t n, double& alpha, double& beta, double& gamma) {
+  double a0 = 0, a1 = 0, b0 = 0, b1 = 0, g0 = 0, g1 = 0;
+  int64_t i = 0;
+  for (; i + 1 < n; i += 2) {
+    a0 += x[i] * x[i];
+    b0 += y[i] * y[i];
+    g0 += x[i] * y[i];
+    a1 += x[i + 1] * x[i + 1];
+    b1 += y[i + 1] * y[i + 1];
+    g1 += x[i + 1] * y[i + 1];
+  }
+  if (i < n) {
+    a0 += x[i] * x[i];
+    b0 += y[i] * y[i];
+    g0 += x[i] * y[i];
+  }
+  alpha = a0 + a1;
+  beta = b0 + b1;
+  gamma = g0 + g1;
+}
+
 // The rotation that zeroes the off-diagonal of the symmetric 2×2 [[alpha, gamma], [gamma, beta]]:
 // cot 2φ = (beta − alpha) / (2 gamma), t = tan φ the smaller root of t² + 2ζt − 1 = 0 (the
 // stable choice, |φ| ≤ π/4, Golub & Van Loan alg. 8.5.2).
@@ -57,7 +81,8 @@ Svd svd_tall(const double* a, int64_t m, int64_t n) {
       for (int64_t q = p + 1; q < n; ++q) {
         double* wp = wt.data() + p * m;
         double* wq = wt.data() + q * m;
-        const double alpha = dot(wp, wp, m), beta = dot(wq, wq, m), gamma = dot(wp, wq, m);
+        double alpha, beta, gamma;
+        gram2(wp, wq, m, alpha, beta, gamma);
         // Already orthogonal to working precision (cos of the angle below ~eps): skip.
         if (gamma == 0.0 || std::fabs(gamma) <= kEps * std::sqrt(alpha * beta)) continue;
         double c, s;
@@ -180,11 +205,11 @@ SymEig sym_eig(const double* a_in, int64_t n) {
   std::vector<double> a(static_cast<size_t>(n * n));
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) a[i * n + j] = 0.5 * (a_in[i * n + j] + a_in[j * n + i]);
-  std::vector<double> q(static_cast<size_t>(n * n), 0.0);
-  for (int64_t i = 0; i < n; ++i) q[i * n + i] = 1.0;
+  std::vector<double> qt(static_cast<size_t>(n * n), 0.0);   // Qᵀ: row j is eigenvector j (contiguous)
+  for (int64_t i = 0; i < n; ++i) qt[i * n + i] = 1.0;
 
-  // Cyclic Jacobi: for each off-diagonal pair, A ← Jᵀ A J with the rotation that zeroes a_pq;
-  // the off-diagonal mass Σ a_pq² falls every step and the diagonal becomes the spectrum.
+  // Cyclic Jacobi: for each off-diagonal pair, A ← Jᵀ A J with the rotation that zeroes a_pr;
+  // the off-diagonal mass Σ a_pr² falls every step and the diagonal becomes the spectrum.
   for (int sweep = 0; sweep < kMaxSweeps; ++sweep) {
     double off = 0.0, diag = 0.0;
     for (int64_t i = 0; i < n; ++i)
@@ -192,23 +217,24 @@ SymEig sym_eig(const double* a_in, int64_t n) {
     if (off <= kEps * kEps * diag || off == 0.0) break;
     for (int64_t p = 0; p < n - 1; ++p)
       for (int64_t r = p + 1; r < n; ++r) {
-        const double apq = a[p * n + r];
-        if (apq == 0.0) continue;
+        const double apr = a[p * n + r];
+        if (apr == 0.0) continue;
         double c, s;
-        jacobi_rotation(a[p * n + p], a[r * n + r], apq, c, s);
-        // Columns p, r of A (A J), then rows p, r (Jᵀ (A J)), then Q J.
+        jacobi_rotation(a[p * n + p], a[r * n + r], apr, c, s);
+        const double t = s / c;
+        // Rows p and r of Jᵀ A J off the 2×2 block (Numerical Recipes eq. 11.1.4), read
+        // contiguously; A stays symmetric, so the columns are the same numbers mirrored.
         for (int64_t k = 0; k < n; ++k) {
-          const double xp = a[k * n + p], xr = a[k * n + r];
-          a[k * n + p] = c * xp - s * xr;
-          a[k * n + r] = s * xp + c * xr;
+          if (k == p || k == r) continue;
+          const double xp = a[p * n + k], xr = a[r * n + k];
+          const double yp = c * xp - s * xr, yr = s * xp + c * xr;
+          a[p * n + k] = a[k * n + p] = yp;
+          a[r * n + k] = a[k * n + r] = yr;
         }
-        rotate(a.data() + p * n, a.data() + r * n, n, c, s);
-        a[p * n + r] = a[r * n + p] = 0.0;   // exact zero by construction; kill the rounding
-        for (int64_t k = 0; k < n; ++k) {
-          const double xp = q[k * n + p], xr = q[k * n + r];
-          q[k * n + p] = c * xp - s * xr;
-          q[k * n + r] = s * xp + c * xr;
-        }
+        a[p * n + p] -= t * apr;   // the 2×2 block in closed form; a_pr becomes exactly 0
+        a[r * n + r] += t * apr;
+        a[p * n + r] = a[r * n + p] = 0.0;
+        rotate(qt.data() + p * n, qt.data() + r * n, n, c, s);   // Q ← Q J, on the rows of Qᵀ
       }
   }
   std::vector<int64_t> order(static_cast<size_t>(n));
@@ -220,7 +246,7 @@ SymEig sym_eig(const double* a_in, int64_t n) {
   e.q.resize(static_cast<size_t>(n * n));
   for (int64_t c = 0; c < n; ++c) {
     e.w[c] = a[order[c] * n + order[c]];
-    for (int64_t k = 0; k < n; ++k) e.q[k * n + c] = q[k * n + order[c]];
+    for (int64_t k = 0; k < n; ++k) e.q[k * n + c] = qt[order[c] * n + k];
   }
   return e;
 }
