@@ -207,7 +207,7 @@ int run(int argc, char** argv) {
   // Figure: fc1's relative reconstruction error against K (from the singular values), and the
   // validation error after fine-tuning at the K run.
   std::vector<double> kk, err;
-  for (int64_t k = 1; k <= fc1_svd.rank; k += (k < 50 ? 1 : 10)) {
+  for (int64_t k = 1; k <= std::min<int64_t>(fc1_svd.rank - 1, 100); ++k) {
     kk.push_back(double(k));
     err.push_back(100.0 * svd_truncation_error(fc1_svd, k) / fro);
   }
@@ -215,7 +215,10 @@ int run(int argc, char** argv) {
             "percent (log)");
   p.log_y = true;
   p.line("relative reconstruction error ||W - W_K||_F / ||W||_F (%)", kk, err);
-  p.points("validation error after fine-tuning fc2 (%)", fig_k, fig_val);
+  p.points(ft_factors ? "validation error after fine-tuning the factors and fc2 (%)"
+                      : "validation error after fine-tuning fc2 (%)", fig_k, fig_val);
+  p.set_x_range(0, 100);
+  p.set_y_range(0.5, 100);
   p.hline(100.0 * base_val.error_rate(), "dense validation error");
   const std::string svg = args.svg_path(quick ? "build/figures/lowrank_svd-quick.svg" : "book/figures/lowrank_svd-lenet5-mnist.svg");
   std::filesystem::path sp(svg);
