@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <stdexcept>
 
 #include "compression/lowrank/denton.h"
 #include "compression/lowrank/experiment.h"
@@ -47,7 +48,7 @@ int run(int argc, char** argv) {
                    "Reproduces Denton et al. 2014 on LeNet-5 / MNIST: fc1 by truncated SVD (Frobenius and\n"
                    "data-covariance norm) as two Linear layers, conv2 by biclustering + per-block SVD as grouped\n"
                    "convolutions; the layers above fine-tuned; factored vs dense timed side by side.",
-                   "full run (one thread, cached dense checkpoint): about 5-10 min on a busy core; --quick: seconds",
+                   "full run (one thread, cached dense checkpoint): about 10 min on a busy core; --quick: about 25 s of CPU\n(fc1's 500x800 SVD and 800x800 eigen-decomposition run at full size even then)",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   args.val_default(kDefaultValidationImages, "every choice (norm, conv2 K) is made on it", 500);
   args.option("--checkpoint", "", "dense LeNet-5 to start from (default: trained_baseline(), i.e. checkpoints/ or a fresh run)");
@@ -74,7 +75,12 @@ int run(int argc, char** argv) {
 
   DataSplits data = load_mnist_like(args.data_dir(), "mnist", quick ? 3000 : -1, quick ? 1000 : -1);
   split_validation(data, args.val(data.train.size()));
-  auto model = load_lenet5(args.get("--checkpoint"), data, quick);
+  std::shared_ptr<Sequential> model;
+  try {
+    model = load_lenet5(args.get("--checkpoint"), data, quick);
+  } catch (const std::exception& e) {   // name the flag, so the reader knows which path to fix
+    throw std::runtime_error("--checkpoint " + args.get("--checkpoint") + ": " + e.what());
+  }
   const int64_t ft_n = std::min<int64_t>(quick ? 1000 : args.get_int("--ft-train", 100, 1000000), data.train.size());
   const Dataset ft_train = data.train.slice(0, ft_n);
   std::printf("mnist: %lld training (fine-tuning sees %lld), %lld validation, %lld test images; fine-tuning %d epoch(s), lr %g\n",
