@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <stdexcept>
 
 #include "compression/lowrank/experiment.h"
 #include "compression/lowrank/separable.h"
@@ -51,12 +50,7 @@ int run(int argc, char** argv) {
 
   DataSplits data = load_mnist_like(args.data_dir(), "mnist", quick ? 3000 : -1, quick ? 1000 : -1);
   split_validation(data, args.val(data.train.size()));
-  std::shared_ptr<Sequential> model;
-  try {
-    model = load_lenet5(args.get("--checkpoint"), data, quick);
-  } catch (const std::exception& e) {   // name the flag, so the reader knows which path to fix
-    throw std::runtime_error("--checkpoint " + args.get("--checkpoint") + ": " + e.what());
-  }
+  auto model = load_lenet5(args.get("--checkpoint"), data, quick);
   const int64_t rn = std::min<int64_t>(quick ? 500 : args.get_int("--recon-train", 10, 1000000), data.train.size());
   auto below = sub_sequential(*model, {"conv1", "pool1"});
   const Tensor z = cached_features(*below, data.train.slice(0, rn)).images;   // conv2's inputs [rn, 20, 12, 12]

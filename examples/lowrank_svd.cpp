@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <stdexcept>
 
 #include "compression/lowrank/denton.h"
 #include "compression/lowrank/experiment.h"
@@ -75,12 +74,7 @@ int run(int argc, char** argv) {
 
   DataSplits data = load_mnist_like(args.data_dir(), "mnist", quick ? 3000 : -1, quick ? 1000 : -1);
   split_validation(data, args.val(data.train.size()));
-  std::shared_ptr<Sequential> model;
-  try {
-    model = load_lenet5(args.get("--checkpoint"), data, quick);
-  } catch (const std::exception& e) {   // name the flag, so the reader knows which path to fix
-    throw std::runtime_error("--checkpoint " + args.get("--checkpoint") + ": " + e.what());
-  }
+  auto model = load_lenet5(args.get("--checkpoint"), data, quick);
   const int64_t ft_n = std::min<int64_t>(quick ? 1000 : args.get_int("--ft-train", 100, 1000000), data.train.size());
   const Dataset ft_train = data.train.slice(0, ft_n);
   std::printf("mnist: %lld training (fine-tuning sees %lld), %lld validation, %lld test images; fine-tuning %d epoch(s), lr %g\n",

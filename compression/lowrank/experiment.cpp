@@ -38,7 +38,11 @@ std::shared_ptr<Sequential> load_lenet5(const std::string& checkpoint, DataSplit
   std::shared_ptr<Sequential> model;
   if (!checkpoint.empty()) {
     model = make_lenet5();
-    load_checkpoint(checkpoint, *model);
+    try {
+      load_checkpoint(checkpoint, *model);
+    } catch (const std::exception& e) {   // name the flag, so the reader knows which path to fix
+      throw std::runtime_error("--checkpoint " + checkpoint + ": " + e.what());
+    }
   } else {
     model = trained_baseline("lenet5", data, quick);
   }

@@ -23,7 +23,8 @@ std::shared_ptr<Sequential> sub_sequential(const Sequential& m, const std::vecto
 
 // The dense LeNet-5 both examples start from, and its data: MNIST (a 3 000 / 1 000 slice when
 // quick) with the last `val` training images held out; the model from `checkpoint` when it is not
-// empty, else trained_baseline() (layers/models/baseline.h). Returned in eval mode.
+// empty (a read error names the examples' --checkpoint flag), else trained_baseline()
+// (layers/models/baseline.h). Returned in eval mode.
 std::shared_ptr<Sequential> load_lenet5(const std::string& checkpoint, DataSplits& data, bool quick);
 
 // The layers above fc1's input of a LeNet-5 `model` ("flatten" and "relu" shared with it),
