@@ -143,14 +143,20 @@ int run(int argc, char** argv) {
 
   // ---- (b) conv2 biclustered ----
   auto& conv2 = model->at<Conv2d>("conv2");
-  auto below_conv2 = sub_sequential(*model, {"conv1", "pool1"});
   std::map<int64_t, double> conv_val, conv_test, conv_speed64;
   for (int64_t k : conv_ks) {
     auto bc = std::make_shared<BiclusteredConv>(conv2, 2, 2, k, args.seed());
-    auto prefix = sub_sequential(*model, {"conv1", "pool1", "conv2", "pool2"}, {{"conv2", bc}});
+    // Deployed form: the channel permutations folded into copies of conv1 and fc1, so conv2 runs
+    // as grouped 5x5, shuffle, grouped 1x1 only (fold_permutations()).
+    const Conv2d& conv1 = model->at<Conv2d>("conv1");
+    auto conv1c = std::make_shared<Conv2d>(conv1.in_channels, conv1.out_channels, conv1.kernel_size, conv1.options);
+    conv1c->weight.var.value() = conv1.weight.var.value().clone();
+    conv1c->bias->var.value() = conv1.bias->var.value().clone();
+    auto fc1c = copy_linear(fc1), fc2c = copy_linear(fc2);
+    bc->fold_permutations(*conv1c, *fc1c, 16);   // fc1 reads pool2's [50, 4, 4]: 16 inputs per channel
+    auto prefix = sub_sequential(*model, {"conv1", "pool1", "conv2", "pool2"}, {{"conv1", conv1c}, {"conv2", bc}});
     const Dataset c_train = cached_features(*prefix, ft_train), c_val = cached_features(*prefix, data.val),
                   c_test = cached_features(*prefix, data.test);
-    auto fc1c = copy_linear(fc1), fc2c = copy_linear(fc2);
     auto head = lenet5_head(*model, fc1c, fc2c);
     const double val_before = evaluate(*head, c_val).error_rate();
     finetune_on_features(*head, params_of({fc1c.get(), fc2c.get()}), c_train, ft_epochs, ft_lr, args.seed());

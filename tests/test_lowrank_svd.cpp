@@ -320,4 +320,34 @@ TEST_CASE("biclustering: the grouped factored conv equals the dense conv of its 
   CHECK_THROWS_AS(BiclusteredConv(dense, 2, 2, 5, 5), std::invalid_argument);   // K > N/H
 }
 
+TEST_CASE("biclustering: folding the permutations into the neighbours leaves the network's output unchanged") {
+  // producer conv → relu (channel-wise) → biclustered conv → flatten → consumer Linear.
+  Conv2d producer(2, 6, 3), dense(6, 8, 3);
+  producer.weight.var.value() = random_tensor({6, 2, 3, 3}, 131);
+  producer.bias->var.value() = random_tensor({6}, 132);
+  dense.weight.var.value() = random_tensor({8, 6, 3, 3}, 133);
+  dense.bias->var.value() = random_tensor({8}, 134);
+  const int64_t per = 3 * 3;   // 7×7 → 5×5 → 3×3
+  Linear consumer(8 * per, 4);
+  consumer.weight.var.value() = random_tensor({4, 8 * per}, 135);
+  const Tensor x = random_tensor({2, 2, 7, 7}, 136);
+  auto run = [&](Conv2d& p, BiclusteredConv& b, Linear& c) {
+    NoGradGuard ng;
+    return c.forward(flatten(b.forward(relu(p.forward(Var(x)))))).value();
+  };
+  BiclusteredConv plain(dense, 2, 2, 2, 9), folded(dense, 2, 2, 2, 9);
+  Conv2d p2(2, 6, 3);
+  p2.weight.var.value() = producer.weight.var.value().clone();
+  p2.bias->var.value() = producer.bias->var.value().clone();
+  Linear c2(8 * per, 4);
+  c2.weight.var.value() = consumer.weight.var.value().clone();
+  c2.bias->var.value() = consumer.bias->var.value().clone();
+  folded.fold_permutations(p2, c2, per);
+  CHECK(folded.folded);
+  expect_all_close(run(p2, folded, c2), run(producer, plain, consumer), kAccumulate, "folded vs gathered");
+  CHECK_THROWS_AS(folded.fold_permutations(p2, c2, per), std::logic_error);
+  BiclusteredConv other(dense, 2, 2, 2, 9);
+  CHECK_THROWS_AS(other.fold_permutations(p2, c2, per + 1), std::invalid_argument);
+}
+
 }  // TEST_SUITE

@@ -348,7 +348,41 @@ BiclusteredConv::BiclusteredConv(const Conv2d& dense, int64_t g, int64_t h, int6
   }
 }
 
+void BiclusteredConv::fold_permutations(Conv2d& producer, Linear& consumer, int64_t per_channel) {
+  if (folded) throw std::logic_error("BiclusteredConv::fold_permutations: already folded");
+  if (producer.out_channels != C || consumer.in_features != N * per_channel)
+    throw std::invalid_argument("BiclusteredConv::fold_permutations: expected a producer with " + std::to_string(C) +
+                                " outputs and a consumer with " + std::to_string(N) + " x " +
+                                std::to_string(per_channel) + " inputs, found " +
+                                std::to_string(producer.out_channels) + " and " +
+                                std::to_string(consumer.in_features));
+  // Producer: new output channel i = old channel in_perm[i].
+  Tensor& pw = producer.weight.var.value();
+  const int64_t fsz = pw.numel() / C;
+  Tensor nw(pw.shape());
+  for (int64_t i = 0; i < C; ++i) std::copy(pw.data() + in_perm[i] * fsz, pw.data() + (in_perm[i] + 1) * fsz, nw.data() + i * fsz);
+  pw = nw;
+  if (producer.bias) {
+    Tensor& pb = producer.bias->var.value();
+    Tensor nb(pb.shape());
+    for (int64_t i = 0; i < C; ++i) nb[i] = pb[in_perm[i]];
+    pb = nb;
+  }
+  // Consumer: this layer now emits filter j at position inverse_out[j]; the consumer's column
+  // block for position p must be the old block of the filter that lands there.
+  Tensor& cw = consumer.weight.var.value();   // [out, N·per_channel]
+  const int64_t rows = consumer.out_features, in = consumer.in_features;
+  Tensor ncw(cw.shape());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < N; ++j)
+      std::copy(cw.data() + r * in + j * per_channel, cw.data() + r * in + (j + 1) * per_channel,
+                ncw.data() + r * in + inverse_out[j] * per_channel);
+  cw = ncw;
+  folded = true;
+}
+
 Var BiclusteredConv::forward(const Var& x) {
+  if (folded) return combine->forward(channel_shuffle(spatial->forward(x), G));
   Var xs = gather_channels(x, in_perm);                // input channels grouped by cluster
   Var z = spatial->forward(xs);                        // [N, G·(H·K)], ordered (q, p, r)
   z = channel_shuffle(z, G);                           // → ordered (p, r, q): H contiguous blocks

@@ -86,6 +86,14 @@ class BiclusteredConv : public Module {
   std::shared_ptr<Conv2d> spatial;          // G groups, C/G → H·K each, d×d
   std::shared_ptr<Conv2d> combine;          // H groups, G·K → N/H each, 1×1, with the bias
   std::vector<int64_t> inverse_out;          // gather index restoring the original output order
+  // Deployment: move both permutations into the neighbouring layers, so forward() runs only the
+  // grouped d×d conv, the shuffle and the grouped 1×1. `producer` (the conv whose output feeds
+  // this layer, through channel-wise layers only) gets its filters and bias reordered by in_perm;
+  // `consumer` (a Linear reading this layer's output flattened, `per_channel` inputs per channel,
+  // through channel-wise layers only) gets its input columns reordered to the clustered order.
+  // Both are modified in place: pass copies. Throws on mismatched shapes.
+  void fold_permutations(Conv2d& producer, Linear& consumer, int64_t per_channel);
+  bool folded = false;
   // Weight count and multiply–adds per output pixel of the factored form (dense: C·N·d², same MACs).
   int64_t factored_macs_per_pixel() const { return d * d * C * H * K + G * K * N; }
 };
