@@ -1,6 +1,7 @@
 // layers/conv.cpp — see conv.h.
 #include "layers/conv.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -19,11 +20,16 @@ int64_t checked_groups(int64_t in, int64_t out, int64_t k, const Conv2dOptions& 
 }  // namespace
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Conv2dOptions o, bool has_bias)
+    : Conv2d(in, out, k, k, o, has_bias) {}
+
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kh, int64_t kw, Conv2dOptions o, bool has_bias)
     : in_channels(in),
       out_channels(out),
-      kernel_size(k),
+      kernel_size(kh),
+      kernel_h(kh),
+      kernel_w(kw),
       options(o),
-      weight(register_parameter("weight", Tensor({out, checked_groups(in, out, k, o), k, k}))),
+      weight(register_parameter("weight", Tensor({out, checked_groups(in, out, std::min(kh, kw), o), kh, kw}))),
       bias(has_bias ? &register_parameter("bias", Tensor({out})) : nullptr) {
   default_init(weight.var.value(), bias ? &bias->var.value() : nullptr);
 }
