@@ -62,36 +62,52 @@ inline int32_t quad(const uint8_t* a, int64_t k, int64_t K) {
   return static_cast<int32_t>(v);
 }
 
+// One 4-k group: load the NP panels' 64 bytes, broadcast each row's 4 activation bytes.
+// Inlined and fully unrolled (the pragmas), so the MR·NP·2 accumulators stay in registers.
+template <int MR, int NP>
+MGF_AVX2 __attribute__((always_inline)) inline void group_avx2(__m256i (&acc)[MR][NP][2], const int8_t* const* base,
+                                                              int64_t g, const int32_t* a4) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i w[NP][2];
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q) {
+    w[q][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base[q] + g * 64));
+    w[q][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base[q] + g * 64 + 32));
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    const __m256i a = _mm256_set1_epi32(a4[r]);
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        // u8·s8 pairs → s16 (cannot saturate: a ≤ 127), then pairs of s16 → s32.
+        const __m256i s16 = _mm256_maddubs_epi16(a, w[q][h]);
+        acc[r][q][h] = _mm256_add_epi32(acc[r][q][h], _mm256_madd_epi16(s16, ones));
+      }
+  }
+}
+
 // MR rows × NP panels (16 columns each) of C. The full groups read A with a 4-byte load; the
 // last group (K % 4 != 0) goes through quad() so nothing past A's row is read.
 template <int MR, int NP>
 MGF_AVX2 void tile_avx2(const uint8_t* A, int64_t lda, const PackedS8& W, int64_t p0, int32_t* C, int64_t ldc,
                         int64_t nvalid) {
-  const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc[MR][NP][2];
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm256_setzero_si256();
   const int64_t groups = W.Kp / 4, full = W.K / 4;
   const int8_t* base[NP];
   for (int q = 0; q < NP; ++q) base[q] = W.panel(p0 + q);
-  for (int64_t g = 0; g < groups; ++g) {
-    __m256i w[NP][2];
-    for (int q = 0; q < NP; ++q) {
-      w[q][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base[q] + g * 64));
-      w[q][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base[q] + g * 64 + 32));
-    }
-    for (int r = 0; r < MR; ++r) {
-      int32_t a4;
-      if (g < full) __builtin_memcpy(&a4, A + r * lda + g * 4, 4);
-      else a4 = quad(A + r * lda, g * 4, W.K);
-      const __m256i a = _mm256_set1_epi32(a4);
-      for (int q = 0; q < NP; ++q)
-        for (int h = 0; h < 2; ++h) {
-          // u8·s8 pairs → s16 (cannot saturate: a ≤ 127), then pairs of s16 → s32.
-          const __m256i s16 = _mm256_maddubs_epi16(a, w[q][h]);
-          acc[r][q][h] = _mm256_add_epi32(acc[r][q][h], _mm256_madd_epi16(s16, ones));
-        }
-    }
+  int32_t a4[MR];
+  for (int64_t g = 0; g < full; ++g) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) __builtin_memcpy(&a4[r], A + r * lda + g * 4, 4);
+    group_avx2<MR, NP>(acc, base, g, a4);
+  }
+  if (full < groups) {   // the ragged last group: bytes past K read as 0
+    for (int r = 0; r < MR; ++r) a4[r] = quad(A + r * lda, full * 4, W.K);
+    group_avx2<MR, NP>(acc, base, full, a4);
   }
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) {
@@ -107,6 +123,21 @@ MGF_AVX2 void tile_avx2(const uint8_t* A, int64_t lda, const PackedS8& W, int64_
 #define MGF_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 template <int MR, int NP>
+MGF_AVX512_VNNI __attribute__((always_inline)) inline void group_vnni(__m512i (&acc)[MR][NP], const int8_t* const* base,
+                                                                     int64_t g, const int32_t* a4) {
+  __m512i w[NP];
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q) w[q] = _mm512_loadu_si512(base[q] + g * 64);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    const __m512i a = _mm512_set1_epi32(a4[r]);
+    // vpdpbusd: four u8·s8 products summed straight into int32, no s16 step.
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], a, w[q]);
+  }
+}
+
+template <int MR, int NP>
 MGF_AVX512_VNNI void tile_vnni(const uint8_t* A, int64_t lda, const PackedS8& W, int64_t p0, int32_t* C, int64_t ldc,
                                int64_t nvalid) {
   __m512i acc[MR][NP];
@@ -115,17 +146,15 @@ MGF_AVX512_VNNI void tile_vnni(const uint8_t* A, int64_t lda, const PackedS8& W,
   const int64_t groups = W.Kp / 4, full = W.K / 4;
   const int8_t* base[NP];
   for (int q = 0; q < NP; ++q) base[q] = W.panel(p0 + q);
-  for (int64_t g = 0; g < groups; ++g) {
-    __m512i w[NP];
-    for (int q = 0; q < NP; ++q) w[q] = _mm512_loadu_si512(base[q] + g * 64);
-    for (int r = 0; r < MR; ++r) {
-      int32_t a4;
-      if (g < full) __builtin_memcpy(&a4, A + r * lda + g * 4, 4);
-      else a4 = quad(A + r * lda, g * 4, W.K);
-      const __m512i a = _mm512_set1_epi32(a4);
-      // vpdpbusd: four u8·s8 products summed straight into int32, no s16 step.
-      for (int q = 0; q < NP; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], a, w[q]);
-    }
+  int32_t a4[MR];
+  for (int64_t g = 0; g < full; ++g) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) __builtin_memcpy(&a4[r], A + r * lda + g * 4, 4);
+    group_vnni<MR, NP>(acc, base, g, a4);
+  }
+  if (full < groups) {
+    for (int r = 0; r < MR; ++r) a4[r] = quad(A + r * lda, full * 4, W.K);
+    group_vnni<MR, NP>(acc, base, full, a4);
   }
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) {
@@ -136,16 +165,22 @@ MGF_AVX512_VNNI void tile_vnni(const uint8_t* A, int64_t lda, const PackedS8& W,
     }
 }
 
-// Row blocks of 4 (tails 1–3), panel pairs (tail 1): at most 4·2 tiles of accumulators.
+// Row blocks of 4 (tails 1–3). Panels per tile sized to the register file: AVX2 has 16 ymm,
+// so 4 rows × 1 panel (8 accumulators) or, for 1–2 rows, 2 panels; AVX-512 has 32 zmm, so
+// 4 rows × 2 panels, or 4 panels for 1–2 rows (batch 1 needs several independent vpdpbusd
+// chains to hide its latency).
 template <int MR>
 void run_rows_avx2(const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc) {
   int64_t p = 0;
-  for (; p + 2 <= W.panels; p += 2) tile_avx2<MR, 2>(A, lda, W, p, C, ldc, W.N);
-  if (p < W.panels) tile_avx2<MR, 1>(A, lda, W, p, C, ldc, W.N);
+  if constexpr (MR <= 2)
+    for (; p + 2 <= W.panels; p += 2) tile_avx2<MR, 2>(A, lda, W, p, C, ldc, W.N);
+  for (; p < W.panels; ++p) tile_avx2<MR, 1>(A, lda, W, p, C, ldc, W.N);
 }
 template <int MR>
 void run_rows_vnni(const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc) {
   int64_t p = 0;
+  if constexpr (MR <= 2)
+    for (; p + 4 <= W.panels; p += 4) tile_vnni<MR, 4>(A, lda, W, p, C, ldc, W.N);
   for (; p + 2 <= W.panels; p += 2) tile_vnni<MR, 2>(A, lda, W, p, C, ldc, W.N);
   if (p < W.panels) tile_vnni<MR, 1>(A, lda, W, p, C, ldc, W.N);
 }
