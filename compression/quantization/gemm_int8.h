@@ -11,7 +11,8 @@
 // vpmaddubsw safe: it sums two u8·s8 products into a saturating int16, and 127·127·2 = 32 258
 // and 127·(−128)·2 = −32 512 both fit in [−32 768, 32 767], whereas a full-range byte
 // (255·127·2 = 64 770) would saturate silently (the peers' oneDNN AVX2 path does exactly that,
-// ../shared/peers). The scalar rung checks the contract in debug-free code: it is the spec.
+// ../shared/peers). The scalar rung is exact for any byte; the AVX2 rung is exact only under the
+// contract, which the quantised nets (int8.h) guarantee by construction.
 //
 // Weights are packed once at load (pack_s8): panels of 16 output rows, K padded to a multiple
 // of 4, each group of 4 k's stored as 64 bytes [n0:k0..k3, n1:k0..k3, …, n15:k0..k3] — one

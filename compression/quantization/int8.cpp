@@ -247,6 +247,17 @@ Tensor run_net(const Int8Net& net, const Tensor& images, Int8Path path, std::vec
   return logits;
 }
 
+// Weights to s8 codes with their scales, bias to int32 at scale s_a·s_w[r] (L.in set first).
+void quantize_params(Int8Layer& L, const Tensor& W, const Parameter* bias, bool per_row) {
+  QuantWeights qw = quantize_weights(W.data(), L.out, L.K(), per_row);
+  L.weight = std::move(qw.q);
+  L.w_scale = std::move(qw.scale);
+  L.bias.assign(L.out, 0);
+  if (bias)
+    for (int64_t r = 0; r < L.out; ++r)
+      L.bias[r] = round_half_up(bias->var.value().data()[r] / (static_cast<double>(L.in.scale) * L.w_scale[r]));
+}
+
 }  // namespace
 
 Tensor Int8Net::forward(const Tensor& images, Int8Path path, std::vector<std::vector<uint8_t>>* codes) const {
@@ -295,13 +306,7 @@ Int8Net quantize_model(Sequential& model, const std::string& arch, const Tensor&
       L.out = W.shape()[0];
       L.in_c = W.shape()[1];
       L.in = in;
-      QuantWeights qw = quantize_weights(W.data(), L.out, L.in_c, per_row);
-      L.weight = std::move(qw.q);
-      L.w_scale = std::move(qw.scale);
-      L.bias.assign(L.out, 0);
-      if (lin->bias)
-        for (int64_t r = 0; r < L.out; ++r)
-          L.bias[r] = round_half_up(lin->bias->var.value().data()[r] / (static_cast<double>(in.scale) * L.w_scale[r]));
+      quantize_params(L, W, lin->bias, per_row);
       net.layers.push_back(std::move(L));
       prev = &net.layers.back();
       h = m->forward(x);
@@ -323,13 +328,7 @@ Int8Net quantize_model(Sequential& model, const std::string& arch, const Tensor&
       L.in_w = ww;
       L.k = W.shape()[2];
       L.in = in;
-      QuantWeights qw = quantize_weights(W.data(), L.out, L.K(), per_row);
-      L.weight = std::move(qw.q);
-      L.w_scale = std::move(qw.scale);
-      L.bias.assign(L.out, 0);
-      if (conv->bias)
-        for (int64_t r = 0; r < L.out; ++r)
-          L.bias[r] = round_half_up(conv->bias->var.value().data()[r] / (static_cast<double>(in.scale) * L.w_scale[r]));
+      quantize_params(L, W, conv->bias, per_row);
       net.layers.push_back(std::move(L));
       prev = &net.layers.back();
       h = Var(probe);
