@@ -56,7 +56,7 @@ struct ActQuant {
 };
 // The 7-bit asymmetric grid covering [min(lo, 0), max(hi, 0)]; throws if hi < lo or not finite.
 ActQuant act_quant_from_range(float lo, float hi);
-uint8_t quantize_act(float x, const ActQuant& a);   // clamp(round_half_up(x/s) + z, 0, 127)
+uint8_t quantize_act(float x, const ActQuant& a);   // clamp(⌊x·(1/s) + z + ½⌋, 0, 127), in float
 inline float dequantize_act(uint8_t q, const ActQuant& a) {
   return a.scale * static_cast<float>(static_cast<int32_t>(q) - a.zero_point);
 }
