@@ -51,8 +51,9 @@ ActQuant act_quant_from_range(float lo, float hi) {
 uint8_t quantize_act(float x, const ActQuant& a) {
   // x·(1/s) + z + ½, floored: one multiply-add in float, the same expression as the image loop
   // in run_net() (which the compiler vectorises), so both give the same codes.
-  const float v = std::floor(x * (1.0f / a.scale) + (static_cast<float>(a.zero_point) + 0.5f));
-  return static_cast<uint8_t>(std::clamp(v, 0.0f, static_cast<float>(kQMax)));
+  // Clamped first, then truncated: on [0, 127] truncation is the floor (no libm call).
+  const float v = x * (1.0f / a.scale) + (static_cast<float>(a.zero_point) + 0.5f);
+  return static_cast<uint8_t>(static_cast<int32_t>(std::clamp(v, 0.0f, static_cast<float>(kQMax))));
 }
 
 QuantWeights quantize_weights(const float* W, int64_t N, int64_t K, bool per_row) {
@@ -152,7 +153,8 @@ void im2col_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int64_t k, uin
       uint8_t* row = out + (oy * OW + ox) * K;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t ky = 0; ky < k; ++ky) {
-          std::memcpy(row, x + (c * H + oy + ky) * W + ox, static_cast<size_t>(k));
+          const uint8_t* src = x + (c * H + oy + ky) * W + ox;
+          for (int64_t kx = 0; kx < k; ++kx) row[kx] = src[kx];   // k = 5: a call to memcpy costs more
           row += k;
         }
     }
@@ -222,7 +224,7 @@ Tensor run_net(const Int8Net& net, const Tensor& images, Int8Path path, std::vec
     const float inv = 1.0f / first.in.scale, zh = static_cast<float>(first.in.zero_point) + 0.5f;
     const float* src = images.data();
     for (int64_t i = 0; i < N * in_numel; ++i)
-      cur[i] = static_cast<uint8_t>(std::clamp(std::floor(src[i] * inv + zh), 0.0f, static_cast<float>(kQMax)));
+      cur[i] = static_cast<uint8_t>(static_cast<int32_t>(std::clamp(src[i] * inv + zh, 0.0f, static_cast<float>(kQMax))));
   }
   Tensor logits(Shape{N, net.num_classes()});
   std::vector<uint8_t> next, cols;
