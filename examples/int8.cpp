@@ -1,7 +1,7 @@
 // examples/int8.cpp — 8-bit fixed-point inference on CPUs (Vanhoucke, Senior, Mao 2011) on MNIST-like
 // data: accuracy float vs int8, the speed ladder, the GEMM alone, the file. Book: book/21-int8.md.
 //
-//   build/examples/int8                       (full: the three nets on MNIST, ~3 min with checkpoints cached)
+//   build/examples/int8                       (full: the three nets on MNIST, ~4 min with checkpoints cached)
 //   build/examples/int8 --set fashion-mnist   (the same on Fashion-MNIST)
 //   build/examples/int8 --models lenet300     (one net)
 //   build/examples/int8 --quick               (seconds: slices, short-trained nets, few timing samples)
@@ -317,7 +317,7 @@ static int run(int argc, char** argv) {
   ExampleArgs args("int8",
                    "8-bit fixed-point inference (Vanhoucke, Senior, Mao 2011): u8 activations x s8 weights, int32 "
                    "accumulation; accuracy, speed ladder, GEMM GOP/s, the .mgfq8 file.",
-                   "full run on the 2-core VM with the checkpoints cached: ~3 min (training a missing fc1200 adds ~5 "
+                   "full run on the 2-core VM with the checkpoints cached: ~4 min (training a missing fc1200 adds ~5 "
                    "min, a missing LeNet ~2 / ~17 min); --quick: seconds",
                    {"--data", "--val", "--json"});
   args.val_default(kDefaultValidationImages, "held out of training: the checkpoints' names carry it", 500);
