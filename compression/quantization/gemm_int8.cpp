@@ -54,6 +54,10 @@ void gemm_u8s8_scalar(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& 
 
 namespace {
 
+// An unaligned int32 that may alias the u8 activations: set1 of a load of it compiles to one
+// vpbroadcastd from memory.
+typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
+
 // A[m][k..k+3] as one int32 (zero-padded past K), to broadcast against a 4-k group.
 inline int32_t quad(const uint8_t* a, int64_t k, int64_t K) {
   uint32_t v = 0;
@@ -66,7 +70,7 @@ inline int32_t quad(const uint8_t* a, int64_t k, int64_t K) {
 // Inlined and fully unrolled (the pragmas), so the MR·NP·2 accumulators stay in registers.
 template <int MR, int NP>
 MGF_AVX2 __attribute__((always_inline)) inline void group_avx2(__m256i (&acc)[MR][NP][2], const int8_t* const* base,
-                                                              int64_t g, const int32_t* a4) {
+                                                              int64_t g, const uint8_t* const* a) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i w[NP][2];
 #pragma GCC unroll 8
@@ -76,13 +80,14 @@ MGF_AVX2 __attribute__((always_inline)) inline void group_avx2(__m256i (&acc)[MR
   }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    const __m256i a = _mm256_set1_epi32(a4[r]);
+    // A[m][k..k+3] broadcast straight from memory (one load uop, no trip through a GPR).
+    const __m256i av = _mm256_set1_epi32(*reinterpret_cast<const i32u*>(a[r]));
 #pragma GCC unroll 8
     for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
         // u8·s8 pairs → s16 (cannot saturate: a ≤ 127), then pairs of s16 → s32.
-        const __m256i s16 = _mm256_maddubs_epi16(a, w[q][h]);
+        const __m256i s16 = _mm256_maddubs_epi16(av, w[q][h]);
         acc[r][q][h] = _mm256_add_epi32(acc[r][q][h], _mm256_madd_epi16(s16, ones));
       }
   }
@@ -99,15 +104,19 @@ MGF_AVX2 void tile_avx2(const uint8_t* A, int64_t lda, const PackedS8& W, int64_
   const int64_t groups = W.Kp / 4, full = W.K / 4;
   const int8_t* base[NP];
   for (int q = 0; q < NP; ++q) base[q] = W.panel(p0 + q);
-  int32_t a4[MR];
+  const uint8_t* a[MR];
   for (int64_t g = 0; g < full; ++g) {
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) __builtin_memcpy(&a4[r], A + r * lda + g * 4, 4);
-    group_avx2<MR, NP>(acc, base, g, a4);
+    for (int r = 0; r < MR; ++r) a[r] = A + r * lda + g * 4;
+    group_avx2<MR, NP>(acc, base, g, a);
   }
   if (full < groups) {   // the ragged last group: bytes past K read as 0
-    for (int r = 0; r < MR; ++r) a4[r] = quad(A + r * lda, full * 4, W.K);
-    group_avx2<MR, NP>(acc, base, full, a4);
+    int32_t a4[MR];
+    for (int r = 0; r < MR; ++r) {
+      a4[r] = quad(A + r * lda, full * 4, W.K);
+      a[r] = reinterpret_cast<const uint8_t*>(&a4[r]);
+    }
+    group_avx2<MR, NP>(acc, base, full, a);
   }
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) {
@@ -124,16 +133,16 @@ MGF_AVX2 void tile_avx2(const uint8_t* A, int64_t lda, const PackedS8& W, int64_
 
 template <int MR, int NP>
 MGF_AVX512_VNNI __attribute__((always_inline)) inline void group_vnni(__m512i (&acc)[MR][NP], const int8_t* const* base,
-                                                                     int64_t g, const int32_t* a4) {
+                                                                     int64_t g, const uint8_t* const* a) {
   __m512i w[NP];
 #pragma GCC unroll 8
   for (int q = 0; q < NP; ++q) w[q] = _mm512_loadu_si512(base[q] + g * 64);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    const __m512i a = _mm512_set1_epi32(a4[r]);
+    const __m512i av = _mm512_set1_epi32(*reinterpret_cast<const i32u*>(a[r]));
     // vpdpbusd: four u8·s8 products summed straight into int32, no s16 step.
 #pragma GCC unroll 8
-    for (int q = 0; q < NP; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], a, w[q]);
+    for (int q = 0; q < NP; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], av, w[q]);
   }
 }
 
@@ -146,15 +155,19 @@ MGF_AVX512_VNNI void tile_vnni(const uint8_t* A, int64_t lda, const PackedS8& W,
   const int64_t groups = W.Kp / 4, full = W.K / 4;
   const int8_t* base[NP];
   for (int q = 0; q < NP; ++q) base[q] = W.panel(p0 + q);
-  int32_t a4[MR];
+  const uint8_t* a[MR];
   for (int64_t g = 0; g < full; ++g) {
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) __builtin_memcpy(&a4[r], A + r * lda + g * 4, 4);
-    group_vnni<MR, NP>(acc, base, g, a4);
+    for (int r = 0; r < MR; ++r) a[r] = A + r * lda + g * 4;
+    group_vnni<MR, NP>(acc, base, g, a);
   }
   if (full < groups) {
-    for (int r = 0; r < MR; ++r) a4[r] = quad(A + r * lda, full * 4, W.K);
-    group_vnni<MR, NP>(acc, base, full, a4);
+    int32_t a4[MR];
+    for (int r = 0; r < MR; ++r) {
+      a4[r] = quad(A + r * lda, full * 4, W.K);
+      a[r] = reinterpret_cast<const uint8_t*>(&a4[r]);
+    }
+    group_vnni<MR, NP>(acc, base, full, a);
   }
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) {
