@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "compression/deep_compression.h"
+#include "compression/quantization/int8.h"
 #include "compression/quantization/xnor.h"
 #include "engine/checkpoint.h"
 #include "engine/io/bytes.h"
@@ -25,6 +26,12 @@
 #include "engine/npy.h"
 #include "engine/rng.h"
 #include "fuzz/fuzz_common.h"
+#include "layers/activation.h"
+#include "layers/conv.h"
+#include "layers/linear.h"
+#include "layers/pool.h"
+#include "layers/sequential.h"
+#include "layers/shape.h"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
@@ -159,7 +166,7 @@ void write(const fs::path& dir, const std::string& name, const Bytes& b) {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::cerr << "usage: make_corpus DIR   (writes DIR/{idx,inflate,npy,checkpoint,mgfdc,xnor}/)\n";
+    std::cerr << "usage: make_corpus DIR   (writes DIR/{idx,inflate,npy,checkpoint,mgfdc,xnor,int8}/)\n";
     return 2;
   }
   try {
@@ -230,6 +237,21 @@ int main(int argc, char** argv) {
       put("mgfdc", "fixed-width.mgfdc", str_bytes(mgf::serialize_compressed(cm, false)));
       const mgf::CompressedModel narrow = mgf::make_compressed_model(*dc, q, "tiny", mgf::CodingOptions{2, 2, true});
       put("mgfdc", "narrow-gaps.mgfdc", str_bytes(mgf::serialize_compressed(narrow, true)));
+    }
+
+    // .mgfq8 of a tiny quantised net: a conv, a max-pool, two FC layers (int8 chapter).
+    {
+      mgf::manual_seed(4);
+      auto q = std::make_shared<mgf::Sequential>();
+      q->add("conv1", std::make_shared<mgf::Conv2d>(1, 2, 3));
+      q->add("pool1", std::make_shared<mgf::MaxPool2d>(2, 2));
+      q->add("flatten", std::make_shared<mgf::Flatten>());
+      q->add("fc1", std::make_shared<mgf::Linear>(2 * 2 * 2, 5));
+      q->add("relu", std::make_shared<mgf::ReLU>());
+      q->add("fc2", std::make_shared<mgf::Linear>(5, 3));
+      const mgf::Tensor calib(mgf::Shape{4, 1, 6, 6}, mgf::uniform_floats(144, 4));
+      const std::string b = mgf::serialize_int8(mgf::quantize_model(*q, "tiny", calib));
+      put("int8", "tiny.mgfq8", Bytes(b.begin(), b.end()));
     }
 
     // .xnor of a tiny BinaryLeNet5: XNOR-Net B-A-C-P (real inputs to the binary layers), C-B-A-P
