@@ -76,21 +76,10 @@ static int run(int argc, char** argv) {
                    "and a depthwise layer through im2col + GEMM (K = 9) against the direct kernel.",
                    "full run (defaults, --threads 1, a quarter of a busy core): about 25 min; --quick: seconds",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
-  args.val_default(2000, "held out of the --train images; its error is reported beside the test error (no choice is made on it)",
-                   200);
-  args.option("--set", "fashion-mnist", "mnist | fashion-mnist");
-  args.option("--train", "10000", "the first N training images (validation taken from their end)");
-  args.option("--test", "5000", "the first N test images");
-  args.option("--seeds", "3", "seeds for the standard vs separable comparison");
-  args.option("--lr", "0.05", "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
+  declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
+                       "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
   args.parse(argc, argv);
   const bool quick = args.quick();
-  const int epochs = args.epochs(3, 1);
-  const int seeds = static_cast<int>(args.get_int("--seeds", 1, 10));
-  const int64_t n_train = quick ? 1200 : args.get_int("--train", 100, 60000);
-  const int64_t n_test = quick ? 500 : args.get_int("--test", 100, 10000);
-  const std::string set = args.get("--set");
-  if (set != "mnist" && set != "fashion-mnist") args.fail("--set expects mnist or fashion-mnist, found " + set);
   set_training_output(isatty(2));
   const auto wall0 = std::chrono::steady_clock::now();
 
@@ -100,18 +89,12 @@ static int run(int argc, char** argv) {
   t3.print("(4) MobileNets Table 3: one 14x14x512 layer (Mult-Adds = MACs, counted by engine/summary.h)");
 
   // ---- data and recipe --------------------------------------------------------------------
-  DataSplits data = load_mnist_like(args.data_dir(), set, n_train, n_test);
-  split_validation(data, args.val(data.train.size()));
-  std::printf("\n%s: %lld training, %lld validation, %lld test images from %s; %d thread(s); %d epochs\n", set.c_str(),
-              (long long)data.train.size(), (long long)data.val.size(), (long long)data.test.size(), data.dir.c_str(),
-              num_threads(), epochs);
-  BaselineRecipe recipe;
-  recipe.epochs = epochs;
-  recipe.batch = 64;
-  recipe.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 1.0));
-  recipe.momentum = 0.9f;
-  recipe.weight_decay = 1e-4f;
-  recipe.warmup = 0.5;
+  std::printf("\n");
+  MobileRun mr = load_mobile_run(args, 3, 1e-4f);
+  const DataSplits& data = mr.data;
+  const BaselineRecipe& recipe = mr.recipe;
+  const int seeds = mr.seeds;
+  const std::string set = args.get("--set");
   auto train_one = [&](Module& m, const DataSplits& d, uint64_t seed, double& val, double& test) {
     auto logs = train_with_recipe(m, d, recipe, seed, [&](const EpochLog& l) {
       std::printf("  epoch %d  train loss %.4f  val error %s  %.1f s\n", l.epoch, l.train.loss, fmt_pct(l.val.error_rate()).c_str(),

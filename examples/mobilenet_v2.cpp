@@ -37,36 +37,18 @@ static int run(int argc, char** argv) {
                    "MobileNet-v1-style net.",
                    "full run (defaults, --threads 1, a quarter of a busy core): about 30 min; --quick: seconds",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
-  args.val_default(1000, "held out of the --train images; its error is reported beside the test error (no choice is made on it)",
-                   200);
-  args.option("--set", "fashion-mnist", "mnist | fashion-mnist");
-  args.option("--train", "5000", "the first N training images (validation taken from their end)");
-  args.option("--test", "3000", "the first N test images");
-  args.option("--seeds", "3", "seeds for linear vs ReLU6 bottleneck");
-  args.option("--lr", "0.05", "SGD learning rate (momentum 0.9, weight decay 4e-5, cosine, 0.5 warm-up epoch, batch 64)");
+  declare_mobile_flags(args, 2500, 500, 2000, "seeds for linear vs ReLU6 bottleneck",
+                       "SGD learning rate (momentum 0.9, weight decay 4e-5, cosine, 0.5 warm-up epoch, batch 64)");
   args.parse(argc, argv);
   const bool quick = args.quick();
-  const int epochs = args.epochs(3, 1);
-  const int seeds = static_cast<int>(args.get_int("--seeds", 1, 10));
-  const int64_t n_train = quick ? 1200 : args.get_int("--train", 100, 60000);
-  const int64_t n_test = quick ? 500 : args.get_int("--test", 100, 10000);
-  const std::string set = args.get("--set");
-  if (set != "mnist" && set != "fashion-mnist") args.fail("--set expects mnist or fashion-mnist, found " + set);
   set_training_output(isatty(2));
   const auto wall0 = std::chrono::steady_clock::now();
 
-  DataSplits data = load_mnist_like(args.data_dir(), set, n_train, n_test);
-  split_validation(data, args.val(data.train.size()));
-  std::printf("%s: %lld training, %lld validation, %lld test images from %s; %d thread(s); %d epochs\n", set.c_str(),
-              (long long)data.train.size(), (long long)data.val.size(), (long long)data.test.size(), data.dir.c_str(),
-              num_threads(), epochs);
-  BaselineRecipe recipe;
-  recipe.epochs = epochs;
-  recipe.batch = 64;
-  recipe.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 1.0));
-  recipe.momentum = 0.9f;
-  recipe.weight_decay = 4e-5f;   // MobileNetV2 §6.1
-  recipe.warmup = 0.5;
+  MobileRun mr = load_mobile_run(args, 2, 4e-5f);   // weight decay 4e-5: MobileNetV2 §6.1
+  const DataSplits& data = mr.data;
+  const BaselineRecipe& recipe = mr.recipe;
+  const int seeds = mr.seeds;
+  const std::string set = args.get("--set");
 
   struct Result {
     std::vector<double> val, test;   // % error per seed

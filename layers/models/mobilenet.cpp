@@ -2,11 +2,13 @@
 #include "layers/models/mobilenet.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "engine/kernels/timing.h"
+#include "engine/threads.h"
 #include "layers/activation.h"
 #include "layers/linear.h"
 #include "layers/pool.h"
@@ -106,6 +108,39 @@ Dataset resize_images(const Dataset& d, int64_t size) {
     }
   }
   return out;
+}
+
+void declare_mobile_flags(ExampleArgs& args, int64_t train, int64_t val, int64_t test, const std::string& seeds_help,
+                          const std::string& lr_help) {
+  args.val_default(val, "held out of the --train images; its error is reported beside the test error (no choice is made on it)",
+                   200);
+  args.option("--set", "fashion-mnist", "mnist | fashion-mnist");
+  args.option("--train", std::to_string(train), "the first N training images (validation taken from their end)");
+  args.option("--test", std::to_string(test), "the first N test images");
+  args.option("--seeds", "3", seeds_help);
+  args.option("--lr", "0.05", lr_help);
+}
+
+MobileRun load_mobile_run(const ExampleArgs& args, int full_epochs, float weight_decay) {
+  const bool quick = args.quick();
+  MobileRun r;
+  r.seeds = static_cast<int>(args.get_int("--seeds", 1, 10));
+  const int64_t n_train = quick ? 1200 : args.get_int("--train", 100, 60000);
+  const int64_t n_test = quick ? 500 : args.get_int("--test", 100, 10000);
+  const std::string set = args.get("--set");
+  if (set != "mnist" && set != "fashion-mnist") args.fail("--set expects mnist or fashion-mnist, found " + set);
+  r.recipe.epochs = args.epochs(full_epochs, 1);
+  r.recipe.batch = 64;
+  r.recipe.lr = static_cast<float>(args.get_float_above("--lr", 0.0, 1.0));
+  r.recipe.momentum = 0.9f;
+  r.recipe.weight_decay = weight_decay;
+  r.recipe.warmup = 0.5;
+  r.data = load_mnist_like(args.data_dir(), set, n_train, n_test);
+  split_validation(r.data, args.val(r.data.train.size()));
+  std::printf("%s: %lld training, %lld validation, %lld test images from %s; %d thread(s); %d epochs\n", set.c_str(),
+              static_cast<long long>(r.data.train.size()), static_cast<long long>(r.data.val.size()),
+              static_cast<long long>(r.data.test.size()), r.data.dir.c_str(), num_threads(), r.recipe.epochs);
+  return r;
 }
 
 double forward_latency_us(Module& model, const Shape& input, int samples) {

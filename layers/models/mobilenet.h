@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "engine/cli.h"
 #include "engine/data.h"
+#include "layers/models/baseline.h"
 #include "layers/mobile_blocks.h"
 #include "layers/sequential.h"
 
@@ -53,5 +55,20 @@ Dataset resize_images(const Dataset& d, int64_t size);
 // at whatever thread count is set (the examples run --threads 1): the latency columns of
 // the chapters' tables, measured side by side in one run.
 double forward_latency_us(Module& model, const Shape& input, int samples = 15);
+
+// The setup both chapters' examples share. declare_mobile_flags adds --set --train --test
+// --seeds --lr (with these defaults) and the --val default; after args.parse(),
+// load_mobile_run loads the first --train training images (--quick: 1200) and --test test
+// images (--quick: 500) of --set, holds --val out of the training slice, prints one line
+// about them, and fills the recipe: SGD momentum 0.9, lr --lr, the given weight decay,
+// half an epoch of warm-up then cosine, batch 64, --epochs (default full_epochs, quick 1).
+struct MobileRun {
+  DataSplits data;
+  BaselineRecipe recipe;
+  int seeds = 1;
+};
+void declare_mobile_flags(ExampleArgs& args, int64_t train, int64_t val, int64_t test, const std::string& seeds_help,
+                          const std::string& lr_help);
+MobileRun load_mobile_run(const ExampleArgs& args, int full_epochs, float weight_decay);
 
 }  // namespace mgf
