@@ -29,6 +29,34 @@
 
 using namespace mgf;
 
+namespace {
+// Sets MobileNetV2 §5.1's split inference on every inverted residual of `net`.
+void set_pieces(Sequential& net, int64_t pieces) {
+  for (auto& [name, m] : net)
+    if (auto* b = dynamic_cast<InvertedResidual*>(m.get())) b->inference_pieces = pieces;
+}
+
+// (8) without training: peak activation memory does not depend on the weights' values, so
+// this table needs no data. The V2 net as our engine runs it by default (every wide tensor
+// materialised), and in t pieces (§5.1), beside the V1-style net.
+ResultTable memory_table(int samples) {
+  ResultTable t({"net", "params", "MACs", "latency b1 (ms)", "peak act. (KiB)"});
+  auto add = [&](const std::string& name, Sequential& net) {
+    const ModelSummary s = summarize(net, {1, 1, 28, 28}, 1);
+    t.add_row({name, std::to_string(s.params), std::to_string(s.macs),
+               fmt(forward_latency_us(net, {1, 1, 28, 28}, samples) / 1000.0, 3),
+               fmt(peak_activation_bytes(net, {1, 1, 28, 28}) / 1024.0, 1)});
+  };
+  auto v1 = make_mobilenet_v1(1.0, true);
+  add("MobileNet-v1-style (book 05)", *v1);
+  auto v2 = make_mobilenet_v2();
+  add("mini-MobileNetV2, t = 6, whole blocks", *v2);
+  set_pieces(*v2, 6);
+  add("mini-MobileNetV2, t = 6, in 6 pieces (5.1)", *v2);
+  return t;
+}
+}  // namespace
+
 static int run(int argc, char** argv) {
   ExampleArgs args("mobilenet_v2",
                    "MobileNetV2 (Sandler et al. 2018) on Fashion-MNIST with a mini-MobileNetV2 of 6 inverted residual\n"
@@ -39,8 +67,13 @@ static int run(int argc, char** argv) {
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 2500, 500, 2000, "seeds for linear vs ReLU6 bottleneck",
                        "SGD learning rate (momentum 0.9, weight decay 4e-5, cosine, 0.5 warm-up epoch, batch 64)");
+  args.option("--memory-only", "false", "only experiment 8's peak-memory table on untrained nets (seconds)");
   args.parse(argc, argv);
   const bool quick = args.quick();
+  if (args.get_bool("--memory-only")) {
+    memory_table(quick ? 3 : 15).print("(8) peak activation memory of one 28x28 inference, untrained nets (the peak does not depend on the weights)");
+    return 0;
+  }
   set_training_output(isatty(2));
   const auto wall0 = std::chrono::steady_clock::now();
 
@@ -145,6 +178,9 @@ static int run(int argc, char** argv) {
   t8.print("(8) peak activation memory of one 28x28 inference (tensor storage alive at the peak, minus parameters and input)");
   std::printf("peak ratio v1 / v2: %.2fx (paper, Table 3: the largest tensors to materialise, V1 vs V2, fall 4x)\n",
               double(v1.peak) / double(bottleneck1.peak));
+
+  std::printf("\n");
+  memory_table(quick ? 3 : 15).print("(8) the same, with MobileNetV2 5.1's split inference (untrained nets: the peak does not depend on the weights)");
 
   const std::string svg = args.svg_path("build/figures/mobilenet_v2-t.svg");
   SvgPlot p("mini-MobileNetV2 on " + set + ": accuracy vs expansion t", "expansion factor t", "test accuracy (%)");

@@ -1,6 +1,8 @@
 // layers/mobile_blocks.cpp — see mobile_blocks.h.
 #include "layers/mobile_blocks.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -79,6 +81,8 @@ InvertedResidual::InvertedResidual(int64_t in, int64_t out, InvertedResidualOpti
 }
 
 Var InvertedResidual::forward(const Var& x) {
+  if (inference_pieces > 1 && !training() && !grad_enabled() && expand && options.shortcut != Shortcut::expansion)
+    return forward_in_pieces(x);
   Var h = x;
   if (options.shortcut == Shortcut::expansion) {
     h = relu6(bn_dw->forward(depthwise->forward(h)));
@@ -92,6 +96,68 @@ Var InvertedResidual::forward(const Var& x) {
     if (!options.linear_bottleneck) h = relu6(h);
   }
   return residual_ ? add(h, x) : h;   // no activation after the add (Table 1)
+}
+
+namespace {
+// Eval-mode batch norm on channels [a, a + n) of bn, then ReLU6 when `act`, in place on
+// h [N, n, H, W] (inference only: there is no graph to keep the input for).
+void bn_act_inplace(Tensor& h, const BatchNorm& bn, int64_t a, bool act) {
+  const int64_t N = h.dim(0), n = h.dim(1), P = h.dim(2) * h.dim(3);
+  const Tensor &g = bn.weight.var.value(), &b = bn.bias.var.value();
+  for (int64_t c = 0; c < n; ++c) {
+    const float scale = g[a + c] / std::sqrt(bn.running_var[a + c] + bn.eps);
+    const float shift = b[a + c] - bn.running_mean[a + c] * scale;
+    for (int64_t i = 0; i < N; ++i) {
+      float* p = h.data() + (i * n + c) * P;
+      for (int64_t j = 0; j < P; ++j) {
+        const float v = p[j] * scale + shift;
+        p[j] = act ? std::min(std::max(v, 0.0f), 6.0f) : v;
+      }
+    }
+  }
+}
+// Rows [a, a + n) of a [R, ...] weight, or with `cols` the input channels [a, a + n) of a
+// [OC, C, 1, 1] weight: a small copy, alive for one group.
+Tensor weight_rows(const Tensor& w, int64_t a, int64_t n) {
+  const int64_t row = w.numel() / w.dim(0);
+  Shape s = w.shape();
+  s[0] = n;
+  Tensor out(s);
+  std::copy(w.data() + a * row, w.data() + (a + n) * row, out.data());
+  return out;
+}
+Tensor weight_cols(const Tensor& w, int64_t a, int64_t n) {
+  const int64_t OC = w.dim(0), C = w.dim(1);
+  Tensor out({OC, n, 1, 1});
+  for (int64_t o = 0; o < OC; ++o) std::copy(w.data() + o * C + a, w.data() + o * C + a + n, out.data() + o * n);
+  return out;
+}
+}  // namespace
+
+Var InvertedResidual::forward_in_pieces(const Var& x) {
+  const int64_t hidden = expand->out_channels, n = std::min(inference_pieces, hidden);
+  const Conv2dOptions dwo = depthwise->options;
+  Tensor acc;   // Σ over groups of project(group): [N, k', H/s, W/s]
+  for (int64_t g = 0; g < n; ++g) {
+    const int64_t a = g * hidden / n, m = (g + 1) * hidden / n - a;   // channels [a, a + m)
+    Tensor e = conv2d(x, Var(weight_rows(expand->weight.var.value(), a, m)), Var(), {}).value();
+    bn_act_inplace(e, *bn_expand, a, true);
+    Conv2dOptions o = dwo;
+    o.groups = m;
+    Tensor d = conv2d(Var(e), Var(weight_rows(depthwise->weight.var.value(), a, m)), Var(), o).value();
+    e = Tensor();   // the group's expansion is dead once its depthwise output exists
+    bn_act_inplace(d, *bn_dw, a, true);
+    Tensor p = conv2d(Var(d), Var(weight_cols(project->weight.var.value(), a, m)), Var(), {}).value();
+    if (acc.empty()) {
+      acc = p;
+    } else {
+      for (int64_t i = 0; i < acc.numel(); ++i) acc[i] += p[i];
+    }
+  }
+  bn_act_inplace(acc, *bn_project, 0, !options.linear_bottleneck);
+  if (residual_)
+    for (int64_t i = 0; i < acc.numel(); ++i) acc[i] += x.value()[i];
+  return Var(acc);
 }
 
 int64_t InvertedResidual::macs_per_image(const Shape& input, const Shape&) const {

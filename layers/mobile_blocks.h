@@ -61,6 +61,12 @@ class InvertedResidual : public Module, public ReportsMacs {
   std::string type_name() const override { return "InvertedResidual"; }
   int64_t macs_per_image(const Shape& input, const Shape& output) const override;
   bool has_residual() const { return residual_; }
+  // Memory-efficient inference (MobileNetV2 §5.1): with pieces = n > 1, an eval-mode forward
+  // without a graph computes the t·k hidden channels in n groups — expand a group, depthwise
+  // it, project it, add its share to the output — so no more than one group of the wide
+  // tensor is ever alive. The result is the same function (up to float summation order).
+  // Bottleneck placement with an expansion conv only; otherwise the ordinary forward runs.
+  int64_t inference_pieces = 1;
   const int64_t in_channels, out_channels;
   const InvertedResidualOptions options;
   // expand is nullptr when t = 1 in bottleneck placement (MobileNetV2's first block has no
@@ -70,6 +76,7 @@ class InvertedResidual : public Module, public ReportsMacs {
 
  private:
   bool residual_;
+  Var forward_in_pieces(const Var& x);
 };
 
 }  // namespace mgf

@@ -87,9 +87,12 @@ TEST_SUITE("mobilenet_v2") {
       b.eval();   // BN with running statistics: an affine map, smooth in the input
       // β = 3 puts every ReLU6 input well inside (0, 6), away from both kinks, so central
       // differences see a smooth function (the kinks are tested by relu6's own checks)
+      // and γ = 0.1 keeps them there whatever the initial weights (|pre-BN| < 30)
       for (auto* bn : {b.bn_expand.get(), b.bn_dw.get(), b.bn_project.get()})
-        if (bn) bn->bias.var.value().fill(3.0f);
-      b.bn_project->weight.var.value().fill(0.1f);   // γ small: the projection stays inside (0, 6) too
+        if (bn) {
+          bn->bias.var.value().fill(3.0f);
+          bn->weight.var.value().fill(0.1f);
+        }
       Var x(random_tensor({1, c.in_c, 4, 5}, 41), true);
       CHECK(check_gradients([&](const std::vector<Var>& v) { return b.forward(v[0]); }, {x}));
       CHECK(check_gradients([&](const std::vector<Var>&) { return b.forward(x); },
@@ -112,6 +115,41 @@ TEST_SUITE("mobilenet_v2") {
       prev = peak;
     }
     CHECK(tensor_bytes_live() >= 0);
+  }
+
+  TEST_CASE("memory-efficient inference (§5.1): the block in pieces gives the same outputs and holds less at the peak") {
+    for (bool linear : {true, false}) {
+      for (int64_t s : {1, 2}) {
+        CAPTURE(linear);
+        CAPTURE(s);
+        InvertedResidual b(6, s == 1 ? 6 : 8, {4, s, linear, Shortcut::bottleneck});
+        // non-trivial running statistics and affine parameters, so every BN term matters
+        for (auto* bn : {b.bn_expand.get(), b.bn_dw.get(), b.bn_project.get()}) {
+          bn->running_mean = random_tensor(bn->running_mean.shape(), 7, -0.5f, 0.5f);
+          bn->running_var = random_tensor(bn->running_var.shape(), 8, 0.5f, 2.0f);
+          Tensor g = random_tensor(bn->weight.var.value().shape(), 9, 0.5f, 1.5f);
+          Tensor be = random_tensor(bn->bias.var.value().shape(), 10, -0.5f, 0.5f);
+          for (int64_t i = 0; i < g.numel(); ++i) {
+            bn->weight.var.value()[i] = g[i];
+            bn->bias.var.value()[i] = be[i];
+          }
+        }
+        b.eval();
+        NoGradGuard ng;
+        Tensor x = random_tensor({2, 6, 9, 7}, 11, -3.0f, 3.0f);
+        Tensor whole = b.forward(Var(x)).value();
+        const int64_t peak_whole = peak_activation_bytes(b, {1, 6, 9, 7});
+        for (int64_t n : {2, 3, 24}) {
+          CAPTURE(n);
+          b.inference_pieces = n;
+          Tensor split = b.forward(Var(x)).value();
+          REQUIRE(split.shape() == whole.shape());
+          for (int64_t i = 0; i < whole.numel(); ++i) CHECK(split[i] == doctest::Approx(whole[i]).epsilon(1e-5));
+          CHECK(peak_activation_bytes(b, {1, 6, 9, 7}) < peak_whole);
+        }
+        b.inference_pieces = 1;
+      }
+    }
   }
 
   TEST_CASE("the mini-MobileNetV2 runs at 28x28 for every ablation and its MACs grow with t") {
