@@ -62,6 +62,45 @@ void table3(ResultTable& out) {
   }
 }
 
+// Latency does not depend on the weights' values (dense kernels), so this table needs no
+// training: every net of experiments 5 and 6, timed interleaved at batch 1 and 64, so a
+// burst of load from other processes hits every net alike (the per-net columns of the
+// training run are measured minutes apart).
+ResultTable latency_table(int samples) {
+  struct Net {
+    std::string name;
+    std::shared_ptr<Sequential> net;
+    int64_t size;
+  };
+  std::vector<Net> nets = {{"standard 3x3 convs", make_mobilenet_v1(1.0, false), 28},
+                           {"separable, alpha 1", make_mobilenet_v1(1.0, true), 28},
+                           {"separable, alpha 0.75", make_mobilenet_v1(0.75, true), 28},
+                           {"separable, alpha 0.5", make_mobilenet_v1(0.5, true), 28},
+                           {"separable, alpha 0.25", make_mobilenet_v1(0.25, true), 28},
+                           {"separable, 32 px", make_mobilenet_v1(1.0, true), 32},
+                           {"separable, 24 px", make_mobilenet_v1(1.0, true), 24},
+                           {"separable, 16 px", make_mobilenet_v1(1.0, true), 16}};
+  NoGradGuard ng;
+  std::vector<std::function<void()>> b1, b64;
+  std::vector<Var> x1, x64;
+  for (auto& n : nets) {
+    n.net->eval();
+    x1.push_back(Var(Tensor({1, 1, n.size, n.size}, 0.5f)));
+    x64.push_back(Var(Tensor({64, 1, n.size, n.size}, 0.5f)));
+  }
+  for (size_t i = 0; i < nets.size(); ++i) {
+    b1.push_back([&, i] { nets[i].net->forward(x1[i]); });
+    b64.push_back([&, i] { nets[i].net->forward(x64[i]); });
+  }
+  const auto t1 = median_call_us_interleaved(b1, samples, std::vector<int>(nets.size(), 10));
+  const auto t64 = median_call_us_interleaved(b64, samples, std::vector<int>(nets.size(), 1));
+  ResultTable t({"net", "MACs", "latency b1 (ms)", "latency b64 (ms)", "b1 vs standard", "b64 vs standard"});
+  for (size_t i = 0; i < nets.size(); ++i)
+    t.add_row({nets[i].name, std::to_string(summarize(*nets[i].net, {1, 1, nets[i].size, nets[i].size}, 1).macs),
+               fmt(t1[i] / 1000.0, 3), fmt(t64[i] / 1000.0, 2), fmt(t1[0] / t1[i], 2) + "x", fmt(t64[0] / t64[i], 2) + "x"});
+  return t;
+}
+
 struct Trained {
   std::vector<double> val_err, test_err;  // one per seed, in %
 };
@@ -78,8 +117,13 @@ static int run(int argc, char** argv) {
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
                        "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
+  args.option("--latency-only", "false", "only the latency table of every net, timed interleaved, untrained (a minute)");
   args.parse(argc, argv);
   const bool quick = args.quick();
+  if (args.get_bool("--latency-only")) {
+    latency_table(quick ? 3 : 21).print("latency of every net, interleaved (median, " + std::to_string(num_threads()) + " thread(s))");
+    return 0;
+  }
   set_training_output(isatty(2));
   const auto wall0 = std::chrono::steady_clock::now();
 
@@ -227,6 +271,9 @@ static int run(int argc, char** argv) {
   std::printf("\n");
   tk.print("depthwise 3x3 conv: direct kernel vs im2col + GEMM with K = 9 (median, interleaved, " + std::to_string(num_threads()) +
            " thread(s))");
+
+  std::printf("\n");
+  latency_table(quick ? 3 : 21).print("latency of every net, interleaved, untrained (median, " + std::to_string(num_threads()) + " thread(s))");
 
   // ---- figure and JSON -----------------------------------------------------------------------
   const std::string svg = args.svg_path("build/figures/mobilenet-alpha-rho.svg");

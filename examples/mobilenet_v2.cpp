@@ -65,7 +65,7 @@ static int run(int argc, char** argv) {
                    "MobileNet-v1-style net.",
                    "full run (defaults, --threads 1, a quarter of a busy core): about 30 min; --quick: seconds",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
-  declare_mobile_flags(args, 2500, 500, 2000, "seeds for linear vs ReLU6 bottleneck",
+  declare_mobile_flags(args, 5000, 1000, 3000, "seeds for linear vs ReLU6 bottleneck",
                        "SGD learning rate (momentum 0.9, weight decay 4e-5, cosine, 0.5 warm-up epoch, batch 64)");
   args.option("--memory-only", "false", "only experiment 8's peak-memory table on untrained nets (seconds)");
   args.parse(argc, argv);
@@ -77,7 +77,7 @@ static int run(int argc, char** argv) {
   set_training_output(isatty(2));
   const auto wall0 = std::chrono::steady_clock::now();
 
-  MobileRun mr = load_mobile_run(args, 2, 4e-5f);   // weight decay 4e-5: MobileNetV2 §6.1
+  MobileRun mr = load_mobile_run(args, 3, 4e-5f);   // weight decay 4e-5: MobileNetV2 §6.1
   const DataSplits& data = mr.data;
   const BaselineRecipe& recipe = mr.recipe;
   const int seeds = mr.seeds;
