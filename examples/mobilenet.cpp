@@ -113,7 +113,7 @@ static int run(int argc, char** argv) {
                    "the same net with depthwise-separable convs (MACs, accuracy over seeds, batch-1/64 latency); the\n"
                    "width multiplier alpha and resolution multiplier rho sweeps (MACs vs alpha^2, rho^2; accuracy vs MACs);\n"
                    "and a depthwise layer through im2col + GEMM (K = 9) against the direct kernel.",
-                   "full run (defaults, --threads 1): 27 min measured on the shared 2-core VM under load; --latency-only: seconds; --quick: under a minute",
+                   "full run (defaults, --threads 1): 27 min measured on the shared 2-core VM under load; --latency-only: seconds; --quick: about 10 s",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
                        "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");

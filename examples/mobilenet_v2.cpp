@@ -63,7 +63,7 @@ static int run(int argc, char** argv) {
                    "blocks: linear vs ReLU6 bottleneck (seeds), shortcut between bottlenecks vs between expansions,\n"
                    "expansion t in {1, 3, 6, 10}, and the measured peak activation memory of one inference against a\n"
                    "MobileNet-v1-style net.",
-                   "full run (defaults, --threads 1): 6 min measured on the shared 2-core VM at load 3 (longer under more load); --memory-only: seconds; --quick: about a minute",
+                   "full run (defaults, --threads 1): 6 min measured on the shared 2-core VM at load 3 (longer under more load); --memory-only: seconds; --quick: about 25 s",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 5000, 1000, 3000, "seeds for linear vs ReLU6 bottleneck",
                        "SGD learning rate (momentum 0.9, weight decay 4e-5, cosine, 0.5 warm-up epoch, batch 64)");
