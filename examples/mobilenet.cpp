@@ -117,7 +117,7 @@ static int run(int argc, char** argv) {
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
                        "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
-  args.option("--latency-only", "false", "only the latency table of every net, timed interleaved, untrained (a minute)");
+  args.option("--latency-only", "false", "only the latency table of every net, timed interleaved, untrained (seconds)");
   args.parse(argc, argv);
   const bool quick = args.quick();
   if (args.get_bool("--latency-only")) {
