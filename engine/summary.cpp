@@ -48,7 +48,35 @@ int64_t layer_macs(Module& m, const Shape& input, const Shape& output) {
     const Shape& w = c->weight.var.value().shape();  // [OC, C/g, k, k]
     return shape_numel(output) / n * w[1] * w[2] * w[3];
   }
+  if (dynamic_cast<Sequential*>(&m) && !m.children().empty()) {
+    // a nested chain: walk its children with a zero image to learn each one's input shape
+    NoGradGuard ng;
+    Var cur(Tensor(input, 0.0f));
+    int64_t macs = 0;
+    for (auto& c : m.children()) {
+      Var in = cur;
+      if (dynamic_cast<Linear*>(c.second.get()) && in.value().ndim() > 2) in = flatten(in);
+      cur = c.second->forward(in);
+      macs += layer_macs(*c.second, in.shape(), cur.shape());   // already per image
+    }
+    return macs;
+  }
   return 0;
+}
+
+int64_t conv_macs(const Shape& w, int64_t out_h, int64_t out_w) { return w[0] * out_h * out_w * w[1] * w[2] * w[3]; }
+
+int64_t peak_activation_bytes(Module& model, const Shape& input) {
+  const bool was_training = model.training();
+  model.eval();
+  NoGradGuard ng;
+  Var x(Tensor(input, 0.5f));
+  const int64_t before = tensor_bytes_live();
+  reset_tensor_bytes_peak();
+  { Var y = model.forward(x); }   // y (the logits) is alive at the end, so it counts too
+  const int64_t peak = tensor_bytes_peak() - before;
+  model.train(was_training);
+  return peak;
 }
 
 ModelSummary summarize(Module& model, const Shape& input, int repeats) {

@@ -10,9 +10,14 @@
 // same for work (a sparse layer does only the MACs of its non-zeros).
 // The summary walks the model's top-level children in order, feeding each the previous
 // output: right for Sequential models (every model in this book). A Linear fed an image
-// gets it flattened, as LeNet300::forward does.
-// Book: book/03-training.md. Deliberately not here: memory of activations, FLOPs of
-// activations/pooling (counted as 0 MACs).
+// gets it flattened, as LeNet300::forward does. A nested Sequential is counted by walking
+// its children the same way; a block with its own forward (a residual, a concat) counts its
+// MACs by implementing ReportsMacs (layers/mobile_blocks.h), so the model's count is exact.
+// Activation memory: peak_activation_bytes() measures it (tensor storage accounting in
+// engine/tensor.h), it does not estimate it.
+// Book: book/03-training.md, book/05-mobilenet.md (MACs of blocks), book/07-mobilenet_v2.md
+// (peak memory). Deliberately not here: FLOPs of activations/pooling/BN/adds (0 MACs, as
+// MobileNet's Mult-Adds count only the multiply-adds of convolutions and FC layers).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -63,5 +68,13 @@ ModelSummary summarize(Module& model, const Shape& input, int repeats = 50);
 int64_t parameter_bytes(Module& m);
 // Dense MACs per image of Linear and Conv2d (and ReportsMacs); 0 for other layers.
 int64_t layer_macs(Module& m, const Shape& input, const Shape& output);
+// MACs of a conv with this weight shape producing OH·OW outputs per channel, one image.
+int64_t conv_macs(const Shape& weight, int64_t out_h, int64_t out_w);
+
+// Peak activation memory of one inference (eval mode, no graph): the most bytes of tensor
+// storage alive at once during model.forward(x), above what was alive before the call (the
+// parameters and x itself). Measured by the allocator's accounting, so it includes every
+// intermediate the model keeps alive (a residual's input) and excludes kernel scratch.
+int64_t peak_activation_bytes(Module& model, const Shape& input);
 
 }  // namespace mgf

@@ -2,6 +2,7 @@
 #include "engine/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 
 #include "engine/io/checked.h"
@@ -11,6 +12,23 @@
 #endif
 
 namespace mgf {
+
+// ---- tensor storage accounting (tensor.h) --------------------------------------------------
+namespace {
+std::atomic<int64_t> g_bytes_live{0}, g_bytes_peak{0};
+}
+namespace detail {
+void note_tensor_alloc(int64_t bytes) {
+  const int64_t now = g_bytes_live.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = g_bytes_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_bytes_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+void note_tensor_free(int64_t bytes) { g_bytes_live.fetch_sub(bytes, std::memory_order_relaxed); }
+}  // namespace detail
+int64_t tensor_bytes_live() { return g_bytes_live.load(std::memory_order_relaxed); }
+int64_t tensor_bytes_peak() { return g_bytes_peak.load(std::memory_order_relaxed); }
+void reset_tensor_bytes_peak() { g_bytes_peak.store(g_bytes_live.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
 std::string shape_str(const Shape& s) {
   std::string out = "[";

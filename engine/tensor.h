@@ -18,9 +18,23 @@ namespace mgf {
 
 using Shape = std::vector<int64_t>;
 
+// Bytes of tensor storage alive now, and the most alive at once since the last reset.
+// Every Tensor's floats pass through DefaultInitAllocator, which reports here, so the
+// engine can measure the peak activation memory of one inference (MobileNetV2 §5, the
+// memory argument; peak_activation_bytes() in engine/summary.h). Kernel scratch buffers
+// (im2col's columns, plain std::vector) are not tensor storage and are not counted.
+int64_t tensor_bytes_live();
+int64_t tensor_bytes_peak();
+void reset_tensor_bytes_peak();   // peak := live
+namespace detail {
+void note_tensor_alloc(int64_t bytes);
+void note_tensor_free(int64_t bytes);
+}  // namespace detail
+
 // The storage's allocator: std::allocator, except that `vector(n)` leaves the floats
 // uninitialised (default-init instead of value-init). Only Tensor::uninit() relies on it;
 // every other constructor passes a fill value or copies, so they still write every float.
+// allocate/deallocate also count bytes for tensor_bytes_live() / tensor_bytes_peak().
 template <class T>
 struct DefaultInitAllocator : std::allocator<T> {
   template <class U>
@@ -30,6 +44,14 @@ struct DefaultInitAllocator : std::allocator<T> {
   DefaultInitAllocator() = default;
   template <class U>
   DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  T* allocate(size_t n) {
+    detail::note_tensor_alloc(static_cast<int64_t>(n * sizeof(T)));
+    return std::allocator<T>::allocate(n);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    detail::note_tensor_free(static_cast<int64_t>(n * sizeof(T)));
+    std::allocator<T>::deallocate(p, n);
+  }
   template <class U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;
