@@ -95,6 +95,7 @@ class PackedBinaryNet {
     float eps = 0;
     Tensor weight, bias;          // conv, linear
     std::vector<float> gamma, beta, mean, var, scale;
+    std::vector<float> istd;      // batch norm: 1/√(var + eps), computed at load
     std::vector<uint64_t> bits;   // O packed rows of K bits
     SignThresholds th;            // bit layers with out = 1
     RealThresholds rth;           // sign
