@@ -567,13 +567,20 @@ TEST_SUITE("xnor") {
     expect_error(good.substr(0, good.size() - 5), "truncated or padded");
     expect_error(good.substr(0, 10), "header");
     expect_error("NOTXNOR!" + good.substr(8), "magic");
-    std::string v4 = good;
-    v4[8] = 4;
-    expect_error(v4, "expected version 3, found 4");
+    std::string v5 = good;
+    v5[8] = 5;
+    expect_error(v5, "expected version 3 or 4, found 5");
+    std::string v3 = good;   // version 3 (the records before binary_res_block) is still read
+    v3[8] = 3;
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f << v3;
+    }
+    CHECK_NOTHROW(PackedBinaryNet{path});
     std::string v2 = good;   // the fixed-layout format before layer records: refused, with what to do
     v2[8] = 2;
     expect_error(v2, "found version 2 (a fixed LeNet-5 layout of named tensors), which is no longer read: expected "
-                     "version 3 (a list of layer records); re-export the model with export_packed");
+                     "version 3 or 4 (a list of layer records); re-export the model with export_packed");
     std::string v1 = good;   // the old native-endian, FNV-1a format is refused by name
     v1[8] = 1;
     expect_error(v1, "found version 1");

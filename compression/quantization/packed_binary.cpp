@@ -29,6 +29,7 @@
 #include "layers/activation.h"
 #include "layers/conv.h"
 #include "layers/linear.h"
+#include "layers/models/binary_resnet.h"
 #include "layers/norm.h"
 #include "layers/pool.h"
 #include "layers/shape.h"
@@ -37,7 +38,8 @@ namespace mgf {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'G', 'F', 'X', 'N', 'O', 'R', '1'};
-constexpr uint32_t kVersion = 3;  // 2: a fixed LeNet-5 of named tensors; 1: native byte order, FNV-1a
+constexpr uint32_t kVersion = 4;  // 4: + binary_res_block records; 3: the other records, still read;
+                                  // 2: a fixed LeNet-5 of named tensors; 1: native byte order, FNV-1a
 constexpr size_t kHeader = 8 + 4 + 4 + 8 + 4;
 constexpr int64_t kMaxDim = int64_t{1} << 20;  // any single size a record declares
 using Kind = PackedBinaryNet::Kind;
@@ -168,6 +170,35 @@ int64_t export_packed(const Sequential& model, const std::vector<int64_t>& input
         e.bits = true;
         e.flat_of.clear();
       }
+    } else if (auto* rb = dynamic_cast<BinaryResBlock*>(mod)) {
+      // y = x + s ⊙ (sign(BN(x)) ⊛ sign(W)): one record, the batch norm, the packed weights and
+      // the scale; the runner adds the real shortcut (layers/models/binary_resnet.h).
+      need_real("a binary residual block");
+      need_image();
+      const BinaryLayerOptions& o = rb->conv->options;
+      const Tensor& W = rb->conv->weight.var.value();
+      const int64_t C = e.shape[0], O = W.dim(0), k = W.dim(2), K = W.numel() / O;
+      if (O != C || W.dim(1) != C || W.dim(3) != k || o.stride != 1 || 2 * o.pad != k - 1)
+        e.refuse(name, "expected a C -> C binary conv with a square odd kernel, stride 1 and 'same' padding "
+                       "(the identity shortcut), found weight " + W.str() + ", stride " + std::to_string(o.stride) +
+                       ", pad " + std::to_string(o.pad));
+      if (!o.binarize_weights || !o.binarize_input)
+        e.refuse(name, "expected binary weights and a binary input (a BWN or real layer has no popcount form)");
+      e.begin(Kind::binary_res_block, name);
+      const uint32_t scale = o.gamma_case ? 2 : o.use_beta ? 0 : 1;
+      for (int64_t v : {O, k, o.pad, static_cast<int64_t>(scale)}) e.w.u32(static_cast<uint32_t>(v));
+      const BnParams p = bn_params(*rb->bn);
+      e.w.f32(p.eps);
+      for (const auto* v : {&p.gamma, &p.beta, &p.mean, &p.var}) e.floats(*v);
+      e.packed(std::vector<float>(W.data(), W.data() + W.numel()), O, K);  // (c, kh, kw): im2col's order
+      if (o.gamma_case) {  // Γ materialised for the block's hw×hw output
+        std::vector<Tensor> f;
+        for (Parameter* q : rb->conv->gamma) f.push_back(q->var.value());
+        e.floats(gamma_full(o.gamma_case, f, O, e.shape[1], e.shape[2]));
+      } else {
+        e.floats(o.use_alpha ? bwn_alpha(W) : std::vector<float>(static_cast<size_t>(O), 1.0f));
+      }
+      // the shape is unchanged: C channels, same padding
     } else if (auto* bl = dynamic_cast<BinaryLayer*>(mod)) {
       const BinaryLayerOptions& o = bl->options;
       const Tensor& W = bl->weight.var.value();
@@ -258,7 +289,7 @@ int64_t export_packed(const Sequential& model, const std::vector<int64_t>& input
       e.shape = {li->out_features};
     } else {
       e.refuse(name, "expected one of Conv2d, BatchNorm, ReLU, MaxPool2d, Flatten, SignSTE, BinaryConv2d, BinaryLinear, "
-                     "Linear, found " + mod->type_name());
+                     "BinaryResBlock, Linear, found " + mod->type_name());
     }
   }
   if (e.bits) throw std::invalid_argument("export_packed: expected real outputs at the end, found bits");
@@ -288,6 +319,7 @@ const char* PackedBinaryNet::kind_name(Kind k) {
     case Kind::or_pool: return "or_pool";
     case Kind::bit_conv: return "bit_conv";
     case Kind::bit_linear: return "bit_linear";
+    case Kind::binary_res_block: return "binary_res_block";
   }
   return "?";
 }
@@ -315,10 +347,10 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   if (version == 1 || version == 2)
     c.fail_at(8, "version", "found version " + std::to_string(version) + (version == 1 ? " (native byte order, FNV-1a checksum)" :
                                 " (a fixed LeNet-5 layout of named tensors)") +
-                            ", which is no longer read: expected version " + std::to_string(kVersion) +
+                            ", which is no longer read: expected version 3 or " + std::to_string(kVersion) +
                             " (a list of layer records); re-export the model with export_packed");
-  if (version != kVersion)
-    c.fail_at(8, "version", "expected version " + std::to_string(kVersion) + ", found " + std::to_string(version));
+  if (version != 3 && version != kVersion)
+    c.fail_at(8, "version", "expected version 3 or " + std::to_string(kVersion) + ", found " + std::to_string(version));
   if (buf.size() < kHeader)
     c.fail("header", "expected a header of " + std::to_string(kHeader) + " bytes, found a file of " +
                          std::to_string(buf.size()));
@@ -379,8 +411,10 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   for (uint32_t r = 0; r < count; ++r) {
     const size_t at = c.pos();
     const uint32_t kind = c.u32("layer kind");
-    if (kind > static_cast<uint32_t>(Kind::bit_linear))
-      c.fail_at(at, "layer kind", "layer " + std::to_string(r) + ": expected a kind 0 .. 11, found " + std::to_string(kind));
+    const uint32_t last = version == 3 ? static_cast<uint32_t>(Kind::bit_linear) : static_cast<uint32_t>(Kind::binary_res_block);
+    if (kind > last)
+      c.fail_at(at, "layer kind", "layer " + std::to_string(r) + ": expected a kind 0 .. " + std::to_string(last) +
+                                      " (version " + std::to_string(version) + "), found " + std::to_string(kind));
     Layer l;
     l.kind = static_cast<Kind>(kind);
     l.name = c.str_u32("layer name");
@@ -480,6 +514,23 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         shape = {O};
         break;
       }
+      case Kind::binary_res_block: {
+        real(), image();
+        const int64_t O = dim("res block O"), k = dim("res block k"), pad = dim("res block pad", 0);
+        l.mode = c.u32("res block scale");
+        if (l.mode > 2) c.fail("res block scale", "expected 0 (alpha*K), 1 (alpha) or 2 (Gamma), found " + std::to_string(l.mode));
+        if (O != shape[0]) fail("a block of " + std::to_string(O) + " channels in and out (the identity shortcut)");
+        if (2 * pad != k - 1) c.fail("res block pad", "expected 'same' padding (k - 1) / 2 for k = " + std::to_string(k) + ", found " + std::to_string(pad));
+        l.g = ConvGeom{shape[0], shape[1], shape[2], k, k, 1, 1, pad, pad};
+        l.eps = c.f32("res block eps");
+        if (!(l.eps > 0.0f && l.eps < 1.0f)) c.fail("res block eps", "expected 0 < eps < 1, found " + std::to_string(l.eps));
+        for (auto* v : {&l.gamma, &l.beta, &l.mean, &l.var}) floats(*v, static_cast<uint64_t>(shape[0]), "batch norm of " + l.name);
+        l.istd = bn_inv_std(l.var, l.eps);
+        packed_rows(l, O, shape[0] * k * k);
+        floats(l.scale, static_cast<uint64_t>(l.mode == 2 ? O * shape[1] * shape[2] : O), "scale of " + l.name);
+        if (l.mode == 2) net.xnorpp_ = true;
+        break;  // the shape is unchanged
+      }
       case Kind::linear:
         real();
         if (shape.size() != 1) fail("features [F]");
@@ -517,6 +568,7 @@ int64_t PackedBinaryNet::ops_per_image() const {
       case Kind::conv: ops += l.out * P * l.g.C * l.g.KH * l.g.KW; break;
       case Kind::binary_conv:
       case Kind::bit_conv: ops += l.out * P * bit_words(l.K); break;
+      case Kind::binary_res_block: ops += l.out * l.g.H * l.g.W * (bit_words(l.K) + 2); break;  // + BN and the add
       case Kind::binary_linear:
       case Kind::bit_linear: ops += l.out * bit_words(l.K); break;
       case Kind::linear: ops += l.out * l.in[0]; break;
@@ -710,6 +762,16 @@ Act run_layer(const Layer& l, Act a) {
         or_pool_bits(a.b.data() + n * a.stride, l.in[1], l.in[2], bit_words(l.in[0]), l.out, out.b.data() + n * out.stride);
       break;
     case Kind::binary_conv: out.f = binary_conv_real(l, a.f); break;
+    case Kind::binary_res_block: {  // x + s ⊙ (sign(BN(x)) ⊛ sign(W)), in the block's order: BN, conv, then x + branch
+      const int64_t C = l.in[0], S = l.in[1] * l.in[2];
+      Tensor h = Tensor::uninit(a.f.shape());
+      batch_norm_real(l, a.f.data(), h.data(), N, C, S);
+      out.f = binary_conv_real(l, h);
+      const float* x = a.f.data();
+      float* y = out.f.data();
+      for (int64_t i = 0; i < out.f.numel(); ++i) y[i] = x[i] + y[i];  // add(x, branch): the real shortcut
+      break;
+    }
     case Kind::binary_linear: out.f = binary_linear_real(l, a.f); break;
     case Kind::bit_conv: {  // C[P × O] = bgemm(receptive fields, weights): pixel-major, as the next layer wants
       const int64_t P = l.g.OH() * l.g.OW(), O = l.out;
