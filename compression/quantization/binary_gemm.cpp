@@ -150,35 +150,29 @@ MGF_AVX2 static inline void store4_avx2(int32_t* c, __m128i pc, int64_t K, int64
   for (int64_t q = 0; q < n; ++q) c[q] = lane[q];
 }
 
+// R rows of C (R = 2, or 1 for a last odd row) against all N columns, in groups of 4; a ragged
+// last group repeats its last column (computed, not stored).
+template <int R>
+MGF_AVX2 static inline void bgemm_strip_avx2(int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C,
+                                             int64_t ldc) {
+  const int64_t words = bit_words(K);
+  const uint64_t* a[R];
+  for (int r = 0; r < R; ++r) a[r] = A + r * words;
+  for (int64_t j = 0; j < N; j += 4) {
+    const uint64_t* b[4];
+    for (int q = 0; q < 4; ++q) b[q] = B + std::min(j + q, N - 1) * words;
+    __m128i pc[R];
+    popcount_xor_avx2<R>(a, b, words, pc);
+    for (int r = 0; r < R; ++r) store4_avx2(C + r * ldc + j, pc[r], K, std::min<int64_t>(4, N - j));
+  }
+}
+
 MGF_AVX2 void bgemm_avx2(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C, int64_t ldc) {
   const int64_t words = bit_words(K);
-  // Columns in groups of 4; a ragged last group repeats its last column (computed, not stored).
-  auto cols = [&](int64_t j, const uint64_t** b) {
-    for (int q = 0; q < 4; ++q) b[q] = B + std::min(j + q, N - 1) * words;
-    return std::min<int64_t>(4, N - j);
-  };
   int64_t i = 0;
-  for (; i + 2 <= M; i += 2) {  // two rows of C at a time: each B slice is loaded once for both
-    const uint64_t* a[2] = {A + i * words, A + (i + 1) * words};
-    for (int64_t j = 0; j < N; j += 4) {
-      const uint64_t* b[4];
-      const int64_t n = cols(j, b);
-      __m128i pc[2];
-      popcount_xor_avx2<2>(a, b, words, pc);
-      store4_avx2(C + i * ldc + j, pc[0], K, n);
-      store4_avx2(C + (i + 1) * ldc + j, pc[1], K, n);
-    }
-  }
-  if (i < M) {  // a last odd row: 1 × 4
-    const uint64_t* a[1] = {A + i * words};
-    for (int64_t j = 0; j < N; j += 4) {
-      const uint64_t* b[4];
-      const int64_t n = cols(j, b);
-      __m128i pc[1];
-      popcount_xor_avx2<1>(a, b, words, pc);
-      store4_avx2(C + i * ldc + j, pc[0], K, n);
-    }
-  }
+  for (; i + 2 <= M; i += 2)  // two rows of C at a time: each B slice is loaded once for both
+    bgemm_strip_avx2<2>(N, K, A + i * words, B, C + i * ldc, ldc);
+  if (i < M) bgemm_strip_avx2<1>(N, K, A + i * words, B, C + i * ldc, ldc);  // a last odd row: 1 × 4
 }
 
 // ---- AVX-512 VPOPCNTQ: the third variant --------------------------------------------------
