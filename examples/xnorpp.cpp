@@ -15,11 +15,17 @@
 // lr with the lowest VALIDATION error (the last --val training images, never trained on), train
 // the other seeds at it; the test set is evaluated once per kept model, at the end. Finally the
 // cost of the scale itself at the paper's conv shape: Γ is one multiply per output, K needs a pass
-// over the input. Not here: the paper's ResNet-18 / ImageNet recipe, a packed runner for this net.
+// over the input. Deployment: every kept model is exported to a packed .xnor file (version 4: one
+// binary_res_block record per block, compression/quantization/packed_binary.h), reloaded and run
+// over the whole test set from the file — the binary branch in xnor + popcount, the shortcut and
+// scales in float; its predictions are compared one by one with the float simulation's (exit 1 on
+// any difference), and the two are timed side by side at batch 1 and 64 on one thread.
+// Not here: the paper's ResNet-18 / ImageNet recipe.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "compression/quantization/binary_gemm.h"
@@ -88,6 +94,73 @@ static int64_t train_images(const ExampleArgs& args) {
 
 namespace {
 
+// The kept model from its .xnor file on the whole test set: predictions compared with the float
+// simulation's one by one (check_sim_equals_deploy: exit 1 on any difference), then both timed at
+// batch 1 and 64 on one thread (medians, interleaved). One row of `dep`.
+void deploy_row(BinaryResNet& model, const Dataset& test, const std::string& key, const std::string& label, bool quick,
+                ResultTable& dep) {
+  std::filesystem::create_directories("build");
+  const std::string path = "build/xnorpp-resnet-" + key + ".xnor";
+  const int64_t file_bytes = export_packed(model, {1, 28, 28}, path);
+  const PackedBinaryNet packed(path);
+  model.eval();
+  const int64_t n = test.size();
+  Tensor sim({n, 10});
+  int64_t sim_errors = 0;
+  double max_diff = 0;
+  {
+    NoGradGuard ng;
+    for (int64_t b = 0; b < n; b += 1000) {
+      const Dataset part = test.slice(b, std::min<int64_t>(1000, n - b));
+      const Tensor l = model(Var(part.images)).value();
+      sim_errors += count_errors(l, part.labels);
+      std::copy(l.data(), l.data() + l.numel(), sim.data() + b * 10);
+      const Tensor d = packed.forward(part.images);
+      for (int64_t i = 0; i < l.numel(); ++i) max_diff = std::max(max_diff, static_cast<double>(std::fabs(d[i] - l[i])));
+    }
+  }
+  const PackedEval pe = evaluate_packed(packed, test, &sim);
+  // Timing: one thread, the same images for both; each round runs the simulation once and the
+  // packed model once, and the medians over rounds are kept, so both see the same load. Batch 1
+  // is wall time (a call is ~0.1 ms, rarely descheduled); batch 64 is this thread's CPU time (a
+  // call lasts milliseconds, longer than a scheduler slice on a shared machine, so wall time
+  // would mostly measure the other processes) — the method of examples/xnor.cpp's part 4.
+  const int threads = num_threads();
+  set_num_threads(1);
+  double us[2][2];  // [batch 1, 64][simulation, packed], per image
+  for (int bi = 0; bi < 2; ++bi) {
+    const int64_t B = std::min<int64_t>(bi == 0 ? 1 : 64, n);
+    const bool cpu = bi == 1;
+    const Tensor x = test.slice(0, B).images;
+    const int rounds = quick ? 5 : (bi == 0 ? 201 : 21);
+    std::vector<double> t[2];
+    for (int r = -1; r < rounds; ++r) {  // round −1 warms the caches and is not kept
+      double t0 = now_us(cpu);
+      {
+        NoGradGuard ng;
+        (void)model(Var(x));
+      }
+      double t1 = now_us(cpu);
+      if (r >= 0) t[0].push_back((t1 - t0) / static_cast<double>(B));
+      t0 = now_us(cpu);
+      (void)packed.forward(x);
+      t1 = now_us(cpu);
+      if (r >= 0) t[1].push_back((t1 - t0) / static_cast<double>(B));
+    }
+    us[bi][0] = median_of(t[0]), us[bi][1] = median_of(t[1]);
+  }
+  set_num_threads(threads);
+  dep.add_row({label, std::to_string(sim_errors), std::to_string(pe.errors), std::to_string(pe.disagreements),
+               fmt(max_diff, 6), fmt(us[0][0], 1), fmt(us[0][1], 1), fmt(us[0][0] / us[0][1], 2), fmt(us[1][0], 1),
+               fmt(us[1][1], 1), fmt(us[1][0] / us[1][1], 2), std::to_string(file_bytes)});
+  std::printf("%s: packed from %s on %lld test images: %lld errors (simulation %lld), %lld predictions differ, max |logit "
+              "difference| %.2g\n", label.c_str(), path.c_str(), static_cast<long long>(pe.count),
+              static_cast<long long>(pe.errors), static_cast<long long>(sim_errors),
+              static_cast<long long>(pe.disagreements), max_diff);
+  std::fflush(stdout);
+  check_sim_equals_deploy(path, pe.disagreements, pe.count, -1.0);  // predictions; the logit gap is printed
+}
+
 struct Trained {
   std::unique_ptr<BinaryResNet> model;
   double val_err = 0, secs = 0;
@@ -118,9 +191,11 @@ static int run(int argc, char** argv) {
                    "Reproduces XNOR-Net++ (Bulat & Tzimiropoulos 2019): a learned scale Gamma (4 shapes) vs\n"
                    "XNOR-Net's analytic alpha*K on a small binary ResNet (real shortcut, so the scale is not\n"
                    "divided out by a batch norm), at equal binary cost; learning rate chosen on the validation\n"
-                   "split, test error once per kept model; the cost of the scale at the paper's conv shape.",
+                   "split, test error once per kept model; the cost of the scale at the paper's conv shape; every\n"
+                   "kept model run packed from a .xnor file (simulation = deployment, exit 1 on any difference).",
                    "per run (one model, one lr or seed, 50 000 images, 1 epoch, width 16, 1 thread) ~35 s of CPU, 45-90 s wall;\n"
-                   "the default per set: 5 rows x (4 lrs + 2 more seeds) = 30 runs, ~17 min of CPU; --quick: ~5 s",
+                   "the default per set: 5 rows x (4 lrs + 2 more seeds) = 30 runs, ~17 min of CPU; each kept model is then run\n"
+                   "packed from its .xnor file on the test set and timed (~10 s per model); --quick: ~6 s",
                    {"--data", "--epochs", "--val", "--json"});
   args.val_default(10000, "the learning rate of each row is chosen on them (--quick: 500)");
   args.option("--set", "mnist", "mnist or fashion-mnist");
@@ -169,6 +244,9 @@ static int run(int argc, char** argv) {
               static_cast<long long>(data.test.size()), epochs, args.get("--lrs").c_str(), static_cast<long long>(batch),
               static_cast<unsigned long long>(args.seed()), static_cast<unsigned long long>(args.seed() + nseeds - 1));
 
+  ResultTable dep({"model", "test errors (simulation)", "test errors (packed)", "predictions that differ",
+                   "max |logit diff|", "batch 1: sim us", "packed us", "x", "batch 64: sim us/img (CPU)", "packed us/img (CPU)", "x ",
+                   ".xnor bytes"});
   ResultTable table({"scale", "lr (val)", "val error per lr (seed 1)", "test error per seed", "mean +- sd",
                      "vs alpha*K (pp, means)", "learned scale values", "train s / run"});
   double xnor_err = -1;
@@ -206,6 +284,8 @@ static int run(int argc, char** argv) {
         secs += t.secs, ++runs;
       }
       const double err = evaluate(*t.model, data.test).error_rate();
+      deploy_row(*t.model, data.test, std::to_string(k) + "-seed" + std::to_string(seed),
+                 (k == 0 ? std::string("alpha*K") : cfg.name()) + " seed " + std::to_string(seed), quick, dep);
       errs.push_back(err);
       per_seed += (s ? " " : "") + fmt(100 * err, 2);
       std::printf("%-18s lr %-6g seed %llu: validation error %s, test error %s\n", cfg.name().c_str(), best_lr,
@@ -223,6 +303,10 @@ static int run(int argc, char** argv) {
   if (val_only) return 0;  // the validation errors are printed above; no test set was evaluated
   table.print("XNOR-Net++ on a binary ResNet, " + data.name + " (" + std::to_string(data.train.size()) + " images x " +
               std::to_string(epochs) + " epochs; test error in %)");
+  dep.print("simulation = deployment: each kept model run from its packed .xnor file on the " +
+            std::to_string(data.test.size()) + " test images; time per image, 1 thread, medians (kernels " +
+            kernel_mode_name(kernel_mode()) + ", bgemm " + bgemm_variant() + ")");
+  if (!args.json_path().empty()) dep.write_json(args.json_path() + ".deploy.json");
   std::printf("total training and evaluation time: %.0f s\n",
               std::chrono::duration<double>(WallClock::now() - t_all).count());
   if (!args.json_path().empty()) table.write_json(args.json_path());

@@ -1,4 +1,4 @@
-// fuzz/fuzz_xnor.cpp — libFuzzer harness for the packed XNOR-Net file (.xnor version 3,
+// fuzz/fuzz_xnor.cpp — libFuzzer harness for the packed XNOR-Net file (.xnor version 4,
 // compression/quantization/packed_binary.h): PackedBinaryNet::from_bytes(), which walks the
 // file's layer records from its input shape, then forward() on one image of that shape — the
 // popcount kernels, the folded thresholds and the OR-pools reading what the file declared.
@@ -8,7 +8,8 @@
 // reaches the record parser and the shape checks forward() relies on. forward() runs only when
 // the declared network is small (ops_per_image() <= 2^22): a valid file may describe a network
 // that is simply slow, which is not a bug. Seeds: a tiny XNOR-Net B-A-C-P, C-B-A-P (bits between
-// the binary layers) and XNOR-Net++ BinaryLeNet5 (fuzz/make_corpus.cpp). Book: book/A1-reliability.md.
+// the binary layers) and XNOR-Net++ BinaryLeNet5, and a tiny binary ResNet with α·K and with Γ
+// (binary_res_block records, fuzz/make_corpus.cpp). Book: book/A1-reliability.md.
 #include <cstdint>
 #include <vector>
 

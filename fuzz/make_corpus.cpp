@@ -19,6 +19,7 @@
 #include "compression/deep_compression.h"
 #include "compression/quantization/int8.h"
 #include "compression/quantization/xnor.h"
+#include "layers/models/binary_resnet.h"
 #include "engine/checkpoint.h"
 #include "engine/io/bytes.h"
 #include "engine/io/crc32.h"
@@ -276,6 +277,20 @@ int main(int argc, char** argv) {
       m.eval();
       fs::create_directories(root / "xnor");
       mgf::export_packed(m, (root / "xnor" / s.name).string());
+      ++files;
+    }
+    // .xnor version 4 of a tiny binary ResNet (chapter 24): binary_res_block records with α·K (case 0)
+    // and a materialised Γ (case 4), between a real stem and classifier.
+    for (const int gc : {0, 4}) {
+      mgf::manual_seed(6);
+      mgf::BinaryResNetConfig c;
+      c.gamma_case = gc;
+      c.width = 2;
+      c.blocks_per_stage = 1;
+      mgf::BinaryResNet m(c);
+      m.eval();
+      fs::create_directories(root / "xnor");
+      mgf::export_packed(m, {1, 28, 28}, (root / "xnor" / (gc ? "resnet-gamma.xnor" : "resnet-alphak.xnor")).string());
       ++files;
     }
     std::cout << "make_corpus: " << files << " seed files under " << root.string() << "\n";

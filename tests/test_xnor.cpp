@@ -129,7 +129,17 @@ TEST_SUITE("xnor") {
       }
     CHECK(bgemm_matches(&bgemm_avx2, 3, 1027, 300, 9));
     CHECK(bgemm_matches(&bgemm_avx2, 1027, 2, 70, 10));
-    CHECK(bgemm_matches(&bgemm_avx2, 5, 9, 64 * 16 * 4 + 5, 11));  // > 16 slices: the byte counters are flushed
+    CHECK(bgemm_matches(&bgemm_avx2, 5, 9, 64 * 31 * 4 + 5, 11));  // > 31 slices: the byte counters are flushed
+    // Every sign different: each byte counter gains 8 per slice, so a block of 32 slices would wrap
+    // past 255 and lose 256; the flush every 31 slices keeps the count exact (C = −K).
+    for (int64_t K : {64 * 4 * 31, 64 * 4 * 32, 64 * 4 * 64 + 64 * 3 + 17}) {
+      CAPTURE(K);
+      PackedSigns ones = PackedSigns::from_rows(std::vector<float>(static_cast<size_t>(3 * K), 1.0f).data(), 3, K);
+      PackedSigns neg = PackedSigns::from_rows(std::vector<float>(static_cast<size_t>(5 * K), -1.0f).data(), 5, K);
+      std::vector<int32_t> c(15, 0);
+      bgemm_avx2(3, 5, K, ones.bits.data(), neg.bits.data(), c.data(), 5);
+      for (int32_t v : c) CHECK(v == -K);
+    }
   }
 
   TEST_CASE("the AVX-512 VPOPCNTQ variant equals the float sign arithmetic (skipped without AVX-512)") {
@@ -557,13 +567,20 @@ TEST_SUITE("xnor") {
     expect_error(good.substr(0, good.size() - 5), "truncated or padded");
     expect_error(good.substr(0, 10), "header");
     expect_error("NOTXNOR!" + good.substr(8), "magic");
-    std::string v4 = good;
-    v4[8] = 4;
-    expect_error(v4, "expected version 3, found 4");
+    std::string v5 = good;
+    v5[8] = 5;
+    expect_error(v5, "expected version 3 or 4, found 5");
+    std::string v3 = good;   // version 3 (the records before binary_res_block) is still read
+    v3[8] = 3;
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f << v3;
+    }
+    CHECK_NOTHROW(PackedBinaryNet{path});
     std::string v2 = good;   // the fixed-layout format before layer records: refused, with what to do
     v2[8] = 2;
     expect_error(v2, "found version 2 (a fixed LeNet-5 layout of named tensors), which is no longer read: expected "
-                     "version 3 (a list of layer records); re-export the model with export_packed");
+                     "version 3 or 4 (a list of layer records); re-export the model with export_packed");
     std::string v1 = good;   // the old native-endian, FNV-1a format is refused by name
     v1[8] = 1;
     expect_error(v1, "found version 1");
@@ -797,6 +814,33 @@ TEST_SUITE("xnor") {
       for (int64_t c = 0; c < sh.C; ++c)
         for (int64_t p = 0; p < OH * OW; ++p) differ += (ref[c * OH * OW + p] > 0) != bit_at(a.data() + p * cw, c);
       CHECK(differ == 0);
+    }
+  }
+
+  TEST_CASE("im2col_bits_avx2 equals im2col_bits_scalar bit for bit (ragged fields, words and channel counts)") {
+    struct Shp {
+      int64_t C, H, W, KH, KW;
+    };
+    // OW around the 4-field block (1, 3, 4, 5, 8, 9), words % 4 = 0..3, C = 1 .. 64 and > 64 (scalar)
+    for (const Shp sh : {Shp{20, 12, 12, 5, 5}, Shp{1, 3, 6, 2, 2}, Shp{7, 6, 8, 3, 3}, Shp{64, 5, 12, 2, 3},
+                         Shp{33, 4, 11, 4, 3}, Shp{50, 4, 4, 4, 4}, Shp{13, 9, 13, 5, 5}, Shp{70, 5, 9, 2, 2}}) {
+      CAPTURE(sh.C);
+      CAPTURE(sh.W);
+      const int64_t cw = bit_words(sh.C), OH = sh.H - sh.KH + 1, OW = sh.W - sh.KW + 1, words = bit_words(sh.KH * sh.KW * sh.C);
+      Rng r(static_cast<uint64_t>(sh.C * 100 + sh.W));
+      std::vector<uint64_t> in(static_cast<size_t>(sh.H * sh.W * cw));
+      for (int64_t p = 0; p < sh.H * sh.W; ++p)
+        for (int64_t w = 0; w < cw; ++w) {
+          const int64_t n = std::min<int64_t>(64, sh.C - 64 * w);  // padding bits 0, as an activation has them
+          in[static_cast<size_t>(p * cw + w)] = r.next_u64() & (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1);
+        }
+      std::vector<uint64_t> a(static_cast<size_t>(OH * OW * words), ~uint64_t{0}), b(a);  // stale words must go
+      im2col_bits_scalar(in.data(), sh.H, sh.W, sh.C, sh.KH, sh.KW, a.data());
+      im2col_bits_avx2(in.data(), sh.H, sh.W, sh.C, sh.KH, sh.KW, b.data());
+      size_t bad = 0;
+      while (bad < a.size() && a[bad] == b[bad]) ++bad;
+      if (bad < a.size()) MESSAGE("first differing word " << bad);
+      CHECK(bad == a.size());
     }
   }
 

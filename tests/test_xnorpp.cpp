@@ -8,11 +8,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 
+#include "compression/quantization/bitpack.h"
+#include "compression/quantization/packed_binary.h"
 #include "compression/quantization/xnor.h"
+#include "engine/io/bytes.h"
+#include "engine/io/crc32.h"
+#include "engine/rng.h"
 #include "layers/models/binary_lenet5.h"
 #include "compression/quantization/xnorpp.h"
+#include "engine/kernels/cpu.h"
 #include "engine/ops.h"
 #include "layers/models/binary_resnet.h"
 #include "layers/norm.h"
@@ -25,6 +32,65 @@ using mgf::testing::expect_all_close;
 using mgf::testing::kAccumulate;
 using mgf::testing::kElementwise;
 using mgf::testing::random_tensor;
+
+namespace {
+
+// A tiny binary ResNet (width 4, one block per stage) whose batch norms and scales are not at
+// their init values: running statistics, γ of both signs, β, and Γ factors drawn at random, so
+// the packed runner has something to get wrong. Eval mode.
+std::unique_ptr<BinaryResNet> random_resnet(int gamma_case, uint64_t seed) {
+  manual_seed(seed);
+  BinaryResNetConfig cfg;
+  cfg.gamma_case = gamma_case;
+  cfg.width = 4;
+  cfg.blocks_per_stage = 1;
+  auto m = std::make_unique<BinaryResNet>(cfg);
+  uint64_t s = seed * 100;
+  for (const auto& [name, child] : m->children()) {
+    std::vector<BatchNorm*> bns;
+    if (auto* bn = dynamic_cast<BatchNorm*>(child.get())) bns.push_back(bn);
+    if (auto* rb = dynamic_cast<BinaryResBlock*>(child.get())) {
+      bns.push_back(rb->bn);
+      for (Parameter* p : rb->conv->gamma) p->var.value() = random_tensor(p->var.value().shape(), s++, 0.3f, 1.5f);
+    }
+    for (BatchNorm* bn : bns) {
+      const Shape c = bn->running_mean.shape();
+      bn->running_mean = random_tensor(c, s++, -0.5f, 0.5f);
+      bn->running_var = random_tensor(c, s++, 0.3f, 2.0f);
+      bn->weight.var.value() = random_tensor(c, s++, -1.5f, 1.5f);
+      bn->bias.var.value() = random_tensor(c, s++, -0.5f, 0.5f);
+    }
+  }
+  m->eval();
+  return m;
+}
+
+// A .xnor file around a payload (header, CRC-32), as export_packed writes it.
+std::vector<uint8_t> xnor_bytes(const ByteWriter& p, uint32_t version, uint32_t layers) {
+  ByteWriter f;
+  f.bytes("MGFXNOR1", 8);
+  f.u32(version), f.u32(layers), f.u64(p.size()), f.u32(crc32(p.data().data(), p.size()));
+  f.bytes(p.data().data(), p.size());
+  return f.take();
+}
+
+// input [2, 3, 3] → binary_res_block (O, k, pad, scale as given) → flatten → linear 18 → 2
+ByteWriter res_block_payload(uint32_t O, uint32_t k, uint32_t pad, uint32_t scale, uint64_t bits = 0x15) {
+  ByteWriter p;
+  p.u32(2), p.u32(3), p.u32(3);
+  p.u32(12), p.str_u32("block1");
+  p.u32(O), p.u32(k), p.u32(pad), p.u32(scale);
+  p.f32(1e-5f);
+  for (int i = 0; i < 4 * 2; ++i) p.f32(i % 4 == 3 ? 1.0f : 0.25f);  // gamma, beta, mean, var of 2 channels
+  for (uint32_t r = 0; r < O; ++r) p.u64(bits);                      // O rows of 2·k·k bits
+  for (uint32_t i = 0; i < (scale == 2 ? O * 9 : O); ++i) p.f32(0.5f);
+  p.u32(4), p.str_u32("flatten");
+  p.u32(7), p.str_u32("fc"), p.u32(2);
+  for (int i = 0; i < 2 * 18 + 2; ++i) p.f32(0.1f);
+  return p;
+}
+
+}  // namespace
 
 TEST_SUITE("xnorpp") {
   TEST_CASE("the four shapes of Gamma: o, o x h x w, o (x) hw, o (x) h (x) w; fully connected is alpha in R^o") {
@@ -245,5 +311,113 @@ TEST_SUITE("xnorpp") {
     CHECK_THROWS_AS(BinaryResNet(BinaryResNetConfig{5, 4, 1}), std::invalid_argument);
     CHECK_THROWS_AS(BinaryResNet(BinaryResNetConfig{1, 0, 1}), std::invalid_argument);
     CHECK_THROWS_AS(BinaryResBlock(4, 7, -1), std::invalid_argument);
+  }
+
+  TEST_CASE("a binary ResNet exports to .xnor version 4 and reads back: one binary_res_block per block, bits and scales") {
+    for (int c : {0, 1, 4}) {
+      CAPTURE(c);
+      auto m = random_resnet(c, 60 + static_cast<uint64_t>(c));
+      const std::string path = "build/test-xnorpp-resnet.xnor";
+      const int64_t bytes = export_packed(*m, {1, 28, 28}, path);
+      const PackedBinaryNet net(path);
+      CHECK(net.file_bytes() == bytes);
+      CHECK(net.xnorpp() == (c != 0));
+      std::string kinds;
+      for (const auto& l : net.layers()) kinds += std::string(kinds.empty() ? "" : " ") + PackedBinaryNet::kind_name(l.kind);
+      CHECK(kinds == "conv batch_norm relu max_pool binary_res_block max_pool binary_res_block batch_norm relu flatten linear");
+      int b = 0;
+      for (const auto& l : net.layers()) {
+        if (l.kind != PackedBinaryNet::Kind::binary_res_block) continue;
+        const BinaryResBlock& blk = *m->blocks[static_cast<size_t>(b++)];
+        const Tensor& W = blk.conv->weight.var.value();
+        CHECK(l.out == 4);
+        CHECK(l.K == 4 * 9);
+        CHECK(l.g.PH == 1);
+        CHECK(l.mode == (c == 0 ? 0u : 2u));
+        std::vector<float> signs(static_cast<size_t>(l.K));
+        for (int64_t o = 0; o < 4; ++o) {  // the packed rows are sign(W), im2col's order
+          unpack_signs_row(l.bits.data() + o * bit_words(l.K), l.K, signs.data());
+          for (int64_t k = 0; k < l.K; ++k) CHECK(signs[static_cast<size_t>(k)] == (W[o * l.K + k] >= 0 ? 1.0f : -1.0f));
+        }
+        const int64_t hw = l.in[1];
+        if (c == 0) {
+          CHECK(l.scale == bwn_alpha(W));
+        } else {
+          std::vector<Tensor> f;
+          for (Parameter* p : blk.conv->gamma) f.push_back(p->var.value());
+          const Tensor G = gamma_full(c, f, 4, hw, hw);
+          CHECK(l.scale == std::vector<float>(G.data(), G.data() + G.numel()));
+        }
+        CHECK(l.gamma == std::vector<float>(blk.bn->weight.var.value().data(), blk.bn->weight.var.value().data() + 4));
+        CHECK(l.mean == std::vector<float>(blk.bn->running_mean.data(), blk.bn->running_mean.data() + 4));
+      }
+      CHECK(b == 2);
+    }
+  }
+
+  TEST_CASE("simulation = deployment: the packed binary ResNet predicts what the float simulation predicts (every case)") {
+    // The binary branch is counted in bits (xnor + popcount, the padding as +1) and scaled once;
+    // the shortcut, the batch norms and the scales stay float. The simulation sums ±α (or ±1
+    // times Γ) in float, so the logits agree to rounding, and the predictions exactly.
+    const Tensor x = random_tensor({16, 1, 28, 28}, 70, -0.5f, 2.0f);
+    for (int c = 0; c <= 4; ++c) {
+      CAPTURE(c);
+      auto m = random_resnet(c, 70 + static_cast<uint64_t>(c));
+      const std::string path = "build/test-xnorpp-resnet-sim.xnor";
+      export_packed(*m, {1, 28, 28}, path);
+      const PackedBinaryNet net(path);
+      NoGradGuard ng;
+      const Tensor sim = (*m)(Var(x)).value();
+      for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
+        if (mode == KernelMode::avx2 && !cpu_has_avx2()) continue;
+        KernelModeGuard kg(mode);
+        const Tensor dep = net.forward(x);
+        REQUIRE(dep.shape() == sim.shape());
+        float worst = 0, scale = 0;
+        for (int64_t i = 0; i < sim.numel(); ++i) {
+          worst = std::max(worst, std::fabs(dep[i] - sim[i]));
+          scale = std::max(scale, std::fabs(sim[i]));
+        }
+        CHECK(worst <= 1e-4f * std::max(1.0f, scale));
+        for (int64_t n = 0; n < 16; ++n) {
+          int64_t a = 0, b = 0;
+          for (int64_t j = 1; j < 10; ++j) {
+            if (dep[n * 10 + j] > dep[n * 10 + a]) a = j;
+            if (sim[n * 10 + j] > sim[n * 10 + b]) b = j;
+          }
+          CHECK(a == b);
+        }
+        Tensor x3({1, 1, 28, 28});  // batch 1 = row 3 of the batch
+        std::copy(x.data() + 3 * 784, x.data() + 4 * 784, x3.data());
+        const Tensor one = net.forward(x3);
+        for (int64_t j = 0; j < 10; ++j) CHECK(one[j] == doctest::Approx(dep[3 * 10 + j]).epsilon(1e-5));  // (sgemm blocks by batch)
+      }
+    }
+  }
+
+  TEST_CASE("a malformed binary_res_block record is refused with a named error") {
+    auto expect = [](const std::vector<uint8_t>& f, const std::string& what) {
+      CAPTURE(what);
+      CHECK_THROWS_WITH_AS(PackedBinaryNet::from_bytes(f, "bad.xnor"), doctest::Contains(what.c_str()), std::runtime_error);
+    };
+    CHECK_NOTHROW(PackedBinaryNet::from_bytes(xnor_bytes(res_block_payload(2, 3, 1, 1), 4, 3), "good.xnor"));
+    CHECK_NOTHROW(PackedBinaryNet::from_bytes(xnor_bytes(res_block_payload(2, 3, 1, 2), 4, 3), "good.xnor"));
+    expect(xnor_bytes(res_block_payload(2, 3, 1, 1), 3, 3), "expected a kind 0 .. 11 (version 3), found 12");
+    expect(xnor_bytes(res_block_payload(2, 3, 1, 1), 5, 3), "expected version 3 or 4, found 5");
+    expect(xnor_bytes(res_block_payload(3, 3, 1, 1), 4, 3), "a block of 3 channels in and out (the identity shortcut)");
+    expect(xnor_bytes(res_block_payload(2, 3, 0, 1), 4, 3), "field 'res block pad'");
+    expect(xnor_bytes(res_block_payload(2, 3, 1, 3), 4, 3), "expected 0 (alpha*K), 1 (alpha) or 2 (Gamma), found 3");
+    expect(xnor_bytes(res_block_payload(2, 3, 1, 1, uint64_t{1} << 40), 4, 3), "has padding bits set past K = 18");
+    ByteWriter tail;  // truncated inside the linear record (the header describes the shorter payload)
+    const ByteWriter full = res_block_payload(2, 3, 1, 1);
+    tail.bytes(full.data().data(), full.size() - 60);
+    expect(xnor_bytes(tail, 4, 3), "linear weight of fc");
+    // the exporter refuses a block it has no record for (2 channels reaching a 3-channel input:
+    // no identity shortcut)
+    manual_seed(3);
+    Sequential bad;
+    bad.add("block", std::make_shared<BinaryResBlock>(2, 5, 1));
+    CHECK_THROWS_WITH_AS(export_packed(bad, {3, 5, 5}, "build/test-bad-block.xnor"),
+                         doctest::Contains("export_packed: layer block: expected a C -> C binary conv"), std::invalid_argument);
   }
 }

@@ -61,66 +61,118 @@ void bgemm_scalar(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint
 }
 
 #if MGF_HAVE_X86
-// ---- AVX2: xor + nibble-table popcount + vpsadbw, 4 columns per pass --------------------
-// popcount of each byte of v: table[v & 15] + table[v >> 4], with vpshufb as the table.
+// ---- AVX2: xor + nibble-table popcount + vpsadbw, 2 rows x 4 columns per pass --------------
+// popcount of each byte of v: table[v & 15] + table[v >> 4], with vpshufb as the table
+// (Muła's method; Harley–Seal's carry-save tree only pays from 16 vectors per dot product, and
+// the rows of a LeNet-sized conv are 8 words = 2 vectors).
 MGF_AVX2 static inline __m256i popcount_bytes_avx2(__m256i v, __m256i table, __m256i low4) {
   const __m256i lo = _mm256_and_si256(v, low4);
   const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
   return _mm256_add_epi8(_mm256_shuffle_epi8(table, lo), _mm256_shuffle_epi8(table, hi));
 }
 
-// popcount(a ⊕ b_q) for NB rows b_q at once: each 256-bit slice of a is loaded once and
-// reused NB times (register blocking). Byte counts (≤ 8 per byte per slice) are summed for up
-// to 16 slices (≤ 128, no overflow) before vpsadbw widens them to four 64-bit lanes.
-template <int NB>
-MGF_AVX2 static inline void popcount_xor_avx2(const uint64_t* a, const uint64_t* const* b, int64_t words,
-                                              int64_t* out) {
-  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
-                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-  __m256i acc[NB];
-  for (int q = 0; q < NB; ++q) acc[q] = zero;
-  const int64_t vec_words = words / 4 * 4;
-  for (int64_t w0 = 0; w0 < vec_words; w0 += 64) {  // 16 slices of 4 words
-    const int64_t w1 = w0 + 64 < vec_words ? w0 + 64 : vec_words;
-    __m256i bytes[NB];
-    for (int q = 0; q < NB; ++q) bytes[q] = zero;
-    for (int64_t w = w0; w < w1; w += 4) {
-      const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + w));
-  #pragma GCC unroll 4
-      for (int q = 0; q < NB; ++q) {  // bytes_q += popcount8(a ⊕ b_q)
-        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[q] + w));
-        bytes[q] = _mm256_add_epi8(bytes[q], popcount_bytes_avx2(_mm256_xor_si256(va, vb), table, low4));
-      }
-    }
-    for (int q = 0; q < NB; ++q) acc[q] = _mm256_add_epi64(acc[q], _mm256_sad_epu8(bytes[q], zero));
-  }
-  for (int q = 0; q < NB; ++q) {
-    alignas(32) int64_t lane[4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lane), acc[q]);
-    int64_t s = lane[0] + lane[1] + lane[2] + lane[3];
-    for (int64_t w = vec_words; w < words; ++w) s += _mm_popcnt_u64(a[w] ^ b[q][w]);  // ragged words
-    out[q] = s;
+// The four 64-bit lanes of s0..s3 summed, in registers: out lane q = Σ lanes of s_q, as int32
+// (a popcount of at most K < 2^31 bits). A store and 16 scalar loads per 4 sums (the first
+// version) cost as much as the counting when a dot product is 8 words long.
+MGF_AVX2 static inline __m128i sum4_epi64_avx2(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+  // [s0 l0+l1, s1 l0+l1 | s0 l2+l3, s1 l2+l3] and the same for s2, s3
+  const __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
+  const __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
+  // add the 128-bit halves: [Σs0, Σs1, Σs2, Σs3] as 64-bit lanes
+  const __m256i u = _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20), _mm256_permute2x128_si256(t01, t23, 0x31));
+  // the low 32 bits of each 64-bit lane (the sums are < 2^31), packed into 4 int32
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0)));
+}
+
+template <bool Part>
+MGF_AVX2 static inline __m256i load_slice_avx2(const uint64_t* p, __m256i tail) {
+  if constexpr (Part) return _mm256_maskload_epi64(reinterpret_cast<const long long*>(p), tail);
+  else return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// bytes[r][q] += popcount8(a_r ⊕ b_q) over slice s (4 words at a + 4s). With Part, only the
+// first words % 4 of them (the lanes of `tail`, a masked vpmaskmovq load; the masked-off words
+// read as 0 in both operands, so they count nothing).
+template <int R, bool Part>
+MGF_AVX2 static inline void count_slice_avx2(const uint64_t* const* a, const uint64_t* const* b, int64_t s, __m256i tail,
+                                             __m256i table, __m256i low4, __m256i (*bytes)[4]) {
+  __m256i va[R];
+#pragma GCC unroll 2
+  for (int r = 0; r < R; ++r) va[r] = load_slice_avx2<Part>(a[r] + 4 * s, tail);
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    const __m256i vb = load_slice_avx2<Part>(b[q] + 4 * s, tail);
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r)
+      bytes[r][q] = _mm256_add_epi8(bytes[r][q], popcount_bytes_avx2(_mm256_xor_si256(va[r], vb), table, low4));
   }
 }
 
-MGF_AVX2 __attribute__((target("popcnt"))) void bgemm_avx2(int64_t M, int64_t N, int64_t K, const uint64_t* A,
-                                                            const uint64_t* B, int32_t* C, int64_t ldc) {
-  const int64_t words = bit_words(K);
-  for (int64_t i = 0; i < M; ++i) {
-    const uint64_t* a = A + i * words;
-    int64_t j = 0, pc[4];
-    for (; j + 4 <= N; j += 4) {
-      const uint64_t* b[4] = {B + j * words, B + (j + 1) * words, B + (j + 2) * words, B + (j + 3) * words};
-      popcount_xor_avx2<4>(a, b, words, pc);
-      for (int q = 0; q < 4; ++q) C[i * ldc + j + q] = static_cast<int32_t>(K - 2 * pc[q]);
-    }
-    for (; j < N; ++j) {  // ragged columns, one at a time
-      const uint64_t* b[1] = {B + j * words};
-      popcount_xor_avx2<1>(a, b, words, pc);
-      C[i * ldc + j] = static_cast<int32_t>(K - 2 * pc[0]);
-    }
+// popcount(a_r ⊕ b_q) for R rows a_r (R = 1 or 2) and 4 rows b_q at once: each 256-bit slice
+// of a b row is loaded once and used R times, each slice of an a row 4 times (register
+// blocking: 2·4 = 8 byte counters, half of the 16 ymm registers). Byte counts (≤ 8 per byte
+// per slice) are summed for up to 31 slices (≤ 248 < 256, no overflow) before vpsadbw widens
+// them and they are added to the int32 sums. out[r] = the 4 popcounts of a_r as int32.
+template <int R>
+MGF_AVX2 static inline void popcount_xor_avx2(const uint64_t* const* a, const uint64_t* const* b, int64_t words,
+                                              __m128i* out) {
+  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  const int64_t slices = (words + 3) / 4, rag = words % 4, full = words / 4;
+  // lanes 0..rag−1 of the last slice are loaded (the top bit of each 64-bit mask lane)
+  const __m256i tail = _mm256_cmpgt_epi64(_mm256_set1_epi64x(rag), _mm256_setr_epi64x(0, 1, 2, 3));
+  // The small loops over r and q are unrolled (the pragmas), so the 4·R byte counters live in
+  // registers rather than in stack arrays; each block's counts are reduced to int32 sums at once
+  // (64-bit partials kept across blocks would hold 4·R more registers and spill the counters).
+#pragma GCC unroll 2
+  for (int r = 0; r < R; ++r) out[r] = _mm_setzero_si128();
+  for (int64_t s0 = 0; s0 < slices; s0 += 31) {  // blocks of ≤ 31 slices
+    const int64_t s1 = std::min<int64_t>(slices, s0 + 31);
+    __m256i bytes[R][4];
+#pragma GCC unroll 8
+    for (int i = 0; i < R * 4; ++i) bytes[i / 4][i % 4] = zero;
+    for (int64_t s = s0; s < std::min(s1, full); ++s) count_slice_avx2<R, false>(a, b, s, tail, table, low4, bytes);
+    if (s1 > full) count_slice_avx2<R, true>(a, b, full, tail, table, low4, bytes);  // the ragged last slice
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r)
+      out[r] = _mm_add_epi32(out[r], sum4_epi64_avx2(_mm256_sad_epu8(bytes[r][0], zero), _mm256_sad_epu8(bytes[r][1], zero),
+                                                     _mm256_sad_epu8(bytes[r][2], zero), _mm256_sad_epu8(bytes[r][3], zero)));
   }
+}
+
+// C = K − 2·pc for 4 columns; `n` < 4 stores only the first n (the ragged columns of a row).
+MGF_AVX2 static inline void store4_avx2(int32_t* c, __m128i pc, int64_t K, int64_t n) {
+  const __m128i v = _mm_sub_epi32(_mm_set1_epi32(static_cast<int32_t>(K)), _mm_slli_epi32(pc, 1));
+  if (n == 4) return _mm_storeu_si128(reinterpret_cast<__m128i*>(c), v);
+  alignas(16) int32_t lane[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lane), v);
+  for (int64_t q = 0; q < n; ++q) c[q] = lane[q];
+}
+
+// R rows of C (R = 2, or 1 for a last odd row) against all N columns, in groups of 4; a ragged
+// last group repeats its last column (computed, not stored).
+template <int R>
+MGF_AVX2 static inline void bgemm_strip_avx2(int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C,
+                                             int64_t ldc) {
+  const int64_t words = bit_words(K);
+  const uint64_t* a[R];
+  for (int r = 0; r < R; ++r) a[r] = A + r * words;
+  for (int64_t j = 0; j < N; j += 4) {
+    const uint64_t* b[4];
+    for (int q = 0; q < 4; ++q) b[q] = B + std::min(j + q, N - 1) * words;
+    __m128i pc[R];
+    popcount_xor_avx2<R>(a, b, words, pc);
+    for (int r = 0; r < R; ++r) store4_avx2(C + r * ldc + j, pc[r], K, std::min<int64_t>(4, N - j));
+  }
+}
+
+MGF_AVX2 void bgemm_avx2(int64_t M, int64_t N, int64_t K, const uint64_t* A, const uint64_t* B, int32_t* C, int64_t ldc) {
+  const int64_t words = bit_words(K);
+  int64_t i = 0;
+  for (; i + 2 <= M; i += 2)  // two rows of C at a time: each B slice is loaded once for both
+    bgemm_strip_avx2<2>(N, K, A + i * words, B, C + i * ldc, ldc);
+  if (i < M) bgemm_strip_avx2<1>(N, K, A + i * words, B, C + i * ldc, ldc);  // a last odd row: 1 × 4
 }
 
 // ---- AVX-512 VPOPCNTQ: the third variant --------------------------------------------------
@@ -226,7 +278,7 @@ MGF_AVX512_POPCNT static void bgemm_avx512_body(int64_t M, int64_t N, int64_t K,
       C[(i + 1) * ldc + j] = static_cast<int32_t>(K - 2 * p1[0]);
     }
   }
-  for (; i < M; ++i) {  // a last odd row: 1 × 4
+  if (i < M) {  // a last odd row: 1 × 4
     const uint64_t* a = A + i * words;
     int64_t j = 0, pc[4];
     for (; j + 4 <= N; j += 4) {

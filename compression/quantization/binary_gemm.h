@@ -15,7 +15,8 @@
 //   bgemm_scalar  64-bit words and a hardware popcount (a target("popcnt") body on x86; the
 //                 portable __builtin_popcountll elsewhere) — the specification.
 //   bgemm_avx2    256-bit xor, popcount by a 16-entry nibble table (vpshufb) accumulated in
-//                 bytes, summed with vpsadbw; 4 output columns per pass (register blocking).
+//                 bytes, summed with vpsadbw; 2 rows × 4 columns per pass (register blocking),
+//                 the sums reduced in registers, a ragged last slice read with a masked load.
 //   bgemm_avx512  the third, clearly labelled variant: AVX-512 VPOPCNTQ counts 8 words per
 //                 instruction; masked loads handle the ragged tail. Used when use_avx512().
 // bgemm() dispatches and splits the M rows over the thread pool.

@@ -181,23 +181,43 @@ void sign_pack_chw_scalar(const float* x, int64_t C, int64_t S, const RealThresh
 }
 
 #if MGF_HAVE_X86
+// The bits of channels c0 .. c1−1 (c1 − c0 ≤ 32) for 8 pixels at x, as 8 lanes of 32 bits (bit
+// c − c0 of lane j = channel c of pixel j). Channels go from the last to the first, each shifting
+// the lanes left by one and adding its bit: acc = acc + acc − m (m = −1 where the bit is 1), three
+// vector operations per channel and no per-channel constant to build.
+MGF_AVX2 static inline __m256i sign_pack_lanes_avx2(const float* x, int64_t S, int64_t c0, int64_t c1,
+                                                   const RealThresholds& th) {
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t c = c1 - 1; c >= c0; --c) {
+    const __m256 v = _mm256_loadu_ps(x + c * S), t = _mm256_broadcast_ss(&th.tau[static_cast<size_t>(c)]);
+    const bool down = (th.down[static_cast<size_t>(c / 64)] >> (c % 64)) & 1u;
+    // lanes of all ones where the bit is 1 (ordered compares: NaN gives 0, as the scalar side)
+    const __m256i m = _mm256_castps_si256(down ? _mm256_cmp_ps(v, t, _CMP_LE_OQ) : _mm256_cmp_ps(v, t, _CMP_GE_OQ));
+    acc = _mm256_sub_epi32(_mm256_add_epi32(acc, acc), m);
+  }
+  return acc;
+}
+
 MGF_AVX2 void sign_pack_chw_avx2(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out) {
   const int64_t cw = bit_words(C), S8 = S / 8 * 8;
   for (int64_t p = 0; p < S8; p += 8) {  // 8 pixels: their words built in lanes, channel by channel
     for (int64_t w = 0; w < cw; ++w) {
-      __m256i half[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};  // channels 64w + 0..31, + 32..63
-      for (int64_t c = 64 * w; c < std::min(C, 64 * w + 64); ++c) {
-        const __m256 v = _mm256_loadu_ps(x + c * S + p), t = _mm256_set1_ps(th.tau[static_cast<size_t>(c)]);
-        const bool down = (th.down[static_cast<size_t>(w)] >> (c % 64)) & 1u;
-        // lanes of all ones where the bit is 1 (ordered compares: NaN gives 0, as the scalar side)
-        const __m256 m = down ? _mm256_cmp_ps(v, t, _CMP_LE_OQ) : _mm256_cmp_ps(v, t, _CMP_GE_OQ);
-        const int64_t b = c % 64;  // half[b / 32] |= m & (1 << b % 32)
-        half[b / 32] = _mm256_or_si256(half[b / 32], _mm256_and_si256(_mm256_castps_si256(m), _mm256_set1_epi32(1 << (b % 32))));
+      const int64_t c0 = 64 * w, c1 = std::min(C, c0 + 32), c2 = std::min(C, c0 + 64);
+      const __m256i lo = sign_pack_lanes_avx2(x + p, S, c0, c1, th);  // channels 64w + 0..31
+      const __m256i hi = sign_pack_lanes_avx2(x + p, S, c1, c2, th);  // channels 64w + 32..63
+      // pixel j's word = lo_j | hi_j << 32: interleave the 32-bit lanes (pixels 0 1 | 4 5 and
+      // 2 3 | 6 7), then put the 128-bit halves in pixel order
+      const __m256i u0 = _mm256_unpacklo_epi32(lo, hi), u1 = _mm256_unpackhi_epi32(lo, hi);
+      const __m256i w03 = _mm256_permute2x128_si256(u0, u1, 0x20), w47 = _mm256_permute2x128_si256(u0, u1, 0x31);
+      if (cw == 1) {  // the 8 words are contiguous
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p), w03);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p + 4), w47);
+      } else {
+        alignas(32) uint64_t word[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(word), w03);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(word + 4), w47);
+        for (int j = 0; j < 8; ++j) out[(p + j) * cw + w] = word[j];
       }
-      alignas(32) uint32_t lo[8], hi[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(lo), half[0]);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(hi), half[1]);
-      for (int j = 0; j < 8; ++j) out[(p + j) * cw + w] = lo[j] | static_cast<uint64_t>(hi[j]) << 32;
     }
   }
   if (S8 < S) {  // ragged pixels: the scalar rule on the last S − S8
@@ -283,36 +303,115 @@ void or_pool_bits(const uint64_t* in, int64_t H, int64_t W, int64_t cw, int64_t 
 }
 
 // ---- im2col on HWC bits --------------------------------------------------------------------------
-void im2col_bits(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out) {
+static void check_im2col_bits(int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW) {
   if (C < 1 || KH < 1 || KW < 1 || KH > H || KW > W)
     throw std::invalid_argument("im2col_bits: expected C >= 1 and a KHxKW kernel inside the image, found C " +
                                 std::to_string(C) + ", kernel " + std::to_string(KH) + "x" + std::to_string(KW) +
                                 " on " + std::to_string(H) + "x" + std::to_string(W));
-  const int64_t OH = H - KH + 1, OW = W - KW + 1, cw = bit_words(C), words = bit_words(KH * KW * C);
+}
+
+// One output row (the receptive field at oh, ow): the fields are appended to a register and each
+// word stored once when full (as in im2col_pack_signs): `fill` bits of acc are taken, always < 64.
+static void im2col_bits_row(const uint64_t* in, int64_t W, int64_t C, int64_t KH, int64_t KW, int64_t oh, int64_t ow,
+                            uint64_t* o) {
+  const int64_t cw = bit_words(C);
+  uint64_t acc = 0;
+  int64_t fill = 0;
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const uint64_t* px = in + ((oh + kh) * W + ow + kw) * cw;
+      for (int64_t w = 0; w < cw; ++w) {
+        const int64_t n = std::min<int64_t>(64, C - 64 * w);  // bits of this word (its padding is 0)
+        const uint64_t v = px[w];
+        acc |= v << fill;
+        fill += n;
+        if (fill >= 64) {  // a full word; the bits of v that did not fit start the next one
+          *o++ = acc;
+          fill -= 64;
+          acc = fill ? v >> (n - fill) : 0;
+        }
+      }
+    }
+  if (fill > 0) *o = acc;
+}
+
+void im2col_bits_scalar(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out) {
+  const int64_t OH = H - KH + 1, OW = W - KW + 1, words = bit_words(KH * KW * C);
   for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      uint64_t* o = out + (oh * OW + ow) * words;
-      // The fields are appended to a register and each word stored once when full (as in
-      // im2col_pack_signs): `fill` bits of acc are taken, always < 64.
-      uint64_t acc = 0;
-      int64_t fill = 0;
-      for (int64_t kh = 0; kh < KH; ++kh)
-        for (int64_t kw = 0; kw < KW; ++kw) {
-          const uint64_t* px = in + ((oh + kh) * W + ow + kw) * cw;
-          for (int64_t w = 0; w < cw; ++w) {
-            const int64_t n = std::min<int64_t>(64, C - 64 * w);  // bits of this word (its padding is 0)
-            const uint64_t v = px[w];
-            acc |= v << fill;
-            fill += n;
-            if (fill >= 64) {  // a full word; the bits of v that did not fit start the next one
-              *o++ = acc;
-              fill -= 64;
-              acc = fill ? v >> (n - fill) : 0;
-            }
+    for (int64_t ow = 0; ow < OW; ++ow) im2col_bits_row(in, W, C, KH, KW, oh, ow, out + (oh * OW + ow) * words);
+}
+
+#if MGF_HAVE_X86
+// C ≤ 64 (one word per pixel: LeNet-5's conv2). Pixel t = kh·KW + kw of a receptive field lands
+// at bits [t·C, t·C + C) of its row, the same place in every row, so the shifts are planned once
+// per call: output word w is the OR of a few pixels, each shifted by a fixed amount. Four
+// neighbouring fields (ow .. ow+3) read four neighbouring pixels for the same piece, so one
+// 256-bit load + one shift serves four rows; the 4 words × 4 rows blocks are then transposed
+// (unpack + permute) and stored. Other C, and the last OW % 4 fields, take the scalar row.
+MGF_AVX2 void im2col_bits_avx2(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW,
+                               uint64_t* out) {
+  const int64_t OH = H - KH + 1, OW = W - KW + 1, words = bit_words(KH * KW * C);
+  if (C > 64 || OW < 4) return im2col_bits_scalar(in, H, W, C, KH, KW, out);  // (OW < 4: no block of 4 fields)
+  struct Piece {
+    int64_t src, shift;  // word |= shift ≥ 0 ? px[src] << shift : px[src] >> −shift
+  };
+  std::vector<Piece> plan;                                   // in output-word order
+  std::vector<size_t> first(static_cast<size_t>(words + 1), 0);  // plan[first[w] .. first[w+1]) make word w
+  for (int64_t w = 0; w < words; ++w) {
+    first[static_cast<size_t>(w)] = plan.size();
+    for (int64_t t = 0; t < KH * KW; ++t) {
+      const int64_t lo = t * C, src = (t / KW) * W + t % KW;  // src: offset from the field's corner
+      if (lo / 64 == w) plan.push_back({src, lo % 64});
+      else if (lo / 64 + 1 == w && lo % 64 + C > 64) plan.push_back({src, lo % 64 - 64});  // the bits that spill over
+    }
+  }
+  first[static_cast<size_t>(words)] = plan.size();
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    int64_t ow = 0;
+    for (; ow + 4 <= OW; ow += 4) {
+      const uint64_t* px = in + oh * W + ow;
+      uint64_t* o = out + (oh * OW + ow) * words;  // 4 rows of `words` words
+      for (int64_t w0 = 0; w0 < words; w0 += 4) {
+        __m256i acc[4];  // acc[k] lane q = word w0 + k of row q
+        for (int k = 0; k < 4; ++k) {
+          acc[k] = _mm256_setzero_si256();
+          if (w0 + k >= words) continue;
+          for (size_t i = first[static_cast<size_t>(w0 + k)]; i < first[static_cast<size_t>(w0 + k + 1)]; ++i) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + plan[i].src));
+            const int64_t sh = plan[i].shift;  // four pixels shifted alike: vpsllq / vpsrlq by a count
+            acc[k] = _mm256_or_si256(acc[k], sh >= 0 ? _mm256_sll_epi64(v, _mm_cvtsi64_si128(sh))
+                                                     : _mm256_srl_epi64(v, _mm_cvtsi64_si128(-sh)));
           }
         }
-      if (fill > 0) *o = acc;
+        // transpose 4×4 words: row q = (acc[0] lane q, acc[1] lane q, acc[2] lane q, acc[3] lane q)
+        const __m256i t0 = _mm256_unpacklo_epi64(acc[0], acc[1]), t1 = _mm256_unpackhi_epi64(acc[0], acc[1]);
+        const __m256i t2 = _mm256_unpacklo_epi64(acc[2], acc[3]), t3 = _mm256_unpackhi_epi64(acc[2], acc[3]);
+        const __m256i r[4] = {_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
+                              _mm256_permute2x128_si256(t0, t2, 0x31), _mm256_permute2x128_si256(t1, t3, 0x31)};
+        for (int q = 0; q < 4; ++q) {
+          if (w0 + 4 <= words) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + q * words + w0), r[q]);
+          } else {  // the last, partial block of words
+            alignas(32) uint64_t lane[4];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(lane), r[q]);
+            for (int64_t k = 0; w0 + k < words; ++k) o[q * words + w0 + k] = lane[k];
+          }
+        }
+      }
     }
+    for (; ow < OW; ++ow) im2col_bits_row(in, W, C, KH, KW, oh, ow, out + (oh * OW + ow) * words);  // ragged fields
+  }
+}
+#else
+void im2col_bits_avx2(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out) {
+  im2col_bits_scalar(in, H, W, C, KH, KW, out);
+}
+#endif
+
+void im2col_bits(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out) {
+  check_im2col_bits(H, W, C, KH, KW);
+  if (use_avx2()) return im2col_bits_avx2(in, H, W, C, KH, KW, out);
+  im2col_bits_scalar(in, H, W, C, KH, KW, out);
 }
 
 }  // namespace mgf

@@ -28,8 +28,8 @@
 //   sign_pack_chw         real channel-major activations (a conv's output) → HWC bits, with a
 //                         batch norm before the sign folded into one float threshold per channel
 //   or_pool_bits          k×k max-pool of HWC bits (the k rows OR'ed 4 words per vpor)
-// and one gather without a vector side (a chain of shifts into one register, like
-// im2col_pack_signs): im2col_bits. Book: book/23-xnor.md ("A pipeline that stays binary").
+//   im2col_bits           im2col on HWC bits (4 receptive fields per 256-bit shift on the AVX2 side)
+// Book: book/23-xnor.md ("A pipeline that stays binary").
 // Not here: padding (a padded ±1 input has no sign for the zeros), strides other than 1 in
 // im2col_bits, average pooling (not a bit operation).
 #pragma once
@@ -76,9 +76,10 @@ RealThresholds fold_bn_sign_real(const float* gamma, const float* beta, const fl
                                  int64_t C);
 // x [C, S] (one image, channel-major as a conv writes it) → out [S, ⌈C/64⌉] HWC bits.
 //   _scalar  one compare and one shift-or per value
-//   _avx2    8 pixels per vcmpps; the masks of 32 channels are OR'ed into 8 lanes of 32-bit
-//            pixel words (bit c of lane j = channel c of pixel j), so the transpose from
-//            channel-major floats to pixel-major bits costs 3 vector operations per channel
+//   _avx2    8 pixels per vcmpps; the masks of 32 channels are shifted into 8 lanes of 32-bit
+//            pixel words (acc = 2·acc − mask, bit c of lane j = channel c of pixel j), so the
+//            transpose from channel-major floats to pixel-major bits costs 3 vector operations
+//            per channel (plus its load), all in registers
 void sign_pack_chw_scalar(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out);
 void sign_pack_chw_avx2(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out);
 void sign_pack_chw(const float* x, int64_t C, int64_t S, const RealThresholds& th, uint64_t* out);
@@ -93,6 +94,11 @@ void or_pool_bits(const uint64_t* in, int64_t H, int64_t W, int64_t cw, int64_t 
 // OW = W − KW + 1) holds ⌈KH·KW·C/64⌉ words with bit (kh·KW + kw)·C + c = channel c of pixel
 // (oh + kh, ow + kw); padding bits 0. With KH = H and KW = W it is the flatten of the image
 // in (h, w, c) order: one row. A weight row for it is ordered (kh, kw, c) (export reorders).
+//   _scalar  each field's pixels appended to one register, a word stored when full (the spec)
+//   _avx2    C ≤ 64: the shifts planned once per call, 4 fields per 256-bit load + shift, then a
+//            4×4 transpose of words; other C and the ragged fields go to the scalar rows
+void im2col_bits_scalar(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out);
+void im2col_bits_avx2(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out);
 void im2col_bits(const uint64_t* in, int64_t H, int64_t W, int64_t C, int64_t KH, int64_t KW, uint64_t* out);
 
 }  // namespace mgf

@@ -20,6 +20,8 @@
 #include "engine/io/checked.h"
 #include "engine/io/crc32.h"
 #include "engine/io/file.h"
+#include "engine/kernels/elementwise.h"
+#include "engine/kernels/gemm.h"
 #include "engine/kernels/timing.h"
 #include "engine/ops.h"
 #include "engine/threads.h"
@@ -27,6 +29,7 @@
 #include "layers/activation.h"
 #include "layers/conv.h"
 #include "layers/linear.h"
+#include "layers/models/binary_resnet.h"
 #include "layers/norm.h"
 #include "layers/pool.h"
 #include "layers/shape.h"
@@ -35,7 +38,8 @@ namespace mgf {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'G', 'F', 'X', 'N', 'O', 'R', '1'};
-constexpr uint32_t kVersion = 3;  // 2: a fixed LeNet-5 of named tensors; 1: native byte order, FNV-1a
+constexpr uint32_t kVersion = 4;  // 4: + binary_res_block records; 3: the other records, still read;
+                                  // 2: a fixed LeNet-5 of named tensors; 1: native byte order, FNV-1a
 constexpr size_t kHeader = 8 + 4 + 4 + 8 + 4;
 constexpr int64_t kMaxDim = int64_t{1} << 20;  // any single size a record declares
 using Kind = PackedBinaryNet::Kind;
@@ -45,6 +49,15 @@ int64_t numel_of(const std::vector<int64_t>& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;  // each d <= 2^20 and every shape is checked <= 2^26 as it is made
   return n;
+}
+
+// 1/√(σ² + ε) per channel, as the batch_norm op computes it in eval mode: once at load, not
+// once per call (a square root and a division per channel cost more than the whole normalisation
+// of a 500-feature vector at batch 1).
+std::vector<float> bn_inv_std(const std::vector<float>& var, float eps) {
+  std::vector<float> is(var.size());
+  for (size_t c = 0; c < var.size(); ++c) is[c] = 1.0f / std::sqrt(var[c] + eps);
+  return is;
 }
 
 // ---- export: walk the model's layers, track the shape and whether it is in bits ----------------
@@ -157,6 +170,35 @@ int64_t export_packed(const Sequential& model, const std::vector<int64_t>& input
         e.bits = true;
         e.flat_of.clear();
       }
+    } else if (auto* rb = dynamic_cast<BinaryResBlock*>(mod)) {
+      // y = x + s ⊙ (sign(BN(x)) ⊛ sign(W)): one record, the batch norm, the packed weights and
+      // the scale; the runner adds the real shortcut (layers/models/binary_resnet.h).
+      need_real("a binary residual block");
+      need_image();
+      const BinaryLayerOptions& o = rb->conv->options;
+      const Tensor& W = rb->conv->weight.var.value();
+      const int64_t C = e.shape[0], O = W.dim(0), k = W.dim(2), K = W.numel() / O;
+      if (O != C || W.dim(1) != C || W.dim(3) != k || o.stride != 1 || 2 * o.pad != k - 1)
+        e.refuse(name, "expected a C -> C binary conv with a square odd kernel, stride 1 and 'same' padding "
+                       "(the identity shortcut), found weight " + W.str() + ", stride " + std::to_string(o.stride) +
+                       ", pad " + std::to_string(o.pad));
+      if (!o.binarize_weights || !o.binarize_input)
+        e.refuse(name, "expected binary weights and a binary input (a BWN or real layer has no popcount form)");
+      e.begin(Kind::binary_res_block, name);
+      const uint32_t scale = o.gamma_case ? 2 : o.use_beta ? 0 : 1;
+      for (int64_t v : {O, k, o.pad, static_cast<int64_t>(scale)}) e.w.u32(static_cast<uint32_t>(v));
+      const BnParams p = bn_params(*rb->bn);
+      e.w.f32(p.eps);
+      for (const auto* v : {&p.gamma, &p.beta, &p.mean, &p.var}) e.floats(*v);
+      e.packed(std::vector<float>(W.data(), W.data() + W.numel()), O, K);  // (c, kh, kw): im2col's order
+      if (o.gamma_case) {  // Γ materialised for the block's hw×hw output
+        std::vector<Tensor> f;
+        for (Parameter* q : rb->conv->gamma) f.push_back(q->var.value());
+        e.floats(gamma_full(o.gamma_case, f, O, e.shape[1], e.shape[2]));
+      } else {
+        e.floats(o.use_alpha ? bwn_alpha(W) : std::vector<float>(static_cast<size_t>(O), 1.0f));
+      }
+      // the shape is unchanged: C channels, same padding
     } else if (auto* bl = dynamic_cast<BinaryLayer*>(mod)) {
       const BinaryLayerOptions& o = bl->options;
       const Tensor& W = bl->weight.var.value();
@@ -247,7 +289,7 @@ int64_t export_packed(const Sequential& model, const std::vector<int64_t>& input
       e.shape = {li->out_features};
     } else {
       e.refuse(name, "expected one of Conv2d, BatchNorm, ReLU, MaxPool2d, Flatten, SignSTE, BinaryConv2d, BinaryLinear, "
-                     "Linear, found " + mod->type_name());
+                     "BinaryResBlock, Linear, found " + mod->type_name());
     }
   }
   if (e.bits) throw std::invalid_argument("export_packed: expected real outputs at the end, found bits");
@@ -277,6 +319,7 @@ const char* PackedBinaryNet::kind_name(Kind k) {
     case Kind::or_pool: return "or_pool";
     case Kind::bit_conv: return "bit_conv";
     case Kind::bit_linear: return "bit_linear";
+    case Kind::binary_res_block: return "binary_res_block";
   }
   return "?";
 }
@@ -304,10 +347,10 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   if (version == 1 || version == 2)
     c.fail_at(8, "version", "found version " + std::to_string(version) + (version == 1 ? " (native byte order, FNV-1a checksum)" :
                                 " (a fixed LeNet-5 layout of named tensors)") +
-                            ", which is no longer read: expected version " + std::to_string(kVersion) +
+                            ", which is no longer read: expected version 3 or " + std::to_string(kVersion) +
                             " (a list of layer records); re-export the model with export_packed");
-  if (version != kVersion)
-    c.fail_at(8, "version", "expected version " + std::to_string(kVersion) + ", found " + std::to_string(version));
+  if (version != 3 && version != kVersion)
+    c.fail_at(8, "version", "expected version 3 or " + std::to_string(kVersion) + ", found " + std::to_string(version));
   if (buf.size() < kHeader)
     c.fail("header", "expected a header of " + std::to_string(kHeader) + " bytes, found a file of " +
                          std::to_string(buf.size()));
@@ -368,8 +411,10 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
   for (uint32_t r = 0; r < count; ++r) {
     const size_t at = c.pos();
     const uint32_t kind = c.u32("layer kind");
-    if (kind > static_cast<uint32_t>(Kind::bit_linear))
-      c.fail_at(at, "layer kind", "layer " + std::to_string(r) + ": expected a kind 0 .. 11, found " + std::to_string(kind));
+    const uint32_t last = version == 3 ? static_cast<uint32_t>(Kind::bit_linear) : static_cast<uint32_t>(Kind::binary_res_block);
+    if (kind > last)
+      c.fail_at(at, "layer kind", "layer " + std::to_string(r) + ": expected a kind 0 .. " + std::to_string(last) +
+                                      " (version " + std::to_string(version) + "), found " + std::to_string(kind));
     Layer l;
     l.kind = static_cast<Kind>(kind);
     l.name = c.str_u32("layer name");
@@ -402,6 +447,7 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         l.eps = c.f32("batch norm eps");
         if (!(l.eps > 0.0f && l.eps < 1.0f)) c.fail("batch norm eps", "expected 0 < eps < 1, found " + std::to_string(l.eps));
         for (auto* v : {&l.gamma, &l.beta, &l.mean, &l.var}) floats(*v, static_cast<uint64_t>(shape[0]), "batch norm of " + l.name);
+        l.istd = bn_inv_std(l.var, l.eps);
         break;
       case Kind::relu: real(); break;
       case Kind::max_pool:
@@ -468,6 +514,23 @@ PackedBinaryNet PackedBinaryNet::from_bytes(const std::vector<uint8_t>& buf, con
         shape = {O};
         break;
       }
+      case Kind::binary_res_block: {
+        real(), image();
+        const int64_t O = dim("res block O"), k = dim("res block k"), pad = dim("res block pad", 0);
+        l.mode = c.u32("res block scale");
+        if (l.mode > 2) c.fail("res block scale", "expected 0 (alpha*K), 1 (alpha) or 2 (Gamma), found " + std::to_string(l.mode));
+        if (O != shape[0]) fail("a block of " + std::to_string(O) + " channels in and out (the identity shortcut)");
+        if (2 * pad != k - 1) c.fail("res block pad", "expected 'same' padding (k - 1) / 2 for k = " + std::to_string(k) + ", found " + std::to_string(pad));
+        l.g = ConvGeom{shape[0], shape[1], shape[2], k, k, 1, 1, pad, pad};
+        l.eps = c.f32("res block eps");
+        if (!(l.eps > 0.0f && l.eps < 1.0f)) c.fail("res block eps", "expected 0 < eps < 1, found " + std::to_string(l.eps));
+        for (auto* v : {&l.gamma, &l.beta, &l.mean, &l.var}) floats(*v, static_cast<uint64_t>(shape[0]), "batch norm of " + l.name);
+        l.istd = bn_inv_std(l.var, l.eps);
+        packed_rows(l, O, shape[0] * k * k);
+        floats(l.scale, static_cast<uint64_t>(l.mode == 2 ? O * shape[1] * shape[2] : O), "scale of " + l.name);
+        if (l.mode == 2) net.xnorpp_ = true;
+        break;  // the shape is unchanged
+      }
       case Kind::linear:
         real();
         if (shape.size() != 1) fail("features [F]");
@@ -505,6 +568,7 @@ int64_t PackedBinaryNet::ops_per_image() const {
       case Kind::conv: ops += l.out * P * l.g.C * l.g.KH * l.g.KW; break;
       case Kind::binary_conv:
       case Kind::bit_conv: ops += l.out * P * bit_words(l.K); break;
+      case Kind::binary_res_block: ops += l.out * l.g.H * l.g.W * (bit_words(l.K) + 2); break;  // + BN and the add
       case Kind::binary_linear:
       case Kind::bit_linear: ops += l.out * bit_words(l.K); break;
       case Kind::linear: ops += l.out * l.in[0]; break;
@@ -525,11 +589,14 @@ namespace {
 
 using Layer = PackedBinaryNet::Layer;
 
-// An activation between two layers: real (a Tensor [N, ...]) or HWC bits, N images of `stride` words.
+// An activation between two layers: real (a Tensor [N, ...]) or HWC bits, N images of `stride`
+// words. `owned`: f was made by a layer of this forward (not the caller's input), so the next
+// layer may overwrite it in place (batch norm, ReLU) instead of allocating another tensor.
 struct Act {
   Tensor f;
   std::vector<uint64_t> b;
   int64_t N = 0, stride = 0;
+  bool owned = false;
 };
 // Words per image of a bit activation of shape s ([C, H, W] or [F]): H·W pixels of ⌈C/64⌉ words.
 int64_t bit_image_words(const std::vector<int64_t>& s) {
@@ -541,25 +608,83 @@ Shape batch_shape(int64_t N, const std::vector<int64_t>& s) {
   return out;
 }
 
+// Scratch buffers reused from call to call (one set per thread: parallel_for's workers each get
+// their own). A std::vector sized per call zero-fills what the kernel overwrites anyway — for
+// conv1's im2col matrix (57 KB) that fill cost as much as the im2col itself (book 23).
+template <class T>
+T* scratch(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// A real convolution: the conv2d op's forward (im2col + sgemm + bias_add_channels per image, the
+// same calls in the same order, so the same floats) without the autograd node or a zeroed buffer.
+Tensor conv_real(const Layer& l, const Tensor& X) {
+  const ConvGeom& g = l.g;
+  const int64_t N = X.dim(0), O = l.out, P = g.OH() * g.OW(), Kc = g.C * g.KH * g.KW, img = g.C * g.H * g.W;
+  const bool pointwise = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PH == 0 && g.PW == 0;
+  Tensor Y = Tensor::uninit({N, O, g.OH(), g.OW()});
+  parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
+    thread_local std::vector<float> col_buf;
+    float* col = pointwise ? nullptr : scratch(col_buf, Kc * P);
+    for (int64_t n = lo; n < hi; ++n) {
+      const float* xn = X.data() + n * img;
+      if (!pointwise) im2col(g, xn, col);
+      float* yn = Y.data() + n * O * P;
+      sgemm(Trans::N, Trans::N, O, P, Kc, 1.0f, l.weight.data(), Kc, pointwise ? xn : col, P, 0.0f, yn, P);
+      bias_add_channels(yn, l.bias.data(), 1, O, P);
+    }
+  });
+  return Y;
+}
+
+// Eval-mode batch norm with the batch_norm op's arithmetic, in the same order: y = γ·((x − μ)·istd) + β.
+void batch_norm_real(const Layer& l, const float* x, float* y, int64_t N, int64_t C, int64_t S) {
+  if (S == 1) {  // features [N, C]: the channel loop innermost, contiguous (it vectorises)
+    const float *mu = l.mean.data(), *is = l.istd.data(), *gm = l.gamma.data(), *bt = l.beta.data();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const float h = (x[n * C + c] - mu[c]) * is[c];
+        y[n * C + c] = gm[c] * h + bt[c];
+      }
+    return;
+  }
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const float mu = l.mean[static_cast<size_t>(c)], is = l.istd[static_cast<size_t>(c)];
+      const float gm = l.gamma[static_cast<size_t>(c)], bt = l.beta[static_cast<size_t>(c)];
+      const float* xc = x + (n * C + c) * S;
+      float* yc = y + (n * C + c) * S;
+      for (int64_t i = 0; i < S; ++i) {
+        const float h = (xc[i] - mu) * is;
+        yc[i] = gm * h + bt;
+      }
+    }
+}
+
 // im2col on bits, xnor + popcount, then the scales: y = α_o·K_p·z (or Γ_op)
 Tensor binary_conv_real(const Layer& l, const Tensor& H) {
   const ConvGeom& g = l.g;
   const int64_t N = H.dim(0), O = l.out, Kd = l.K, P = g.OH() * g.OW(), img = g.C * g.H * g.W;
-  Tensor Y({N, O, g.OH(), g.OW()});
+  Tensor Y = Tensor::uninit({N, O, g.OH(), g.OW()});
   parallel_for(0, N, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<uint64_t> in(static_cast<size_t>(P * bit_words(Kd)));
-    std::vector<int32_t> z(static_cast<size_t>(O * P));
-    std::vector<float> K(static_cast<size_t>(P), 1.0f);
+    thread_local std::vector<uint64_t> in_buf;
+    thread_local std::vector<int32_t> z_buf;
+    thread_local std::vector<float> K_buf;
+    uint64_t* in = scratch(in_buf, P * bit_words(Kd));
+    int32_t* z = scratch(z_buf, O * P);
+    float* K = scratch(K_buf, P);
+    std::fill(K, K + P, 1.0f);  // no β (scale 1): y = α_o·z
     for (int64_t n = lo; n < hi; ++n) {
       const float* hn = H.data() + n * img;
-      im2col_pack_signs(g, hn, in.data());
-      if (l.mode == 0) xnor_beta_map(g, hn, K.data());
-      bgemm(O, P, Kd, l.bits.data(), in.data(), z.data(), P);
+      im2col_pack_signs(g, hn, in);
+      if (l.mode == 0) xnor_beta_map(g, hn, K);
+      bgemm(O, P, Kd, l.bits.data(), in, z, P);
       float* y = Y.data() + n * O * P;
       for (int64_t o = 0; o < O; ++o)
         for (int64_t p = 0; p < P; ++p) {
           const size_t i = static_cast<size_t>(o * P + p);
-          const float s = l.mode == 2 ? l.scale[i] : K[static_cast<size_t>(p)] * l.scale[static_cast<size_t>(o)];
+          const float s = l.mode == 2 ? l.scale[i] : K[p] * l.scale[static_cast<size_t>(o)];
           y[o * P + p] = s * static_cast<float>(z[i]);
         }
     }
@@ -577,7 +702,7 @@ Tensor binary_linear_real(const Layer& l, const Tensor& X) {
     for (int64_t n = 0; n < N; ++n) xnor_beta_map(l.g, X.data() + n * Kd, K.data() + n);
   std::vector<int32_t> z(static_cast<size_t>(O * N));
   bgemm(O, N, Kd, l.bits.data(), in.data(), z.data(), N);
-  Tensor Y({N, O});
+  Tensor Y = Tensor::uninit({N, O});
   for (int64_t n = 0; n < N; ++n)
     for (int64_t o = 0; o < O; ++o)
       Y[n * O + o] = K[static_cast<size_t>(n)] * l.scale[static_cast<size_t>(o)] * static_cast<float>(z[static_cast<size_t>(o * N + n)]);
@@ -598,40 +723,28 @@ Act run_layer(const Layer& l, Act a) {
   const int64_t N = a.N;
   Act out;
   out.N = N;
+  out.owned = true;
   if (l.out_bits) {
     out.stride = bit_image_words(l.out_shape);
-    out.b.assign(static_cast<size_t>(N * out.stride), 0);
+    out.b.resize(static_cast<size_t>(N * out.stride));  // every word is written by the layer's kernel
   }
   switch (l.kind) {
-    case Kind::conv: {
-      Conv2dOptions o;
-      o.stride_h = o.stride_w = l.g.SH;
-      o.pad_h = o.pad_w = l.g.PH;
-      out.f = conv2d(Var(a.f), Var(l.weight), Var(l.bias), o).value();
-      break;
-    }
-    case Kind::batch_norm: {  // the batch_norm op's eval arithmetic, in the same order
+    case Kind::conv: out.f = conv_real(l, a.f); break;
+    case Kind::batch_norm: {
       const int64_t C = l.in[0], S = numel_of(l.in) / C;
-      out.f = Tensor(a.f.shape());
-      for (int64_t c = 0; c < C; ++c) {
-        const float mu = l.mean[static_cast<size_t>(c)], is = 1.0f / std::sqrt(l.var[static_cast<size_t>(c)] + l.eps);
-        const float gm = l.gamma[static_cast<size_t>(c)], bt = l.beta[static_cast<size_t>(c)];
-        for (int64_t n = 0; n < N; ++n) {
-          const float* x = a.f.data() + (n * C + c) * S;
-          float* y = out.f.data() + (n * C + c) * S;
-          for (int64_t i = 0; i < S; ++i) {
-            const float h = (x[i] - mu) * is;
-            y[i] = gm * h + bt;
-          }
-        }
-      }
+      out.f = a.owned ? a.f : Tensor::uninit(a.f.shape());  // in place on a tensor this forward made
+      batch_norm_real(l, a.f.data(), out.f.data(), N, C, S);
       break;
     }
-    case Kind::relu: out.f = relu(Var(a.f)).value(); break;
+    case Kind::relu:
+      out.f = a.owned ? a.f : Tensor::uninit(a.f.shape());
+      relu_forward(a.f.data(), out.f.data(), a.f.numel());
+      break;
     case Kind::max_pool: out.f = max_pool2d(Var(a.f), l.out, l.out).value(); break;
     case Kind::flatten:
       if (!l.in_bits) {
         out.f = flatten(Var(a.f)).value();
+        out.owned = a.owned;  // a view of the same storage
       } else if (l.in.size() == 3) {  // the pixels in (h, w, c) order: one row per image
         for (int64_t n = 0; n < N; ++n)
           im2col_bits(a.b.data() + n * a.stride, l.in[1], l.in[2], l.in[0], l.in[1], l.in[2], out.b.data() + n * out.stride);
@@ -649,31 +762,48 @@ Act run_layer(const Layer& l, Act a) {
         or_pool_bits(a.b.data() + n * a.stride, l.in[1], l.in[2], bit_words(l.in[0]), l.out, out.b.data() + n * out.stride);
       break;
     case Kind::binary_conv: out.f = binary_conv_real(l, a.f); break;
+    case Kind::binary_res_block: {  // x + s ⊙ (sign(BN(x)) ⊛ sign(W)), in the block's order: BN, conv, then x + branch
+      const int64_t C = l.in[0], S = l.in[1] * l.in[2];
+      Tensor h = Tensor::uninit(a.f.shape());
+      batch_norm_real(l, a.f.data(), h.data(), N, C, S);
+      out.f = binary_conv_real(l, h);
+      const float* x = a.f.data();
+      float* y = out.f.data();
+      for (int64_t i = 0; i < out.f.numel(); ++i) y[i] = x[i] + y[i];  // add(x, branch): the real shortcut
+      break;
+    }
     case Kind::binary_linear: out.f = binary_linear_real(l, a.f); break;
     case Kind::bit_conv: {  // C[P × O] = bgemm(receptive fields, weights): pixel-major, as the next layer wants
       const int64_t P = l.g.OH() * l.g.OW(), O = l.out;
-      if (!l.out_bits) out.f = Tensor({N, O, l.g.OH(), l.g.OW()});
-      std::vector<uint64_t> cols(static_cast<size_t>(P * bit_words(l.K)));
-      std::vector<int32_t> z(static_cast<size_t>(P * O));
+      if (!l.out_bits) out.f = Tensor::uninit({N, O, l.g.OH(), l.g.OW()});
+      thread_local std::vector<uint64_t> cols_buf;
+      thread_local std::vector<int32_t> z_buf;
+      uint64_t* cols = scratch(cols_buf, P * bit_words(l.K));
+      int32_t* z = scratch(z_buf, P * O);
       for (int64_t n = 0; n < N; ++n) {
-        im2col_bits(a.b.data() + n * a.stride, l.g.H, l.g.W, l.g.C, l.g.KH, l.g.KW, cols.data());
-        bgemm(P, O, l.K, cols.data(), l.bits.data(), z.data(), O);
-        bit_outputs(l, z.data(), P, l.out_bits ? out.b.data() + n * out.stride : nullptr,
+        im2col_bits(a.b.data() + n * a.stride, l.g.H, l.g.W, l.g.C, l.g.KH, l.g.KW, cols);
+        bgemm(P, O, l.K, cols, l.bits.data(), z, O);
+        bit_outputs(l, z, P, l.out_bits ? out.b.data() + n * out.stride : nullptr,
                     l.out_bits ? nullptr : out.f.data() + n * O * P, P, 1);
       }
       break;
     }
     case Kind::bit_linear: {  // C[N × O] = bgemm(images, weights)
       const int64_t O = l.out;
-      std::vector<int32_t> z(static_cast<size_t>(N * O));
-      bgemm(N, O, l.K, a.b.data(), l.bits.data(), z.data(), O);
-      if (!l.out_bits) out.f = Tensor({N, O});
-      bit_outputs(l, z.data(), N, l.out_bits ? out.b.data() : nullptr, l.out_bits ? nullptr : out.f.data(), 1, O);
+      thread_local std::vector<int32_t> z_buf;
+      int32_t* z = scratch(z_buf, N * O);
+      bgemm(N, O, l.K, a.b.data(), l.bits.data(), z, O);
+      if (!l.out_bits) out.f = Tensor::uninit({N, O});
+      bit_outputs(l, z, N, l.out_bits ? out.b.data() : nullptr, l.out_bits ? nullptr : out.f.data(), 1, O);
       break;
     }
-    case Kind::linear:
-      out.f = linear(Var(a.f), Var(l.weight), Var(l.bias)).value();
+    case Kind::linear: {  // the linear op's forward: sgemm(x, Wᵀ) + bias, without the autograd node
+      const int64_t F = l.in[0], O = l.out;
+      out.f = Tensor::uninit({N, O});
+      sgemm(Trans::N, Trans::T, N, O, F, 1.0f, a.f.data(), F, l.weight.data(), F, 0.0f, out.f.data(), O);
+      bias_add_rows(out.f.data(), l.bias.data(), N, O);
       break;
+    }
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // simulation = deployment: the packed model predicts what the float simulation
 // (layers/models/binary_lenet5.h) predicts. Book: book/23-xnor.md, book/24-xnorpp.md.
 // Not here: BWN models (real inputs: export refuses them), padding or strides on bit inputs,
+// residual blocks with a downsampling shortcut,
 // Γ on a bit input (XNOR-Net++ runs in the B-A-C-P order, whose binary layers see real inputs).
 #pragma once
 #include <cstdint>
@@ -17,9 +18,9 @@
 
 namespace mgf {
 
-// export_packed writes a binary network as our .xnor file, version 3. Every field little-endian
+// export_packed writes a binary network as our .xnor file, version 4. Every field little-endian
 // (engine/io/bytes.h), floats IEEE-754 binary32, written atomically (write_file_atomic):
-//   header  magic "MGFXNOR1" (8) | u32 version = 3 | u32 layer count | u64 payload bytes
+//   header  magic "MGFXNOR1" (8) | u32 version = 4 | u32 layer count | u64 payload bytes
 //           | u32 CRC-32 of the payload (engine/io/crc32.h)
 //   payload u32 C, H, W of one input image, then one record per layer:
 //           u32 kind | u32 name length, name | the kind's fields below
@@ -42,14 +43,19 @@ namespace mgf {
 //  10 bit_conv      u32 O, k, out | u64 bits[O rows of k·k·C, order (kh, kw, c)] | out 0: f32 s[O]
 //                   (y = s_o·z, real) ; out 1: i32 t[O], u64 flip[⌈O/64⌉] (bits = (z > t) ⊕ flip)
 //  11 bit_linear    u32 O, out | u64 bits[O rows of F] | as bit_conv
+//  12 binary_res_block  (version 4) u32 O, k, pad, scale | f32 eps | f32 gamma[C], beta[C], mean[C],
+//                  var[C] | u64 bits[O rows of C·k·k, order (c, kh, kw)] | f32 s — the residual block
+//                  of layers/models/binary_resnet.h: y = x + s ⊙ (sign(BN(x)) ⊛ sign(W)), stride 1,
+//                  O = C and pad = (k − 1)/2 (the identity shortcut; the padding counts as +1, as in
+//                  the simulation); scale and s as binary_conv (0 α·K with K from BN(x), 1 α, 2 Γ)
 // Every count is checked against the bytes left before anything is allocated from it, every
 // layer against the shape reaching it, and no image or activation may exceed 2^26 values, so
 // no file makes forward() read out of bounds or allocate without limit.
-// Version 2 (a fixed LeNet-5 layout of named tensors) and version 1 are refused with a
-// message saying to re-export.
+// Version 3 (the same records without kind 12) is still read; version 2 (a fixed LeNet-5 layout
+// of named tensors) and version 1 are refused with a message saying to re-export.
 //
 // The model's layers are walked in order and mapped to records: Conv2d, BatchNorm, ReLU,
-// MaxPool2d, Flatten, Linear as themselves; SignSTE starts the bit domain (a BatchNorm before
+// MaxPool2d, Flatten, Linear as themselves, a BinaryResBlock as one binary_res_block; SignSTE starts the bit domain (a BatchNorm before
 // it is folded into its float thresholds, fold_bn_sign_real); a binary layer on bits followed
 // by BatchNorm + SignSTE becomes one record with integer thresholds folded at export
 // (fold_bn_sign). So XNOR B-A-C-P and XNOR-Net++ (binary layers on real inputs) keep floats
@@ -79,7 +85,8 @@ class PackedBinaryNet {
   const std::vector<int64_t>& input_shape() const { return input_; }
 
   enum class Kind : uint32_t {
-    conv = 0, batch_norm, relu, max_pool, flatten, binary_conv, binary_linear, linear, sign, or_pool, bit_conv, bit_linear
+    conv = 0, batch_norm, relu, max_pool, flatten, binary_conv, binary_linear, linear, sign, or_pool, bit_conv, bit_linear,
+    binary_res_block
   };
   static const char* kind_name(Kind k);
   // One layer of the packed network, as read from its record.
@@ -95,6 +102,7 @@ class PackedBinaryNet {
     float eps = 0;
     Tensor weight, bias;          // conv, linear
     std::vector<float> gamma, beta, mean, var, scale;
+    std::vector<float> istd;      // batch norm: 1/√(var + eps), computed at load
     std::vector<uint64_t> bits;   // O packed rows of K bits
     SignThresholds th;            // bit layers with out = 1
     RealThresholds rth;           // sign

@@ -22,8 +22,9 @@
 // real, unlike ResNet-18). Only the first conv and the classifier are real (XNOR-Net Alg. 1).
 // Init: the layers' own (Conv2d/Linear: Kaiming uniform; binary weights: He normal, Γ at
 // ‖W_o‖₁/n), drawn from global_rng() in construction order, so a seed gives one network.
-// Book: book/24-xnorpp.md. Not here: a packed (popcount) runner for this net — the binary
-// LeNet-5 of chapter 23 has one; the chapter measures Γ's cost at the paper's conv shape.
+// The packed form: export_packed() writes each block as one binary_res_block record of the .xnor
+// file, and PackedBinaryNet runs it on the popcount GEMM (compression/quantization/packed_binary.h).
+// Book: book/24-xnorpp.md.
 #pragma once
 #include <cstdint>
 #include <string>
