@@ -1,4 +1,4 @@
-// fuzz/fuzz_common.h — what the six libFuzzer harnesses share: checksum repair, the one rule
+// fuzz/fuzz_common.h — what the libFuzzer harnesses share: checksum repair, the one rule
 // for which exceptions are expected, a scratch file for readers that take a path, and the
 // tiny models the seed corpora are made from (fuzz/make_corpus.cpp) and loaded into.
 //
@@ -158,6 +158,15 @@ inline std::shared_ptr<mgf::Sequential> mgfdc_net() {
   s->add("fc1", std::make_shared<mgf::Linear>(48, 20));
   s->add("relu1", std::make_shared<mgf::ReLU>());
   s->add("fc2", std::make_shared<mgf::Linear>(20, 5));
+  return s;
+}
+
+// .mgfvq: fc1 12→9 (quantized in the seeds) → ReLU → fc2 9→4 (raw). Input [N, 12] → [N, 4].
+inline std::shared_ptr<mgf::Sequential> vq_net() {
+  auto s = std::make_shared<mgf::Sequential>();
+  s->add("fc1", std::make_shared<mgf::Linear>(12, 9));
+  s->add("relu", std::make_shared<mgf::ReLU>());
+  s->add("fc2", std::make_shared<mgf::Linear>(9, 4));
   return s;
 }
 

@@ -1,4 +1,4 @@
-// fuzz/make_corpus.cpp — writes the seed corpora of the six harnesses: one directory per
+// fuzz/make_corpus.cpp — writes the seed corpora of the harnesses: one directory per
 // harness under the directory given on the command line (`make fuzz` uses build-fuzz/corpus).
 //
 // The seeds are the files the tests write, made with the project's own writers, so nothing
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "compression/deep_compression.h"
+#include "compression/quantization/vq_file.h"
 #include "compression/quantization/xnor.h"
 #include "engine/checkpoint.h"
 #include "engine/io/bytes.h"
@@ -159,7 +160,7 @@ void write(const fs::path& dir, const std::string& name, const Bytes& b) {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::cerr << "usage: make_corpus DIR   (writes DIR/{idx,inflate,npy,checkpoint,mgfdc,xnor}/)\n";
+    std::cerr << "usage: make_corpus DIR   (writes DIR/{idx,inflate,npy,checkpoint,mgfdc,vq,xnor}/)\n";
     return 2;
   }
   try {
@@ -230,6 +231,23 @@ int main(int argc, char** argv) {
       put("mgfdc", "fixed-width.mgfdc", str_bytes(mgf::serialize_compressed(cm, false)));
       const mgf::CompressedModel narrow = mgf::make_compressed_model(*dc, q, "tiny", mgf::CodingOptions{2, 2, true});
       put("mgfdc", "narrow-gaps.mgfdc", str_bytes(mgf::serialize_compressed(narrow, true)));
+    }
+
+    // .mgfvq of the harness's model: fc1 by each of the four quantizers (vq.h), fc2 raw.
+    {
+      mgf::manual_seed(7);
+      auto net = mgf_fuzz::vq_net();
+      const float* w = net->named_parameters()[0].param->var.value().data();
+      mgf::Rng rng(8);
+      const std::vector<std::pair<std::string, mgf::VqMatrix>> seeds = {
+          {"binary.mgfvq", mgf::vq_binarize(w, 9, 12)},
+          {"scalar.mgfvq", mgf::vq_scalar(w, 9, 12, 3, rng)},
+          {"pq.mgfvq", mgf::vq_product(w, 9, 12, 2, 5, rng)},
+          {"rq.mgfvq", mgf::vq_residual(w, 9, 12, 2, 4, 2, rng)}};
+      for (const auto& [name, q] : seeds) {
+        const std::string b = mgf::serialize_vq(mgf::make_vq_model(*net, {{"fc1.weight", q}}, "tiny"));
+        put("vq", name, Bytes(b.begin(), b.end()));
+      }
     }
 
     // .xnor of a tiny BinaryLeNet5: XNOR-Net B-A-C-P (real inputs to the binary layers), C-B-A-P
