@@ -224,7 +224,7 @@ static int run(int argc, char** argv) {
   args.val_default(kDefaultValidationImages, "the PQ setting of the 16-24x floor is chosen on it; test errors reported once", 500);
   args.option("--model", "lenet300", "lenet300 (fc1 + fc2 quantized) | lenet5 (fc1 quantized)");
   args.option("--set", "mnist", "mnist | fashion-mnist");
-  args.output("--out-dir", "build/vq", "where the .mgfvq files go (one per setting; created)");
+  args.option("--out-dir", "build/vq", "directory for the .mgfvq files (one per setting; created when missing)");
   args.option("--no-timing", "false", "skip the fc1 timing table");
   args.parse(argc, argv);
   const std::string model_name = args.get("--model"), set = args.get("--set");
