@@ -2,23 +2,20 @@
 #include "compression/quantization/vq_file.h"
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <stdexcept>
 
 #include "compression/coding/huffman.h"
 #include "engine/io/bytes.h"
 #include "engine/io/checked.h"
-#include "engine/io/crc32.h"
 #include "engine/io/file.h"
+#include "engine/io/frame.h"
 #include "layers/linear.h"
 
 namespace mgf {
 
 static const char kMagic[8] = {'M', 'G', 'F', 'V', 'Q', '\r', '\n', '\x1a'};
 static constexpr uint32_t kVersion = 1;
-static constexpr size_t kHeaderBytes = 8 + 4 + 8 + 4;
 static constexpr int kMaxStages = 16;
 
 Tensor VqTensor::decode() const {
@@ -66,7 +63,7 @@ std::string serialize_vq(const VqModel& vm, VqFileLayout* layout) {
   VqFileLayout fl;
   w.str_u8(vm.arch);
   w.u32(static_cast<uint32_t>(vm.tensors.size()));
-  fl.header_bytes = static_cast<int64_t>(kHeaderBytes + w.size());
+  fl.header_bytes = static_cast<int64_t>(kFrameHeaderBytes + w.size());
   for (const auto& t : vm.tensors) {
     VqTensorBytes tb;
     tb.name = t.name;
@@ -106,42 +103,17 @@ std::string serialize_vq(const VqModel& vm, VqFileLayout* layout) {
     tb.bytes = static_cast<int64_t>(w.size() - t0);
     fl.tensors.push_back(tb);
   }
-  ByteWriter h;
-  h.bytes(kMagic, 8);
-  h.u32(kVersion);
-  h.u64(static_cast<uint64_t>(w.size()));
-  h.u32(crc32(w.data().data(), w.size()));
-  h.bytes(w.data().data(), w.size());
-  fl.file_bytes = static_cast<int64_t>(h.size());
+  std::string file = frame_write(kMagic, kVersion, w);   // magic, version, length, CRC-32
+  fl.file_bytes = static_cast<int64_t>(file.size());
   if (layout) *layout = fl;
-  return std::string(h.data().begin(), h.data().end());
+  return file;
 }
 
 // ---- reading -----------------------------------------------------------------------------------
 VqModel parse_vq(const std::string& bytes, const std::string& what, VqFileLayout* layout) {
   // Magic, version, length, checksum, then every field for plausibility (as .mgfdc,
   // compression/deep_compression.cpp): a flipped bit the CRC cannot see still ends in an error.
-  ByteReader r(bytes, what);
-  r.need(8, "magic");
-  if (std::memcmp(bytes.data(), kMagic, 8) != 0) {
-    std::ostringstream found;
-    for (int i = 0; i < 8; ++i) found << (i ? " " : "") << std::hex << (static_cast<unsigned>(bytes[i]) & 0xFF);
-    r.fail("magic", "expected \"MGFVQ\\r\\n\\x1a\" (a vector-quantized model), found bytes " + found.str());
-  }
-  r.seek(8);
-  const uint32_t version = r.u32("version");
-  if (version != kVersion) r.fail_at(8, "version", "expected " + std::to_string(kVersion) + ", found " + std::to_string(version));
-  const uint64_t payload = r.u64("payload length");
-  const uint32_t crc = r.u32("checksum");
-  if (bytes.size() - kHeaderBytes != payload)
-    r.fail("payload", "expected " + std::to_string(payload) + " payload bytes, found " + std::to_string(bytes.size() - kHeaderBytes) +
-                          (bytes.size() - kHeaderBytes < payload ? " (truncated)" : " (trailing bytes)"));
-  const uint32_t actual = crc32(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
-  if (actual != crc) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "expected CRC-32 %08x (stored in the header), found %08x", crc, actual);
-    r.fail("payload checksum", std::string(buf) + ": the file is corrupt");
-  }
+  ByteReader r = frame_open(bytes, what, kMagic, "MGFVQ\\r\\n\\x1a", "a vector-quantized model", kVersion);
   VqFileLayout fl;
   fl.file_bytes = static_cast<int64_t>(bytes.size());
   VqModel vm;
