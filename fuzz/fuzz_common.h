@@ -70,6 +70,16 @@ inline void put_le64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
+// The frame of .mgfdc and .mgfvq (engine/io/frame.h): the payload length (u64 at offset 12) and
+// the CRC-32 (u32 at offset 20, over the payload after the 24-byte header) rewritten to match.
+inline void repair_frame(std::string& bytes) {
+  constexpr size_t kHeader = 24;  // magic 8 | version u32 | payload bytes u64 | CRC-32 u32
+  if (bytes.size() < kHeader) return;
+  auto* b = reinterpret_cast<uint8_t*>(bytes.data());
+  put_le64(b + 12, bytes.size() - kHeader);
+  put_le32(b + 20, mgf::crc32(b + kHeader, bytes.size() - kHeader));
+}
+
 // gzip (RFC 1952): for each member, the header CRC-16 (when FHCRC is set) and the trailer's
 // CRC-32 and ISIZE are rewritten to match the member's data. The header walk mirrors the
 // reader's; it stops quietly at the first member it cannot get through (truncated header, a
