@@ -424,6 +424,8 @@ static int run(int argc, char** argv) {
               "compression rate of the dense layers (x)", "test error (%)");
     p.log_x = true;
     p.log_y = true;
+    p.set_x_range(2, 100);
+    p.set_y_range(100 * base_test * 0.9, 100 * cap);
     std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> series;
     std::vector<std::string> order;
     for (const Row& r : rows) {
