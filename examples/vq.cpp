@@ -26,15 +26,7 @@
 #include <functional>
 #include <map>
 
-// The SVD is chapter 19's (compression/lowrank/svd.h, branch `svd`); a build without it runs
-// everything else and says that the SVD comparison was not made.
-#if __has_include("compression/lowrank/svd.h")
 #include "compression/lowrank/svd.h"
-#define VQ_HAVE_SVD 1
-#else
-#define VQ_HAVE_SVD 0
-namespace mgf { struct Svd { std::vector<double> u, s, v; }; }
-#endif
 #include "compression/quantization/vq.h"
 #include "compression/quantization/vq_file.h"
 #include "compression/quantization/vq_lut.h"
@@ -125,21 +117,9 @@ Tensor logits_of(Module& m, const Dataset& d) {
 }
 
 // Truncated SVD of W [m, n] to rank r: W_r = U_r diag(s_r) V_rᵀ (compression/lowrank/svd.h).
-struct SvdCache {
-  std::vector<double> a;
-  Svd svd;
-};
-Tensor svd_truncate(const SvdCache& c, int64_t m, int64_t n, int64_t r) {
-  Tensor W({m, n}, 0.0f);
-  const int64_t R = static_cast<int64_t>(c.svd.s.size());
-  r = std::min(r, R);
-  for (int64_t o = 0; o < m; ++o)
-    for (int64_t j = 0; j < n; ++j) {
-      double v = 0;
-      for (int64_t q = 0; q < r; ++q) v += c.svd.u[o * R + q] * c.svd.s[q] * c.svd.v[j * R + q];
-      W[o * n + j] = static_cast<float>(v);
-    }
-  return W;
+Tensor svd_truncate(const Svd& d, int64_t r) {
+  const std::vector<double> w = svd_reconstruct(d, std::min(r, d.rank));
+  return Tensor({d.rows, d.cols}, std::vector<float>(w.begin(), w.end()));
 }
 
 struct Row {
@@ -318,17 +298,9 @@ static int run(int argc, char** argv) {
   }
 
   // ---- 4. truncated SVD at equal size: rank r per layer with r·(m + n) floats ----
-  const bool have_svd = VQ_HAVE_SVD;
-  if (!have_svd) std::printf("\ntruncated SVD: not in this build (compression/lowrank/svd.h missing): the SVD rows are left out\n");
-  std::vector<SvdCache> svds;
-  for (auto& W : original) {
-    SvdCache c;
-    c.a.assign(W.data(), W.data() + W.numel());
-#if VQ_HAVE_SVD
-    c.svd = svd(c.a.data(), W.dim(0), W.dim(1));
-#endif
-    svds.push_back(std::move(c));
-  }
+  // Chapter 12's thin SVD of each quantized layer, once; every rank below truncates it.
+  std::vector<Svd> svds;
+  for (auto& W : original) svds.push_back(svd(W.data(), W.dim(0), W.dim(1)));
   auto svd_row = [&](const std::vector<int64_t>& ranks, const std::string& name) {
     Row r;
     r.vq = false;
@@ -336,7 +308,7 @@ static int run(int argc, char** argv) {
     r.series = "truncated SVD";
     for (size_t l = 0; l < layers.size(); ++l) {
       const int64_t m = original[l].dim(0), n = original[l].dim(1);
-      const Tensor wr = svd_truncate(svds[l], m, n, ranks[l]);
+      const Tensor wr = svd_truncate(svds[l], ranks[l]);
       std::copy(wr.data(), wr.data() + wr.numel(), layers[l]->weight.var.value().data());
       r.bytes += 4 * ranks[l] * (m + n);
       r.layer_bytes.push_back(4 * ranks[l] * (m + n));
@@ -349,7 +321,6 @@ static int run(int argc, char** argv) {
   };
   // The SVD curve: ranks giving 2x .. 64x on every layer.
   std::vector<Row> svd_rows;
-  if (have_svd)
   for (double rate : quick ? std::vector<double>{8, 16} : std::vector<double>{2, 4, 6, 8, 12, 16, 24, 32, 48, 64}) {
     std::vector<int64_t> ranks;
     for (auto& W : original) ranks.push_back(std::max<int64_t>(1, static_cast<int64_t>(W.dim(0) * W.dim(1) / (rate * (W.dim(0) + W.dim(1))))));
@@ -359,7 +330,6 @@ static int run(int argc, char** argv) {
   }
   // ... and one at the size of each VQ setting, layer by layer (the largest rank that fits).
   std::map<std::string, Row> svd_equal;
-  if (have_svd)
   for (const Row& v : rows) {
     std::vector<int64_t> ranks;
     for (size_t l = 0; l < layers.size(); ++l)
@@ -376,7 +346,7 @@ static int run(int argc, char** argv) {
   for (const Row& r : rows) {
     const Row& s = svd_equal[r.name];
     t.add_row({r.series, r.name, fmt(r.rate, 2), std::to_string(r.bytes), fmt(r.rel_err, 3), pct(r.val), pct(r.test), pct(r.deployed),
-               have_svd ? s.name.substr(9) : "-", have_svd ? pct(s.test) : "-"});
+               s.name.substr(9), pct(s.test)});
   }
   for (const Row& r : svd_rows)
     t.add_row({r.series, r.name, fmt(r.rate, 2), std::to_string(r.bytes), "", pct(r.val), pct(r.test), "", "", ""});
@@ -400,8 +370,7 @@ static int run(int argc, char** argv) {
     std::printf("  PQ at 16-24x, chosen on %s: %s (%.1fx): test %s, %+.2f pp (<= +1 pp: %s)\n", sel.name, best->name.c_str(), best->rate,
                 pct(best->test).c_str(), 100 * (best->test - base_test), met(best->test - base_test <= 0.01 + 1e-12).c_str());
     const Row& s = svd_equal[best->name];
-    if (have_svd)
-      std::printf("  the same bytes as truncated SVD (%s, %.1fx): test %s (PQ better: %s)\n", s.name.c_str(), s.rate, pct(s.test).c_str(),
+    std::printf("  the same bytes as truncated SVD (%s, %.1fx): test %s (PQ better: %s)\n", s.name.c_str(), s.rate, pct(s.test).c_str(),
                   met(best->test < s.test).c_str());
   } else {
     std::printf("  PQ at 16-24x: no PQ setting in that window\n");
@@ -409,8 +378,7 @@ static int run(int argc, char** argv) {
   int wins = 0, total = 0;
   for (const Row& r : rows)
     if (r.rate >= 4) ++total, wins += r.test < svd_equal[r.name].test;
-  if (have_svd) std::printf("  every VQ setting at >= 4x against SVD at its size: VQ lower test error in %d of %d\n", wins, total);
-  else std::printf("  VQ against SVD at equal size: not measured (no SVD in this build)\n");
+  std::printf("  every VQ setting at >= 4x against SVD at its size: VQ lower test error in %d of %d\n", wins, total);
   std::printf("  paper (abstract; ImageNet, the dense layers of a CNN): 16-24x with about 1 %% loss of accuracy\n");
 
   // ---- the figure: error vs compression rate (Fig. 2's shape) ----
@@ -434,7 +402,7 @@ static int run(int argc, char** argv) {
       series[r.series].first.push_back(r.rate);
       series[r.series].second.push_back(100 * r.test);
     }
-    if (have_svd) order.push_back("truncated SVD");
+    order.push_back("truncated SVD");
     for (const Row& r : svd_rows) {
       if (r.test > cap) continue;
       series["truncated SVD"].first.push_back(r.rate);
