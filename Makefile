@@ -115,7 +115,7 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 20
 FUZZ_RUNS    ?=
 FUZZ_LIMIT_MB ?= 512
-FUZZ_NAMES   ?= idx inflate npy checkpoint mgfdc xnor int8
+FUZZ_NAMES   ?= idx inflate npy checkpoint mgfdc xnor int8 vq
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_FLAGS    = -std=c++20 -O2 -g $(WARN) -pthread -I.
 

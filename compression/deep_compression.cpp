@@ -19,6 +19,7 @@
 #include "engine/io/checked.h"
 #include "engine/io/crc32.h"
 #include "engine/io/file.h"
+#include "engine/io/frame.h"
 #include "engine/kernels/conv.h"
 #include "engine/loader.h"
 #include "engine/optim.h"
@@ -193,45 +194,18 @@ std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLa
     }
     fl.tensors.push_back(tl);
   }
-  // Header: magic, version, payload length, checksum of the payload.
-  ByteWriter h;
-  h.bytes(kMagic, 8);
-  h.u32(kVersion);
-  h.u64(static_cast<uint64_t>(w.size()));
-  h.u32(crc32(w.data().data(), w.size()));
-  h.bytes(w.data().data(), w.size());
-  fl.file_bytes = static_cast<int64_t>(h.size());
+  // Header: magic, version, payload length, checksum of the payload (engine/io/frame.h).
+  std::string file = frame_write(kMagic, kVersion, w);
+  fl.file_bytes = static_cast<int64_t>(file.size());
   if (layout) *layout = fl;
-  return std::string(h.data().begin(), h.data().end());
+  return file;
 }
 
 CompressedModel parse_compressed(const std::string& bytes, const std::string& what, FileLayout* layout) {
   // Order of checks: magic (is this our file at all?), version, length (truncated or padded?),
   // checksum (corrupted?), then every field for plausibility — a flipped bit that the CRC
   // cannot see (we test that) must still end in an exception, never in a bad read.
-  ByteReader r(bytes, what);
-  r.need(8, "magic");
-  if (std::memcmp(bytes.data(), kMagic, 8) != 0) {
-    std::ostringstream found;
-    for (int i = 0; i < 8; ++i) found << (i ? " " : "") << std::hex << (static_cast<unsigned>(bytes[i]) & 0xFF);
-    r.fail("magic", "expected \"MGFDC\\r\\n\\x1a\" (a Deep Compression file), found bytes " + found.str());
-  }
-  r.seek(8);
-  uint32_t version = r.u32("version");
-  if (version != kVersion)
-    r.fail_at(8, "version", "expected " + std::to_string(kVersion) + ", found " + std::to_string(version));
-  uint64_t payload = r.u64("payload length");
-  uint32_t crc = r.u32("checksum");
-  if (bytes.size() - kHeaderBytes != payload)
-    r.fail("payload", "expected " + std::to_string(payload) + " payload bytes (file of " +
-                          std::to_string(payload + kHeaderBytes) + " bytes), found " +
-                          std::to_string(bytes.size() - kHeaderBytes) + (bytes.size() - kHeaderBytes < payload ? " (truncated)" : " (trailing bytes)"));
-  uint32_t actual = crc32(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
-  if (actual != crc) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "expected CRC-32 %08x (stored in the header), found %08x", crc, actual);
-    r.fail("payload checksum", std::string(buf) + ": the file is corrupt");
-  }
+  ByteReader r = frame_open(bytes, what, kMagic, "MGFDC\\r\\n\\x1a", "a Deep Compression file", kVersion);
   FileLayout fl;
   fl.file_bytes = static_cast<int64_t>(bytes.size());
   CompressedModel cm;

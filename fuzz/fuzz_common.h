@@ -1,4 +1,4 @@
-// fuzz/fuzz_common.h — what the six libFuzzer harnesses share: checksum repair, the one rule
+// fuzz/fuzz_common.h — what the libFuzzer harnesses share: checksum repair, the one rule
 // for which exceptions are expected, a scratch file for readers that take a path, and the
 // tiny models the seed corpora are made from (fuzz/make_corpus.cpp) and loaded into.
 //
@@ -68,6 +68,16 @@ inline void put_le32(uint8_t* p, uint32_t v) {
 }
 inline void put_le64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+// The frame of .mgfdc and .mgfvq (engine/io/frame.h): the payload length (u64 at offset 12) and
+// the CRC-32 (u32 at offset 20, over the payload after the 24-byte header) rewritten to match.
+inline void repair_frame(std::string& bytes) {
+  constexpr size_t kHeader = 24;  // magic 8 | version u32 | payload bytes u64 | CRC-32 u32
+  if (bytes.size() < kHeader) return;
+  auto* b = reinterpret_cast<uint8_t*>(bytes.data());
+  put_le64(b + 12, bytes.size() - kHeader);
+  put_le32(b + 20, mgf::crc32(b + kHeader, bytes.size() - kHeader));
 }
 
 // gzip (RFC 1952): for each member, the header CRC-16 (when FHCRC is set) and the trailer's
@@ -158,6 +168,15 @@ inline std::shared_ptr<mgf::Sequential> mgfdc_net() {
   s->add("fc1", std::make_shared<mgf::Linear>(48, 20));
   s->add("relu1", std::make_shared<mgf::ReLU>());
   s->add("fc2", std::make_shared<mgf::Linear>(20, 5));
+  return s;
+}
+
+// .mgfvq: fc1 12→9 (quantized in the seeds) → ReLU → fc2 9→4 (raw). Input [N, 12] → [N, 4].
+inline std::shared_ptr<mgf::Sequential> vq_net() {
+  auto s = std::make_shared<mgf::Sequential>();
+  s->add("fc1", std::make_shared<mgf::Linear>(12, 9));
+  s->add("relu", std::make_shared<mgf::ReLU>());
+  s->add("fc2", std::make_shared<mgf::Linear>(9, 4));
   return s;
 }
 

@@ -25,13 +25,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  constexpr size_t kHeader = 24;  // magic 8 | version u32 | payload bytes u64 | CRC-32 u32
   std::string bytes(reinterpret_cast<const char*>(data), size);
-  if (bytes.size() >= kHeader) {
-    auto* b = reinterpret_cast<uint8_t*>(bytes.data());
-    mgf_fuzz::put_le64(b + 12, bytes.size() - kHeader);
-    mgf_fuzz::put_le32(b + 20, mgf::crc32(b + kHeader, bytes.size() - kHeader));
-  }
+  mgf_fuzz::repair_frame(bytes);
   mgf::CompressedModel cm;
   if (!mgf_fuzz::expect_clean_error([&] { cm = mgf::parse_compressed(bytes, "fuzz.mgfdc"); })) return 0;
   // decode() materializes the dense tensor. The format lets a few bytes declare a sparse tensor

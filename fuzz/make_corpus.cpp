@@ -1,4 +1,4 @@
-// fuzz/make_corpus.cpp — writes the seed corpora of the six harnesses: one directory per
+// fuzz/make_corpus.cpp — writes the seed corpora of the harnesses: one directory per
 // harness under the directory given on the command line (`make fuzz` uses build-fuzz/corpus).
 //
 // The seeds are the files the tests write, made with the project's own writers, so nothing
@@ -18,6 +18,7 @@
 
 #include "compression/deep_compression.h"
 #include "compression/quantization/int8.h"
+#include "compression/quantization/vq_file.h"
 #include "compression/quantization/xnor.h"
 #include "layers/models/binary_resnet.h"
 #include "engine/checkpoint.h"
@@ -167,7 +168,7 @@ void write(const fs::path& dir, const std::string& name, const Bytes& b) {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::cerr << "usage: make_corpus DIR   (writes DIR/{idx,inflate,npy,checkpoint,mgfdc,xnor,int8}/)\n";
+    std::cerr << "usage: make_corpus DIR   (writes DIR/{idx,inflate,npy,checkpoint,mgfdc,xnor,int8,vq}/)\n";
     return 2;
   }
   try {
@@ -253,6 +254,23 @@ int main(int argc, char** argv) {
       const mgf::Tensor calib(mgf::Shape{4, 1, 6, 6}, mgf::uniform_floats(144, 4));
       const std::string b = mgf::serialize_int8(mgf::quantize_model(*q, "tiny", calib));
       put("int8", "tiny.mgfq8", Bytes(b.begin(), b.end()));
+    }
+
+    // .mgfvq of the harness's model: fc1 by each of the four quantizers (vq.h), fc2 raw.
+    {
+      mgf::manual_seed(7);
+      auto net = mgf_fuzz::vq_net();
+      const float* w = net->named_parameters()[0].param->var.value().data();
+      mgf::Rng rng(8);
+      const std::vector<std::pair<std::string, mgf::VqMatrix>> seeds = {
+          {"binary.mgfvq", mgf::vq_binarize(w, 9, 12)},
+          {"scalar.mgfvq", mgf::vq_scalar(w, 9, 12, 3, rng)},
+          {"pq.mgfvq", mgf::vq_product(w, 9, 12, 2, 5, rng)},
+          {"rq.mgfvq", mgf::vq_residual(w, 9, 12, 2, 4, 2, rng)}};
+      for (const auto& [name, q] : seeds) {
+        const std::string b = mgf::serialize_vq(mgf::make_vq_model(*net, {{"fc1.weight", q}}, "tiny"));
+        put("vq", name, Bytes(b.begin(), b.end()));
+      }
     }
 
     // .xnor of a tiny BinaryLeNet5: XNOR-Net B-A-C-P (real inputs to the binary layers), C-B-A-P
