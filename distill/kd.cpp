@@ -128,22 +128,24 @@ TeacherCache cached_teacher_logits(const std::string& path, Module& teacher, con
   return c;
 }
 
+Tensor gather_cached_rows(const Tensor& cache, const DataLoader& loader, int64_t first, int64_t b) {
+  const int64_t C = cache.dim(1);
+  Tensor v = Tensor::uninit({b, C});
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t ex = loader.order()[static_cast<size_t>(first + i)];
+    std::memcpy(v.data() + i * C, cache.data() + ex * C, static_cast<size_t>(C) * sizeof(float));
+  }
+  return v;
+}
+
 EpochStats train_epoch_kd(Module& student, Optimizer& opt, DataLoader& loader, const Tensor& teacher_logits,
                           float T, float w_soft, const TrainHooks& hooks, const std::string& label) {
   if (teacher_logits.ndim() != 2 || teacher_logits.dim(0) != loader.size())
     throw std::invalid_argument("train_epoch_kd: expected teacher logits [" + std::to_string(loader.size()) +
                                 ", C] for the loader's examples, found " + teacher_logits.str());
-  const int64_t C = teacher_logits.dim(1);
   TrainHooks h = hooks;
   h.loss = [&](const Var& z, const std::vector<int32_t>& y, int64_t first) {
-    // Gather the cached rows of this batch's examples, in the loader's (shuffled) order.
-    const int64_t b = static_cast<int64_t>(y.size());
-    Tensor v = Tensor::uninit({b, C});
-    for (int64_t i = 0; i < b; ++i) {
-      const int64_t ex = loader.order()[static_cast<size_t>(first + i)];
-      std::memcpy(v.data() + i * C, teacher_logits.data() + ex * C, static_cast<size_t>(C) * sizeof(float));
-    }
-    return kd_loss(z, v, y, T, w_soft);
+    return kd_loss(z, gather_cached_rows(teacher_logits, loader, first, static_cast<int64_t>(y.size())), y, T, w_soft);
   };
   return train_epoch(student, opt, loader, h, label);
 }

@@ -62,6 +62,10 @@ Tensor compute_logits(Module& teacher, const Dataset& d, int64_t batch = 500);
 TeacherCache cached_teacher_logits(const std::string& path, Module& teacher, const Dataset& transfer,
                                    bool* computed = nullptr);
 
+// The cached rows of the batch whose first example is at `first` in the loader's order():
+// [b, C], in the batch's (shuffled) order. Used by every loss that reads cached teacher outputs.
+Tensor gather_cached_rows(const Tensor& cache, const DataLoader& loader, int64_t first, int64_t b);
+
 // One epoch of the student on kd_loss against the cached logits: the loader must serve
 // `cache`'s dataset (so its order() indexes the cache) without jitter — the teacher's logits
 // are for the images as they are. `hooks` as in train_epoch (after_step, schedule).
