@@ -89,15 +89,12 @@ HintEpochStats train_epoch_hint(Sequential& student_lower, HintRegressor& regres
 
 EpochStats train_epoch_fitnets_kd(Module& student, Optimizer& opt, DataLoader& loader, const Tensor& teacher_logits,
                                   float tau, float lambda, const TrainHooks& hooks, const std::string& label) {
-  if (teacher_logits.ndim() != 2 || teacher_logits.dim(0) != loader.size())
-    throw std::invalid_argument("train_epoch_fitnets_kd: expected teacher logits [" + std::to_string(loader.size()) +
-                                ", C] for the loader's examples, found " + teacher_logits.str());
-  TrainHooks h = hooks;
-  h.loss = [&](const Var& z, const std::vector<int32_t>& y, int64_t first) {
-    return fitnets_kd_loss(z, gather_cached_rows(teacher_logits, loader, first, static_cast<int64_t>(y.size())), y, tau,
-                           lambda);
-  };
-  return train_epoch(student, opt, loader, h, label);
+  return train_epoch_cached(
+      student, opt, loader, teacher_logits,
+      [tau, lambda](const Var& z, const Tensor& v, const std::vector<int32_t>& y) {
+        return fitnets_kd_loss(z, v, y, tau, lambda);
+      },
+      hooks, label);
 }
 
 }  // namespace mgf

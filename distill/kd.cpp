@@ -138,16 +138,24 @@ Tensor gather_cached_rows(const Tensor& cache, const DataLoader& loader, int64_t
   return v;
 }
 
-EpochStats train_epoch_kd(Module& student, Optimizer& opt, DataLoader& loader, const Tensor& teacher_logits,
-                          float T, float w_soft, const TrainHooks& hooks, const std::string& label) {
+EpochStats train_epoch_cached(Module& student, Optimizer& opt, DataLoader& loader, const Tensor& teacher_logits,
+                              const CachedLoss& loss, const TrainHooks& hooks, const std::string& label) {
   if (teacher_logits.ndim() != 2 || teacher_logits.dim(0) != loader.size())
-    throw std::invalid_argument("train_epoch_kd: expected teacher logits [" + std::to_string(loader.size()) +
+    throw std::invalid_argument("train_epoch_cached: expected teacher logits [" + std::to_string(loader.size()) +
                                 ", C] for the loader's examples, found " + teacher_logits.str());
   TrainHooks h = hooks;
   h.loss = [&](const Var& z, const std::vector<int32_t>& y, int64_t first) {
-    return kd_loss(z, gather_cached_rows(teacher_logits, loader, first, static_cast<int64_t>(y.size())), y, T, w_soft);
+    return loss(z, gather_cached_rows(teacher_logits, loader, first, static_cast<int64_t>(y.size())), y);
   };
   return train_epoch(student, opt, loader, h, label);
+}
+
+EpochStats train_epoch_kd(Module& student, Optimizer& opt, DataLoader& loader, const Tensor& teacher_logits,
+                          float T, float w_soft, const TrainHooks& hooks, const std::string& label) {
+  return train_epoch_cached(
+      student, opt, loader, teacher_logits,
+      [T, w_soft](const Var& z, const Tensor& v, const std::vector<int32_t>& y) { return kd_loss(z, v, y, T, w_soft); },
+      hooks, label);
 }
 
 }  // namespace mgf

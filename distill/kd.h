@@ -19,6 +19,7 @@
 // Deliberately not here: the ensemble teacher and specialists of §5 (JFT), data on the fly.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ TeacherCache cached_teacher_logits(const std::string& path, Module& teacher, con
 // The cached rows of the batch whose first example is at `first` in the loader's order():
 // [b, C], in the batch's (shuffled) order. Used by every loss that reads cached teacher outputs.
 Tensor gather_cached_rows(const Tensor& cache, const DataLoader& loader, int64_t first, int64_t b);
+
+// One epoch of the student on loss(z, v, y), v the cached rows of the batch (gather_cached_rows):
+// train_epoch with TrainHooks::loss set. The loader must serve the cache's dataset, unjittered.
+using CachedLoss = std::function<Var(const Var& z, const Tensor& v, const std::vector<int32_t>& y)>;
+EpochStats train_epoch_cached(Module& student, Optimizer& opt, DataLoader& loader, const Tensor& teacher_logits,
+                              const CachedLoss& loss, const TrainHooks& hooks = {}, const std::string& label = "");
 
 // One epoch of the student on kd_loss against the cached logits: the loader must serve
 // `cache`'s dataset (so its order() indexes the cache) without jitter — the teacher's logits
