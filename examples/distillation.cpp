@@ -162,12 +162,12 @@ int main(int argc, char** argv) {
                      "Reproduces Hinton, Vinyals, Dean 2015 §3 on MNIST: teacher 784-1200-1200-10 (dropout, max-norm,\n"
                      "jitter), student 784-800-800-10 plain and distilled at T = 20, the mythical 3, a T sweep on a\n"
                      "30-30 student, and the distilled student as a compressed model (size, latency, Deep Compression).",
-                     "full run on one busy core: --part teacher about 25 min (15 epochs); the other parts about 35 min",
+                     "full run on one busy core: --part teacher about 15-25 min (60 epochs, once; checkpointed); the other parts about 15 min",
                      {"--data", "--epochs", "--val", "--json", "--svg"});
     args.val_default(kDefaultValidationImages, "choices (T of the sweep, the bias of class 3) and progress", 500);
     args.option("--part", "all", "teacher | kd | mythical3 | sweep | compress | all (the teacher is trained once, then loaded)");
-    args.option("--teacher-epochs", "15", "epochs of the teacher (the paper trains far longer; book 25)");
-    args.option("--student-epochs", "10", "epochs of every 800-800 student");
+    args.option("--teacher-epochs", "60", "epochs of the teacher (the paper trains far longer; book 25)");
+    args.option("--student-epochs", "20", "epochs of every 800-800 student");
     args.option("--sweep-epochs", "10", "epochs of each 30-30 student of the T sweep");
     args.option("--T", "20", "temperature of the distilled 800-800 student (the paper's 20)");
     args.option("--soft-weight", "0.9", "weight of the T^2-scaled soft term; the hard term gets 1 - it");
