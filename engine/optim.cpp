@@ -106,4 +106,53 @@ void Adam::step() {
 
 AdamW::AdamW(std::vector<Parameter*> params, AdamOptions o) : Adam(std::move(params), o) { decoupled_ = true; }
 
+// ---- RMSProp -----------------------------------------------------------------------------
+RMSProp::RMSProp(std::vector<Parameter*> params, RmsPropOptions o) : Optimizer(std::move(params), o.lr), options(o) {
+  if (!(o.alpha >= 0.0f && o.alpha < 1.0f))
+    throw std::invalid_argument("RMSProp: expected 0 <= alpha < 1, found " + std::to_string(o.alpha));
+  if (!(o.eps > 0.0f)) throw std::invalid_argument("RMSProp: expected eps > 0, found " + std::to_string(o.eps));
+  s_.resize(params_.size());
+}
+
+void RMSProp::step() {
+  const float a = options.alpha, eps = options.eps, lambda = options.weight_decay;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    Parameter& p = *params_[k];
+    const float* g = grad_of(p);
+    if (!g) continue;
+    float* w = p.var.value().data();
+    const int64_t n = p.var.value().numel();
+    if (s_[k].empty()) s_[k] = Tensor::zeros_like(p.var.value());   // s starts at 0 (PyTorch)
+    float* s = s_[k].data();
+    for (int64_t i = 0; i < n; ++i) {
+      const float gi = g[i] + lambda * w[i];
+      s[i] = a * s[i] + (1.0f - a) * gi * gi;          // the running mean of g²
+      w[i] -= lr * gi / (std::sqrt(s[i]) + eps);       // each weight's step divided by its RMS gradient
+    }
+    apply_mask(p);
+  }
+  ++t_;
+}
+
+// ---- max-norm ----------------------------------------------------------------------------
+int64_t max_norm_constrain(Tensor& w, float c) {
+  if (w.ndim() != 2)
+    throw std::invalid_argument("max_norm_constrain: expected a 2-D weight [units, inputs], found " + w.str());
+  if (!(c > 0.0f)) throw std::invalid_argument("max_norm_constrain: expected c > 0, found " + std::to_string(c));
+  const int64_t rows = w.dim(0), cols = w.dim(1);
+  int64_t clipped = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = w.data() + r * cols;
+    double sq = 0;
+    for (int64_t j = 0; j < cols; ++j) sq += static_cast<double>(row[j]) * row[j];
+    const double norm = std::sqrt(sq);
+    // A row projected earlier can come out a rounding error above c; it is on the sphere already.
+    if (norm <= static_cast<double>(c) * (1.0 + 1e-6)) continue;
+    const float scale = static_cast<float>(c / norm);   // project back onto the sphere of radius c
+    for (int64_t j = 0; j < cols; ++j) row[j] *= scale;
+    ++clipped;
+  }
+  return clipped;
+}
+
 }  // namespace mgf

@@ -7,6 +7,11 @@
 //   Adam:   g ← g + λw (L2, coupled);  m ← β1·m + (1−β1)g;  s ← β2·s + (1−β2)g²;
 //           w ← w − η·m̂/(√ŝ + ε),  m̂ = m/(1−β1^t), ŝ = s/(1−β2^t)      (Kingma & Ba 2015, Alg. 1)
 //   AdamW:  w ← w − ηλw (decoupled), then Adam without the L2 term      (Loshchilov & Hutter 2019)
+//   RMSProp: g ← g + λw;  s ← α·s + (1−α)g²;  w ← w − η·g/(√s + ε)       (Tieleman & Hinton 2012,
+//           lecture 6e; PyTorch's non-centred form without momentum; FitNets §4 trains with it)
+// max_norm_constrain (Srivastava et al. 2014 §5.1): after a step, each unit's incoming weight
+// vector (a row of a Linear's [out, in] weight) is scaled back onto the ball ‖w‖₂ ≤ c when it
+// left it — the "weight constraints" of Hinton et al. 2015's MNIST teacher.
 // After each update a masked parameter is multiplied by its mask, so a pruned weight stays
 // exactly zero even when momentum or weight decay would move it (Han 2015 §3: "pruned
 // connections are kept at zero during retraining").
@@ -77,5 +82,26 @@ class AdamW : public Adam {
  public:
   AdamW(std::vector<Parameter*> params, AdamOptions o);
 };
+
+struct RmsPropOptions {
+  float lr = 0.01f;
+  float alpha = 0.99f, eps = 1e-8f;   // α: decay of the running mean of g²
+  float weight_decay = 0.0f;          // λ (L2, coupled)
+};
+
+class RMSProp : public Optimizer {
+ public:
+  RMSProp(std::vector<Parameter*> params, RmsPropOptions o);
+  void step() override;
+  RmsPropOptions options;
+
+ private:
+  std::vector<Tensor> s_;   // running mean of g², one per parameter
+};
+
+// Max-norm: rescales every row of w ([rows, cols], rows = units) whose L2 norm exceeds c to
+// norm exactly c; rows inside the ball are untouched. Returns how many rows were rescaled.
+// Throws std::invalid_argument unless w is 2-D and c > 0.
+int64_t max_norm_constrain(Tensor& w, float c);
 
 }  // namespace mgf

@@ -55,7 +55,8 @@ EpochStats train_epoch(Module& model, Optimizer& opt, DataLoader& loader, const 
   while (loader.next(x, y)) {
     opt.zero_grad();  // gradients accumulate (+=) in backward, so each batch starts from zero
     Var logits = model(Var(x));
-    Var loss = cross_entropy(logits, y);
+    Var loss = hooks.loss ? hooks.loss(logits, y, loader.position() - static_cast<int64_t>(y.size()))
+                          : cross_entropy(logits, y);
     const float l = loss.value().item();
     if (!std::isfinite(l))
       throw std::runtime_error(name + ": the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") +

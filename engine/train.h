@@ -4,8 +4,7 @@
 // train_epoch: for each batch (x, y): zero the gradients, L = cross_entropy(model(x), y),
 // L.backward(), hooks.after_backward(), optimizer.step(), hooks.after_step(),
 // hooks.schedule->step(optimizer) (the learning rate for the next batch). The hooks are
-// where chapters plug in (DNS updates masks after the step, a distillation chapter replaces
-// nothing here and writes its own loop). If L becomes NaN or ±Inf the loop stops with a
+// where chapters plug in (DNS updates masks after the step, distillation sets hooks.loss). If L becomes NaN or ±Inf the loop stops with a
 // std::runtime_error naming the batch and the learning rate — continuing would only
 // overwrite the weights with NaN.
 // Output: on a terminal (isatty(2)) a progress line rewritten in place — epoch label, batch,
@@ -29,6 +28,10 @@
 namespace mgf {
 
 struct TrainHooks {
+  // If set, replaces cross_entropy(logits, y) as the batch loss. `first` is the index in the
+  // loader's order() of the batch's first example, so a distillation loss can look up the
+  // teacher's cached logits for exactly these examples (distill/kd.h train_epoch_kd).
+  std::function<Var(const Var& logits, const std::vector<int32_t>& y, int64_t first)> loss;
   std::function<void()> after_backward;  // gradients are in the parameters; step not taken yet
   std::function<void()> after_step;      // the weights have just been updated
   BatchSchedule* schedule = nullptr;     // if set, stepped once per batch after after_step

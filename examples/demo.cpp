@@ -5,7 +5,8 @@
 // shared DemoContext — the data, the trained baseline, the table — does its chapter's thing
 // and adds rows. The tour today: train (book/03-training.md) → prune, share, Huffman (Deep
 // Compression's pipeline, book/14 and book/15, run from its real compressed file) → binarize
-// (XNOR-Net, book/23, run on the packed popcount kernels). Distillation is not written yet.
+// (XNOR-Net, book/23, run on the packed popcount kernels) → distill (a 7x smaller student on the
+// baseline's soft targets, book/25).
 // Every size in the table is bytes of a real format: float32 parameters, CSR arrays, the
 // compressed file on disk, the packed binary file on disk.
 #include <unistd.h>
@@ -18,13 +19,17 @@
 #include "compression/coding/csr.h"
 #include "compression/deep_compression.h"
 #include "compression/quantization/packed_binary.h"
+#include "distill/kd.h"
 #include "engine/cli.h"
 #include "engine/data.h"
 #include "engine/rng.h"
 #include "engine/summary.h"
 #include "engine/threads.h"
 #include "engine/train.h"
+#include "layers/activation.h"
+#include "layers/linear.h"
 #include "layers/models/baseline.h"
+#include "layers/shape.h"
 
 using namespace mgf;
 
@@ -35,6 +40,7 @@ struct DemoContext {
   DataSplits data;
   std::shared_ptr<Sequential> baseline;   // set by the first step; later steps start from it
   int64_t baseline_bytes = 0;
+  std::shared_ptr<Sequential> dense = nullptr;   // a copy of the trained baseline before compression (the distillation teacher)
   ResultTable table{{"step", "model", "test error", "size", "vs dense", "ms/epoch", "batch-1 latency (us)", "wall (s)"}};
 };
 
@@ -181,6 +187,39 @@ void step_train_baseline(DemoContext& ctx) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ctx.baseline_bytes = parameter_bytes(*ctx.baseline);
   add_row(ctx, "1 train (dense float32)", *ctx.baseline, 1000.0 * train_s / std::max(r.epochs, 1), wall);
+  ctx.dense = make_model("lenet300");   // later steps compress ctx.baseline in place
+  auto src = ctx.baseline->parameters(), dst = ctx.dense->parameters();
+  for (size_t i = 0; i < src.size(); ++i) dst[i]->var.value() = src[i]->var.value().clone();
+}
+
+// Step 6 (book/25-distillation.md): the trained dense baseline (ctx.dense) as teacher, its logits for the
+// training images computed once (distill/kd.h), a 784-50-50-10 student trained on them at
+// T = 4 with soft weight 0.9: a network 7x smaller than the teacher, in memory.
+void step_distill(DemoContext& ctx) {
+  const int epochs = ctx.args.quick() ? 1 : 4;
+  std::printf("\n[6] distill: LeNet-300-100 -> 784-50-50-10 student, T = 4, %d epoch%s on cached teacher logits\n", epochs,
+              epochs > 1 ? "s" : "");
+  std::fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor logits = compute_logits(*ctx.dense, ctx.data.train);
+  auto student = std::make_shared<Sequential>();
+  student->add("flatten", std::make_shared<Flatten>());
+  student->add("fc1", std::make_shared<Linear>(784, 50));
+  student->add("relu1", std::make_shared<ReLU>());
+  student->add("fc2", std::make_shared<Linear>(50, 50));
+  student->add("relu2", std::make_shared<ReLU>());
+  student->add("fc3", std::make_shared<Linear>(50, 10));
+  Rng rng(ctx.args.seed() + 60);
+  DataLoader loader(ctx.data.train, 64, true, rng);
+  SGD opt(student->parameters(), {.lr = 0.05f, .momentum = 0.9f});
+  BatchSchedule sched(cosine_schedule(0.05f, epochs), loader.num_batches());
+  sched.reset(opt);
+  TrainHooks hooks;
+  hooks.schedule = &sched;
+  double train_s = 0;
+  for (int e = 0; e < epochs; ++e) train_s += train_epoch_kd(*student, opt, loader, logits, 4.0f, 0.9f, hooks, "distill").seconds;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  add_row(ctx, "6 distill (KD, T = 4)", *student, 1000.0 * train_s / epochs, wall);
 }
 
 // The tour, in order. A chapter adds its step here: {"prune", step_prune}, ...
@@ -188,6 +227,7 @@ const std::vector<std::pair<const char*, std::function<void(DemoContext&)>>> kSt
     {"train", step_train_baseline},
     {"deep compression", step_deep_compression},
     {"binarize", step_binarize},
+    {"distill", step_distill},
 };
 
 }  // namespace
@@ -196,7 +236,7 @@ static int run(int argc, char** argv) {
   ExampleArgs args("demo",
                    "The tour: trains LeNet-300-100 on MNIST, then prunes, shares and Huffman-codes it (Deep\n"
                    "Compression, run from its compressed file) and binarizes a LeNet-5 (XNOR-Net, run on packed\n"
-                   "popcount kernels); prints accuracy, size and speed in one table.",
+                   "popcount kernels), and distils it into a 784-50-50-10 student; prints accuracy, size and speed in one table.",
                    "about 2-3 minutes on 2 idle cores; --quick: a few seconds",
                    {"--data", "--epochs", "--json"});
   args.parse(argc, argv);
@@ -226,9 +266,9 @@ static int run(int argc, char** argv) {
   if (!args.json_path().empty()) ctx.table.write_json(args.json_path());
   std::printf("\nsize = bytes as stored (float32 parameters; CSR arrays; the compressed or packed file on disk);\n"
               "vs dense = the same network's float32 bytes / this size; latency = median forward of one image;\n"
-              "model = where each error is measured: rows 1-2 in memory, rows 3-5 by running the model loaded\n"
+              "model = where each error is measured: rows 1-2 and 6 in memory, rows 3-5 by running the model loaded\n"
               "from the file named. Rows 2-5 use short schedules (one retraining epoch per step); the\n"
-              "chapters' full runs are in book/14, book/15 and book/23.\n"
+              "chapters' full runs are in book/14, book/15, book/23 and book/25.\n"
               "Total wall time %.1f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
