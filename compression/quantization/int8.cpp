@@ -100,7 +100,7 @@ uint8_t sigmoid_code_exact(float x) {
   return static_cast<uint8_t>(round_half_up(127.0 / (1.0 + std::exp(-static_cast<double>(x)))));
 }
 
-SigmoidLut::SigmoidLut(float in_scale) : in_scale_(in_scale), to_index_(in_scale * kEntries / (2 * kRange)) {
+SigmoidLut::SigmoidLut(float in_scale) : to_index_(in_scale * kEntries / (2 * kRange)) {
   const double h = 2.0 * kRange / kEntries;
   for (int i = 0; i < kEntries; ++i) table_[i] = sigmoid_code_exact(static_cast<float>(-kRange + (i + 0.5) * h));
 }

@@ -97,7 +97,6 @@ class SigmoidLut {
   static constexpr int kEntries = 1024;
 
  private:
-  float in_scale_;
   float to_index_;   // in_scale · kEntries / (2·kRange)
   uint8_t table_[kEntries];
 };
