@@ -152,13 +152,13 @@ TEST_SUITE("fitnets") {
     // the first step is lr / sqrt(1 - alpha) in size whatever the gradient's scale
     OneVec a({0.0f});
     RMSProp o2(a.parameters(), {.lr = 0.1f, .alpha = 0.99f});
-    a.w.var.grad() = Tensor({1}, {1000.0f});
+    a.w.var.grad() = Tensor({1}, std::vector<float>{1000.0f});
     o2.step();
     CHECK(a.w.var.value()[0] == doctest::Approx(-0.1 / std::sqrt(0.01)).epsilon(1e-4));
     // coupled weight decay: g + λw
     OneVec b({2.0f});
     RMSProp o3(b.parameters(), {.lr = 0.1f, .alpha = 0.0f, .eps = 1e-8f, .weight_decay = 0.5f});
-    b.w.var.grad() = Tensor({1}, {1.0f});
+    b.w.var.grad() = Tensor({1}, std::vector<float>{1.0f});
     o3.step();   // g' = 1 + 0.5·2 = 2, s = 4, step = 0.1·2/2
     CHECK(b.w.var.value()[0] == doctest::Approx(1.9f));
     CHECK_THROWS_AS(RMSProp(m.parameters(), {.alpha = 1.0f}), std::invalid_argument);

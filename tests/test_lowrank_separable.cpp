@@ -79,7 +79,8 @@ TEST_CASE("im2col / col2im with d×1 and 1×d kernels: AVX2 equals scalar exactl
   if (!cpu_has_avx2()) return;
   // Widths 1, 7, 8, 9, 31, 33 and 1027 put the output rows in and around the 8-float vector.
   for (int64_t w : {1, 7, 8, 9, 31, 33, 1027})
-    for (auto [kh, kw] : {std::pair<int64_t, int64_t>{5, 1}, {1, 5}, {3, 1}, {1, 3}, {2, 7}}) {
+    for (const auto& khw : {std::pair<int64_t, int64_t>{5, 1}, {1, 5}, {3, 1}, {1, 3}, {2, 7}}) {
+      const int64_t kh = khw.first, kw = khw.second;  // not a structured binding: CAPTURE's lambda needs a variable
       if (w < kw) continue;
       const ConvGeom g{3, 9, w + kw - 1, kh, kw, 1, 1, 0, 0};
       CAPTURE(w);
