@@ -30,7 +30,16 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 8 + 4 + 8 + 4;
 constexpr int32_t kQMax = 127;   // 7-bit activations (gemm_int8.h)
 
-int32_t round_half_up(double v) { return static_cast<int32_t>(std::floor(v + 0.5)); }
+// Saturates at ±2^30 instead of casting out of range (undefined behaviour): every caller then
+// clamps to a 7/8-bit code or stores a bias, and a file's scales can be extreme — fuzz_int8
+// found v / scale = 1.4e10 in the fake-quant path. NaN goes to the low end.
+int32_t round_half_up(double v) {
+  constexpr double kLimit = 1073741824.0;   // 2^30: a zero point (≤ 127) added after cannot overflow
+  const double r = std::floor(v + 0.5);
+  if (!(r > -kLimit)) return -(1 << 30);
+  if (r >= kLimit) return 1 << 30;
+  return static_cast<int32_t>(r);
+}
 }  // namespace
 
 // ---- scalars ----
