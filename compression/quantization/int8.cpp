@@ -535,7 +535,15 @@ Int8Net parse_int8(const std::string& bytes, const std::string& what) {
         r.fail_at(at_s, p + "weight scales", "expected finite scales > 0, found " + std::to_string(s));
     r.need(4 * static_cast<uint64_t>(L.out), p + "biases");
     L.bias.resize(L.out);
+    const size_t at_b = r.pos();
     for (auto& b : L.bias) b = static_cast<int32_t>(r.u32(p + "biases"));
+    // The int32 accumulator is bias − z·Σw + Σ q·w, each sum at most 127·127·K in size: a bias
+    // beyond what leaves room for them would overflow it (fuzz_int8 found one at 2^31 − 373).
+    const double room = 2147483647.0 - 2.0 * 127.0 * 127.0 * static_cast<double>(L.K());
+    for (int32_t b : L.bias)
+      if (!(std::fabs(static_cast<double>(b)) <= room))
+        r.fail_at(at_b, p + "biases", "expected |bias| <= 2^31 - 1 - 2*127*127*K = " + std::to_string(room) +
+                                         " (room for the int32 sums), found " + std::to_string(b));
     const uint8_t* wb = r.bytes(static_cast<size_t>(n_w), p + "weights");
     L.weight.assign(reinterpret_cast<const int8_t*>(wb), reinterpret_cast<const int8_t*>(wb) + n_w);
     for (int64_t i = 0; i < n_w; ++i)
