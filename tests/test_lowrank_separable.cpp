@@ -3,7 +3,8 @@
 // non-square d×1 / 1×d kernels in im2col / col2im (scalar = AVX2), in conv2d (gradcheck, against
 // a direct double reference) and in Conv2d; the factored layer equals the dense layer its
 // factors reconstruct; filter reconstruction by SVD is optimal and ALS reaches it; data
-// reconstruction lowers the output error below the filter solution's; the cost formulas.
+// reconstruction lowers the output error below the filter solution's; the cost formulas, scheme
+// 1's checked against the multiply-adds of the three convolutions it describes.
 // Book: book/13-lowrank_separable.md.
 #include <doctest/doctest.h>
 
@@ -16,6 +17,8 @@
 #include "engine/kernels/conv.h"
 #include "engine/kernels/cpu.h"
 #include "engine/ops.h"
+#include "engine/summary.h"
+#include "layers/sequential.h"
 #include "tests/gradcheck.h"
 #include "tests/support/compare.h"
 
@@ -229,6 +232,53 @@ TEST_CASE("cost formulas: scheme 2 dK(C+N) vs d²CN, scheme 1 CM(2d+N), LeNet-5 
   const int64_t exact = d * C * K * OH * W + d * K * N * OH * OW;
   CHECK(exact > scheme2_macs_per_pixel(C, N, d, K) * OH * OW);   // the border costs extra
   CHECK(exact < scheme2_macs_per_pixel(C, N, d, K) * OH * OW * 13 / 10);
+}
+
+TEST_CASE("scheme 1's cost formula CM(2d+N) is the multiply-adds of the layers it describes, which compute its conv") {
+  // Scheme 1 built from our convs ("same" padding, so every stage has H × W outputs and the
+  // count per pixel is exact): a d×1 depthwise-style conv (groups = C, C → C·M: M vertical
+  // basis filters per input channel), a 1×d depthwise conv (groups = C·M: each vertical
+  // response gets its horizontal partner), a 1×1 conv C·M → N (each output combines them).
+  const int64_t C = 3, N = 7, d = 5, M = 2, H = 9, W = 11, p = (d - 1) / 2;
+  Conv2dOptions ov, oh, od;
+  ov.groups = C;
+  ov.pad_h = p;
+  oh.groups = C * M;
+  oh.pad_w = p;
+  od.pad_h = od.pad_w = p;
+  auto vert = std::make_shared<Conv2d>(C, C * M, d, 1, ov, false);
+  auto horiz = std::make_shared<Conv2d>(C * M, C * M, 1, d, oh, false);
+  auto comb = std::make_shared<Conv2d>(C * M, N, 1, Conv2dOptions{}, true);
+  Sequential s1;
+  s1.add("vertical", vert);
+  s1.add("horizontal", horiz);
+  s1.add("combine", comb);
+  const Shape in{1, C, H, W};
+  NoGradGuard ng;
+  const Tensor x = random_tensor(in, 77);
+  const Tensor y = s1.forward(Var(x)).value();
+  REQUIRE(y.shape() == Shape{1, N, H, W});
+  CHECK(layer_macs(s1, in, y.shape()) == scheme1_macs_per_pixel(C, N, d, M) * H * W);
+  CHECK(scheme1_macs_per_pixel(C, N, d, M) == C * M * (2 * d + N));
+  // And it is scheme 1: the dense filters W_n^c = Σ_m a[n, cM+m] · v_{c,m} h_{c,m}ᵀ, run as one
+  // d×d conv, give the same outputs.
+  const Tensor& v = vert->weight.var.value();    // [C·M, 1, d, 1]
+  const Tensor& h = horiz->weight.var.value();   // [C·M, 1, 1, d]
+  const Tensor& a = comb->weight.var.value();    // [N, C·M, 1, 1]
+  Conv2d dense(C, N, d, od, true);
+  Tensor& w = dense.weight.var.value();          // [N, C, d, d]
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t yy = 0; yy < d; ++yy)
+        for (int64_t xx = 0; xx < d; ++xx) {
+          double acc = 0;
+          for (int64_t m = 0; m < M; ++m) acc += double(a[n * C * M + c * M + m]) * v[(c * M + m) * d + yy] * h[(c * M + m) * d + xx];
+          w[((n * C + c) * d + yy) * d + xx] = static_cast<float>(acc);
+        }
+  dense.bias->var.value() = comb->bias->var.value().clone();
+  expect_all_close(y, dense.forward(Var(x)).value(), kAccumulate, "scheme 1's three convs vs its dense filters");
+  // The dense count d²CN per pixel, the speed-up's numerator.
+  CHECK(layer_macs(dense, in, y.shape()) == conv_macs_per_pixel(C, N, d) * H * W);
 }
 
 }  // TEST_SUITE

@@ -1,7 +1,8 @@
 // tests/test_lowrank_svd.cpp — TEST_SUITE("lowrank_svd"): Denton et al. 2014, and the dense
 // linear algebra written for it (compression/lowrank/svd.h): the one-sided Jacobi SVD (U, V
 // orthonormal, UΣVᵀ = A, sorted singular values against a closed form, rank-deficient, tall and
-// wide inputs, Eckart–Young against perturbations) and the symmetric Jacobi eigensolver.
+// wide inputs, Eckart–Young against perturbations) and the symmetric Jacobi eigensolver; and the
+// fine-tuning whose length is chosen on validation (compression/lowrank/experiment.h).
 // Book: book/12-lowrank_svd.md.
 #include <doctest/doctest.h>
 
@@ -11,9 +12,12 @@
 #include <vector>
 
 #include "compression/lowrank/denton.h"
+#include "compression/lowrank/experiment.h"
 #include "compression/lowrank/svd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "engine/train.h"
+#include "layers/shape.h"
 #include "tests/gradcheck.h"
 #include "tests/support/compare.h"
 
@@ -348,6 +352,58 @@ TEST_CASE("biclustering: folding the permutations into the neighbours leaves the
   CHECK_THROWS_AS(folded.fold_permutations(p2, c2, per), std::logic_error);
   BiclusteredConv other(dense, 2, 2, 2, 9);
   CHECK_THROWS_AS(other.fold_permutations(p2, c2, per + 1), std::invalid_argument);
+}
+
+TEST_CASE("fine-tuning with the epochs chosen on validation: the state left is the best one seen, 0 epochs included") {
+  // Two Gaussian blobs in 4 dimensions, labels by blob; a Flatten, Linear 4 → 2 head.
+  auto blobs = [](int64_t n, uint64_t seed) {
+    Rng rng(seed);
+    Dataset d;
+    d.num_classes = 2;
+    d.images = Tensor({n, 1, 1, 4});   // the DataLoader takes images [N, C, H, W]
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t y = static_cast<int32_t>(i % 2);
+      d.labels.push_back(y);
+      for (int64_t j = 0; j < 4; ++j) d.images[i * 4 + j] = (y ? 1.0f : -1.0f) * (j == 0 ? 1.0f : 0.0f) + 0.8f * rng.normal();
+    }
+    return d;
+  };
+  const Dataset train = blobs(256, 1), val = blobs(200, 2);
+  set_training_output(false);
+  {
+    auto lin = std::make_shared<Linear>(4, 2);
+    Sequential head;
+    head.add("flatten", std::make_shared<Flatten>());
+    head.add("fc", lin);
+    const FinetuneChoice c = finetune_choose_epochs(head, lin->parameters(), train, val, 4, 0.05f, 3);
+    REQUIRE(c.val_per_epoch.size() == 5);
+    CHECK(c.val_error == *std::min_element(c.val_per_epoch.begin(), c.val_per_epoch.end()));
+    CHECK(c.val_per_epoch[static_cast<size_t>(c.epochs)] == c.val_error);
+    CHECK(evaluate(head, val).error_rate() == c.val_error);   // the parameters are those of the chosen epoch
+    CHECK(c.val_error < c.val_per_epoch[0]);                  // a random head: training helps
+  }
+  {
+    // A head that is already the best on validation (no strictly lower error can follow): the
+    // choice is 0 epochs and the parameters come back bit for bit, although training moved them.
+    auto lin = std::make_shared<Linear>(4, 2);
+    Tensor& w = lin->weight.var.value();
+    for (int64_t i = 0; i < w.numel(); ++i) w[i] = 0.0f;
+    w[0] = -1.0f;
+    w[4] = 1.0f;   // class 1 iff x_0 > 0: the Bayes rule of the blobs
+    lin->bias->var.value()[0] = lin->bias->var.value()[1] = 0.0f;
+    Sequential head;
+    head.add("flatten", std::make_shared<Flatten>());
+    head.add("fc", lin);
+    const double e0 = evaluate(head, val).error_rate();
+    const Tensor w0 = w.clone();
+    // A learning rate far too large: every epoch lands somewhere worse or equal.
+    const FinetuneChoice c = finetune_choose_epochs(head, lin->parameters(), train, val, 3, 50.0f, 4);
+    CHECK(c.epochs == 0);
+    CHECK(c.val_error == e0);
+    CHECK(*std::max_element(c.val_per_epoch.begin(), c.val_per_epoch.end()) > e0);   // training did move them
+    for (int64_t i = 0; i < w0.numel(); ++i) CHECK(lin->weight.var.value()[i] == w0[i]);
+  }
+  set_training_output(true);
 }
 
 }  // TEST_SUITE

@@ -98,6 +98,40 @@ double finetune_on_features(Module& head, const std::vector<Parameter*>& params,
   return last;
 }
 
+FinetuneChoice finetune_choose_epochs(Module& head, const std::vector<Parameter*>& params, const Dataset& train,
+                                      const Dataset& val, int max_epochs, float lr, uint64_t seed) {
+  SgdOptions o;
+  o.lr = lr;
+  o.momentum = 0.9f;
+  SGD opt(params, o);
+  Rng rng(seed);
+  DataLoader loader(train, 64, true, rng);
+  FinetuneChoice c;
+  std::vector<Tensor> best;   // the parameters at the chosen epoch
+  auto snapshot = [&] {
+    best.clear();
+    for (Parameter* p : params) best.push_back(p->var.value().clone());
+  };
+  head.eval();
+  c.val_error = evaluate(head, val).error_rate();
+  c.val_per_epoch.push_back(c.val_error);
+  snapshot();
+  for (int e = 1; e <= max_epochs; ++e) {
+    head.train();
+    train_epoch(head, opt, loader);
+    head.eval();
+    const double v = evaluate(head, val).error_rate();
+    c.val_per_epoch.push_back(v);
+    if (v < c.val_error) {   // strictly lower: a tie keeps the shorter fine-tuning
+      c.val_error = v;
+      c.epochs = e;
+      snapshot();
+    }
+  }
+  for (size_t i = 0; i < params.size(); ++i) params[i]->var.value() = best[i];
+  return c;
+}
+
 PairTiming time_pair(Module& dense, Module& factored, const Shape& in_shape, int64_t batch, int samples) {
   Shape s{batch};
   s.insert(s.end(), in_shape.begin(), in_shape.end());

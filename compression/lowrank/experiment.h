@@ -41,6 +41,18 @@ Dataset cached_features(Module& prefix, const Dataset& d);
 double finetune_on_features(Module& head, const std::vector<Parameter*>& params, const Dataset& feats, int epochs,
                             float lr, uint64_t seed);
 
+// The same fine-tuning, with the number of epochs chosen on validation: `val` is evaluated
+// before the first epoch and after each of up to `max_epochs`; the parameters are left at the
+// state with the lowest validation error (ties: fewer epochs), so 0 epochs is a possible choice.
+// The test set never enters: the caller evaluates it once, on the state left here.
+struct FinetuneChoice {
+  int epochs = 0;                    // the chosen number of epochs
+  double val_error = 0;              // validation error at that state
+  std::vector<double> val_per_epoch; // validation error after 0, 1, ..., max_epochs epochs
+};
+FinetuneChoice finetune_choose_epochs(Module& head, const std::vector<Parameter*>& params, const Dataset& train,
+                                      const Dataset& val, int max_epochs, float lr, uint64_t seed);
+
 struct PairTiming {
   double dense_us = 0, factored_us = 0;   // median wall time per forward call
   double speedup() const { return factored_us > 0 ? dense_us / factored_us : 0; }
