@@ -83,21 +83,6 @@ Dataset cached_features(Module& prefix, const Dataset& d) {
   return out;
 }
 
-double finetune_on_features(Module& head, const std::vector<Parameter*>& params, const Dataset& feats, int epochs,
-                            float lr, uint64_t seed) {
-  SgdOptions o;
-  o.lr = lr;
-  o.momentum = 0.9f;
-  SGD opt(params, o);
-  Rng rng(seed);
-  DataLoader loader(feats, 64, true, rng);
-  head.train();
-  double last = 0;
-  for (int e = 0; e < epochs; ++e) last = train_epoch(head, opt, loader).loss;
-  head.eval();
-  return last;
-}
-
 FinetuneChoice finetune_choose_epochs(Module& head, const std::vector<Parameter*>& params, const Dataset& train,
                                       const Dataset& val, int max_epochs, float lr, uint64_t seed) {
   SgdOptions o;

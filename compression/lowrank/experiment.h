@@ -36,15 +36,12 @@ std::shared_ptr<Sequential> lenet5_head(const Sequential& model, std::shared_ptr
 // with d's labels: the input of the layers above.
 Dataset cached_features(Module& prefix, const Dataset& d);
 
-// SGD with momentum 0.9, batch 64, a constant learning rate, on cached features: trains only
-// `params` (the layers above) of `head`. Returns the mean training loss of the last epoch.
-double finetune_on_features(Module& head, const std::vector<Parameter*>& params, const Dataset& feats, int epochs,
-                            float lr, uint64_t seed);
-
-// The same fine-tuning, with the number of epochs chosen on validation: `val` is evaluated
-// before the first epoch and after each of up to `max_epochs`; the parameters are left at the
-// state with the lowest validation error (ties: fewer epochs), so 0 epochs is a possible choice.
-// The test set never enters: the caller evaluates it once, on the state left here.
+// Fine-tuning on cached features: SGD with momentum 0.9, batch 64, a constant learning rate,
+// training only `params` (the layers above, or also the factors) of `head`, for a number of
+// epochs chosen on validation: `val` is evaluated before the first epoch and after each of up
+// to `max_epochs`, and the parameters are left at the state with the lowest validation error
+// (ties: fewer epochs), so 0 epochs is a possible choice. The test set never enters: the
+// caller evaluates it once, on the state left here.
 struct FinetuneChoice {
   int epochs = 0;                    // the chosen number of epochs
   double val_error = 0;              // validation error at that state
