@@ -83,7 +83,7 @@ int run(int argc, char** argv) {
   args.val_default(kDefaultValidationImages, "every choice (norm, what is fine-tuned, epochs, G, H, K) is made on it", 500);
   args.option("--checkpoint", "", "dense LeNet-5 to start from (default: trained_baseline(), i.e. $MGF_CHECKPOINTS or checkpoints/)");
   args.option("--ks", "10,20,50", "fc1 ranks K");
-  args.option("--conv-configs", "1x1x12,1x1x16,2x1x10,2x1x14,2x2x5,2x2x6,2x2x7,2x2x8",
+  args.option("--conv-configs", "1x1x12,1x1x14,2x1x10,2x1x12,2x1x13,4x1x10,4x1x11,1x2x8,2x2x6",
               "conv2 settings GxHxK (input groups x output groups x rank per block); G = H = 1 is the plain SVD, a reference");
   args.option("--ft-lr", "0.005", "fine-tuning learning rate (SGD, momentum 0.9, batch 64), fixed in advance");
   args.option("--ft-train", "50000", "training images the fine-tuning sees (the first N of the training split)");
@@ -92,7 +92,7 @@ int run(int argc, char** argv) {
   args.option("--samples", "15", "timing samples (median)");
   args.parse(argc, argv);
   const bool quick = args.quick();
-  const int max_epochs = args.epochs(6, 1);   // the fine-tuning length is chosen on validation, 0..max
+  const int max_epochs = args.epochs(5, 1);   // the fine-tuning length is chosen on validation, 0..max
   const float ft_lr = static_cast<float>(args.get_float("--ft-lr", 1e-5, 1.0));
   const int samples = static_cast<int>(args.get_int("--samples", 3, 1000));
   const std::string ftf = args.get("--ft-factors");
