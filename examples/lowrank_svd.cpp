@@ -77,7 +77,7 @@ int run(int argc, char** argv) {
                    "Reproduces Denton et al. 2014 on LeNet-5 / MNIST: fc1 by truncated SVD (Frobenius and\n"
                    "data-covariance norm) as two Linear layers, conv2 by biclustering + per-block SVD as grouped\n"
                    "convolutions; the layers above fine-tuned; factored vs dense timed side by side.",
-                   "full run (one thread, cached dense checkpoint): about 5 min of CPU; --quick: about 25 s\n"
+                   "full run (one thread, cached dense checkpoint): about 5 min of CPU; --quick: about 35 s of CPU\n"
                    "(fc1's 500x800 SVD and 800x800 eigen-decomposition run at full size even then)",
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   args.val_default(kDefaultValidationImages, "every choice (norm, what is fine-tuned, epochs, G, H, K) is made on it", 500);
