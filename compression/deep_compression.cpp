@@ -32,10 +32,64 @@
 namespace mgf {
 
 static const char kMagic[8] = {'M', 'G', 'F', 'D', 'C', '\r', '\n', '\x1a'};
-static constexpr uint32_t kVersion = 1;
+static constexpr uint32_t kVersion = 2;        // the newest version read (and written on request)
 static constexpr size_t kHeaderBytes = 8 + 4 + 8 + 4;
 
+// ---- binary16 ------------------------------------------------------------------------------
+// IEEE-754 binary16: 1 sign, 5 exponent (bias 15), 10 fraction bits. Rounding to nearest, ties
+// to even, on the bits: the 13 fraction bits a binary32 has beyond binary16's are the remainder.
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00 | (ax > 0x7F800000u ? 0x200 : 0));  // inf, NaN
+  if (ax >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7C00);   // >= 2^16: overflows to inf
+  if (ax >= 0x38800000u) {                                               // normal: >= 2^-14
+    uint32_t h = ((((ax >> 23) - 127 + 15) << 10) | ((ax >> 13) & 0x3FF));
+    const uint32_t rem = ax & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;                 // a carry may reach inf: correct
+    return static_cast<uint16_t>(sign | h);
+  }
+  if (ax <= 0x33000000u) return sign;                                    // <= 2^-25 rounds to ±0
+  // subnormal: h = f / 2^-24 = mantissa >> (126 − E)
+  const uint32_t mant = (ax & 0x7FFFFF) | 0x800000, shift = 126 - (ax >> 23);
+  uint32_t h = mant >> shift;
+  const uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+  if (rem > halfway || (rem == halfway && (h & 1))) ++h;
+  return static_cast<uint16_t>(sign | h);
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16, e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  if (e == 0) {   // zero or subnormal: m · 2^-24, exact in binary32
+    const float v = std::ldexp(static_cast<float>(m), -24);
+    return sign ? -v : v;
+  }
+  const uint32_t x = sign | (e == 31 ? 0x7F800000u | (m << 13) : ((e - 15 + 127) << 23) | (m << 13));
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+void round_to_half_floats(Module& m, TrainedQuantization& q) {
+  std::vector<const Parameter*> shared;
+  for (auto& l : q.layers()) {
+    for (float& c : l.shared.codebook) c = round_to_half(c);
+    shared.push_back(l.param);
+  }
+  q.write_weights();
+  for (auto& np : m.named_parameters()) {
+    if (std::find(shared.begin(), shared.end(), np.param) != shared.end()) continue;
+    Tensor& t = np.param->var.value();
+    for (int64_t i = 0; i < t.numel(); ++i) t[i] = round_to_half(t[i]);
+  }
+}
+
 Tensor CompressedTensor::decode() const {
+  if (shape_numel(shape) > kMaxTensorElements)
+    throw std::runtime_error("compressed tensor '" + name + "': expected at most kMaxTensorElements = " +
+                             std::to_string(kMaxTensorElements) + " elements, found " + std::to_string(shape_numel(shape)));
   if (!coded) return Tensor(shape, values);
   std::vector<uint8_t> dense = relative_index_decode(stream);
   Tensor w(shape);
@@ -51,11 +105,17 @@ const CompressedTensor* CompressedModel::find(const std::string& name) const {
 
 CompressedModel make_compressed_model(Module& m, const TrainedQuantization& q, const std::string& arch,
                                       const CodingOptions& o) {
+  if (o.version != 1 && o.version != 2)
+    throw std::invalid_argument("make_compressed_model: expected file version 1 or 2, found " + std::to_string(o.version));
+  if (o.half_floats && o.version < 2)
+    throw std::invalid_argument("make_compressed_model: half_floats needs file version 2, found version 1");
   CompressedModel cm;
   cm.arch = arch;
+  cm.version = o.version;
   for (auto& np : m.named_parameters()) {
     CompressedTensor t;
     t.name = np.name;
+    t.half = o.half_floats;
     t.shape = np.param->var.value().shape();
     const TrainedQuantization::Layer* layer = nullptr;
     for (auto& l : q.layers())
@@ -82,8 +142,32 @@ namespace {
 // A symbol stream: canonical Huffman lengths (4 bits each, for symbols 0..n−1), then the bits.
 // The same writer serves the P+Q file: with huffman = false every length is b, and canonical
 // codes of equal length are just the symbols in binary — fixed-width packing.
-void write_stream(ByteWriter& w, const std::vector<uint8_t>& symbols, int alphabet, bool huffman, int64_t& table_bytes,
-                  int64_t& data_bytes, uint64_t& nbits) {
+// Version 2's unsigned integers: LEB128, 7 bits per byte, low group first, high bit = more.
+void put_varint(ByteWriter& w, uint64_t v) {
+  while (v >= 0x80) {
+    w.u8(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  w.u8(static_cast<uint8_t>(v));
+}
+
+// At most 5 bytes (32 bits), minimal (no trailing zero group), value <= max.
+uint32_t get_varint(ByteReader& r, const std::string& field, uint64_t max) {
+  const size_t at = r.pos();
+  uint64_t v = 0;
+  for (int i = 0;; ++i) {
+    if (i == 5) r.fail_at(at, field, "expected a varint of at most 5 bytes, found more");
+    const uint8_t b = r.u8(field);
+    if (i > 0 && b == 0) r.fail_at(at, field, "expected a minimal varint, found a zero last byte");
+    v |= static_cast<uint64_t>(b & 0x7F) << (7 * i);
+    if (!(b & 0x80)) break;
+  }
+  if (v > max) r.fail_at(at, field, "expected at most " + std::to_string(max) + ", found " + std::to_string(v));
+  return static_cast<uint32_t>(v);
+}
+
+void write_stream(ByteWriter& w, const std::vector<uint8_t>& symbols, int alphabet, bool huffman, uint32_t version,
+                  int64_t& table_bytes, int64_t& data_bytes, uint64_t& nbits) {
   std::vector<uint8_t> lengths;
   if (huffman) {
     lengths = huffman_lengths(symbol_histogram(symbols, alphabet));
@@ -95,23 +179,25 @@ void write_stream(ByteWriter& w, const std::vector<uint8_t>& symbols, int alphab
   size_t n = lengths.size();
   while (n > 0 && lengths[n - 1] == 0) --n;   // trailing unused symbols need no entry
   const int64_t t0 = static_cast<int64_t>(w.size());
-  w.u16(static_cast<uint16_t>(n));
+  if (version == 1) w.u16(static_cast<uint16_t>(n));
+  else put_varint(w, n);
   for (size_t s = 0; s < n; s += 2) w.u8(static_cast<uint8_t>(lengths[s] | (s + 1 < n ? lengths[s + 1] << 4 : 0)));
   BitStream bs = huffman_encode(symbols, huffman_canonical(lengths));
   if (bs.nbits > 0xFFFFFFFFull) throw std::invalid_argument("compressed file: stream longer than 2^32 bits");
-  w.u32(static_cast<uint32_t>(bs.nbits));
+  if (version == 1) w.u32(static_cast<uint32_t>(bs.nbits));
+  else put_varint(w, bs.nbits);
   table_bytes = static_cast<int64_t>(w.size()) - t0;
   w.bytes(bs.bytes.data(), bs.bytes.size());
   data_bytes = static_cast<int64_t>(bs.bytes.size());
   nbits = bs.nbits;
 }
 
-std::vector<uint8_t> read_stream(ByteReader& r, int alphabet, int64_t count, const std::string& field,
+std::vector<uint8_t> read_stream(ByteReader& r, uint32_t version, int alphabet, int64_t count, const std::string& field,
                                  int64_t& table_bytes, int64_t& data_bytes, uint64_t& nbits) {
   const size_t t0 = r.pos();
   // The lengths come from the file, so they are untrusted: huffman_decode() re-checks them
   // (Kraft sum <= 1) before decoding a single symbol.
-  uint32_t n = r.u16(field + " code-length count");
+  uint32_t n = version == 1 ? r.u16(field + " code-length count") : get_varint(r, field + " code-length count", 0xFFFF);
   if (n > static_cast<uint32_t>(alphabet))
     r.fail(field, "expected at most " + std::to_string(alphabet) + " code lengths, found " + std::to_string(n));
   std::vector<uint8_t> lengths(static_cast<size_t>(alphabet), 0);
@@ -121,7 +207,7 @@ std::vector<uint8_t> read_stream(ByteReader& r, int alphabet, int64_t count, con
     if (s + 1 < n) lengths[s + 1] = static_cast<uint8_t>(b >> 4);
     else if (b >> 4) r.fail(field, "expected a zero pad nibble, found " + std::to_string(b >> 4));
   }
-  nbits = r.u32(field + " bit count");
+  nbits = version == 1 ? r.u32(field + " bit count") : get_varint(r, field + " bit count", 0xFFFFFFFFu);
   table_bytes = static_cast<int64_t>(r.pos() - t0);
   // Every symbol takes at least one bit, so `count` symbols need count bits: checked here,
   // before huffman_decode() reserves room for them (a 452-byte file must not ask for 1.4 GB).
@@ -142,49 +228,94 @@ std::vector<uint8_t> read_stream(ByteReader& r, int alphabet, int64_t count, con
   }
 }
 
+// The half-float fields: binary16 bits of values that must already be binary16 (a lossy
+// write would make the file's model differ from the in-memory one without anyone seeing it).
+void put_half(ByteWriter& w, float v, const std::string& name) {
+  const uint16_t h = float_to_half(v);
+  const float back = half_to_float(h);
+  if (!(back == v) && !(std::isnan(back) && std::isnan(v)))
+    throw std::invalid_argument("serialize_compressed: " + name + " holds " + std::to_string(v) +
+                                ", expected a binary16 value (round the model with round_to_half_floats() first)");
+  w.u16(h);
+}
+
+size_t common_prefix(const std::string& a, const std::string& b) {
+  size_t p = 0;
+  while (p < a.size() && p < b.size() && a[p] == b[p]) ++p;
+  return p;
+}
+
 }  // namespace
 
 std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLayout* layout) {
   // The payload is built first, so the header can carry its length and checksum. Alongside,
   // the layout records how many bytes each part took (the --inspect table, Tables 2-3).
+  const uint32_t v = cm.version;
+  if (v != 1 && v != 2)
+    throw std::invalid_argument("serialize_compressed: expected version 1 or 2, found " + std::to_string(v));
   ByteWriter w;
   FileLayout fl;
   w.str_u8(cm.arch);
-  w.u32(static_cast<uint32_t>(cm.tensors.size()));
+  if (v == 1) w.u32(static_cast<uint32_t>(cm.tensors.size()));
+  else put_varint(w, cm.tensors.size());
   fl.header_bytes = static_cast<int64_t>(kHeaderBytes + w.size());
+  std::string prev;   // version 2 names: the prefix shared with the previous one is not repeated
   for (const auto& t : cm.tensors) {
     TensorLayout tl;
     tl.name = t.name;
     tl.shape = t.shape;
     tl.coded = t.coded;
     tl.numel = shape_numel(t.shape);
+    if (t.half && v == 1) throw std::invalid_argument("serialize_compressed: " + t.name + " is binary16, which needs version 2");
     const int64_t h0 = static_cast<int64_t>(w.size());
-    w.str_u8(t.name);
-    w.u8(static_cast<uint8_t>(t.shape.size()));
-    for (int64_t d : t.shape) w.u32(static_cast<uint32_t>(d));
-    w.u8(t.coded ? 1 : 0);
+    if (v == 1) {
+      w.str_u8(t.name);
+      w.u8(static_cast<uint8_t>(t.shape.size()));
+      for (int64_t d : t.shape) w.u32(static_cast<uint32_t>(d));
+      w.u8(t.coded ? 1 : 0);
+    } else {
+      const size_t p = common_prefix(prev, t.name);
+      put_varint(w, p);
+      w.str_u8(t.name.substr(p));
+      prev = t.name;
+      w.u8(static_cast<uint8_t>(t.shape.size()));
+      for (int64_t d : t.shape) put_varint(w, static_cast<uint64_t>(d));
+      w.u8(static_cast<uint8_t>((t.coded ? 1 : 0) | (t.half ? 2 : 0)));
+    }
     if (!t.coded) {
       tl.header_bytes = static_cast<int64_t>(w.size()) - h0;
       if (static_cast<int64_t>(t.values.size()) != tl.numel)
         throw std::invalid_argument("serialize_compressed: " + t.name + " has " + std::to_string(t.values.size()) +
                                     " values, expected " + std::to_string(tl.numel));
-      w.f32s(t.values.data(), t.values.size());
-      tl.raw_bytes = 4 * tl.numel;
+      if (t.half) {
+        for (float x : t.values) put_half(w, x, t.name);
+      } else {
+        w.f32s(t.values.data(), t.values.size());
+      }
+      tl.raw_bytes = (t.half ? 2 : 4) * tl.numel;
       tl.nonzeros = tl.numel;
     } else {
       // Coded: bit widths, codebook without C_0 (always 0), entry count, then the two streams.
       const int k_codes = 1 << t.weight_bits;
       if (static_cast<int>(t.codebook.size()) != k_codes || t.codebook[0] != 0.0f || t.stream.numel != tl.numel)
         throw std::invalid_argument("serialize_compressed: " + t.name + ": inconsistent codebook or stream");
-      w.u8(static_cast<uint8_t>(t.weight_bits));
-      w.u8(static_cast<uint8_t>(t.stream.gap_bits));
-      tl.header_bytes = static_cast<int64_t>(w.size()) - h0 + 4;   // + the entry count below
+      if (v == 1) {
+        w.u8(static_cast<uint8_t>(t.weight_bits));
+        w.u8(static_cast<uint8_t>(t.stream.gap_bits));
+      } else {
+        w.u8(static_cast<uint8_t>(t.weight_bits << 4 | t.stream.gap_bits));   // both 1..8
+      }
       const int64_t c0 = static_cast<int64_t>(w.size());
-      for (int k = 1; k < k_codes; ++k) w.f32(t.codebook[k]);
+      for (int k = 1; k < k_codes; ++k) {
+        if (t.half) put_half(w, t.codebook[k], t.name + " codebook");
+        else w.f32(t.codebook[k]);
+      }
       tl.codebook_bytes = static_cast<int64_t>(w.size()) - c0;
-      w.u32(static_cast<uint32_t>(t.stream.entries()));
-      write_stream(w, t.stream.codes, k_codes, huffman, tl.code_table_bytes, tl.code_bytes, tl.code_bits);
-      write_stream(w, t.stream.gaps, 1 << t.stream.gap_bits, huffman, tl.gap_table_bytes, tl.gap_bytes,
+      if (v == 1) w.u32(static_cast<uint32_t>(t.stream.entries()));
+      else put_varint(w, static_cast<uint64_t>(t.stream.entries()));
+      tl.header_bytes = static_cast<int64_t>(w.size()) - h0 - tl.codebook_bytes;
+      write_stream(w, t.stream.codes, k_codes, huffman, v, tl.code_table_bytes, tl.code_bytes, tl.code_bits);
+      write_stream(w, t.stream.gaps, 1 << t.stream.gap_bits, huffman, v, tl.gap_table_bytes, tl.gap_bytes,
                    tl.gap_stream_bits);
       tl.weight_bits = t.weight_bits;
       tl.gap_bits = t.stream.gap_bits;
@@ -195,7 +326,7 @@ std::string serialize_compressed(const CompressedModel& cm, bool huffman, FileLa
     fl.tensors.push_back(tl);
   }
   // Header: magic, version, payload length, checksum of the payload (engine/io/frame.h).
-  std::string file = frame_write(kMagic, kVersion, w);
+  std::string file = frame_write(kMagic, v, w);
   fl.file_bytes = static_cast<int64_t>(file.size());
   if (layout) *layout = fl;
   return file;
@@ -205,60 +336,103 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
   // Order of checks: magic (is this our file at all?), version, length (truncated or padded?),
   // checksum (corrupted?), then every field for plausibility — a flipped bit that the CRC
   // cannot see (we test that) must still end in an exception, never in a bad read.
-  ByteReader r = frame_open(bytes, what, kMagic, "MGFDC\\r\\n\\x1a", "a Deep Compression file", kVersion);
+  // Versions 1 and 2 are read: the version is looked at first (when the magic is ours), and
+  // frame_open() then checks the frame for that version.
+  uint32_t v = kVersion;
+  if (bytes.size() >= 12 && std::memcmp(bytes.data(), kMagic, 8) == 0) {
+    v = 0;
+    for (int k = 0; k < 4; ++k) v |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[8 + k])) << (8 * k);
+    if (v != 1 && v != 2) ByteReader(bytes, what).fail_at(8, "version", "expected 1 or 2, found " + std::to_string(v));
+  }
+  ByteReader r = frame_open(bytes, what, kMagic, "MGFDC\\r\\n\\x1a", "a Deep Compression file", v);
   FileLayout fl;
   fl.file_bytes = static_cast<int64_t>(bytes.size());
   CompressedModel cm;
+  cm.version = v;
   cm.arch = r.str_u8("architecture name");
-  uint32_t n = r.u32("tensor count");
+  // No reserve from the count: each tensor below is read (and checked) before it is stored.
+  const uint32_t n = v == 1 ? r.u32("tensor count") : get_varint(r, "tensor count", 0xFFFFFFFFu);
   fl.header_bytes = static_cast<int64_t>(r.pos());
+  std::string prev;
   for (uint32_t ti = 0; ti < n; ++ti) {
     CompressedTensor t;
     TensorLayout tl;
     const size_t h0 = r.pos();
-    t.name = r.str_u8("tensor " + std::to_string(ti) + " name");
+    const std::string tf = "tensor " + std::to_string(ti) + " name";
+    if (v == 1) {
+      t.name = r.str_u8(tf);
+    } else {
+      const uint32_t p = get_varint(r, tf + " prefix", prev.size());
+      t.name = prev.substr(0, p) + r.str_u8(tf);
+      if (t.name.size() > 255) r.fail(tf, "expected a name of at most 255 bytes, found " + std::to_string(t.name.size()));
+      prev = t.name;
+    }
     const std::string f = "tensor '" + t.name + "'";
     uint32_t nd = r.u8(f + " ndim");
     if (nd < 1 || nd > 4) r.fail(f + " ndim", "expected 1 to 4 dims, found " + std::to_string(nd));
     int64_t numel = 1;
     for (uint32_t d = 0; d < nd; ++d) {
-      uint32_t v = r.u32(f + " shape");
-      if (v == 0 || v > (1u << 28)) r.fail(f + " shape", "expected a dimension in 1..2^28, found " + std::to_string(v));
-      t.shape.push_back(v);
-      numel = static_cast<int64_t>(checked_mul(static_cast<uint64_t>(numel), v, what + ": " + f + " shape"));
-      if (numel > (int64_t{1} << 32)) r.fail(f + " shape", "expected at most 2^32 elements, found more");
+      const size_t at = r.pos();
+      const uint32_t x = v == 1 ? r.u32(f + " shape") : get_varint(r, f + " shape", 0xFFFFFFFFu);
+      if (x == 0 || x > (1u << 28)) r.fail_at(at, f + " shape", "expected a dimension in 1..2^28, found " + std::to_string(x));
+      t.shape.push_back(x);
+      numel = static_cast<int64_t>(checked_mul(static_cast<uint64_t>(numel), x, what + ": " + f + " shape"));
+      // The cap comes before anything is sized from the shape (decode(), the runner's arrays).
+      if (numel > kMaxTensorElements)
+        r.fail_at(at, f + " shape", "expected at most kMaxTensorElements = " + std::to_string(kMaxTensorElements) +
+                                        " elements, found " + std::to_string(numel) + " or more");
     }
-    uint32_t kind = r.u8(f + " kind");
+    const uint32_t kind = r.u8(f + " kind");
+    if (kind > (v == 1 ? 1u : 3u))
+      r.fail_at(r.pos() - 1, f + " kind", v == 1 ? "expected 0 (raw) or 1 (coded), found " + std::to_string(kind)
+                                                 : "expected 0 (raw), 1 (coded), 2 (raw f16) or 3 (coded, f16 codebook), found " +
+                                                       std::to_string(kind));
+    t.half = (kind & 2) != 0;
     tl.name = t.name;
     tl.shape = t.shape;
     tl.numel = numel;
-    if (kind == 0) {
+    const int fbytes = t.half ? 2 : 4;
+    if ((kind & 1) == 0) {
       tl.header_bytes = static_cast<int64_t>(r.pos() - h0);
-      r.need_array(static_cast<uint64_t>(numel), 4, f + " values");   // before the allocation
+      r.need_array(static_cast<uint64_t>(numel), static_cast<uint64_t>(fbytes), f + " values");   // before the allocation
       t.values.resize(static_cast<size_t>(numel));
-      r.f32s(t.values.data(), t.values.size(), f + " values");
-      tl.raw_bytes = 4 * numel;
+      if (t.half) {
+        for (float& x : t.values) x = half_to_float(r.u16(f + " values"));
+      } else {
+        r.f32s(t.values.data(), t.values.size(), f + " values");
+      }
+      tl.raw_bytes = fbytes * numel;
       tl.nonzeros = numel;
-    } else if (kind == 1) {
+    } else {
       t.coded = true;
-      t.weight_bits = static_cast<int>(r.u8(f + " weight bits"));
+      int gap_bits = 0;
+      if (v == 1) {
+        t.weight_bits = static_cast<int>(r.u8(f + " weight bits"));
+        gap_bits = static_cast<int>(r.u8(f + " gap bits"));
+      } else {
+        const uint8_t b = r.u8(f + " bit widths");
+        t.weight_bits = b >> 4;
+        gap_bits = b & 0xF;
+      }
       if (t.weight_bits < 1 || t.weight_bits > 8)
-        r.fail(f + " weight bits", "expected 1..8, found " + std::to_string(t.weight_bits));
-      int gap_bits = static_cast<int>(r.u8(f + " gap bits"));
-      if (gap_bits < 1 || gap_bits > 8) r.fail(f + " gap bits", "expected 1..8, found " + std::to_string(gap_bits));
+        r.fail_at(r.pos() - 1, f + " weight bits", "expected 1..8, found " + std::to_string(t.weight_bits));
+      if (gap_bits < 1 || gap_bits > 8) r.fail_at(r.pos() - 1, f + " gap bits", "expected 1..8, found " + std::to_string(gap_bits));
       const int k_codes = 1 << t.weight_bits;
       const size_t c0 = r.pos();
+      r.need_array(static_cast<uint64_t>(k_codes - 1), static_cast<uint64_t>(fbytes), f + " codebook");
       t.codebook.assign(static_cast<size_t>(k_codes), 0.0f);
-      for (int k = 1; k < k_codes; ++k) t.codebook[k] = r.f32(f + " codebook");
+      for (int k = 1; k < k_codes; ++k) t.codebook[k] = t.half ? half_to_float(r.u16(f + " codebook")) : r.f32(f + " codebook");
       tl.codebook_bytes = static_cast<int64_t>(r.pos() - c0);
       // entries <= numel: each entry (weight or filler) occupies a distinct position.
-      uint32_t entries = r.u32(f + " entry count");
+      const size_t e0 = r.pos();
+      const uint32_t entries = v == 1 ? r.u32(f + " entry count") : get_varint(r, f + " entry count", 0xFFFFFFFFu);
       tl.header_bytes = static_cast<int64_t>(r.pos() - h0) - tl.codebook_bytes;
-      if (entries > numel) r.fail(f + " entry count", "expected at most numel = " + std::to_string(numel) + ", found " + std::to_string(entries));
+      if (entries > numel)
+        r.fail_at(e0, f + " entry count", "expected at most numel = " + std::to_string(numel) + ", found " + std::to_string(entries));
       t.stream.numel = numel;
       t.stream.gap_bits = gap_bits;
-      t.stream.codes = read_stream(r, k_codes, entries, f + " weight-index stream", tl.code_table_bytes, tl.code_bytes, tl.code_bits);
-      t.stream.gaps = read_stream(r, 1 << gap_bits, entries, f + " gap stream", tl.gap_table_bytes, tl.gap_bytes, tl.gap_stream_bits);
+      t.stream.codes = read_stream(r, v, k_codes, entries, f + " weight-index stream", tl.code_table_bytes, tl.code_bytes, tl.code_bits);
+      t.stream.gaps = read_stream(r, v, 1 << gap_bits, entries, f + " gap stream", tl.gap_table_bytes, tl.gap_bytes, tl.gap_stream_bits);
       // The gaps must land inside the matrix: after this the kernels may trust the stream.
       try {
         relative_index_validate(t.stream);
@@ -271,8 +445,6 @@ CompressedModel parse_compressed(const std::string& bytes, const std::string& wh
       tl.entries = entries;
       tl.fillers = t.stream.fillers();
       tl.nonzeros = tl.entries - tl.fillers;
-    } else {
-      r.fail_at(r.pos() - 1, f + " kind", "expected 0 (raw) or 1 (coded), found " + std::to_string(kind));
     }
     cm.tensors.push_back(std::move(t));
     fl.tensors.push_back(tl);
@@ -593,6 +765,9 @@ DeepCompressionResult compress_and_measure(Module& model, const std::function<st
   if (has_val) r.val_pruned = test_error(model, data.val);
   if (cfg.after_prune) cfg.after_prune(model);
   TrainedQuantization q = deep_compression_quantize(model, data, cfg, &r.error_quantized_kmeans);
+  // A binary16 file stores rounded codebooks and biases: the simulated model holds the same
+  // values, so the file must reproduce it exactly (0 predictions differ).
+  if (cfg.coding.half_floats) round_to_half_floats(model, q);
   r.error_quantized = test_error(model, data.test);
   if (has_val) r.val_quantized = test_error(model, data.val);
 

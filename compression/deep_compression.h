@@ -7,11 +7,14 @@
 //   3. Huffman coding (§4, compression/coding/huffman.h) of the weight indices and of the
 //      relative-index gaps (§2, compression/coding/relative_index.h).
 //
-// The file ("MGFDC", version 1) stores every layer in exactly that representation; the
-// compression ratio we report is its size on disk against the float checkpoint's. Layout
-// (little-endian; every field is length-checked by the reader):
+// The file ("MGFDC") stores every layer in exactly that representation; the compression
+// ratio we report is its size on disk against the float checkpoint's. Versions 1 and 2 are
+// read; version 1 is written by default (the byte counts chapters 03, 15 and 25 publish stay
+// reproducible), version 2 on request (CodingOptions::version; book/04's Fire-net). Layout (little-endian; every field is length-checked by the reader):
 //
 //   header   magic "MGFDC\r\n\x1a" (8) | u32 version | u64 payload bytes | u32 CRC-32 of payload
+//            (engine/io/frame.h)
+//   version 1
 //   payload  str arch | u32 tensor count | tensors...
 //   tensor   str name | u8 ndim | u32 dims[ndim] | u8 kind
 //     kind 0 (raw)   f32 × numel                                     (biases)
@@ -19,6 +22,23 @@
 //                    implied) | u32 entries | code stream | gap stream
 //   stream   u16 symbols n | n code lengths, 4 bits each | u32 bits | ⌈bits/8⌉ bytes
 //   str      u8 length | bytes
+//   version 2: the same content with a lean per-tensor record. Version 1 spends ~45 bytes of
+//   name, shape and counts on every tensor: nothing at LeNet's 6 tensors, but 19 % of the
+//   5.4 KB file of the 28-tensor Fire-net of book/04. Changes:
+//   payload  str arch | varint tensor count | tensors...
+//   tensor   varint p | str suffix (name = first p bytes of the previous name + suffix) |
+//            u8 ndim | varint dims[ndim] | u8 kind
+//     kind 0 / 2 (raw)   f32 / f16 × numel
+//     kind 1 / 3 (coded) u8 b_w << 4 | b_i | (2^b_w − 1) codebook entries as f32 / f16 |
+//                        varint entries | code stream | gap stream
+//   stream   varint n | n code lengths, 4 bits each | varint bits | ⌈bits/8⌉ bytes
+//   varint   LEB128: 7 bits per byte, low first, high bit = more (at most 5 bytes here)
+//   f16 (IEEE-754 binary16) is lossy, so it is written only for tensors marked `half` whose
+//   values are already exactly binary16 (CodingOptions::half_floats and round_to_half_floats()
+//   make the in-memory model hold exactly what the file will hold).
+// The reader refuses a tensor of more than kMaxTensorElements elements before anything is
+// allocated for it: a coded tensor's shape is not bounded by its bytes (trailing zeros need
+// no entries), and decode() and the runner build arrays of that size.
 //
 // With `huffman = false` the same streams are written with fixed-width codes (every length =
 // b), i.e. the paper's P+Q column, also measured as bytes on disk.
@@ -49,6 +69,7 @@ struct CompressedTensor {
   std::string name;             // dotted parameter name, e.g. "fc1.weight"
   Shape shape;
   bool coded = false;           // false: raw floats in `values`
+  bool half = false;            // stored as binary16 (raw values, or the codebook); version 2 only
   std::vector<float> values;    // raw tensors (biases)
   int weight_bits = 0;          // b_w: codes 0 .. 2^b_w − 1
   std::vector<float> codebook;  // 2^b_w entries, codebook[0] = 0
@@ -59,6 +80,7 @@ struct CompressedTensor {
 
 struct CompressedModel {
   std::string arch;             // free text, e.g. "lenet300"; stored, not interpreted
+  uint32_t version = 1;         // the layout serialize_compressed() writes (1 or 2); parse sets it
   std::vector<CompressedTensor> tensors;
   const CompressedTensor* find(const std::string& name) const;
 };
@@ -91,7 +113,22 @@ struct CodingOptions {
   int conv_gap_bits = 8;        // b_i for 4-D weights (paper: 8 for conv)
   int fc_gap_bits = 5;          // b_i for 2-D weights (paper: 5 for FC)
   bool huffman = true;          // false: fixed-width codes (the P+Q column)
+  // Raw tensors and codebooks as binary16 (version 2). Lossy: the model's values must already
+  // be binary16 (round_to_half_floats()); compress_and_measure() rounds the model first.
+  bool half_floats = false;
+  uint32_t version = 1;         // file layout to write: 1 (the original) or 2 (the lean record)
 };
+
+// The largest tensor the reader accepts (elements): 2^26, a 256 MB dense float copy.
+constexpr int64_t kMaxTensorElements = int64_t{1} << 26;
+
+// IEEE-754 binary16 round trip, round to nearest even (what a half-float file stores).
+uint16_t float_to_half(float f);
+float half_to_float(uint16_t h);
+inline float round_to_half(float f) { return half_to_float(float_to_half(f)); }
+// Rounds every codebook of `q` (then W ← C[I]) and every parameter of `m` that `q` does not
+// hold (biases) to binary16, so the model holds exactly what a half_floats file stores.
+void round_to_half_floats(Module& m, TrainedQuantization& q);
 // Every parameter of `m` in file form: the layers held by `q` are coded (their indices must
 // match the parameter, i.e. q.write_weights() state), the rest stored raw.
 CompressedModel make_compressed_model(Module& m, const TrainedQuantization& q, const std::string& arch,

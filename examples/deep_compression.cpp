@@ -81,16 +81,17 @@ const TensorLayout* find_layout(const FileLayout& l, const std::string& name) {
 void print_inspect(const std::string& path) {
   FileLayout l;
   CompressedModel cm = load_compressed(path, &l);
-  std::printf("%s: Deep Compression file, architecture \"%s\", %lld bytes, %zu tensors (checksum OK)\n", path.c_str(),
-              cm.arch.c_str(), static_cast<long long>(l.file_bytes), cm.tensors.size());
+  std::printf("%s: Deep Compression file version %u, architecture \"%s\", %lld bytes, %zu tensors (checksum OK)\n", path.c_str(),
+              static_cast<unsigned>(cm.version), cm.arch.c_str(), static_cast<long long>(l.file_bytes), cm.tensors.size());
   ResultTable t({"tensor", "shape", "form", "bits w/i", "nonzeros", "fillers", "header B", "codebook B",
                  "index table B", "index bits B", "gap table B", "gap bits B", "raw B", "total B", "% of file"});
   t.add_row({"(file header)", "", "", "", "", "", std::to_string(l.header_bytes), "", "", "", "", "", "", std::to_string(l.header_bytes),
              fmt(100.0 * static_cast<double>(l.header_bytes) / static_cast<double>(l.file_bytes), 1)});
-  for (auto& x : l.tensors) {
-    const bool c = x.coded;
+  for (size_t i = 0; i < l.tensors.size(); ++i) {
+    const TensorLayout& x = l.tensors[i];
+    const bool c = x.coded, half = cm.tensors[i].half;   // version 2: binary16 raw values / codebook
     auto n = [&](int64_t v) { return c ? std::to_string(v) : std::string("-"); };
-    t.add_row({x.name, shape_str(x.shape), c ? "sparse+codebook+huffman" : "raw f32",
+    t.add_row({x.name, shape_str(x.shape), c ? (half ? "sparse+f16 codebook+huffman" : "sparse+codebook+huffman") : (half ? "raw f16" : "raw f32"),
                c ? std::to_string(x.weight_bits) + "/" + std::to_string(x.gap_bits) : "-", n(x.nonzeros), n(x.fillers),
                std::to_string(x.header_bytes), n(x.codebook_bytes), n(x.code_table_bytes), n(x.code_bytes),
                n(x.gap_table_bytes), n(x.gap_bytes), c ? "-" : std::to_string(x.raw_bytes), std::to_string(x.total_bytes()),

@@ -1,5 +1,5 @@
-// fuzz/fuzz_mgfdc.cpp — libFuzzer harness for the Deep Compression file (.mgfdc,
-// compression/deep_compression.h): parse_compressed(), CompressedTensor::decode() of every
+// fuzz/fuzz_mgfdc.cpp — libFuzzer harness for the Deep Compression file (.mgfdc, versions 1
+// and 2, compression/deep_compression.h): parse_compressed(), CompressedTensor::decode() of every
 // tensor, then the model built from the file — CompressedRunner over a fresh skeleton
 // (fuzz_common.h: mgfdc_net(), a conv and two FC layers) — on one 6×6 input. That is the
 // deployment path: the conv and FC layers run straight from the relative-index and Huffman
@@ -30,10 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mgf::CompressedModel cm;
   if (!mgf_fuzz::expect_clean_error([&] { cm = mgf::parse_compressed(bytes, "fuzz.mgfdc"); })) return 0;
   // decode() materializes the dense tensor. The format lets a few bytes declare a sparse tensor
-  // of up to 2^32 elements (trailing zeros of a relative-index stream need no entries), so a
-  // large declared shape is a legitimate large allocation, not a reader bug; decode only what
-  // fits the harness's memory budget. The runner below never decodes a tensor whose shape the
-  // skeleton does not match.
+  // (trailing zeros of a relative-index stream need no entries); the reader caps its shape at
+  // kMaxTensorElements (2^26), still a legitimate 256 MB allocation, so decode only what fits
+  // the harness's time and memory budget. The runner below never decodes a tensor whose shape
+  // the skeleton does not match.
   for (const auto& t : cm.tensors)
     if (mgf::shape_numel(t.shape) <= (int64_t{1} << 20)) mgf_fuzz::expect_clean_error([&] { t.decode(); });
 

@@ -218,7 +218,8 @@ int main(int argc, char** argv) {
     put("checkpoint", "masked.ckpt", mgf::encode_checkpoint(mgf::checkpoint_entries(*net)));
 
     // .mgfdc of the harness's model: pruned, weights shared (4-bit conv, 3-bit FC), coded with
-    // Huffman and with fixed-width codes, and with narrow gaps so filler entries appear.
+    // Huffman and with fixed-width codes, and with narrow gaps so filler entries appear; in
+    // file version 1 and version 2 (varints, shared name prefixes; also with binary16 floats).
     {
       mgf::manual_seed(2);
       auto dc = mgf_fuzz::mgfdc_net();
@@ -239,6 +240,17 @@ int main(int argc, char** argv) {
       put("mgfdc", "fixed-width.mgfdc", str_bytes(mgf::serialize_compressed(cm, false)));
       const mgf::CompressedModel narrow = mgf::make_compressed_model(*dc, q, "tiny", mgf::CodingOptions{2, 2, true});
       put("mgfdc", "narrow-gaps.mgfdc", str_bytes(mgf::serialize_compressed(narrow, true)));
+      mgf::CodingOptions v2;
+      v2.version = 2;
+      put("mgfdc", "v2-huffman.mgfdc", str_bytes(mgf::serialize_compressed(mgf::make_compressed_model(*dc, q, "tiny", v2), true)));
+      put("mgfdc", "v2-fixed-width.mgfdc", str_bytes(mgf::serialize_compressed(mgf::make_compressed_model(*dc, q, "tiny", v2), false)));
+      v2.conv_gap_bits = v2.fc_gap_bits = 2;
+      put("mgfdc", "v2-narrow-gaps.mgfdc", str_bytes(mgf::serialize_compressed(mgf::make_compressed_model(*dc, q, "tiny", v2), true)));
+      mgf::CodingOptions half;
+      half.version = 2;
+      half.half_floats = true;
+      mgf::round_to_half_floats(*dc, q);   // last: it changes the model the seeds above were made from
+      put("mgfdc", "v2-f16.mgfdc", str_bytes(mgf::serialize_compressed(mgf::make_compressed_model(*dc, q, "tiny", half), true)));
     }
 
     // .mgfq8 of a tiny quantised net: a conv, a max-pool, two FC layers (int8 chapter).

@@ -620,12 +620,18 @@ TEST_SUITE("deep_compression") {
         np.param->set_mask(random_mask(np.param->var.shape(), 0.25f, 72 + bits));
         q.add(np.name, *np.param, bits--, KmeansInit::linear, rng);
       }
+    for (uint32_t version : {1u, 2u})
     for (bool huffman : {true, false}) {
+      CAPTURE(version);
       CAPTURE(huffman);
-      CompressedModel cm = make_compressed_model(*net, q, "tiny", {});
+      CodingOptions o;
+      o.version = version;
+      CompressedModel cm = make_compressed_model(*net, q, "tiny", o);
       FileLayout wrote, read;
       std::string bytes = serialize_compressed(cm, huffman, &wrote);
+      CHECK(static_cast<uint8_t>(bytes[8]) == version);
       CompressedModel back = parse_compressed(bytes, "memory", &read);
+      CHECK(back.version == version);
       CHECK(wrote.file_bytes == static_cast<int64_t>(bytes.size()));
       CHECK(back.arch == "tiny");
       REQUIRE(back.tensors.size() == cm.tensors.size());
@@ -656,7 +662,7 @@ TEST_SUITE("deep_compression") {
     }
   }
 
-  TEST_CASE("a corrupt or truncated compressed file fails with a message, never a crash") {
+  TEST_CASE("a corrupt or truncated compressed file fails with a message, never a crash (versions 1 and 2)") {
     auto net = tiny_net(81);
     TrainedQuantization q;
     Rng rng(5);
@@ -665,7 +671,11 @@ TEST_SUITE("deep_compression") {
         np.param->set_mask(random_mask(np.param->var.shape(), 0.3f, 82));
         q.add(np.name, *np.param, 3, KmeansInit::linear, rng);
       }
-    const std::string good = serialize_compressed(make_compressed_model(*net, q, "tiny"), true);
+    for (uint32_t version : {1u, 2u}) {
+    CAPTURE(version);
+    CodingOptions o;
+    o.version = version;
+    const std::string good = serialize_compressed(make_compressed_model(*net, q, "tiny", o), true);
     // every truncation
     for (size_t n = 0; n < good.size(); ++n) {
       CAPTURE(n);
@@ -675,8 +685,11 @@ TEST_SUITE("deep_compression") {
     bad[0] = 'X';
     CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("magic"), std::runtime_error);
     bad = good;
-    bad[8] = 2;
-    CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("expected 1, found 2"), std::runtime_error);
+    bad[8] = 3;
+    CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("field 'version' at byte offset 8: expected 1 or 2, found 3"),
+                         std::runtime_error);
+    bad[8] = static_cast<char>(3 - version);   // the other known version: its layout does not fit these bytes
+    CHECK_THROWS_AS(parse_compressed(bad, "t.mgfdc"), std::runtime_error);
     bad = good;
     bad[good.size() / 2] ^= 0x10;
     CHECK_THROWS_WITH_AS(parse_compressed(bad, "t.mgfdc"), doctest::Contains("CRC-32"), std::runtime_error);
@@ -696,21 +709,23 @@ TEST_SUITE("deep_compression") {
       }
     }
     CHECK(rejected > 0);
+    }
   }
 
   TEST_CASE("a huge entry count in a small .mgfdc file is refused before anything is reserved for it") {
     // The fuzzer's find: huffman_decode reserved `entries` bytes before checking them against
-    // the stream, so a 452-byte file asked for 1.4 GB. Here: a [65536, 65536] coded tensor
-    // (numel 2^32) declares 350 000 000 entries and an 8-bit stream.
+    // the stream, so a 452-byte file asked for 1.4 GB. Here: an [8192, 8192] coded tensor
+    // (numel 2^26, the most kMaxTensorElements allows) declares 60 000 000 entries (<= numel)
+    // and an 8-bit stream (version 1 layout).
     ByteWriter p;
     p.str_u8("tiny");
     p.u32(1);              // tensor count
     p.str_u8("fc.weight");
-    p.u8(2), p.u32(65536), p.u32(65536);
+    p.u8(2), p.u32(8192), p.u32(8192);
     p.u8(1);               // coded
     p.u8(1), p.u8(1);      // weight bits, gap bits
     p.f32(0.5f);           // codebook C_1
-    p.u32(350000000);      // entry count
+    p.u32(60000000);       // entry count
     for (int stream = 0; stream < 2; ++stream) p.u16(2), p.u8(0x11), p.u32(8), p.u8(0);
     ByteWriter f;
     f.bytes("MGFDC\r\n\x1a", 8);
@@ -723,7 +738,7 @@ TEST_SUITE("deep_compression") {
                          doctest::Contains("huge.mgfdc: field 'tensor 'fc.weight' weight-index stream bit count'"),
                          std::runtime_error);
     CHECK_THROWS_WITH_AS(parse_compressed(file, "huge.mgfdc"),
-                         doctest::Contains("expected at least one bit per symbol, 350000000 symbols, found 8 bits"),
+                         doctest::Contains("expected at least one bit per symbol, 60000000 symbols, found 8 bits"),
                          std::runtime_error);
     // and huffman_decode itself checks the count against the bits before reserving
     BitStream bs;
@@ -731,6 +746,145 @@ TEST_SUITE("deep_compression") {
     bs.nbits = 8;
     CHECK_THROWS_WITH_AS(huffman_decode(bs, {1, 1}, 350000000), doctest::Contains("350000000 symbols need at least"),
                          std::runtime_error);
+  }
+
+  // A hand-made .mgfdc: the frame (magic, version, length, CRC-32) around `p`.
+  static std::string framed(const ByteWriter& p, uint32_t version) {
+    ByteWriter f;
+    f.bytes("MGFDC\r\n\x1a", 8);
+    f.u32(version);
+    f.u64(p.size());
+    f.u32(crc32(p.data().data(), p.size()));
+    f.bytes(p.data().data(), p.size());
+    return std::string(f.data().begin(), f.data().end());
+  }
+
+  TEST_CASE("a declared shape beyond kMaxTensorElements is refused by name before anything is sized from it") {
+    // A coded [65536, 65536] tensor (2^32 elements) with no entries is a few bytes: the stream
+    // cannot bound the shape (trailing zeros need no entries), so the reader caps it.
+    for (uint32_t version : {1u, 2u}) {
+      CAPTURE(version);
+      ByteWriter p;
+      p.str_u8("tiny");
+      if (version == 1) {
+        p.u32(1);
+        p.str_u8("fc.weight");
+        p.u8(2), p.u32(65536), p.u32(65536), p.u8(1), p.u8(1), p.u8(1), p.f32(0.5f), p.u32(0);
+        for (int stream = 0; stream < 2; ++stream) p.u16(0), p.u32(0);
+      } else {
+        p.u8(1);                                  // tensor count
+        p.u8(0), p.str_u8("fc.weight");           // no shared prefix
+        p.u8(2), p.u8(0x80), p.u8(0x80), p.u8(0x04), p.u8(0x80), p.u8(0x80), p.u8(0x04);   // 65536, 65536
+        p.u8(1), p.u8(0x11), p.u16(0x3800), p.u8(0);   // coded, b_w = b_i = 1, C_1 = 0.5, 0 entries
+        for (int stream = 0; stream < 2; ++stream) p.u8(0), p.u8(0);
+      }
+      const std::string file = framed(p, version);
+      CHECK_THROWS_WITH_AS(parse_compressed(file, "big.mgfdc"), doctest::Contains("big.mgfdc: field 'tensor 'fc.weight' shape'"),
+                           std::runtime_error);
+      CHECK_THROWS_WITH_AS(parse_compressed(file, "big.mgfdc"),
+                           doctest::Contains("expected at most kMaxTensorElements = 67108864 elements, found 4294967296 or more"),
+                           std::runtime_error);
+    }
+    // decode() of a tensor built in memory checks the same cap
+    CompressedTensor t;
+    t.name = "w";
+    t.shape = {int64_t{1} << 14, int64_t{1} << 13};
+    t.coded = true;
+    CHECK_THROWS_WITH_AS(t.decode(), doctest::Contains("expected at most kMaxTensorElements"), std::runtime_error);
+  }
+
+  TEST_CASE("version 2 varints: at most 5 bytes, minimal, and bounded per field") {
+    auto file_with_count = [](std::vector<uint8_t> varint) {
+      ByteWriter p;
+      p.str_u8("tiny");
+      p.bytes(varint.data(), varint.size());   // tensor count
+      return framed(p, 2);
+    };
+    CHECK(parse_compressed(file_with_count({0}), "v.mgfdc").tensors.empty());
+    CHECK_THROWS_WITH_AS(parse_compressed(file_with_count({0x80, 0x80, 0x80, 0x80, 0x80, 0x01}), "v.mgfdc"),
+                         doctest::Contains("field 'tensor count' at byte offset 29: expected a varint of at most 5 bytes"),
+                         std::runtime_error);
+    CHECK_THROWS_WITH_AS(parse_compressed(file_with_count({0x81, 0x00}), "v.mgfdc"), doctest::Contains("expected a minimal varint"),
+                         std::runtime_error);
+    // a name prefix longer than the previous name
+    ByteWriter p;
+    p.str_u8("tiny");
+    p.u8(1), p.u8(3), p.str_u8("w");
+    CHECK_THROWS_WITH_AS(parse_compressed(framed(p, 2), "v.mgfdc"),
+                         doctest::Contains("field 'tensor 0 name prefix' at byte offset 30: expected at most 0, found 3"),
+                         std::runtime_error);
+  }
+
+  TEST_CASE("binary16: every half value round-trips through float; floats round to nearest, ties to even") {
+    int checked = 0;
+    for (uint32_t h = 0; h < 65536; ++h) {
+      const float f = half_to_float(static_cast<uint16_t>(h));
+      if (std::isnan(f)) continue;
+      if (float_to_half(f) != h) {
+        CAPTURE(h);
+        CHECK(float_to_half(f) == h);
+      }
+      ++checked;
+    }
+    CHECK(checked == 65536 - 2 * 1023);   // all but the NaNs
+    CHECK(half_to_float(0x3C00) == 1.0f);
+    CHECK(half_to_float(0x7BFF) == 65504.0f);
+    CHECK(half_to_float(0x0001) == std::ldexp(1.0f, -24));
+    CHECK(float_to_half(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);       // halfway, even below
+    CHECK(float_to_half(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3C02);   // halfway, even above
+    CHECK(float_to_half(65519.0f) == 0x7BFF);
+    CHECK(float_to_half(65520.0f) == 0x7C00);                           // rounds to infinity
+    CHECK(float_to_half(std::ldexp(1.0f, -25)) == 0x0000);              // halfway to the smallest subnormal
+    CHECK(float_to_half(std::ldexp(3.0f, -26)) == 0x0001);
+    CHECK(float_to_half(-2.0f) == 0xC000);
+    CHECK(std::isnan(half_to_float(float_to_half(std::nanf("")))));
+  }
+
+  TEST_CASE("half_floats: the model rounded to binary16 is exactly what a version-2 file holds, which is smaller than versions 2 and 1 in f32") {
+    auto net = tiny_net(91);
+    TrainedQuantization q;
+    Rng rng(6);
+    for (auto& np : net->named_parameters())
+      if (np.name.find("weight") != std::string::npos) {
+        np.param->set_mask(random_mask(np.param->var.shape(), 0.3f, 92));
+        q.add(np.name, *np.param, 4, KmeansInit::linear, rng);
+      }
+    CodingOptions half;
+    half.half_floats = true;
+    half.version = 2;
+    // not yet rounded: the writer refuses to lose precision silently
+    CHECK_THROWS_WITH_AS(serialize_compressed(make_compressed_model(*net, q, "tiny", half), true),
+                         doctest::Contains("expected a binary16 value"), std::invalid_argument);
+    CodingOptions v1;
+    v1.version = 1;
+    v1.half_floats = true;
+    CHECK_THROWS_WITH_AS(make_compressed_model(*net, q, "tiny", v1), doctest::Contains("needs file version 2"), std::invalid_argument);
+    const int64_t bytes_v1_f32 = static_cast<int64_t>(serialize_compressed(make_compressed_model(*net, q, "tiny", CodingOptions{8, 5, true, false, 1}), true).size());
+    const int64_t bytes_v2_f32 = static_cast<int64_t>(serialize_compressed(make_compressed_model(*net, q, "tiny", CodingOptions{8, 5, true, false, 2}), true).size());
+    round_to_half_floats(*net, q);
+    FileLayout L;
+    const std::string file = serialize_compressed(make_compressed_model(*net, q, "tiny", half), true, &L);
+    CHECK(static_cast<int64_t>(file.size()) < bytes_v2_f32);
+    CHECK(bytes_v2_f32 < bytes_v1_f32);
+    int64_t sum = L.header_bytes;
+    for (const TensorLayout& t : L.tensors) sum += t.total_bytes();
+    CHECK(sum == static_cast<int64_t>(file.size()));
+    const CompressedModel back = parse_compressed(file, "memory");
+    int64_t compared = 0;
+    for (auto& np : net->named_parameters()) {
+      const CompressedTensor* t = back.find(np.name);
+      REQUIRE(t != nullptr);
+      CHECK(t->half);
+      const Tensor d = t->decode();
+      for (int64_t i = 0; i < d.numel(); ++i, ++compared)
+        if (d[i] != np.param->var.value()[i]) {
+          CAPTURE(np.name);
+          CAPTURE(i);
+          CHECK(d[i] == np.param->var.value()[i]);
+        }
+      for (int64_t i = 0; i < d.numel(); ++i) CHECK(round_to_half(d[i]) == d[i]);
+    }
+    CHECK(compared == net->num_parameters());
   }
 
   TEST_CASE("save_compressed writes atomically and load_compressed names the file in its errors") {

@@ -151,6 +151,28 @@ TEST_SUITE("squeezenet") {
     CHECK(make_fire_net(c)->num_parameters() > fire->num_parameters());
   }
 
+  TEST_CASE("pool_after moves the Fire-net's max-pool (downsample late) without changing its parameters") {
+    FireNetConfig c;
+    CHECK(c.pool_index() == 2);   // default: after half of the 4 Fires
+    auto order = [](Sequential& net) {
+      std::string s;
+      for (const auto& child : net.children()) s += child.first + " ";
+      return s;
+    };
+    auto half = make_fire_net(c);
+    CHECK(order(*half) == "conv1 relu1 fire2 fire3 pool fire4 fire5 conv10 gap ");
+    c.pool_after = 4;
+    auto late = make_fire_net(c);
+    CHECK(order(*late) == "conv1 relu1 fire2 fire3 fire4 fire5 pool conv10 gap ");
+    CHECK(late->num_parameters() == half->num_parameters());
+    // every Fire at 14×14 now: more MACs for the same parameters (strategy 3 of §3.1)
+    CHECK(summarize(*late, {1, 1, 28, 28}, 1).macs > summarize(*half, {1, 1, 28, 28}, 1).macs);
+    NoGradGuard ng;
+    CHECK(late->forward(Var(random_tensor({2, 1, 28, 28}, 6, 0.0f, 1.0f))).shape() == Shape{2, 10});
+    c.pool_after = 5;
+    CHECK_THROWS_WITH_AS(make_fire_net(c), doctest::Contains("pool_after in [-1, fires], found pool_after = 5"), std::invalid_argument);
+  }
+
   TEST_CASE("a Fire-net from a .mgfdc file: every conv (Fire stages included) runs compressed and gives the simulated logits") {
     for (KernelMode mode : {KernelMode::scalar, KernelMode::avx2}) {
       if (mode == KernelMode::avx2 && !cpu_has_avx2()) continue;
@@ -185,5 +207,49 @@ TEST_SUITE("squeezenet") {
       CHECK_THROWS_WITH_AS(CompressedRunner(cm, make_fire_net(other)), doctest::Contains("fire2.squeeze.weight"),
                            std::invalid_argument);
     }
+  }
+
+  TEST_CASE("the Fire-net's .mgfdc in version 2: lean records for its 28 small tensors, binary16 floats exact from the file") {
+    FireNetConfig c;
+    auto net = make_fire_net(c);
+    TrainedQuantization q;
+    Rng rng(41), mask_rng(42);
+    for (auto& np : net->named_parameters())
+      if (np.param->var.value().ndim() == 4) {
+        Tensor m(np.param->var.shape());
+        for (int64_t i = 0; i < m.numel(); ++i) m[i] = mask_rng.uniform(0.0f, 1.0f) < 0.4f ? 1.0f : 0.0f;
+        np.param->set_mask(m);
+        q.add(np.name, *np.param, 4, KmeansInit::linear, rng);
+      }
+    for (auto& np : net->named_parameters())   // non-zero biases, as after training
+      if (np.param->var.value().ndim() == 1) np.param->var.value() = random_tensor(np.param->var.shape(), 43, -0.1f, 0.1f);
+    auto headers = [](const FileLayout& L) {
+      int64_t h = L.header_bytes;
+      for (const TensorLayout& t : L.tensors) h += t.header_bytes;
+      return h;
+    };
+    CodingOptions v2;
+    v2.version = 2;
+    FileLayout L1, L2, L16;
+    const int64_t b1 = static_cast<int64_t>(serialize_compressed(make_compressed_model(*net, q, "firenet"), true, &L1).size());
+    const int64_t b2 = static_cast<int64_t>(serialize_compressed(make_compressed_model(*net, q, "firenet", v2), true, &L2).size());
+    REQUIRE(L1.tensors.size() == 28);
+    // names share prefixes ("fire2.squeeze." → "bias"), dims are 1-byte varints: the per-tensor
+    // record shrinks to about half; the streams are the same bits
+    CHECK(headers(L2) * 10 < headers(L1) * 6);
+    for (size_t i = 0; i < L1.tensors.size(); ++i) CHECK(L2.tensors[i].code_bits == L1.tensors[i].code_bits);
+    CHECK(b2 < b1);
+    CodingOptions half = v2;
+    half.half_floats = true;
+    round_to_half_floats(*net, q);
+    const std::string file = serialize_compressed(make_compressed_model(*net, q, "firenet", half), true, &L16);
+    CHECK(static_cast<int64_t>(file.size()) < b2);
+    for (const TensorLayout& t : L16.tensors) CHECK(t.raw_bytes + t.codebook_bytes < 4 * 33);   // 2 bytes per float
+    CompressedRunner runner(parse_compressed(file, "memory"), make_fire_net(c));
+    NoGradGuard ng;
+    net->eval();
+    Var x(random_tensor({2, 1, 28, 28}, 44, 0.0f, 1.0f));
+    Tensor want = net->forward(x).value(), got = runner.forward(x).value();
+    mgf::testing::expect_all_close(got.data(), want.data(), got.numel(), mgf::testing::kAccumulate, "f16 file vs rounded model");
   }
 }

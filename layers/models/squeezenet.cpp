@@ -24,6 +24,8 @@ void check(const FireNetConfig& c) {
        "stem >= 1, base_e >= 2, incr_e >= 0, freq >= 1, fires >= 1, classes >= 2, found stem = " + std::to_string(c.stem) +
            ", base_e = " + std::to_string(c.base_e) + ", incr_e = " + std::to_string(c.incr_e) + ", freq = " +
            std::to_string(c.freq) + ", fires = " + std::to_string(c.fires) + ", classes = " + std::to_string(c.classes));
+  need(c.pool_after >= -1 && c.pool_after <= c.fires,
+       "pool_after in [-1, fires], found pool_after = " + std::to_string(c.pool_after) + " with fires = " + std::to_string(c.fires));
   need(c.sr > 0 && c.sr <= 4, "0 < SR <= 4, found " + fmt(c.sr, 4));
   for (int64_t i = 0; i < c.fires; ++i)
     need(c.expand3x3(i) >= 1 && c.expand3x3(i) < c.expand(i),
@@ -44,11 +46,12 @@ std::shared_ptr<Sequential> build(const FireNetConfig& c, const std::string& pre
   stem.pad_h = stem.pad_w = 1;
   net->add("conv1", std::make_shared<Conv2d>(1, c.stem, 3, stem));
   net->add("relu1", std::make_shared<ReLU>());
-  const int64_t pool_at = (c.fires + 1) / 2;  // downsample late: after the first half
+  const int64_t pool_at = c.pool_index();
   for (int64_t i = 0; i < c.fires; ++i) {
     if (i == pool_at) net->add("pool", std::make_shared<MaxPool2d>(2, 2));
     block(*net, prefix + std::to_string(i + 2), i, block_input(c, i));
   }
+  if (pool_at == c.fires) net->add("pool", std::make_shared<MaxPool2d>(2, 2));
   net->add("conv10", std::make_shared<Conv2d>(c.expand(c.fires - 1), c.classes, 1));
   net->add("gap", std::make_shared<GlobalAvgPool>());
   // Init as torchvision's SqueezeNet: He (Kaiming uniform, gain √2) for every ReLU conv, zero
@@ -69,8 +72,10 @@ std::shared_ptr<Sequential> build(const FireNetConfig& c, const std::string& pre
 int64_t FireNetConfig::expand(int64_t i) const { return base_e + incr_e * (i / freq); }
 int64_t FireNetConfig::expand3x3(int64_t i) const { return static_cast<int64_t>(std::llround(pct3x3 * static_cast<double>(expand(i)))); }
 int64_t FireNetConfig::squeeze(int64_t i) const { return at_least_one(sr * static_cast<double>(expand(i))); }
+int64_t FireNetConfig::pool_index() const { return pool_after < 0 ? (fires + 1) / 2 : pool_after; }
 std::string FireNetConfig::name() const {
-  return "fire SR " + fmt(sr, 3) + " pct3x3 " + fmt(pct3x3, 2) + (bypass ? " bypass" : "");
+  return "fire SR " + fmt(sr, 3) + " pct3x3 " + fmt(pct3x3, 2) + (pool_after >= 0 ? " pool@" + std::to_string(pool_after) : "") +
+         (bypass ? " bypass" : "");
 }
 
 std::shared_ptr<Sequential> make_fire_net(const FireNetConfig& c) {

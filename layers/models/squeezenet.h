@@ -2,8 +2,8 @@
 // the same depth it is compared with (book/04-squeezenet.md, experiment 1).
 //
 // Macro structure (SqueezeNet §3.3 scaled down; ImageNet's 224×224 becomes 28×28):
-//   conv1 3×3/2 (stem) → ReLU → fire2 .. fire(1+n/2) at 14×14 → maxpool 2 → the other fires
-//   at 7×7 → conv10 1×1 (one filter per class) → global average pool → logits [N, classes].
+//   conv1 3×3/2 (stem) → ReLU → fire2 .. fire(1+⌈n/2⌉) at 14×14 → maxpool 2 → the other fires
+//   at 7×7 (FireNetConfig::pool_after moves the pool) → conv10 1×1 (one filter per class) → global average pool → logits [N, classes].
 // No fully connected layer, as in the paper. The paper's dropout before conv10 and ReLU after
 // it are left out (few-epoch training, and logits should be able to go negative).
 // Fire i (i = 0 .. fires−1) follows the metaparameters of §5 (Fig. 3):
@@ -31,7 +31,9 @@ struct FireNetConfig {
   int64_t base_e = 32;     // expand filters of the first Fire
   int64_t incr_e = 32;     // added every `freq` Fires
   int64_t freq = 2;
-  int64_t fires = 4;       // the first half run at 14×14, the rest at 7×7
+  int64_t fires = 4;       // the first pool_after run at 14×14, the rest at 7×7
+  int64_t pool_after = -1; // Fires before the 2×2 max-pool: −1 = ⌈fires/2⌉ (the default),
+                           // fires = after the last Fire (strategy 3 of §3.1: downsample late)
   double sr = 0.125;       // squeeze ratio s_i / e_i
   double pct3x3 = 0.5;     // share of the expand filters that are 3×3
   bool bypass = false;     // simple bypass where widths allow (see above)
@@ -40,10 +42,11 @@ struct FireNetConfig {
   int64_t expand(int64_t i) const;    // e_i
   int64_t expand3x3(int64_t i) const; // e_i,3x3
   int64_t squeeze(int64_t i) const;   // s_i
-  std::string name() const;           // "fire SR 0.125 pct3x3 0.50" (+ " bypass")
+  int64_t pool_index() const;         // Fires before the pool (pool_after resolved)
+  std::string name() const;           // "fire SR 0.125 pct3x3 0.50" (+ " pool@4", " bypass")
 };
 
-// Children: conv1 relu1 fire2 fire3 [pool] ... conv10 gap. Throws std::invalid_argument
+// Children: conv1 relu1 fire2 fire3 [pool] ... conv10 gap (pool after pool_index() Fires). Throws std::invalid_argument
 // naming the field when a size is < 1 or SR / pct3x3 leave a stage with no filter.
 std::shared_ptr<Sequential> make_fire_net(const FireNetConfig& c);
 // Children: conv1 relu1 conv2 relu2 conv3 relu3 [pool] ... conv10 gap (conv k replaces fire k).
