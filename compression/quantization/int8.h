@@ -21,7 +21,9 @@
 // class (needed with per-row scales: the raw accumulators of two rows are not comparable).
 //
 // Activations are 7-bit by design, so the AVX2 kernel's vpmaddubsw cannot saturate
-// (gemm_int8.h). Conv layers run as im2col on the u8 codes × the s8 filter rows.
+// (gemm_int8.h). The two stages around the GEMM, the input quantisation (quantize_u7) and the
+// requantisation (requantize_rows), are kernels like the GEMM: a scalar spec, an AVX2 body
+// exactly equal to it, a dispatcher on the kernel mode. Conv layers run as im2col on the u8 codes × the s8 filter rows.
 //
 // Simulation = deployment: forward(..., Int8Path::fake_quant) runs the same net in float —
 // dequantised weights and activations through the float sgemm, quantised again after each
@@ -117,6 +119,7 @@ RequantTable make_requant_table(const std::vector<int32_t>& bias, const std::vec
                                 bool relu);
 // acc [M, t.n] at row stride lda → codes [M, t.n] at row stride ldo. The AVX2 body does 8
 // columns per step and hands the ragged columns (and a table with !vector_ok) to the spec.
+// Precondition: every acc + bias fits int32 (parse_int8's bias bound guarantees it for a net).
 void requantize_rows(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out, int64_t ldo);
 void requantize_rows_scalar(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out,
                             int64_t ldo);
