@@ -6,7 +6,10 @@
 // malformed files refused with named errors. Book: book/21-int8.md.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -123,6 +126,154 @@ TEST_CASE("gemm_u8s8_avx512vnni refuses a CPU without VNNI instead of falling ba
   const std::vector<uint8_t> A = {1};
   int32_t c = 0;
   CHECK_THROWS_AS(gemm_u8s8_avx512vnni(1, A.data(), 1, pack_s8(W.data(), 1, 1), &c, 1), std::runtime_error);
+}
+
+TEST_CASE("gemm_u8s8_rung: VNNI only when asked for and present; the default mode never asks") {
+  // The dispatcher's choice on every (mode, CPU) pair, including CPUs this one is not.
+  for (bool avx2 : {false, true})
+    for (bool vnni : {false, true}) {
+      CAPTURE(avx2);
+      CAPTURE(vnni);
+      CHECK(gemm_u8s8_rung(KernelMode::scalar, avx2, vnni) == U8S8Rung::scalar);
+      CHECK(gemm_u8s8_rung(KernelMode::avx2, avx2, vnni) == (avx2 ? U8S8Rung::avx2 : U8S8Rung::scalar));
+      CHECK(gemm_u8s8_rung(KernelMode::avx512, avx2, vnni) ==
+            (vnni ? U8S8Rung::avx512vnni : avx2 ? U8S8Rung::avx2 : U8S8Rung::scalar));
+    }
+  // Without MGF_KERNELS=avx512 the mode in force is at most avx2 (cpu.h): no VNNI by default.
+  if (const char* env = std::getenv("MGF_KERNELS"); !env || std::string(env) != "avx512")
+    CHECK(std::string(gemm_u8s8_variant()) != "avx512vnni");
+  CHECK(std::string(gemm_u8s8_rung_name(U8S8Rung::avx512vnni)) == "avx512vnni");
+}
+
+namespace {
+bool pretend_zen3(const char* f) { return std::string(f).rfind("avx512", 0) != 0; }   // AVX2 + FMA only
+bool pretend_no_vnni(const char* f) { return std::string(f) != "avx512vnni"; }        // AVX-512 without VNNI
+}  // namespace
+
+TEST_CASE("an explicit request for the VNNI rung on a CPU without it names what the CPU lacks") {
+  CHECK(cpu_lacks(KernelMode::avx512, pretend_no_vnni) == "avx512vnni");
+  CHECK(cpu_lacks(KernelMode::avx512, pretend_zen3) == "avx512f, avx512bw, avx512vl, avx512vpopcntdq, avx512vnni");
+  CHECK(cpu_lacks(KernelMode::avx2, pretend_zen3).empty());
+  CHECK(cpu_lacks(KernelMode::scalar, pretend_zen3).empty());
+  CHECK(cpu_lacks(KernelMode::avx512).empty() == cpu_has_avx512());   // this CPU, asked for real
+  if (!cpu_has_avx512()) {
+    // set_kernel_mode (what --kernels avx512 and MGF_KERNELS call) refuses, naming the gap;
+    // --kernels turns that into a flag error (exit 2, engine/cli.cpp).
+    try {
+      set_kernel_mode(KernelMode::avx512);
+      FAIL("set_kernel_mode(avx512) accepted a CPU without AVX-512 VNNI");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("lacks") != std::string::npos);
+      CHECK(std::string(e.what()).find(cpu_lacks(KernelMode::avx512)) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("quantize_u7: the AVX2 body equals the spec on ragged lengths, ties and saturation edges") {
+  Rng r(21);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (float inv : {1.0f, 0.37f, 1.0f / 0.0157f})
+    for (int64_t n : {0, 1, 7, 8, 31, 32, 33, 63, 95, 1027}) {
+      CAPTURE(inv);
+      CAPTURE(n);
+      const float zh = 17.5f;
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        switch (i % 8) {
+          case 0: x[i] = (r.uniform() * 200.0f - 40.0f) / inv; break;              // inside and past both ends
+          case 1: x[i] = (std::floor(r.uniform() * 140.0f) - 17.0f) / inv; break;  // v on a whole number (a tie of ⌊·+½⌋)
+          case 2: x[i] = (127.0f - zh) / inv; break;                                // v = 127 (or one ulp off)
+          case 3: x[i] = -zh / inv; break;                                          // v = 0
+          case 4: x[i] = i % 16 == 4 ? nan : -0.0f; break;
+          case 5: x[i] = i % 16 == 5 ? inf : -inf; break;
+          case 6: x[i] = i % 16 == 6 ? 3.0e38f : -3.0e38f; break;                  // saturation far outside
+          default: x[i] = std::nextafter((126.5f - zh) / inv, 1e9f); break;
+        }
+      }
+      std::vector<uint8_t> ref(static_cast<size_t>(n), 200), got(static_cast<size_t>(n), 201);
+      quantize_u7_scalar(n, x.data(), inv, zh, ref.data());
+      for (int64_t i = 0; i < n; ++i) REQUIRE(ref[i] <= 127);
+      if (cpu_has_avx2()) {
+        quantize_u7_avx2(n, x.data(), inv, zh, got.data());
+        for (int64_t i = 0; i < n; ++i) {
+          CAPTURE(i);
+          CAPTURE(x[i]);
+          REQUIRE(got[i] == ref[i]);
+        }
+      }
+      quantize_u7(n, x.data(), inv, zh, got.data());
+      CHECK(got == ref);
+    }
+  // The spec on its edges, through quantize_act (the same expression).
+  ActQuant a;
+  a.scale = 1.0f;
+  a.zero_point = 10;
+  CHECK(quantize_act(2.5f, a) == 13);   // ⌊12.5 + ½⌋ = 13: ties round up
+  CHECK(quantize_act(-10.5f, a) == 0);
+  CHECK(quantize_act(116.9f, a) == 127);
+  CHECK(quantize_act(std::numeric_limits<float>::quiet_NaN(), a) == 0);
+  CHECK(quantize_act(inf, a) == 127);
+}
+
+TEST_CASE("requantize_rows: the AVX2 body equals the spec, which equals exact rational rounding") {
+  Rng r(23);
+  for (int64_t n : {1, 7, 8, 9, 16, 17, 33, 100})
+    for (int variant = 0; variant < 4; ++variant) {
+      CAPTURE(n);
+      CAPTURE(variant);
+      std::vector<int32_t> bias(static_cast<size_t>(n));
+      std::vector<Requant> rq(static_cast<size_t>(n));
+      for (int64_t c = 0; c < n; ++c) {
+        bias[c] = static_cast<int32_t>((r.uniform() - 0.5f) * 2.0e6f);
+        double real = std::ldexp(0.5 + 0.5 * r.uniform(), -static_cast<int>(r.uniform() * 24.0f));
+        if (variant == 1) real = 0.5;                                // acc·m/2^31 = acc/2: every odd value is a tie
+        if (variant == 3 && c == n / 2) real = 3.0;                  // a factor above 1: the spec handles the layer
+        rq[c] = make_requant(real);
+      }
+      const int32_t z = variant == 2 ? 127 : static_cast<int32_t>(r.uniform() * 128.0f) & 127;
+      const bool relu = variant % 2 == 0;
+      const RequantTable t = make_requant_table(bias, rq, z, relu);
+      CHECK(t.vector_ok == (variant != 3));
+      const int64_t M = 3, lda = n + 5, ldo = n + 3;
+      std::vector<int32_t> acc(static_cast<size_t>(M * lda));
+      for (size_t i = 0; i < acc.size(); ++i) {
+        const float u = r.uniform();
+        acc[i] = i % 5 == 0   ? (i % 2 ? (1 << 30) : -(1 << 30))     // saturation far above and below
+                 : i % 5 == 1 ? static_cast<int32_t>((u - 0.5f) * 64.0f)   // near zero: ties and the ReLU edge
+                              : static_cast<int32_t>((u - 0.5f) * 4.0e7f);
+      }
+      std::vector<uint8_t> ref(static_cast<size_t>(M * ldo), 250), got(static_cast<size_t>(M * ldo), 250);
+      requantize_rows_scalar(M, acc.data(), lda, t, ref.data(), ldo);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t c = 0; c < n; ++c) {
+          // round half up of (acc + bias)·m / 2^(31+shift), exactly, in long double (64-bit mantissa).
+          const long double exact = static_cast<long double>(acc[m * lda + c] + bias[c]) * rq[c].multiplier /
+                                    std::ldexp(1.0L, 31 + rq[c].shift);
+          const long double v = std::floor(exact + 0.5L) + z;
+          const int want = static_cast<int>(std::clamp<long double>(v, relu ? z : 0, 127));
+          REQUIRE(ref[m * ldo + c] == want);
+        }
+      if (cpu_has_avx2()) {
+        requantize_rows_avx2(M, acc.data(), lda, t, got.data(), ldo);
+        for (size_t i = 0; i < got.size(); ++i) {
+          CAPTURE(i);
+          REQUIRE(got[i] == ref[i]);   // columns past n (the row padding) untouched by both
+        }
+      }
+      std::vector<uint8_t> disp(static_cast<size_t>(M * ldo), 250);
+      requantize_rows(M, acc.data(), lda, t, disp.data(), ldo);
+      CHECK(disp == ref);
+    }
+}
+
+TEST_CASE("round_half_up saturates at +-2^30 (fuzz_int8: a tiny output scale made v/scale 1.4e10)") {
+  CHECK(round_half_up(2.5) == 3);
+  CHECK(round_half_up(-2.5) == -2);
+  CHECK(round_half_up(1.4e10) == (1 << 30));
+  CHECK(round_half_up(-1.4e10) == -(1 << 30));
+  CHECK(round_half_up(std::ldexp(1.0, 31)) == (1 << 30));   // one past int32: no out-of-range cast
+  CHECK(round_half_up(std::numeric_limits<double>::quiet_NaN()) == -(1 << 30));
+  CHECK(round_half_up(1073741823.0) == 1073741823);
 }
 
 TEST_CASE("quantise / dequantise: round trip within half a step, zero exact, clamped outside the range") {
@@ -330,6 +481,17 @@ TEST_CASE("parse_int8: malformed files refused with named errors") {
   b[24 + 2 + 12 + 4 + 1 + 4] = 7;   // layer 0's op
   fails_with(with_crc(b), "layer 0 op");
   CHECK_NOTHROW(parse_int8(good, "good"));
+  // A bias too large for the int32 accumulator (fuzz_int8 found 2^31 − 373): refused by name.
+  // Layer 0 (conv, 4 outputs): op at 47, then out/in_c/in_h/in_w/k (20), relu, is_last (2),
+  // out scale (4), out zero point (1), 4 weight scales (16): its biases start at byte 91.
+  b = good;
+  const uint32_t huge = 2147483648u - 373u;
+  std::memcpy(&b[91], &huge, 4);
+  fails_with(with_crc(b), "layer 0 biases");
+  b = good;
+  const int32_t fits = 1000;
+  std::memcpy(&b[91], &fits, 4);
+  CHECK_NOTHROW(parse_int8(with_crc(b), "fits"));
 }
 
 }  // TEST_SUITE

@@ -88,7 +88,7 @@ MGF_AVX2 __attribute__((always_inline)) inline void group_avx2(__m256i (&acc)[MR
       for (int h = 0; h < 2; ++h) {
         // u8·s8 pairs → s16 (cannot saturate: a ≤ 127), then pairs of s16 → s32.
         const __m256i s16 = _mm256_maddubs_epi16(av, w[q][h]);
-        acc[r][q][h] = _mm256_add_epi32(acc[r][q][h], _mm256_madd_epi16(s16, ones));
+        acc[r][q][h] = _mm256_add_epi32(_mm256_madd_epi16(s16, ones), acc[r][q][h]);
       }
   }
 }
@@ -104,19 +104,17 @@ MGF_AVX2 void tile_avx2(const uint8_t* A, int64_t lda, const PackedS8& W, int64_
   const int64_t groups = W.Kp / 4, full = W.K / 4;
   const int8_t* base[NP];
   for (int q = 0; q < NP; ++q) base[q] = W.panel(p0 + q);
+  // The ragged last group (K % 4 != 0) reads a zero-padded copy, so nothing past A's row is
+  // read. One loop over all groups: with a second call site for the tail, GCC kept some
+  // accumulators on the stack between the two (a store in every iteration).
+  int32_t a4[MR];
+  for (int r = 0; r < MR; ++r) a4[r] = full < groups ? quad(A + r * lda, full * 4, W.K) : 0;
   const uint8_t* a[MR];
-  for (int64_t g = 0; g < full; ++g) {
+  for (int64_t g = 0; g < groups; ++g) {
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) a[r] = A + r * lda + g * 4;
+    for (int r = 0; r < MR; ++r)
+      a[r] = g < full ? A + r * lda + g * 4 : reinterpret_cast<const uint8_t*>(&a4[r]);
     group_avx2<MR, NP>(acc, base, g, a);
-  }
-  if (full < groups) {   // the ragged last group: bytes past K read as 0
-    int32_t a4[MR];
-    for (int r = 0; r < MR; ++r) {
-      a4[r] = quad(A + r * lda, full * 4, W.K);
-      a[r] = reinterpret_cast<const uint8_t*>(&a4[r]);
-    }
-    group_avx2<MR, NP>(acc, base, full, a);
   }
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) {
@@ -155,19 +153,17 @@ MGF_AVX512_VNNI void tile_vnni(const uint8_t* A, int64_t lda, const PackedS8& W,
   const int64_t groups = W.Kp / 4, full = W.K / 4;
   const int8_t* base[NP];
   for (int q = 0; q < NP; ++q) base[q] = W.panel(p0 + q);
+  // The ragged last group (K % 4 != 0) reads a zero-padded copy, so nothing past A's row is
+  // read. One loop over all groups: a second call site for the tail makes GCC keep the
+  // accumulators in memory between the two.
+  int32_t a4[MR];
+  for (int r = 0; r < MR; ++r) a4[r] = full < groups ? quad(A + r * lda, full * 4, W.K) : 0;
   const uint8_t* a[MR];
-  for (int64_t g = 0; g < full; ++g) {
+  for (int64_t g = 0; g < groups; ++g) {
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) a[r] = A + r * lda + g * 4;
+    for (int r = 0; r < MR; ++r)
+      a[r] = g < full ? A + r * lda + g * 4 : reinterpret_cast<const uint8_t*>(&a4[r]);
     group_vnni<MR, NP>(acc, base, g, a);
-  }
-  if (full < groups) {
-    int32_t a4[MR];
-    for (int r = 0; r < MR; ++r) {
-      a4[r] = quad(A + r * lda, full * 4, W.K);
-      a[r] = reinterpret_cast<const uint8_t*>(&a4[r]);
-    }
-    group_vnni<MR, NP>(acc, base, full, a);
   }
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q) {
@@ -178,45 +174,40 @@ MGF_AVX512_VNNI void tile_vnni(const uint8_t* A, int64_t lda, const PackedS8& W,
     }
 }
 
-// Loop order: panels outside, row blocks inside. One panel (16 rows × K bytes of weights: 12.5
-// KB for K = 784) then stays in L1 while every block of 4 activation rows passes over it, so
-// the weights stream from memory once per call instead of once per row block (fc1200's
-// 1.4 MB fc2 does not fit in L2). Panels per tile are sized to the register file: AVX2 has 16
-// ymm, so 4 rows × 1 panel (8 accumulators), or 2 panels when the batch is 1–2 rows; AVX-512
-// has 32 zmm, so 4 rows × 2 panels, or 4 panels for 1–2 rows (batch 1 needs several
-// independent vpdpbusd chains to hide its latency).
-template <int NP>
-void panel_rows_avx2(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int64_t p, int32_t* C, int64_t ldc) {
+// Loop order: panels outside, row blocks inside. NP panels (16·NP rows × K bytes of weights:
+// 25 KB for NP = 2, K = 784) then stay in L1 while every block of MR activation rows passes
+// over them, so the weights stream from memory once per call instead of once per row block
+// (fc1200's 1.4 MB fc2 does not fit in L2). The ragged last rows take a smaller tile.
+template <int MR, int NP, bool VNNI>
+void panel_rows(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int64_t p, int32_t* C, int64_t ldc) {
   int64_t m = 0;
-  for (; m + 4 <= M; m += 4) tile_avx2<4, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N);
-  switch (M - m) {
-    case 3: tile_avx2<3, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N); break;
-    case 2: tile_avx2<2, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N); break;
-    case 1: tile_avx2<1, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N); break;
-    default: break;
+  for (; m + MR <= M; m += MR) {
+    if constexpr (VNNI) tile_vnni<MR, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N);
+    else tile_avx2<MR, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N);
   }
+  if constexpr (MR > 1)
+    if (m < M) panel_rows<MR - 1, NP, VNNI>(M - m, A + m * lda, lda, W, p, C + m * ldc, ldc);
 }
-template <int NP>
-void panel_rows_vnni(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int64_t p, int32_t* C, int64_t ldc) {
-  int64_t m = 0;
-  for (; m + 4 <= M; m += 4) tile_vnni<4, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N);
-  switch (M - m) {
-    case 3: tile_vnni<3, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N); break;
-    case 2: tile_vnni<2, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N); break;
-    case 1: tile_vnni<1, NP>(A + m * lda, lda, W, p, C + m * ldc, ldc, W.N); break;
-    default: break;
-  }
-}
+
+// Tile sizes, set by the register file and the instruction's latency. AVX2 has 16 ymm: MR
+// rows × NP panels take 2·MR·NP accumulators, plus 2·NP weights, one broadcast and the ones.
+// vpmaddubsw's chain is latency-free across k (vpaddd is the only carried dependency), so
+// 4 rows × 1 panel (8 accumulators) keeps the ports busy; 1–2 rows take 2 panels. AVX-512 has
+// 32 zmm and vpdpbusd is its own accumulator chain: 4 cycles of latency at 2 per cycle need
+// ≥ 8 independent accumulators, and the peers' ceiling loop uses 24. kVnniRows × 2 panels
+// gives 2·kVnniRows, 1–2 rows take 4 panels (GEMV: each weight used once, memory-bound).
+constexpr int kAvx2Rows = 4;
+constexpr int kVnniRows = 8;
 
 }  // namespace
 
 void gemm_u8s8_avx2(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc) {
   for (int64_t p = 0; p < W.panels;) {
     if (M <= 2 && p + 2 <= W.panels) {
-      panel_rows_avx2<2>(M, A, lda, W, p, C, ldc);
+      panel_rows<2, 2, false>(M, A, lda, W, p, C, ldc);
       p += 2;
     } else {
-      panel_rows_avx2<1>(M, A, lda, W, p, C, ldc);
+      panel_rows<kAvx2Rows, 1, false>(M, A, lda, W, p, C, ldc);
       p += 1;
     }
   }
@@ -224,16 +215,17 @@ void gemm_u8s8_avx2(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W,
 
 void gemm_u8s8_avx512vnni(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc) {
   if (!cpu_has_avx512())
-    throw std::runtime_error("gemm_u8s8_avx512vnni: expected a CPU with AVX-512 VNNI, found none");
+    throw std::runtime_error("gemm_u8s8_avx512vnni: expected a CPU with AVX-512 VNNI, found one that lacks " +
+                             cpu_lacks(KernelMode::avx512));
   for (int64_t p = 0; p < W.panels;) {
     if (M <= 2 && p + 4 <= W.panels) {
-      panel_rows_vnni<4>(M, A, lda, W, p, C, ldc);
+      panel_rows<2, 4, true>(M, A, lda, W, p, C, ldc);
       p += 4;
     } else if (p + 2 <= W.panels) {
-      panel_rows_vnni<2>(M, A, lda, W, p, C, ldc);
+      panel_rows<kVnniRows, 2, true>(M, A, lda, W, p, C, ldc);
       p += 2;
     } else {
-      panel_rows_vnni<1>(M, A, lda, W, p, C, ldc);
+      panel_rows<kVnniRows, 1, true>(M, A, lda, W, p, C, ldc);
       p += 1;
     }
   }
@@ -250,11 +242,31 @@ void gemm_u8s8_avx512vnni(int64_t, const uint8_t*, int64_t, const PackedS8&, int
 
 #endif
 
-const char* gemm_u8s8_variant() { return use_avx512() ? "avx512vnni" : use_avx2() ? "avx2" : "scalar"; }
+U8S8Rung gemm_u8s8_rung(KernelMode mode, bool cpu_avx2, bool cpu_vnni) {
+  if (mode == KernelMode::avx512 && cpu_vnni) return U8S8Rung::avx512vnni;
+  if (mode != KernelMode::scalar && cpu_avx2) return U8S8Rung::avx2;
+  return U8S8Rung::scalar;
+}
+
+const char* gemm_u8s8_rung_name(U8S8Rung r) {
+  switch (r) {
+    case U8S8Rung::scalar: return "scalar";
+    case U8S8Rung::avx2: return "avx2";
+    case U8S8Rung::avx512vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
+const char* gemm_u8s8_variant() {
+  return gemm_u8s8_rung_name(gemm_u8s8_rung(kernel_mode(), cpu_has_avx2(), cpu_has_avx512()));
+}
 
 void gemm_u8s8(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc) {
-  if (use_avx512()) return gemm_u8s8_avx512vnni(M, A, lda, W, C, ldc);
-  if (use_avx2()) return gemm_u8s8_avx2(M, A, lda, W, C, ldc);
+  switch (gemm_u8s8_rung(kernel_mode(), cpu_has_avx2(), cpu_has_avx512())) {
+    case U8S8Rung::avx512vnni: return gemm_u8s8_avx512vnni(M, A, lda, W, C, ldc);
+    case U8S8Rung::avx2: return gemm_u8s8_avx2(M, A, lda, W, C, ldc);
+    case U8S8Rung::scalar: break;
+  }
   gemm_u8s8_scalar(M, A, lda, W, C, ldc);
 }
 

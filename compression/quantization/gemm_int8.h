@@ -32,6 +32,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kernels/cpu.h"
+
 namespace mgf {
 
 // Weights packed for the vector rungs, with the original rows kept for the scalar spec.
@@ -51,9 +53,19 @@ PackedS8 pack_s8(const int8_t* W, int64_t N, int64_t K);
 void gemm_u8s8(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc);
 void gemm_u8s8_scalar(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc);
 void gemm_u8s8_avx2(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc);
-// Requires cpu_has_avx512() (which includes VNNI); throws std::runtime_error otherwise.
+// Requires cpu_has_avx512() (which includes VNNI); throws std::runtime_error naming the
+// missing features otherwise (never a silent fallback).
 void gemm_u8s8_avx512vnni(int64_t M, const uint8_t* A, int64_t lda, const PackedS8& W, int32_t* C, int64_t ldc);
 
+// The dispatcher's choice, as a pure function of the kernel mode and the CPU's features (the
+// tests run it on CPUs this one is not): VNNI only when the mode asks for avx512 *and* the CPU
+// has it, AVX2 when the mode allows it and the CPU has it, else the spec. kernel_mode() is
+// avx2 unless MGF_KERNELS / --kernels asks for avx512, and set_kernel_mode() refuses avx512 on
+// a CPU without it, naming the missing features (cpu_lacks(), engine/kernels/cpu.h): the
+// default dispatch never picks VNNI, and an explicit request on such a CPU is an error.
+enum class U8S8Rung { scalar, avx2, avx512vnni };
+U8S8Rung gemm_u8s8_rung(KernelMode mode, bool cpu_avx2, bool cpu_vnni);
+const char* gemm_u8s8_rung_name(U8S8Rung r);
 // The rung gemm_u8s8() would run now: "scalar", "avx2" or "avx512vnni".
 const char* gemm_u8s8_variant();
 

@@ -12,6 +12,7 @@
 #include "engine/io/bytes.h"
 #include "engine/io/crc32.h"
 #include "engine/io/file.h"
+#include "engine/kernels/cpu.h"
 #include "engine/kernels/gemm.h"
 #include "engine/ops.h"
 #include "layers/conv.h"
@@ -22,6 +23,10 @@
 #include "layers/shape.h"
 #include "layers/activation.h"
 
+#if MGF_HAVE_X86
+#include <immintrin.h>
+#endif
+
 namespace mgf {
 
 namespace {
@@ -30,19 +35,20 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 8 + 4 + 8 + 4;
 constexpr int32_t kQMax = 127;   // 7-bit activations (gemm_int8.h)
 
-// Saturates at ±2^30 instead of casting out of range (undefined behaviour): every caller then
-// clamps to a 7/8-bit code or stores a bias, and a file's scales can be extreme — fuzz_int8
-// found v / scale = 1.4e10 in the fake-quant path. NaN goes to the low end.
+}  // namespace
+
+// ---- scalars ----
+
+// Every caller clamps the result to a 7/8-bit code or stores it as a bias, so saturating at
+// ±2^30 changes no answer, and a zero point (≤ 127) added after cannot overflow.
 int32_t round_half_up(double v) {
-  constexpr double kLimit = 1073741824.0;   // 2^30: a zero point (≤ 127) added after cannot overflow
+  constexpr double kLimit = 1073741824.0;   // 2^30
   const double r = std::floor(v + 0.5);
   if (!(r > -kLimit)) return -(1 << 30);
   if (r >= kLimit) return 1 << 30;
   return static_cast<int32_t>(r);
 }
-}  // namespace
 
-// ---- scalars ----
 
 ActQuant act_quant_from_range(float lo, float hi) {
   if (!std::isfinite(lo) || !std::isfinite(hi) || hi < lo)
@@ -57,12 +63,57 @@ ActQuant act_quant_from_range(float lo, float hi) {
   return a;
 }
 
+namespace {
+// x·inv + zh, clamped to [0, 127] (NaN → 0), then truncated: on [0, 127] truncation is the
+// floor, so no libm call. The one expression quantize_act() and quantize_u7_scalar() share.
+inline uint8_t quantize_one(float x, float inv, float zh) {
+  float v = x * inv;
+  v = v + zh;   // two statements: a multiply, then an add (the AVX2 body does the same)
+  if (!(v > 0.0f)) v = 0.0f;
+  if (v > static_cast<float>(kQMax)) v = static_cast<float>(kQMax);
+  return static_cast<uint8_t>(static_cast<int32_t>(v));
+}
+}  // namespace
+
 uint8_t quantize_act(float x, const ActQuant& a) {
-  // x·(1/s) + z + ½, floored: one multiply-add in float, the same expression as the image loop
-  // in run_net() (which the compiler vectorises), so both give the same codes.
-  // Clamped first, then truncated: on [0, 127] truncation is the floor (no libm call).
-  const float v = x * (1.0f / a.scale) + (static_cast<float>(a.zero_point) + 0.5f);
-  return static_cast<uint8_t>(static_cast<int32_t>(std::clamp(v, 0.0f, static_cast<float>(kQMax))));
+  return quantize_one(x, 1.0f / a.scale, static_cast<float>(a.zero_point) + 0.5f);
+}
+
+void quantize_u7_scalar(int64_t n, const float* x, float inv, float zh, uint8_t* q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = quantize_one(x[i], inv, zh);
+}
+
+#if MGF_HAVE_X86
+MGF_AVX2 void quantize_u7_avx2(int64_t n, const float* x, float inv, float zh, uint8_t* q) {
+  const __m256 vinv = _mm256_set1_ps(inv), vzh = _mm256_set1_ps(zh);
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(static_cast<float>(kQMax));
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i v[4];
+    for (int j = 0; j < 4; ++j) {
+      // v = x·inv + zh as a multiply and an add (an FMA would round once, the spec twice).
+      __m256 f = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vinv), vzh);
+      // max(f, 0) returns its second operand when f is NaN: NaN → 0, as in the spec.
+      f = _mm256_min_ps(_mm256_max_ps(f, zero), top);
+      v[j] = _mm256_cvttps_epi32(f);   // truncation = floor on [0, 127]
+    }
+    // int32 → int16 → u8 (no saturation: all in [0, 127]); the packs interleave the 128-bit
+    // lanes, so one permute puts the 32 bytes back in order.
+    const __m256i w = _mm256_packus_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i),
+                        _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+  quantize_u7_scalar(n - i, x + i, inv, zh, q + i);   // the ragged tail
+}
+#else
+void quantize_u7_avx2(int64_t n, const float* x, float inv, float zh, uint8_t* q) {
+  quantize_u7_scalar(n, x, inv, zh, q);
+}
+#endif
+
+void quantize_u7(int64_t n, const float* x, float inv, float zh, uint8_t* q) {
+  if (use_avx2()) return quantize_u7_avx2(n, x, inv, zh, q);
+  quantize_u7_scalar(n, x, inv, zh, q);
 }
 
 QuantWeights quantize_weights(const float* W, int64_t N, int64_t K, bool per_row) {
@@ -103,6 +154,108 @@ Requant make_requant(double real) {
   return r;
 }
 
+// ---- requantisation of a layer's outputs ----
+
+RequantTable make_requant_table(const std::vector<int32_t>& bias, const std::vector<Requant>& rq, int32_t zero_point,
+                                bool relu) {
+  if (bias.size() != rq.size())
+    throw std::invalid_argument("make_requant_table: expected as many biases as multipliers, found " +
+                                std::to_string(bias.size()) + " and " + std::to_string(rq.size()));
+  RequantTable t;
+  t.n = static_cast<int64_t>(bias.size());
+  t.zero_point = zero_point;
+  t.lo = relu ? zero_point : 0;
+  t.bias = bias;
+  t.rq = rq;
+  t.multiplier.resize(bias.size());
+  const size_t padded = (bias.size() + 7) / 8 * 8;
+  t.round_flip.assign(padded, 0);
+  t.total.assign(padded, 63);   // padding lanes: any legal shift (their results are not stored)
+  t.unflip.assign(padded, 0);
+  t.vector_ok = true;
+  for (int64_t c = 0; c < t.n; ++c) {
+    const int tot = 31 + rq[c].shift;
+    if (tot < 1 || tot > 62)
+      throw std::invalid_argument("make_requant_table: expected 31 + shift in [1, 62], found " + std::to_string(tot));
+    t.multiplier[c] = rq[c].multiplier;
+    t.vector_ok = t.vector_ok && rq[c].shift >= 0;
+    // lane order within a block of 8: columns 0, 2, 4, 6, then 1, 3, 5, 7
+    const int64_t slot = c / 8 * 8 + (c % 8) / 2 + (c % 2) * 4;
+    const uint64_t flip = uint64_t{1} << 63;
+    t.round_flip[slot] = static_cast<int64_t>((uint64_t{1} << (tot - 1)) + flip);
+    t.total[slot] = tot;
+    t.unflip[slot] = static_cast<int64_t>(flip >> tot);
+  }
+  return t;
+}
+
+namespace {
+inline uint8_t requant_one(int32_t a, int64_t c, const RequantTable& t) {
+  const int64_t v = requantize(a + t.bias[c], t.rq[c]);
+  return static_cast<uint8_t>(std::clamp<int64_t>(v, t.lo - t.zero_point, kQMax - t.zero_point) + t.zero_point);
+}
+}  // namespace
+
+void requantize_rows_scalar(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out,
+                            int64_t ldo) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t c = 0; c < t.n; ++c) out[m * ldo + c] = requant_one(acc[m * lda + c], c, t);
+}
+
+#if MGF_HAVE_X86
+namespace {
+MGF_AVX2 inline __m256i ld(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+}  // namespace
+
+MGF_AVX2 void requantize_rows_avx2(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out,
+                                   int64_t ldo) {
+  if (!t.vector_ok) return requantize_rows_scalar(M, acc, lda, t, out, ldo);
+  const int64_t full = t.n / 8 * 8;
+  const __m256i vlo = _mm256_set1_epi32(t.lo - t.zero_point), vhi = _mm256_set1_epi32(kQMax - t.zero_point);
+  const __m256i vz = _mm256_set1_epi32(t.zero_point);
+  for (int64_t m = 0; m < M; ++m) {
+    const int32_t* a = acc + m * lda;
+    uint8_t* o = out + m * ldo;
+    for (int64_t c = 0; c < full; c += 8) {
+      // a + bias[c]                                    (int32; the file's bias bound keeps it exact)
+      const __m256i x = _mm256_add_epi32(ld(a + c), ld(t.bias.data() + c));
+      const __m256i mul = ld(t.multiplier.data() + c);
+      // acc·m as 64-bit products: vpmuldq multiplies the even int32 lanes; shifting both operands
+      // down by 32 bits brings the odd lanes there.
+      __m256i pe = _mm256_mul_epi32(x, mul);
+      __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mul, 32));
+      // (p + 2^(tot−1)) >> tot, arithmetic: AVX2 has only the logical vpsrlvq, so add 2^63 too
+      // (p + 2^63 is p's unsigned, order-preserving image), shift, and subtract 2^63 >> tot.
+      pe = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_add_epi64(pe, ld(t.round_flip.data() + c)), ld(t.total.data() + c)),
+                            ld(t.unflip.data() + c));
+      po = _mm256_sub_epi64(
+          _mm256_srlv_epi64(_mm256_add_epi64(po, ld(t.round_flip.data() + c + 4)), ld(t.total.data() + c + 4)),
+          ld(t.unflip.data() + c + 4));
+      // Every shift ≥ 0 (vector_ok), so each result fits int32: take the low halves, odd lanes
+      // moved up, and the 8 values are back in column order.
+      __m256i v = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+      // clamp(v, lo − z, 127 − z) + z: the ReLU and the 7-bit range, then the zero point.
+      v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, vlo), vhi), vz);
+      // 8 int32 in [0, 127] → 8 bytes: pack within each 128-bit half, then join the halves.
+      const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(v, v), v);
+      const __m128i b = _mm_unpacklo_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(o + c), b);
+    }
+    for (int64_t c = full; c < t.n; ++c) o[c] = requant_one(a[c], c, t);   // the ragged columns
+  }
+}
+#else
+void requantize_rows_avx2(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out,
+                          int64_t ldo) {
+  requantize_rows_scalar(M, acc, lda, t, out, ldo);
+}
+#endif
+
+void requantize_rows(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out, int64_t ldo) {
+  if (use_avx2()) return requantize_rows_avx2(M, acc, lda, t, out, ldo);
+  requantize_rows_scalar(M, acc, lda, t, out, ldo);
+}
+
 // ---- the fast sigmoid ----
 
 uint8_t sigmoid_code_exact(float x) {
@@ -137,6 +290,7 @@ void Int8Net::prepare() {
       if (!L.last) L.rq[r] = make_requant(static_cast<double>(L.in.scale) * L.w_scale[r] / L.out_q.scale);
       for (int64_t k = 0; k < L.K(); ++k) L.w_float[r * L.K() + k] = L.w_scale[r] * L.weight[r * L.K() + k];
     }
+    if (!L.last) L.requant = make_requant_table(L.bias_eff, L.rq, L.out_q.zero_point, L.relu);
   }
 }
 
@@ -170,52 +324,55 @@ void im2col_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int64_t k, uin
 }
 
 // One fc/conv layer on u8 codes A [M, K]: integer or fake-quant, writing either u8 codes
-// (out_codes, [M, out] at stride ld_out/col step) or float logits (last layer).
-// For conv, M = images·positions and the output is stored channel-major per image.
+// (codes: [N, out, positions], channel-major per image) or float logits (last layer).
+// For conv, M = images·positions; for fc, positions = 1.
 void layer_matmul(const Int8Layer& L, int64_t M, const uint8_t* A, Int8Path path, int64_t positions,
                   uint8_t* codes, float* logits, const std::vector<int64_t>* wanted) {
   const int64_t K = L.K(), O = L.out;
-  std::vector<int32_t> acc;
-  std::vector<float> y;
-  if (path == Int8Path::integer) {
-    acc.resize(static_cast<size_t>(M * O));
-    if (wanted) {
-      // Lazy: only the wanted rows of W, each as a one-row dot product per input.
-      for (int64_t r : *wanted)
-        for (int64_t m = 0; m < M; ++m) {
-          int32_t s = 0;
-          const int8_t* w = L.weight.data() + r * K;
-          for (int64_t kk = 0; kk < K; ++kk) s += static_cast<int32_t>(A[m * K + kk]) * w[kk];
-          acc[m * O + r] = s;
-        }
-    } else {
-      gemm_u8s8(M, A, K, L.packed, acc.data(), O);
-    }
-  } else {
-    std::vector<float> x(static_cast<size_t>(M * K));
-    for (int64_t i = 0; i < M * K; ++i) x[i] = dequantize_act(A[i], L.in);
-    y.resize(static_cast<size_t>(M * O));
-    sgemm(Trans::N, Trans::T, M, O, K, 1.0f, x.data(), K, L.w_float.data(), K, 0.0f, y.data(), O);
-  }
   const int32_t lo = L.relu ? L.out_q.zero_point : 0;
-  for (int64_t m = 0; m < M; ++m) {
-    const int64_t img = m / positions, pos = m % positions;
-    for (int64_t r = 0; r < O; ++r) {
-      if (wanted && std::find(wanted->begin(), wanted->end(), r) == wanted->end()) continue;
-      const int64_t dst = (img * O + r) * positions + pos;   // [N, O, positions]
-      if (path == Int8Path::integer) {
-        const int32_t a = acc[m * O + r] + L.bias_eff[r];
-        if (L.last) logits[dst] = static_cast<float>(a) * L.in.scale * L.w_scale[r];
-        else codes[dst] = static_cast<uint8_t>(std::clamp(requantize(a, L.rq[r]) + L.out_q.zero_point, lo, kQMax));
-      } else {
+  auto dst_of = [&](int64_t m, int64_t r) { return (m / positions * O + r) * positions + m % positions; };
+  if (path == Int8Path::fake_quant) {
+    std::vector<float> x(static_cast<size_t>(M * K)), y(static_cast<size_t>(M * O));
+    for (int64_t i = 0; i < M * K; ++i) x[i] = dequantize_act(A[i], L.in);
+    sgemm(Trans::N, Trans::T, M, O, K, 1.0f, x.data(), K, L.w_float.data(), K, 0.0f, y.data(), O);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t r = 0; r < O; ++r) {
         // The float model: y = x̂·ŵ + b̂, b̂ = s_a·s_w·b_q, then quantised again.
-        const float b = L.in.scale * L.w_scale[r] * static_cast<float>(L.bias[r]);
-        const float v = y[m * O + r] + b;
-        if (L.last) logits[dst] = v;
-        else codes[dst] = static_cast<uint8_t>(std::clamp(round_half_up(v / L.out_q.scale) + L.out_q.zero_point, lo, kQMax));
+        const float v = y[m * O + r] + L.in.scale * L.w_scale[r] * static_cast<float>(L.bias[r]);
+        if (L.last) logits[dst_of(m, r)] = v;
+        else codes[dst_of(m, r)] = static_cast<uint8_t>(std::clamp(round_half_up(v / L.out_q.scale) + L.out_q.zero_point, lo, kQMax));
       }
-    }
+    return;
   }
+  std::vector<int32_t> acc(static_cast<size_t>(M * O));
+  if (wanted) {
+    // Lazy: only the wanted rows of W, each as a one-row dot product per input.
+    for (int64_t r : *wanted)
+      for (int64_t m = 0; m < M; ++m) {
+        int32_t s = 0;
+        const int8_t* w = L.weight.data() + r * K;
+        for (int64_t kk = 0; kk < K; ++kk) s += static_cast<int32_t>(A[m * K + kk]) * w[kk];
+        acc[m * O + r] = s;
+      }
+  } else {
+    gemm_u8s8(M, A, K, L.packed, acc.data(), O);
+  }
+  if (L.last) {
+    // Logits in float, one multiply per class: acc·s_a·s_w[r] (lazy: the wanted classes only).
+    auto logit = [&](int64_t m, int64_t r) {
+      logits[dst_of(m, r)] = static_cast<float>(acc[m * O + r] + L.bias_eff[r]) * L.in.scale * L.w_scale[r];
+    };
+    for (int64_t m = 0; m < M; ++m)
+      if (wanted) for (int64_t r : *wanted) logit(m, r);
+      else for (int64_t r = 0; r < O; ++r) logit(m, r);
+    return;
+  }
+  if (positions == 1) return requantize_rows(M, acc.data(), O, L.requant, codes, O);   // fc: already [N, O]
+  // conv: requantise [M, O] in rows, then turn each image's [positions, O] into [O, positions].
+  std::vector<uint8_t> rows(static_cast<size_t>(M * O));
+  requantize_rows(M, acc.data(), O, L.requant, rows.data(), O);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t r = 0; r < O; ++r) codes[dst_of(m, r)] = rows[m * O + r];
 }
 
 Tensor run_net(const Int8Net& net, const Tensor& images, Int8Path path, std::vector<std::vector<uint8_t>>* codes,
@@ -229,18 +386,14 @@ Tensor run_net(const Int8Net& net, const Tensor& images, Int8Path path, std::vec
   if (net.layers.empty()) throw std::invalid_argument("Int8Net::forward: the net has no layers");
   const Int8Layer& first = net.layers.front();
   std::vector<uint8_t> cur(static_cast<size_t>(N * in_numel));
-  {
-    const float inv = 1.0f / first.in.scale, zh = static_cast<float>(first.in.zero_point) + 0.5f;
-    const float* src = images.data();
-    for (int64_t i = 0; i < N * in_numel; ++i)
-      cur[i] = static_cast<uint8_t>(static_cast<int32_t>(std::clamp(src[i] * inv + zh, 0.0f, static_cast<float>(kQMax))));
-  }
+  quantize_u7(N * in_numel, images.data(), 1.0f / first.in.scale, static_cast<float>(first.in.zero_point) + 0.5f,
+              cur.data());
   Tensor logits(Shape{N, net.num_classes()});
   std::vector<uint8_t> next, cols;
   for (const Int8Layer& L : net.layers) {
     if (L.op == Int8Layer::Op::maxpool2) {
       const int64_t OH = L.out_h(), OW = L.out_w();
-      next.assign(static_cast<size_t>(N * L.in_c * OH * OW), 0);
+      next.resize(static_cast<size_t>(N * L.in_c * OH * OW));
       for (int64_t n = 0; n < N * L.in_c; ++n)
         for (int64_t y = 0; y < OH; ++y)
           for (int64_t x = 0; x < OW; ++x) {
@@ -249,7 +402,8 @@ Tensor run_net(const Int8Net& net, const Tensor& images, Int8Path path, std::vec
           }
     } else {
       const bool lazy = wanted && L.last;
-      next.assign(L.last ? 0 : static_cast<size_t>(N * L.out * L.out_h() * L.out_w()), 0);
+      // Every code is written below (the layer covers all rows and columns), so no zero fill.
+      next.resize(L.last ? 0 : static_cast<size_t>(N * L.out * L.out_h() * L.out_w()));
       if (L.op == Int8Layer::Op::fc) {
         layer_matmul(L, N, cur.data(), path, 1, next.data(), logits.data(), lazy ? wanted : nullptr);
       } else {

@@ -21,7 +21,9 @@
 // class (needed with per-row scales: the raw accumulators of two rows are not comparable).
 //
 // Activations are 7-bit by design, so the AVX2 kernel's vpmaddubsw cannot saturate
-// (gemm_int8.h). Conv layers run as im2col on the u8 codes × the s8 filter rows.
+// (gemm_int8.h). The two stages around the GEMM, the input quantisation (quantize_u7) and the
+// requantisation (requantize_rows), are kernels like the GEMM: a scalar spec, an AVX2 body
+// exactly equal to it, a dispatcher on the kernel mode. Conv layers run as im2col on the u8 codes × the s8 filter rows.
 //
 // Simulation = deployment: forward(..., Int8Path::fake_quant) runs the same net in float —
 // dequantised weights and activations through the float sgemm, quantised again after each
@@ -57,6 +59,17 @@ struct ActQuant {
 // The 7-bit asymmetric grid covering [min(lo, 0), max(hi, 0)]; throws if hi < lo or not finite.
 ActQuant act_quant_from_range(float lo, float hi);
 uint8_t quantize_act(float x, const ActQuant& a);   // clamp(⌊x·(1/s) + z + ½⌋, 0, 127), in float
+// Rounds half up (⌊v + ½⌋), saturating at ±2^30 instead of an out-of-range cast (undefined
+// behaviour): a file's scales can make v/scale huge (fuzz_int8 found 1.4e10). NaN → −2^30.
+int32_t round_half_up(double v);
+
+// ---- the stages around the GEMM, each a scalar spec + an AVX2 body, exactly equal ----
+// Input quantisation of n floats with inv = 1/s, zh = z + ½ (quantize_act() on each):
+//   v = x·inv + zh (a multiply, then an add: no FMA, so both bodies round alike),
+//   q = ⌊clamp(v, 0, 127)⌋, NaN → 0.
+void quantize_u7(int64_t n, const float* x, float inv, float zh, uint8_t* q);
+void quantize_u7_scalar(int64_t n, const float* x, float inv, float zh, uint8_t* q);
+void quantize_u7_avx2(int64_t n, const float* x, float inv, float zh, uint8_t* q);
 inline float dequantize_act(uint8_t q, const ActQuant& a) {
   return a.scale * static_cast<float>(static_cast<int32_t>(q) - a.zero_point);
 }
@@ -77,12 +90,41 @@ struct Requant {
 };
 // real in [2^−31, 2^30]; throws std::invalid_argument otherwise.
 Requant make_requant(double real);
-// round_half_up(acc·multiplier / 2^(31+shift)) in 64-bit integers: exact, no float.
-inline int32_t requantize(int32_t acc, const Requant& r) {
+// ⌊(acc·multiplier + 2^(30+shift)) / 2^(31+shift)⌋ in 64-bit integers: round half up, exact,
+// no float. Not narrowed: with shift < 0 (a factor above 1) it can leave int32's range, and
+// the callers clamp it to a code first (requantize_rows).
+inline int64_t requantize(int32_t acc, const Requant& r) {
   const int total = 31 + r.shift;
   const int64_t prod = static_cast<int64_t>(acc) * r.multiplier;
-  return static_cast<int32_t>((prod + (int64_t{1} << (total - 1))) >> total);
+  return (prod + (int64_t{1} << (total - 1))) >> total;
 }
+
+// One layer's requantisation, prepared once at load (make_requant_table): the output code of
+// column n (an output row of W) for an int32 accumulator a is
+//   q = clamp(requantize(a + bias[n], rq[n]), lo − z, 127 − z) + z          (the spec)
+// where z is the output zero point and lo = z with a ReLU (the clamp is the ReLU), else 0.
+// The AVX2 body needs the 64-bit constants in its lane order: per block of 8 columns, the 4
+// even columns then the 4 odd ones (vpmuludq/vpmuldq multiply the even int32 lanes).
+struct RequantTable {
+  int64_t n = 0;
+  int32_t zero_point = 0, lo = 0;
+  std::vector<int32_t> bias, multiplier;   // [n]
+  std::vector<Requant> rq;                 // [n]
+  // [⌈n/8⌉·8] in the lane order above: 2^(30+shift) + 2^63 (the rounding term, and the sign
+  // flip that lets a logical shift act as an arithmetic one), 31 + shift, and 2^63 >> (31 + shift).
+  std::vector<int64_t> round_flip, total, unflip;
+  bool vector_ok = false;   // every shift ≥ 0 (factor ≤ 1): the shifted value fits int32
+};
+RequantTable make_requant_table(const std::vector<int32_t>& bias, const std::vector<Requant>& rq, int32_t zero_point,
+                                bool relu);
+// acc [M, t.n] at row stride lda → codes [M, t.n] at row stride ldo. The AVX2 body does 8
+// columns per step and hands the ragged columns (and a table with !vector_ok) to the spec.
+// Precondition: every acc + bias fits int32 (parse_int8's bias bound guarantees it for a net).
+void requantize_rows(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out, int64_t ldo);
+void requantize_rows_scalar(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out,
+                            int64_t ldo);
+void requantize_rows_avx2(int64_t M, const int32_t* acc, int64_t lda, const RequantTable& t, uint8_t* out,
+                          int64_t ldo);
 
 // ---- the fast activation (the paper's trick 5) ----
 // Sigmoid of an int32 pre-activation with real value acc·in_scale, returned as a 7-bit code
@@ -118,6 +160,7 @@ struct Int8Layer {
   PackedS8 packed;
   std::vector<int32_t> bias_eff;
   std::vector<Requant> rq;
+  RequantTable requant;                      // bias_eff, rq, out_q and relu, for requantize_rows
   std::vector<float> w_float;
   int64_t K() const { return in_c * k * k; }
   int64_t out_h() const { return op == Op::conv ? in_h - k + 1 : op == Op::maxpool2 ? in_h / 2 : 1; }

@@ -12,6 +12,7 @@
 // used. AVX-512 variants (binary popcount, VNNI) are a clearly-labelled third side, used by
 // the chapters whose claim depends on them, and are chosen the same way (use_avx512()).
 #pragma once
+#include <string>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MGF_HAVE_X86 1
@@ -28,6 +29,12 @@ enum class KernelMode { scalar, avx2, avx512 };
 const char* kernel_mode_name(KernelMode m);
 bool cpu_has_avx2();      // AVX2 and FMA
 bool cpu_has_avx512();    // AVX-512 F, BW, VL, VPOPCNTDQ and VNNI (the set our third variants use)
+
+// The CPU features mode m needs that are missing, comma-separated (e.g. "avx512vnni"), or ""
+// when all are there; named in set_kernel_mode()'s error. `has` answers for one feature name
+// (default: this CPU, via cpu_has_feature()); tests pass a pretend CPU.
+std::string cpu_lacks(KernelMode m, bool (*has)(const char* feature) = nullptr);
+bool cpu_has_feature(const char* feature);   // avx2 fma avx512f avx512bw avx512vl avx512vpopcntdq avx512vnni
 
 // The mode in force: MGF_KERNELS at start-up (scalar | avx2 | avx512), else the best the CPU
 // has up to avx2 (AVX-512 kernels are opt-in: they are the third, labelled variant).
