@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
                      "jitter), student 784-800-800-10 plain and distilled at T = 20, the mythical 3, a T sweep on a\n"
                      "30-30 student, and the distilled student as a compressed model (size, latency, Deep Compression).",
                      "full run, one thread: --part teacher 60 epochs at 9 s (idle core) to 28 s (shared core) each, about 27 min\n"
-                     "measured on the shared 2-core VM (once; checkpointed); the other parts of the book's run about 25 min there",
+                     "measured on the shared 2-core VM (once; checkpointed); the other parts of the book's run (a 2 x 2 KD grid) about 14 min there",
                      {"--data", "--epochs", "--val", "--json", "--svg"});
     args.val_default(kDefaultValidationImages, "choices (T of the sweep, the bias of class 3) and progress", 500);
     args.option("--part", "all", "teacher | kd | mythical3 | sweep | compress | all (the teacher is trained once, then loaded)");
@@ -188,9 +188,9 @@ int main(int argc, char** argv) {
     args.option("--student-epochs", "10", "epochs of every 800-800 student");
     args.option("--sweep-epochs", "10", "epochs of each 30-30 student of the T sweep");
     args.option("--T", "20", "temperature of the distilled 800-800 student (the paper's 20)");
-    args.option("--soft-weight", "0.5", "weight(s) of the T^2-scaled soft term; the hard term gets 1 - it (a list: chosen on val)");
+    args.option("--soft-weight", "0.2", "weight(s) of the T^2-scaled soft term; the hard term gets 1 - it (a list: chosen on val)");
     args.option("--sweep-T", "1,2,3,4,6,8,12,20", "temperatures of the 30-30 sweep");
-    args.option("--lr-kd", "0.03", "peak rate(s) of the distilled 800-800 students (a list: chosen on val; book 25)");
+    args.option("--lr-kd", "0.1", "peak rate(s) of the distilled 800-800 students (a list: chosen on val; book 25)");
     args.option("--max-norm", "3.5", "max-norm c of the teacher's units (Srivastava et al. 2014 use 3-4)");
     args.option("--lr-teacher", "0.02", "peak rate of the teacher (cosine decay to 0, one epoch of warm-up)");
     args.option("--teacher-pixels", "standard", "what the teacher's input dropout drops: unit ([0, 1] pixels, the paper's) or\n"
