@@ -207,6 +207,8 @@ int main(int argc, char** argv) {
     if (part != "all" && part != "teacher" && part != "kd" && part != "mythical3" && part != "sweep" && part != "compress")
       args.fail("--part: expected teacher, kd, mythical3, sweep, compress or all, found '" + part + "'");
     const bool all = part == "all";
+    const std::string pixels = args.get("--teacher-pixels");
+    if (pixels != "unit" && pixels != "standard") args.fail("--teacher-pixels: expected unit or standard, found '" + pixels + "'");
     const float T = static_cast<float>(args.get_float_above("--T", 0.0, 1000.0));
     // --lr-kd and --soft-weight take lists: --part kd trains a distilled student for every pair and
     // keeps the one with the fewest validation errors; the later parts use that pair (alone, the first).
@@ -238,8 +240,6 @@ int main(int argc, char** argv) {
                             fmt(tr.max_norm, 1) + (args.get("--teacher-pixels") == "unit" ? "-u" : "") + "-s" + args.get("--teacher-seed");
     const uint64_t teacher_seed = static_cast<uint64_t>(args.get_int("--teacher-seed", 0, INT64_MAX));
     const std::string teacher_path = checkpoint_dir() + "/kd-teacher-" + data.name + tag + ".mgf";
-    const std::string pixels = args.get("--teacher-pixels");
-    if (pixels != "unit" && pixels != "standard") args.fail("--teacher-pixels: expected unit or standard, found '" + pixels + "'");
     auto teacher = make_mlp(h_teacher, h_teacher, 0.2f, 0.5f, pixels == "unit");
     if (std::filesystem::exists(teacher_path)) {
       load_checkpoint(teacher_path, *teacher);
