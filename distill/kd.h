@@ -8,7 +8,7 @@
 // the soft term multiplied by T² "since the magnitudes of the gradients produced by the soft
 // targets scale as 1/T²" (∂H/∂z_i = (1/T)(q_i − p_i), and q − p itself shrinks as 1/T), so the
 // two terms keep their relative weight when T changes. The paper puts "considerably lower
-// weight" on the hard term; we use w_soft = 0.9 unless a flag says otherwise.
+// weight" on the hard term; examples/distillation.cpp chooses w_soft on the validation split.
 // The teacher cache: the teacher's logits for the transfer set are computed once, in eval
 // mode (no dropout, no jitter) and written to a `.mgftl` file, so each student trains at the
 // cost of a student. The file (little-endian, engine/io/bytes.h):

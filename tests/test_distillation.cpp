@@ -5,8 +5,10 @@
 // shuffled loader. Book: book/25-distillation.md.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -247,6 +249,29 @@ TEST_SUITE("distillation") {
     Tensor bad({2, 2, 2});
     CHECK_THROWS_AS(max_norm_constrain(bad, 1.0f), std::invalid_argument);
     CHECK_THROWS_AS(max_norm_constrain(w, 0.0f), std::invalid_argument);
+  }
+
+  TEST_CASE("max-norm on a Linear's weight bounds each unit's incoming weights: |w_u . x| <= c |x| for every x") {
+    // The axis matters: Srivastava et al. 2014 constrain the weights *into* a hidden unit, so
+    // that unit's pre-activation is bounded by c‖x‖ (Cauchy-Schwarz). A weight whose rows are
+    // short but whose columns are long (and the other way round) catches a column-wise version.
+    Linear fc(3, 2, /*bias=*/false);
+    Tensor& w = fc.weight.var.value();   // [out = 2 units, in = 3 inputs]
+    const float vals[] = {3.0f, 3.0f, 3.0f, 0.1f, 0.1f, 0.1f};   // unit 0: norm 5.2; every column norm 3.0
+    std::copy(std::begin(vals), std::end(vals), w.data());
+    CHECK(max_norm_constrain(w, 1.0f) == 1);   // only unit 0's row is outside the ball
+    Rng rng(5);
+    for (int trial = 0; trial < 50; ++trial) {
+      Tensor x({1, 3});
+      double nx = 0;
+      for (int j = 0; j < 3; ++j) x[j] = rng.normal(0.0f, 1.0f), nx += static_cast<double>(x[j]) * x[j];
+      const Tensor y = fc.forward(Var(x)).value();
+      CHECK(std::fabs(y[0]) <= std::sqrt(nx) * (1.0 + 1e-5));
+    }
+    // and along the unit's own direction the bound is reached: that unit's weights are on the sphere
+    Tensor x({1, 3}, {1.0f, 1.0f, 1.0f});
+    CHECK(fc.forward(Var(x)).value()[0] == doctest::Approx(std::sqrt(3.0)));
+    CHECK(w[3] == 0.1f);   // unit 1, inside the ball, untouched
   }
 
   TEST_CASE("a student learns from cached logits alone through a shuffled loader (rows follow the order)") {
