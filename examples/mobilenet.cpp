@@ -101,6 +101,27 @@ ResultTable latency_table(int samples) {
   return t;
 }
 
+// (6) How the width multiplier scales the count (MobileNets eq. 7), no training needed: the
+// convs α thins on both sides (pointwise 1×1) go as α², the depthwise convs, the stem (one
+// input channel) and the FC (ten outputs) as α — beside the paper's Table 6, whose whole-net
+// counts drift above α² the same way.
+ResultTable width_macs_table() {
+  const double alphas[4] = {1.0, 0.75, 0.5, 0.25};
+  const char* paper[4] = {"569 (1.000)", "325 (0.571)", "149 (0.262)", "41 (0.072)"};
+  ResultTable t({"alpha", "alpha^2", "pointwise MACs", "ratio", "depthwise MACs", "ratio", "stem + FC MACs", "body (5 layers)",
+                 "ratio", "whole net", "ratio", "paper Table 6, M (ratio)"});
+  WidthMacs w1;
+  for (int i = 0; i < 4; ++i) {
+    const WidthMacs w = mobilenet_v1_width_macs(*make_mobilenet_v1(alphas[i], true), 28);
+    if (i == 0) w1 = w;
+    auto ratio = [](int64_t a, int64_t b) { return fmt(double(a) / double(b), 4); };
+    t.add_row({fmt(alphas[i]), fmt(alphas[i] * alphas[i], 4), std::to_string(w.both), ratio(w.both, w1.both),
+               std::to_string(w.depthwise), ratio(w.depthwise, w1.depthwise), std::to_string(w.stem + w.fc),
+               std::to_string(w.body()), ratio(w.body(), w1.body()), std::to_string(w.total), ratio(w.total, w1.total), paper[i]});
+  }
+  return t;
+}
+
 struct Trained {
   std::vector<double> val_err, test_err;  // one per seed, in %
 };
@@ -117,10 +138,16 @@ static int run(int argc, char** argv) {
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
                        "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
-  args.option("--latency-only", "false", "only the latency table of every net, timed interleaved, untrained (seconds)");
+  args.option("--latency-only", "false", "only the untrained tables: MACs by how alpha scales them, and the latency of every net timed interleaved (seconds)");
+  args.option("--only", "all", "all | 5 | 6: run only experiment 5 (standard vs separable) or 6 (alpha, rho sweeps)");
   args.parse(argc, argv);
   const bool quick = args.quick();
+  const std::string only = args.get("--only");
+  if (only != "all" && only != "5" && only != "6") args.fail("--only expects all, 5 or 6, found " + only);
+  const bool run5 = only != "6", run6 = only != "5";
   if (args.get_bool("--latency-only")) {
+    width_macs_table().print("(6) MACs per image by how alpha scales them (28 px; ratio = against alpha 1)");
+    std::printf("\n");
     latency_table(quick ? 3 : 21).print("latency of every net, interleaved (median, " + std::to_string(num_threads()) + " thread(s))");
     return 0;
   }
@@ -163,7 +190,7 @@ static int run(int argc, char** argv) {
                   "test error", "seeds"});
   double body[2] = {0, 0}, l1[2] = {0, 0}, l64[2] = {0, 0}, test_mean[2] = {0, 0};
   int64_t macs5[2] = {0, 0};
-  for (int sep = 0; sep < 2; ++sep) {
+  for (int sep = 0; sep < 2 && run5; ++sep) {
     Trained tr;
     std::shared_ptr<Sequential> last;
     for (int s = 0; s < seeds; ++s) {
@@ -187,6 +214,7 @@ static int run(int argc, char** argv) {
                 std::to_string(sm.macs), std::to_string(static_cast<int64_t>(body[sep])), fmt(l1[sep], 3), fmt(l64[sep], 2),
                 fmt(v.mean) + " ± " + fmt(v.sd) + " %", fmt(te.mean) + " ± " + fmt(te.sd) + " %", std::to_string(seeds)});
   }
+  if (run5) {
   t5.add_row({"paper (ImageNet, Table 4): Conv MobileNet", "29.3 M", "4866 M", "", "", "", "", "28.3 % top-1 err", ""});
   t5.add_row({"paper (ImageNet, Table 4): MobileNet", "4.2 M", "569 M", "", "", "", "", "29.4 % top-1 err", ""});
   std::printf("\n");
@@ -194,6 +222,11 @@ static int run(int argc, char** argv) {
   std::printf("body conv MACs ratio %.2fx, whole-net MACs ratio %.2fx; measured time ratio batch 1 %.2fx, batch 64 %.2fx; "
               "test error change %+.2f pp (floor: <= 1.5 pp)\n",
               body[0] / body[1], double(macs5[0]) / double(macs5[1]), l1[0] / l1[1], l64[0] / l64[1], test_mean[1] - test_mean[0]);
+  }
+  if (!run6) {
+    std::printf("\nwall time: %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+    return 0;
+  }
 
   // ---- (6) width and resolution multipliers -------------------------------------------------
   ResultTable t6({"net", "params", "MACs", "MACs / MACs(1)", "alpha^2 or rho^2", "latency b1 (ms)", "latency b64 (ms)",
@@ -245,6 +278,8 @@ static int run(int argc, char** argv) {
               "29.4/30.9/32.8/35.6 %"});
   std::printf("\n");
   t6.print("(6) width multiplier alpha and resolution multiplier rho (depthwise-separable net)");
+  std::printf("\n");
+  width_macs_table().print("(6) MACs per image by how alpha scales them (28 px; ratio = against alpha 1)");
 
   // ---- why a direct depthwise kernel --------------------------------------------------------
   // A depthwise layer as the grouped-conv path would run it: im2col of all C channels
@@ -281,7 +316,7 @@ static int run(int argc, char** argv) {
   p.log_x = true;   // the standard-conv point sits 8x to the right of the separable nets
   p.line("width multiplier alpha = 1, .75, .5, .25", ax, ay);
   p.line("resolution multiplier rho (32, 24, 16 px)", rx, ry);
-  p.points("standard convs (mean of seeds)", {double(macs5[0]) / 1e6}, {100.0 - test_mean[0]});
+  if (run5) p.points("standard convs (mean of seeds)", {double(macs5[0]) / 1e6}, {100.0 - test_mean[0]});
   std::filesystem::path sp(svg);
   if (sp.has_parent_path()) std::filesystem::create_directories(sp.parent_path());
   p.write(svg);
