@@ -12,6 +12,8 @@
 // Every choice is fixed in advance (recipe below); the validation split is held out of
 // training and reported beside the test error. Book: book/05-mobilenet.md.
 //   build/examples/mobilenet --threads 1                 # full run, see --help for duration
+//   build/examples/mobilenet --threads 1 --only 5 --train 20000 --epochs 5 --test 10000
+//                                                        # experiment 5 as book 05 reports it (29 min under load)
 //   build/examples/mobilenet --quick
 #include <unistd.h>
 
