@@ -141,12 +141,14 @@ static int run(int argc, char** argv) {
   declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
                        "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
   args.option("--latency-only", "false", "only the untrained tables: MACs by how alpha scales them, and the latency of every net timed interleaved (seconds)");
+  args.option("--sweep-seeds", "1", "seeds for every row of the alpha and rho sweeps (experiment 6)");
   args.option("--only", "all", "all | 5 | 6: run only experiment 5 (standard vs separable) or 6 (alpha, rho sweeps)");
   args.parse(argc, argv);
   const bool quick = args.quick();
   const std::string only = args.get("--only");
   if (only != "all" && only != "5" && only != "6") args.fail("--only expects all, 5 or 6, found " + only);
   const bool run5 = only != "6", run6 = only != "5";
+  const int sweep_seeds = static_cast<int>(args.get_int("--sweep-seeds", 1, 10));
   if (args.get_bool("--latency-only")) {
     width_macs_table().print("(6) MACs per image by how alpha scales them (28 px; ratio = against alpha 1)");
     std::printf("\n");
@@ -180,6 +182,27 @@ static int run(int argc, char** argv) {
   const int lat_samples = quick ? 3 : 15;
   auto lat1 = [&](Module& m, int64_t size) { return forward_latency_us(m, {1, 1, size, size}, lat_samples) / 1000.0; };
   auto lat64 = [&](Module& m, int64_t size) { return forward_latency_us(m, {64, 1, size, size}, quick ? 2 : 5) / 1000.0; };
+  // trains make() on d for seeds seed .. seed + sweep_seeds - 1; returns the last net and the
+  // errors formatted as "mean %" (one seed) or "mean ± sd %", and the mean test error
+  auto sweep = [&](const std::function<std::shared_ptr<Sequential>()>& make, const DataSplits& d, std::string& val_s,
+                   std::string& test_s, double& test_mean) {
+    std::vector<double> vs, ts;
+    std::shared_ptr<Sequential> net;
+    for (int k = 0; k < sweep_seeds; ++k) {
+      if (sweep_seeds > 1) std::printf("  seed %d\n", k);
+      manual_seed(args.seed() + k);
+      net = make();
+      double v, te;
+      train_one(*net, d, args.seed() + k, v, te);
+      vs.push_back(v);
+      ts.push_back(te);
+    }
+    const MeanSd v = mean_sd(vs), te = mean_sd(ts);
+    val_s = sweep_seeds > 1 ? fmt(v.mean) + " ± " + fmt(v.sd) + " %" : fmt(v.mean) + " %";
+    test_s = sweep_seeds > 1 ? fmt(te.mean) + " ± " + fmt(te.sd) + " %" : fmt(te.mean) + " %";
+    test_mean = te.mean;
+    return net;
+  };
   auto conv_body_macs = [](const ModelSummary& s) {  // the five layers that differ (layer1..layer5)
     int64_t m = 0;
     for (auto& L : s.layers)
@@ -239,16 +262,15 @@ static int run(int argc, char** argv) {
   double macs1 = 0;
   for (int i = 0; i < 4; ++i) {
     std::printf("\n(6) alpha = %.2f\n", alphas[i]);
-    manual_seed(args.seed());
-    auto net = make_mobilenet_v1(alphas[i], true);
-    double v, te;
-    train_one(*net, data, args.seed(), v, te);
+    std::string v, te_s;
+    double te;
+    auto net = sweep([&] { return make_mobilenet_v1(alphas[i], true); }, data, v, te_s, te);
     ModelSummary sm = summarize(*net, {1, 1, 28, 28}, 1);
     if (i == 0) macs1 = double(sm.macs);
     ax.push_back(sm.macs / 1e6);
     ay.push_back(100.0 - te);
     t6.add_row({"alpha " + fmt(alphas[i]), std::to_string(sm.params), std::to_string(sm.macs), fmt(sm.macs / macs1, 3),
-                fmt(alphas[i] * alphas[i], 3), fmt(lat1(*net, 28), 3), fmt(lat64(*net, 28), 2), fmt(v) + " %", fmt(te) + " %"});
+                fmt(alphas[i] * alphas[i], 3), fmt(lat1(*net, 28), 3), fmt(lat64(*net, 28), 2), v, te_s});
   }
   // ρ: our net downsamples 8× (three stride-2 layers), so sizes that are multiples of 8 keep
   // every feature map whole and MACs exactly ∝ ρ² (as 224/192/160/128 are for the paper's 32×);
@@ -262,17 +284,16 @@ static int run(int argc, char** argv) {
     d.train = resize_images(data.train, r);
     d.val = resize_images(data.val, r);
     d.test = resize_images(data.test, r);
-    manual_seed(args.seed());
-    auto net = make_mobilenet_v1(1.0, true);
-    double v, te;
-    train_one(*net, d, args.seed(), v, te);
+    std::string v, te_s;
+    double te;
+    auto net = sweep([] { return make_mobilenet_v1(1.0, true); }, d, v, te_s, te);
     ModelSummary sm = summarize(*net, {1, 1, r, r}, 1);
     if (i == 0) macs32 = double(sm.macs);
     rx.push_back(sm.macs / 1e6);
     ry.push_back(100.0 - te);
     t6.add_row({"rho " + fmt(rho, 3) + " (" + std::to_string(r) + "px)", std::to_string(sm.params), std::to_string(sm.macs),
                 fmt(sm.macs / macs32, 3) + " of 32px", fmt(rho * rho, 3), fmt(lat1(*net, r), 3), fmt(lat64(*net, r), 2),
-                fmt(v) + " %", fmt(te) + " %"});
+                v, te_s});
   }
   t6.add_row({"paper Table 6: alpha 1 / .75 / .5 / .25", "4.2/2.6/1.3/0.5 M", "569/325/149/41 M", "1/.57/.26/.07", "1/.56/.25/.06",
               "", "", "", "29.4/31.6/36.3/49.4 %"});
