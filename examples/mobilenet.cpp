@@ -12,6 +12,8 @@
 // Every choice is fixed in advance (recipe below); the validation split is held out of
 // training and reported beside the test error. Book: book/05-mobilenet.md.
 //   build/examples/mobilenet --threads 1                 # full run, see --help for duration
+//   build/examples/mobilenet --threads 1 --only 5 --train 20000 --epochs 5 --test 10000
+//                                                        # experiment 5 as book 05 reports it (29 min under load)
 //   build/examples/mobilenet --quick
 #include <unistd.h>
 
@@ -101,6 +103,27 @@ ResultTable latency_table(int samples) {
   return t;
 }
 
+// (6) How the width multiplier scales the count (MobileNets eq. 7), no training needed: the
+// convs α thins on both sides (pointwise 1×1) go as α², the depthwise convs, the stem (one
+// input channel) and the FC (ten outputs) as α — beside the paper's Table 6, whose whole-net
+// counts drift above α² the same way.
+ResultTable width_macs_table() {
+  const double alphas[4] = {1.0, 0.75, 0.5, 0.25};
+  const char* paper[4] = {"569 (1.000)", "325 (0.571)", "149 (0.262)", "41 (0.072)"};
+  ResultTable t({"alpha", "alpha^2", "pointwise MACs", "ratio", "depthwise MACs", "ratio", "stem + FC MACs", "body (5 layers)",
+                 "ratio", "whole net", "ratio", "paper Table 6, M (ratio)"});
+  WidthMacs w1;
+  for (int i = 0; i < 4; ++i) {
+    const WidthMacs w = mobilenet_v1_width_macs(*make_mobilenet_v1(alphas[i], true), 28);
+    if (i == 0) w1 = w;
+    auto ratio = [](int64_t a, int64_t b) { return fmt(double(a) / double(b), 4); };
+    t.add_row({fmt(alphas[i]), fmt(alphas[i] * alphas[i], 4), std::to_string(w.both), ratio(w.both, w1.both),
+               std::to_string(w.depthwise), ratio(w.depthwise, w1.depthwise), std::to_string(w.stem + w.fc),
+               std::to_string(w.body()), ratio(w.body(), w1.body()), std::to_string(w.total), ratio(w.total, w1.total), paper[i]});
+  }
+  return t;
+}
+
 struct Trained {
   std::vector<double> val_err, test_err;  // one per seed, in %
 };
@@ -117,10 +140,18 @@ static int run(int argc, char** argv) {
                    {"--data", "--epochs", "--val", "--json", "--svg"});
   declare_mobile_flags(args, 10000, 2000, 5000, "seeds for the standard vs separable comparison",
                        "SGD learning rate (momentum 0.9, weight decay 1e-4, cosine, 0.5 warm-up epoch, batch 64)");
-  args.option("--latency-only", "false", "only the latency table of every net, timed interleaved, untrained (seconds)");
+  args.option("--latency-only", "false", "only the untrained tables: MACs by how alpha scales them, and the latency of every net timed interleaved (seconds)");
+  args.option("--sweep-seeds", "1", "seeds for every row of the alpha and rho sweeps (experiment 6)");
+  args.option("--only", "all", "all | 5 | 6: run only experiment 5 (standard vs separable) or 6 (alpha, rho sweeps)");
   args.parse(argc, argv);
   const bool quick = args.quick();
+  const std::string only = args.get("--only");
+  if (only != "all" && only != "5" && only != "6") args.fail("--only expects all, 5 or 6, found " + only);
+  const bool run5 = only != "6", run6 = only != "5";
+  const int sweep_seeds = static_cast<int>(args.get_int("--sweep-seeds", 1, 10));
   if (args.get_bool("--latency-only")) {
+    width_macs_table().print("(6) MACs per image by how alpha scales them (28 px; ratio = against alpha 1)");
+    std::printf("\n");
     latency_table(quick ? 3 : 21).print("latency of every net, interleaved (median, " + std::to_string(num_threads()) + " thread(s))");
     return 0;
   }
@@ -151,6 +182,27 @@ static int run(int argc, char** argv) {
   const int lat_samples = quick ? 3 : 15;
   auto lat1 = [&](Module& m, int64_t size) { return forward_latency_us(m, {1, 1, size, size}, lat_samples) / 1000.0; };
   auto lat64 = [&](Module& m, int64_t size) { return forward_latency_us(m, {64, 1, size, size}, quick ? 2 : 5) / 1000.0; };
+  // trains make() on d for seeds seed .. seed + sweep_seeds - 1; returns the last net and the
+  // errors formatted as "mean %" (one seed) or "mean ± sd %", and the mean test error
+  auto sweep = [&](const std::function<std::shared_ptr<Sequential>()>& make, const DataSplits& d, std::string& val_s,
+                   std::string& test_s, double& test_mean) {
+    std::vector<double> vs, ts;
+    std::shared_ptr<Sequential> net;
+    for (int k = 0; k < sweep_seeds; ++k) {
+      if (sweep_seeds > 1) std::printf("  seed %d\n", k);
+      manual_seed(args.seed() + k);
+      net = make();
+      double v, te;
+      train_one(*net, d, args.seed() + k, v, te);
+      vs.push_back(v);
+      ts.push_back(te);
+    }
+    const MeanSd v = mean_sd(vs), te = mean_sd(ts);
+    val_s = sweep_seeds > 1 ? fmt(v.mean) + " ± " + fmt(v.sd) + " %" : fmt(v.mean) + " %";
+    test_s = sweep_seeds > 1 ? fmt(te.mean) + " ± " + fmt(te.sd) + " %" : fmt(te.mean) + " %";
+    test_mean = te.mean;
+    return net;
+  };
   auto conv_body_macs = [](const ModelSummary& s) {  // the five layers that differ (layer1..layer5)
     int64_t m = 0;
     for (auto& L : s.layers)
@@ -163,7 +215,7 @@ static int run(int argc, char** argv) {
                   "test error", "seeds"});
   double body[2] = {0, 0}, l1[2] = {0, 0}, l64[2] = {0, 0}, test_mean[2] = {0, 0};
   int64_t macs5[2] = {0, 0};
-  for (int sep = 0; sep < 2; ++sep) {
+  for (int sep = 0; sep < 2 && run5; ++sep) {
     Trained tr;
     std::shared_ptr<Sequential> last;
     for (int s = 0; s < seeds; ++s) {
@@ -187,6 +239,7 @@ static int run(int argc, char** argv) {
                 std::to_string(sm.macs), std::to_string(static_cast<int64_t>(body[sep])), fmt(l1[sep], 3), fmt(l64[sep], 2),
                 fmt(v.mean) + " ± " + fmt(v.sd) + " %", fmt(te.mean) + " ± " + fmt(te.sd) + " %", std::to_string(seeds)});
   }
+  if (run5) {
   t5.add_row({"paper (ImageNet, Table 4): Conv MobileNet", "29.3 M", "4866 M", "", "", "", "", "28.3 % top-1 err", ""});
   t5.add_row({"paper (ImageNet, Table 4): MobileNet", "4.2 M", "569 M", "", "", "", "", "29.4 % top-1 err", ""});
   std::printf("\n");
@@ -194,6 +247,11 @@ static int run(int argc, char** argv) {
   std::printf("body conv MACs ratio %.2fx, whole-net MACs ratio %.2fx; measured time ratio batch 1 %.2fx, batch 64 %.2fx; "
               "test error change %+.2f pp (floor: <= 1.5 pp)\n",
               body[0] / body[1], double(macs5[0]) / double(macs5[1]), l1[0] / l1[1], l64[0] / l64[1], test_mean[1] - test_mean[0]);
+  }
+  if (!run6) {
+    std::printf("\nwall time: %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+    return 0;
+  }
 
   // ---- (6) width and resolution multipliers -------------------------------------------------
   ResultTable t6({"net", "params", "MACs", "MACs / MACs(1)", "alpha^2 or rho^2", "latency b1 (ms)", "latency b64 (ms)",
@@ -204,16 +262,15 @@ static int run(int argc, char** argv) {
   double macs1 = 0;
   for (int i = 0; i < 4; ++i) {
     std::printf("\n(6) alpha = %.2f\n", alphas[i]);
-    manual_seed(args.seed());
-    auto net = make_mobilenet_v1(alphas[i], true);
-    double v, te;
-    train_one(*net, data, args.seed(), v, te);
+    std::string v, te_s;
+    double te;
+    auto net = sweep([&] { return make_mobilenet_v1(alphas[i], true); }, data, v, te_s, te);
     ModelSummary sm = summarize(*net, {1, 1, 28, 28}, 1);
     if (i == 0) macs1 = double(sm.macs);
     ax.push_back(sm.macs / 1e6);
     ay.push_back(100.0 - te);
     t6.add_row({"alpha " + fmt(alphas[i]), std::to_string(sm.params), std::to_string(sm.macs), fmt(sm.macs / macs1, 3),
-                fmt(alphas[i] * alphas[i], 3), fmt(lat1(*net, 28), 3), fmt(lat64(*net, 28), 2), fmt(v) + " %", fmt(te) + " %"});
+                fmt(alphas[i] * alphas[i], 3), fmt(lat1(*net, 28), 3), fmt(lat64(*net, 28), 2), v, te_s});
   }
   // ρ: our net downsamples 8× (three stride-2 layers), so sizes that are multiples of 8 keep
   // every feature map whole and MACs exactly ∝ ρ² (as 224/192/160/128 are for the paper's 32×);
@@ -227,17 +284,16 @@ static int run(int argc, char** argv) {
     d.train = resize_images(data.train, r);
     d.val = resize_images(data.val, r);
     d.test = resize_images(data.test, r);
-    manual_seed(args.seed());
-    auto net = make_mobilenet_v1(1.0, true);
-    double v, te;
-    train_one(*net, d, args.seed(), v, te);
+    std::string v, te_s;
+    double te;
+    auto net = sweep([] { return make_mobilenet_v1(1.0, true); }, d, v, te_s, te);
     ModelSummary sm = summarize(*net, {1, 1, r, r}, 1);
     if (i == 0) macs32 = double(sm.macs);
     rx.push_back(sm.macs / 1e6);
     ry.push_back(100.0 - te);
     t6.add_row({"rho " + fmt(rho, 3) + " (" + std::to_string(r) + "px)", std::to_string(sm.params), std::to_string(sm.macs),
                 fmt(sm.macs / macs32, 3) + " of 32px", fmt(rho * rho, 3), fmt(lat1(*net, r), 3), fmt(lat64(*net, r), 2),
-                fmt(v) + " %", fmt(te) + " %"});
+                v, te_s});
   }
   t6.add_row({"paper Table 6: alpha 1 / .75 / .5 / .25", "4.2/2.6/1.3/0.5 M", "569/325/149/41 M", "1/.57/.26/.07", "1/.56/.25/.06",
               "", "", "", "29.4/31.6/36.3/49.4 %"});
@@ -245,6 +301,8 @@ static int run(int argc, char** argv) {
               "29.4/30.9/32.8/35.6 %"});
   std::printf("\n");
   t6.print("(6) width multiplier alpha and resolution multiplier rho (depthwise-separable net)");
+  std::printf("\n");
+  width_macs_table().print("(6) MACs per image by how alpha scales them (28 px; ratio = against alpha 1)");
 
   // ---- why a direct depthwise kernel --------------------------------------------------------
   // A depthwise layer as the grouped-conv path would run it: im2col of all C channels
@@ -281,7 +339,7 @@ static int run(int argc, char** argv) {
   p.log_x = true;   // the standard-conv point sits 8x to the right of the separable nets
   p.line("width multiplier alpha = 1, .75, .5, .25", ax, ay);
   p.line("resolution multiplier rho (32, 24, 16 px)", rx, ry);
-  p.points("standard convs (mean of seeds)", {double(macs5[0]) / 1e6}, {100.0 - test_mean[0]});
+  if (run5) p.points("standard convs (mean of seeds)", {double(macs5[0]) / 1e6}, {100.0 - test_mean[0]});
   std::filesystem::path sp(svg);
   if (sp.has_parent_path()) std::filesystem::create_directories(sp.parent_path());
   p.write(svg);

@@ -119,5 +119,11 @@ for ex in "$BIN_DIR"/*; do
   done
 done
 
+# book 05 / 07: the MobileNet examples' own flags, refused before any data is loaded
+want_rc=2
+check "mobilenet: --only 7" "--only" "" -- "$BIN_DIR/mobilenet" --quick --only 7
+check "mobilenet_v2: --sweep-seeds above --seeds" "--sweep-seeds" "" -- "$BIN_DIR/mobilenet_v2" --quick --seeds 2 --sweep-seeds 3
+want_rc=""
+
 echo "bad_input: $passed passed, $failed failed"
 [ "$failed" = 0 ]

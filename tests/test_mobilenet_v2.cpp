@@ -174,4 +174,32 @@ TEST_SUITE("mobilenet_v2") {
       CHECK(std::string(err.what()).find("found 0") != std::string::npos);
     }
   }
+
+  TEST_CASE("experiment 8: the whole net in t pieces (§5.1) gives the plain outputs; only then is its peak below the V1 net's") {
+    auto v2 = make_mobilenet_v2();   // t = 6
+    {
+      NoGradGuard ng;   // a few train-mode batches give every BN non-trivial running statistics
+      for (uint64_t seed : {21, 22}) v2->forward(Var(random_tensor({8, 1, 28, 28}, seed, 0.0f, 1.0f)));
+    }
+    v2->eval();
+    NoGradGuard ng;
+    const Tensor x = random_tensor({3, 1, 28, 28}, 23, 0.0f, 1.0f);
+    const Tensor plain = v2->forward(Var(x)).value();
+    const int64_t peak_plain = peak_activation_bytes(*v2, {1, 1, 28, 28});
+    set_inference_pieces(*v2, 6);
+    const Tensor split = v2->forward(Var(x)).value();
+    const int64_t peak_split = peak_activation_bytes(*v2, {1, 1, 28, 28});
+    REQUIRE(split.shape() == plain.shape());
+    for (int64_t i = 0; i < plain.numel(); ++i) CHECK(split[i] == doctest::Approx(plain[i]).epsilon(1e-4).scale(1.0));
+    auto v1 = make_mobilenet_v1(1.0, true);
+    v1->eval();
+    const int64_t peak_v1 = peak_activation_bytes(*v1, {1, 1, 28, 28});
+    CAPTURE(peak_plain);
+    CAPTURE(peak_split);
+    CAPTURE(peak_v1);
+    CHECK(peak_split < peak_v1);   // the paper's claim (its Table 3 assumes the split)
+    CHECK(peak_plain > peak_v1);   // materialising every wide tensor loses it
+    set_inference_pieces(*v2, 1);
+    CHECK(peak_activation_bytes(*v2, {1, 1, 28, 28}) == peak_plain);
+  }
 }

@@ -55,6 +55,28 @@ std::shared_ptr<Sequential> make_mobilenet_v1(double alpha, bool separable, int6
   return net;
 }
 
+WidthMacs mobilenet_v1_width_macs(Sequential& net, int64_t size) {
+  const ModelSummary sm = summarize(net, {1, 1, size, size}, 1);
+  WidthMacs w;
+  for (const LayerSummary& L : sm.layers) {
+    if (L.name == "stem") {
+      w.stem += L.macs;
+    } else if (L.name.rfind("layer", 0) == 0) {
+      if (auto* ds = dynamic_cast<DepthwiseSeparable*>(&net.at(L.name))) {
+        const int64_t pw = conv_macs(ds->pointwise->weight.var.value().shape(), L.output[2], L.output[3]);
+        w.both += pw;
+        w.depthwise += L.macs - pw;
+      } else {
+        w.both += L.macs;   // the standard 3×3 conv: C_in and C_out both thinned
+      }
+    } else {
+      w.fc += L.macs;
+    }
+  }
+  w.total = sm.macs;
+  return w;
+}
+
 std::shared_ptr<Sequential> make_mobilenet_v2(const MobileNetV2Options& o) {
   check_alpha(o.alpha);
   auto net = std::make_shared<Sequential>();
@@ -78,6 +100,11 @@ std::shared_ptr<Sequential> make_mobilenet_v2(const MobileNetV2Options& o) {
   net->add("pool", std::make_shared<GlobalAvgPool>());
   net->add("fc", std::make_shared<Linear>(128, o.classes));
   return net;
+}
+
+void set_inference_pieces(Sequential& net, int64_t pieces) {
+  for (auto& [name, m] : net)
+    if (auto* b = dynamic_cast<InvertedResidual*>(m.get())) b->inference_pieces = pieces;
 }
 
 Dataset resize_images(const Dataset& d, int64_t size) {

@@ -38,6 +38,17 @@ int64_t width(int64_t c, double alpha);
 
 std::shared_ptr<Sequential> make_mobilenet_v1(double alpha = 1.0, bool separable = true, int64_t classes = 10);
 
+// The MACs per image of a make_mobilenet_v1 net split by how the width multiplier scales
+// them (MobileNets eq. 7): `both` — the convs whose input AND output channels α thins (the
+// separable layers' pointwise 1×1 convs, or the standard net's 3×3 body convs): ∝ α²;
+// `depthwise` — one filter per channel: ∝ α; `stem` (1 input channel, fixed) and `fc` (10
+// outputs, fixed): ∝ α. total = both + depthwise + stem + fc = summarize(...).macs.
+struct WidthMacs {
+  int64_t both = 0, depthwise = 0, stem = 0, fc = 0, total = 0;
+  int64_t body() const { return both + depthwise; }   // the five layers layer1..layer5
+};
+WidthMacs mobilenet_v1_width_macs(Sequential& net, int64_t size);
+
 struct MobileNetV2Options {
   int64_t t = 6;
   bool linear_bottleneck = true;
@@ -46,6 +57,10 @@ struct MobileNetV2Options {
   int64_t classes = 10;
 };
 std::shared_ptr<Sequential> make_mobilenet_v2(const MobileNetV2Options& o = {});
+// MobileNetV2 §5.1's memory-efficient inference on every InvertedResidual of `net`: each
+// eval-mode forward without a graph computes the wide interior in `pieces` groups
+// (InvertedResidual::inference_pieces); 1 = the plain forward.
+void set_inference_pieces(Sequential& net, int64_t pieces);
 
 // The resolution multiplier ρ (MobileNets §3.4) applied to the data: every image resized to
 // size×size by bilinear interpolation (pixel centres aligned, as image libraries do).
