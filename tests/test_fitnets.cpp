@@ -128,10 +128,19 @@ TEST_SUITE("fitnets") {
     RMSProp opt(ps, {.lr = 0.01f});
     Rng rng(1);
     DataLoader loader(d, 16, true, rng);
+    std::vector<std::vector<float>> teacher_before;
+    for (Parameter* p : teacher.parameters()) teacher_before.push_back(p->var.value().to_vector());
     const double first = train_epoch_hint(student, reg, teacher, opt, loader).loss;
     double last = first;
     for (int e = 0; e < 20; ++e) last = train_epoch_hint(student, reg, teacher, opt, loader).loss;
     CHECK(last < 0.5 * first);
+    // The teacher is fixed (§3.1: W_Hint is not trained): its weights are bit-identical and no
+    // gradient reached them (train_epoch_hint runs it under NoGradGuard).
+    const std::vector<Parameter*> tp = teacher.parameters();
+    for (size_t i = 0; i < tp.size(); ++i) {
+      CHECK(tp[i]->var.value().to_vector() == teacher_before[i]);
+      CHECK(tp[i]->var.grad().empty());
+    }
     set_training_output(true);
   }
 
